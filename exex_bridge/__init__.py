@@ -1,0 +1,1 @@
+"""The Liquidity ExEx wire: codec, framing, sources, recordings, whitelist, producers."""

