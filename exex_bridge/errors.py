@@ -1,0 +1,79 @@
+"""Errors of the wire layer. Every error carries the data a log line or a metric needs."""
+
+from __future__ import annotations
+
+
+class BridgeError(Exception):
+    """Base of every error raised by `exex_bridge`."""
+
+
+class CodecError(BridgeError):
+    """A frame that does not decode (or a value that cannot be encoded) exactly.
+
+    `offset` is the byte offset inside the frame payload where decoding failed, `path`
+    the variant path being read (`ControlMessage::PoolUpdate.event.update::V3Swap.tick`),
+    and `stream_seq` the frame's sequence number when it was readable before the failure.
+    """
+
+    def __init__(
+        self, reason: str, *, offset: int, path: str, stream_seq: int | None = None
+    ) -> None:
+        self.reason = reason
+        self.offset = offset
+        self.path = path
+        self.stream_seq = stream_seq
+        seq = f" (stream_seq {stream_seq})" if stream_seq is not None else ""
+        super().__init__(f"{reason} at byte {offset} in {path}{seq}")
+
+
+class FrameTooLargeError(BridgeError):
+    """A length prefix above the configured cap: the connection must be dropped."""
+
+    def __init__(self, length: int, cap: int) -> None:
+        self.length = length
+        self.cap = cap
+        super().__init__(f"frame length {length} exceeds the cap of {cap} bytes")
+
+
+class TruncatedStreamError(BridgeError):
+    """The byte stream ended inside a frame (a recording cut short, or an EOF mid-frame)."""
+
+    def __init__(self, offset: int, needed: int, available: int) -> None:
+        self.offset = offset
+        self.needed = needed
+        self.available = available
+        super().__init__(
+            f"stream ends inside a frame at byte {offset}: {needed} bytes needed, "
+            f"{available} available"
+        )
+
+
+class SocketOwnershipError(BridgeError):
+    """The socket path is not owned by the expected user: refusing to read it."""
+
+    def __init__(self, path: str, owner_uid: int, expected_uid: int) -> None:
+        self.path = path
+        self.owner_uid = owner_uid
+        self.expected_uid = expected_uid
+        super().__init__(
+            f"socket {path} is owned by uid {owner_uid}, expected uid {expected_uid}; "
+            "refusing to read it (set the expected owner with --socket-owner)"
+        )
+
+
+class RecordingFormatError(BridgeError):
+    """A recording file whose header is unreadable or of an unknown version."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+class WhitelistError(BridgeError):
+    """A whitelist document that cannot be used at all (not JSON, wrong shape)."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        self.source = source
+        self.reason = reason
+        super().__init__(f"whitelist {source}: {reason}")
