@@ -1,0 +1,1 @@
+"""Subcommands of `arena`: each module defines HELP, register(parser) and execute(args)."""
