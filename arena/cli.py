@@ -34,7 +34,8 @@ def _load(name: str) -> Command | None:
         if exc.name == f"arena.commands.{SUBCOMMANDS[name]}":
             return None
         raise
-    return module  # type: ignore[return-value]
+    command: Command = module
+    return command
 
 
 def build_parser() -> argparse.ArgumentParser:
