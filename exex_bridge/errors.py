@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class BridgeError(Exception):
     """Base of every error raised by `exex_bridge`."""
@@ -49,16 +51,36 @@ class TruncatedStreamError(BridgeError):
 
 
 class SocketOwnershipError(BridgeError):
-    """The socket path is not owned by the expected user: refusing to read it."""
+    """The socket path is not owned by an expected user: refusing to read it."""
 
-    def __init__(self, path: str, owner_uid: int, expected_uid: int) -> None:
+    def __init__(self, path: str, owner_uid: int, expected_uids: Iterable[int]) -> None:
         self.path = path
         self.owner_uid = owner_uid
-        self.expected_uid = expected_uid
+        self.expected_uids = frozenset(expected_uids)
+        expected = ", ".join(str(uid) for uid in sorted(self.expected_uids))
         super().__init__(
-            f"socket {path} is owned by uid {owner_uid}, expected uid {expected_uid}; "
+            f"socket {path} is owned by uid {owner_uid}, expected uid(s) {expected}; "
             "refusing to read it (set the expected owner with --socket-owner)"
         )
+
+
+class NotASocketError(BridgeError):
+    """The socket path exists but is something else (a regular file, a directory...)."""
+
+    def __init__(self, path: str, kind: str) -> None:
+        self.path = path
+        self.kind = kind
+        super().__init__(f"{path} exists but is a {kind}, not a Unix socket; refusing it")
+
+
+class SocketUnavailableError(BridgeError):
+    """No connection could be made to the socket within the allowed time."""
+
+    def __init__(self, path: str, waited: float, reason: str) -> None:
+        self.path = path
+        self.waited = waited
+        self.reason = reason
+        super().__init__(f"could not connect to {path} within {waited:.1f} s: {reason}")
 
 
 class RecordingFormatError(BridgeError):
