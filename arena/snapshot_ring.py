@@ -1,0 +1,188 @@
+"""The preallocated ring of the last N blocks' pre-images.
+
+Each entry is one committed block: the sorted indices of the pools it touched and their
+52-byte records as they were *before* the block. Records live in one circular buffer;
+entries are pushed in block order and popped newest first by reverts. When the ring is
+full (in entries or in record space) its oldest entries go to the spill, if one is set.
+"""
+
+from __future__ import annotations
+
+from typing import Final, NamedTuple, Protocol, final
+
+import numpy as np
+
+from arena.state_table import RECORD_SIZE, SWAP_STATE, IndexArray, StateArray
+
+DEFAULT_DEPTH: Final = 128
+DEFAULT_RECORDS_PER_BLOCK: Final = 512
+
+
+class BlockPreImages(NamedTuple):
+    block: int
+    indices: IndexArray  # sorted, unique pool indices
+    records: StateArray  # records[i] is the pool indices[i] before `block`
+
+
+class PreImageSpill(Protocol):
+    """Where blocks that leave the ring go (RocksDB in production; see arena.spill)."""
+
+    def put(self, pre_images: BlockPreImages) -> None: ...
+
+    def take_newest(self, block: int) -> BlockPreImages | None: ...
+
+    def get(self, block: int) -> BlockPreImages | None: ...
+
+    def blocks(self) -> list[int]: ...
+
+    def clear(self) -> None: ...
+
+
+def record_of(pre: BlockPreImages, index: int) -> bytes | None:
+    """The pre-image of pool `index` in this block, or None if the block did not touch it."""
+    pos = int(np.searchsorted(pre.indices, index))
+    if pos < len(pre.indices) and int(pre.indices[pos]) == index:
+        return bytes(pre.records[pos].tobytes())
+    return None
+
+
+@final
+class SnapshotRing:
+    """Fixed-depth stack of recent blocks' pre-images over a preallocated record buffer."""
+
+    def __init__(
+        self,
+        depth: int = DEFAULT_DEPTH,
+        record_capacity: int | None = None,
+        spill: PreImageSpill | None = None,
+    ) -> None:
+        if depth < 1:
+            raise ValueError(f"ring depth must be at least 1, got {depth}")
+        self.depth = depth
+        capacity = record_capacity or depth * DEFAULT_RECORDS_PER_BLOCK
+        self._records: StateArray = np.zeros(capacity, dtype=SWAP_STATE)
+        self._indices: IndexArray = np.zeros(capacity, dtype=np.int64)
+        # entry slots, oldest at _head, newest at _head + _count - 1 (mod depth)
+        self._block = np.zeros(depth, dtype=np.int64)
+        self._start = np.zeros(depth, dtype=np.int64)
+        self._size = np.zeros(depth, dtype=np.int64)
+        self._head = 0
+        self._count = 0
+        self._write = 0  # next free position in the record buffer
+        self.spill = spill
+        self.spilled_blocks = 0
+
+    # -- size -------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self._count
+
+    @property
+    def nbytes(self) -> int:
+        return int(self._records.nbytes + self._indices.nbytes + 3 * self._block.nbytes)
+
+    @property
+    def records_held(self) -> int:
+        return int(sum(self._size[(self._head + i) % self.depth] for i in range(self._count)))
+
+    def blocks(self) -> list[int]:
+        """Blocks held, oldest first."""
+        return [int(self._block[(self._head + i) % self.depth]) for i in range(self._count)]
+
+    @property
+    def newest_block(self) -> int | None:
+        if not self._count:
+            return None
+        return int(self._block[(self._head + self._count - 1) % self.depth])
+
+    @property
+    def oldest_block(self) -> int | None:
+        return int(self._block[self._head]) if self._count else None
+
+    # -- push / pop -------------------------------------------------------------------
+    def push(self, block: int, indices: IndexArray, records: StateArray) -> None:
+        """Record the pre-images of `block`, evicting the oldest entries as needed."""
+        n = len(indices)
+        if n > len(self._records):
+            self._grow(n)
+        if self._count == self.depth:
+            self._evict_oldest()
+        start = self._write if self._write + n <= len(self._records) else 0
+        while self._count and self._overlaps_live(start, n):
+            self._evict_oldest()
+        slot = (self._head + self._count) % self.depth
+        self._indices[start : start + n] = indices
+        self._records[start : start + n] = records
+        self._block[slot], self._start[slot], self._size[slot] = block, start, n
+        self._count += 1
+        self._write = start + n
+
+    def pop_newest(self) -> BlockPreImages | None:
+        """Remove and return the newest entry (the ring's tip), or None when empty."""
+        if not self._count:
+            return None
+        slot = (self._head + self._count - 1) % self.depth
+        entry = self._entry(slot, copy=True)
+        self._count -= 1
+        self._write = int(self._start[slot])
+        return entry
+
+    def take(self, block: int) -> BlockPreImages | None:
+        """The pre-images of `block` if it is the newest block held here or in the spill."""
+        if self._count:
+            if self.newest_block != block:
+                return None
+            return self.pop_newest()
+        if self.spill is not None:
+            return self.spill.take_newest(block)
+        return None
+
+    def entries_after(self, block: int) -> list[BlockPreImages]:
+        """Entries of blocks > `block`, oldest first (views into the ring; do not keep)."""
+        out = []
+        for i in range(self._count):
+            slot = (self._head + i) % self.depth
+            if int(self._block[slot]) > block:
+                out.append(self._entry(slot, copy=False))
+        return out
+
+    def clear(self) -> None:
+        self._head = self._count = self._write = 0
+
+    # -- internals --------------------------------------------------------------------
+    def _entry(self, slot: int, *, copy: bool) -> BlockPreImages:
+        start, n = int(self._start[slot]), int(self._size[slot])
+        idx, rec = self._indices[start : start + n], self._records[start : start + n]
+        if copy:
+            idx, rec = idx.copy(), rec.copy()
+        return BlockPreImages(int(self._block[slot]), idx, rec)
+
+    def _overlaps_live(self, start: int, n: int) -> bool:
+        oldest = self._head
+        o_start, o_size = int(self._start[oldest]), int(self._size[oldest])
+        if o_size == 0:
+            return False
+        return start < o_start + o_size and o_start < start + n
+
+    def _evict_oldest(self) -> None:
+        slot = self._head
+        if self.spill is not None:
+            self.spill.put(self._entry(slot, copy=True))
+            self.spilled_blocks += 1
+        self._head = (self._head + 1) % self.depth
+        self._count -= 1
+        if not self._count:
+            self._write = 0
+
+    def _grow(self, needed: int) -> None:
+        entries = [
+            self._entry((self._head + i) % self.depth, copy=True) for i in range(self._count)
+        ]
+        capacity = max(needed, 2 * len(self._records))
+        self._records = np.zeros(capacity, dtype=SWAP_STATE)
+        self._indices = np.zeros(capacity, dtype=np.int64)
+        self.clear()
+        for e in entries:
+            self.push(e.block, e.indices, e.records)
+
+
+RING_RECORD_BYTES: Final = RECORD_SIZE + 8

@@ -1,0 +1,75 @@
+"""Per-pool initialized ticks of V3/V4 pools: `liquidityNet` and `liquidityGross`.
+
+Mint and burn update both bounds exactly as the pool contract's `Tick.update` does; a
+tick whose gross liquidity returns to zero is removed, so the map holds only initialized
+ticks. Reverts apply the negated delta: tick maps are never snapshotted.
+"""
+
+from __future__ import annotations
+
+from typing import Final, final
+
+from arena.errors import TickMapError
+
+U128_MAX: Final = (1 << 128) - 1
+
+TickMap = dict[int, list[int]]  # tick -> [liquidity_net, liquidity_gross]
+
+
+@final
+class TickMaps:
+    """Tick maps of all V3/V4 pools, keyed by pool index."""
+
+    __slots__ = ("_maps", "version")
+
+    def __init__(self) -> None:
+        self._maps: dict[int, TickMap] = {}
+        # Bumped on every change, so that derived structures can be cached per version.
+        self.version: dict[int, int] = {}
+
+    def ticks(self, index: int) -> TickMap:
+        return self._maps.get(index, {})
+
+    def set_pool(self, index: int, ticks: dict[int, tuple[int, int]]) -> None:
+        """Replace a pool's map (hydration, resync, checkpoint restore)."""
+        self._maps[index] = {t: [net, gross] for t, (net, gross) in ticks.items() if gross}
+        self.version[index] = self.version.get(index, 0) + 1
+
+    def drop_pool(self, index: int) -> None:
+        self._maps.pop(index, None)
+        self.version[index] = self.version.get(index, 0) + 1
+
+    def apply(self, index: int, tick_lower: int, tick_upper: int, delta: int) -> None:
+        """Add `delta` liquidity over [tick_lower, tick_upper) (negative: burn).
+
+        Raises TickMapError, leaving the map unchanged, if the result is impossible
+        (gross below zero or above u128), which means the map had diverged.
+        """
+        if delta == 0:
+            return
+        if tick_lower >= tick_upper:
+            raise TickMapError(index, tick_lower, f"tick_lower >= tick_upper ({tick_upper})")
+        ticks = self._maps.setdefault(index, {})
+        lower = ticks.get(tick_lower, [0, 0])
+        upper = ticks.get(tick_upper, [0, 0])
+        gross_lower, gross_upper = lower[1] + delta, upper[1] + delta
+        for tick, gross in ((tick_lower, gross_lower), (tick_upper, gross_upper)):
+            if not 0 <= gross <= U128_MAX:
+                raise TickMapError(index, tick, f"liquidityGross would become {gross}")
+        self._store(ticks, tick_lower, lower[0] + delta, gross_lower)
+        self._store(ticks, tick_upper, upper[0] - delta, gross_upper)
+        self.version[index] = self.version.get(index, 0) + 1
+
+    @staticmethod
+    def _store(ticks: TickMap, tick: int, net: int, gross: int) -> None:
+        if gross == 0:
+            ticks.pop(tick, None)
+        else:
+            ticks[tick] = [net, gross]
+
+    def snapshot(self) -> dict[int, dict[int, tuple[int, int]]]:
+        """A deep copy as plain tuples (for checkpoints and exports)."""
+        return {i: {t: (v[0], v[1]) for t, v in m.items()} for i, m in self._maps.items() if m}
+
+    def pools(self) -> list[int]:
+        return [i for i, m in self._maps.items() if m]

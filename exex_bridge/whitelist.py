@@ -1,0 +1,215 @@
+"""Pool whitelists: the NATS control-plane JSON (`whitelist.pools.{chain}.full|add|remove`).
+
+The same `.full` document stored in a file is the offline whitelist. A pool entry with an
+unknown protocol or an unparseable address is skipped and logged, never defaulted; the
+rest of the document still applies.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+
+from exex_bridge.errors import WhitelistError
+from exex_bridge.messages import Protocol
+
+log = logging.getLogger(__name__)
+
+PROTOCOL_NAMES: Final[dict[str, Protocol]] = {
+    "v2": Protocol.UNISWAP_V2,
+    "uniswap_v2": Protocol.UNISWAP_V2,
+    "v3": Protocol.UNISWAP_V3,
+    "uniswap_v3": Protocol.UNISWAP_V3,
+    "v4": Protocol.UNISWAP_V4,
+    "uniswap_v4": Protocol.UNISWAP_V4,
+    "ekubo": Protocol.EKUBO,
+    "curve_stable": Protocol.CURVE_STABLE,
+    "curve_twocrypto": Protocol.CURVE_TWO_CRYPTO,
+    "curve_tricrypto": Protocol.CURVE_TRICRYPTO,
+    "balancer_v2_weighted": Protocol.BALANCER_V2_WEIGHTED,
+    "fluid": Protocol.FLUID,
+}
+# The short names used when this project writes whitelists and state files.
+PROTOCOL_SHORT: Final[dict[Protocol, str]] = {
+    Protocol.UNISWAP_V2: "v2",
+    Protocol.UNISWAP_V3: "v3",
+    Protocol.UNISWAP_V4: "v4",
+    Protocol.EKUBO: "ekubo",
+    Protocol.CURVE_STABLE: "curve_stable",
+    Protocol.CURVE_TWO_CRYPTO: "curve_twocrypto",
+    Protocol.CURVE_TRICRYPTO: "curve_tricrypto",
+    Protocol.BALANCER_V2_WEIGHTED: "balancer_v2_weighted",
+    Protocol.FLUID: "fluid",
+}
+
+_HEX20 = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_HEX32 = re.compile(r"^0x[0-9a-fA-F]{64}$")
+
+
+class TokenJson(msgspec.Struct, frozen=True, kw_only=True):
+    address: str
+    decimals: int
+    symbol: str | None = None
+
+
+class PoolJson(msgspec.Struct, frozen=True, kw_only=True):
+    address: str
+    protocol: str
+    token0: TokenJson
+    token1: TokenJson
+    fee: int | None = None
+    tick_spacing: int | None = None
+    pool_id: str | None = None
+    factory: str | None = None
+    extra_tokens: list[TokenJson] | None = None
+    additional_data: dict[str, Any] | None = None
+
+
+class FullOrAddJson(msgspec.Struct, frozen=True, kw_only=True):
+    chain: str = "ethereum"
+    snapshot_id: int | None = None
+    pools: list[msgspec.Raw]
+
+
+class RemoveJson(msgspec.Struct, frozen=True, kw_only=True):
+    chain: str | None = None
+    pool_addresses: list[str]
+
+
+class Token(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    address: bytes
+    decimals: int
+    symbol: str | None = None
+
+
+class WhitelistedPool(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """One usable pool. `key` is what the stream identifies it by: the address, or a
+    V4 pool's 32-byte id."""
+
+    key: bytes
+    address: bytes
+    protocol: Protocol
+    token0: Token
+    token1: Token
+    fee: int | None = None
+    tick_spacing: int | None = None
+
+    @property
+    def key_hex(self) -> str:
+        return "0x" + self.key.hex()
+
+
+class Whitelist(msgspec.Struct, frozen=True, kw_only=True):
+    chain: str
+    snapshot_id: int | None
+    pools: tuple[WhitelistedPool, ...]
+    skipped: int
+
+
+def _token(raw: TokenJson, where: str) -> Token:
+    if not _HEX20.match(raw.address):
+        raise ValueError(f"{where}: token address {raw.address!r} is not 20-byte hex")
+    if not 0 <= raw.decimals <= 255:
+        raise ValueError(f"{where}: token decimals {raw.decimals} out of range")
+    return Token(address=bytes.fromhex(raw.address[2:]), decimals=raw.decimals, symbol=raw.symbol)
+
+
+def parse_pool(raw: PoolJson, where: str) -> WhitelistedPool:
+    """Validate one pool entry; raises ValueError with the reason it must be skipped."""
+    protocol = PROTOCOL_NAMES.get(raw.protocol.lower())
+    if protocol is None:
+        raise ValueError(f"{where}: unknown protocol {raw.protocol!r}")
+    if not _HEX20.match(raw.address):
+        raise ValueError(f"{where}: address {raw.address!r} is not 20-byte hex")
+    address = bytes.fromhex(raw.address[2:])
+    key = address
+    if protocol is Protocol.UNISWAP_V4:
+        if raw.pool_id is None or not _HEX32.match(raw.pool_id):
+            raise ValueError(f"{where}: V4 pool needs a 32-byte hex pool_id")
+        key = bytes.fromhex(raw.pool_id[2:])
+    if protocol in (Protocol.UNISWAP_V3, Protocol.UNISWAP_V4):
+        if raw.fee is None or raw.tick_spacing is None:
+            raise ValueError(f"{where}: {raw.protocol} pool needs fee and tick_spacing")
+        if not 0 < raw.tick_spacing < 16384 or not 0 <= raw.fee < 1_000_000:
+            raise ValueError(f"{where}: fee {raw.fee} / tick_spacing {raw.tick_spacing} invalid")
+    return WhitelistedPool(
+        key=key,
+        address=address,
+        protocol=protocol,
+        token0=_token(raw.token0, where),
+        token1=_token(raw.token1, where),
+        fee=raw.fee,
+        tick_spacing=raw.tick_spacing,
+    )
+
+
+_POOL_DECODER: Final = msgspec.json.Decoder(PoolJson)
+_FULL_DECODER: Final = msgspec.json.Decoder(FullOrAddJson)
+_REMOVE_DECODER: Final = msgspec.json.Decoder(RemoveJson)
+
+
+def parse_pools_document(data: bytes | str, source: str = "<message>") -> Whitelist:
+    """A `.full` or `.add` document. Bad entries are skipped and logged one by one."""
+    try:
+        doc = _FULL_DECODER.decode(data)
+    except msgspec.DecodeError as exc:
+        raise WhitelistError(source, str(exc)) from exc
+    pools: list[WhitelistedPool] = []
+    skipped = 0
+    seen: set[bytes] = set()
+    for i, raw in enumerate(doc.pools):
+        where = f"{source} pools[{i}]"
+        try:
+            pool = parse_pool(_POOL_DECODER.decode(raw), where)
+        except (msgspec.DecodeError, ValueError) as exc:
+            skipped += 1
+            log.warning("whitelist entry skipped: %s", exc)
+            continue
+        if pool.key in seen:
+            skipped += 1
+            log.warning("whitelist entry skipped: %s: duplicate pool %s", where, pool.key_hex)
+            continue
+        seen.add(pool.key)
+        pools.append(pool)
+    return Whitelist(
+        chain=doc.chain, snapshot_id=doc.snapshot_id, pools=tuple(pools), skipped=skipped
+    )
+
+
+def parse_remove_document(data: bytes | str, source: str = "<message>") -> list[bytes]:
+    """A `.remove` document: the pool keys (address or V4 id) to remove."""
+    try:
+        doc = _REMOVE_DECODER.decode(data)
+    except msgspec.DecodeError as exc:
+        raise WhitelistError(source, str(exc)) from exc
+    keys = []
+    for i, text in enumerate(doc.pool_addresses):
+        if _HEX20.match(text) or _HEX32.match(text):
+            keys.append(bytes.fromhex(text[2:]))
+        else:
+            log.warning("whitelist removal skipped: %s pool_addresses[%d] = %r", source, i, text)
+    return keys
+
+
+def load_whitelist_file(path: str | Path) -> Whitelist:
+    """The offline whitelist: a `.full` document in a file."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise WhitelistError(str(p), f"cannot read: {exc.strerror}") from exc
+    return parse_pools_document(data, str(p))
+
+
+def subject(chain: str, kind: str) -> str:
+    """NATS subject of a whitelist document kind (`full`, `add`, `remove`)."""
+    if kind not in ("full", "add", "remove"):
+        raise ValueError(f"unknown whitelist subject kind {kind!r}")
+    return f"whitelist.pools.{chain}.{kind}"
+
+
+RESEED_SUBJECT: Final = "whitelist.reseed"
