@@ -1,0 +1,70 @@
+"""A real dev chain for tests, demos and recordings: anvil with the real Uniswap contracts.
+
+Start a node (`AnvilNode`), deploy tokens, V2 pairs and V3 pools with liquidity (`deploy`),
+write their whitelist (`write_whitelist`), drive seeded traffic (`TrafficGenerator`) and
+reorganise the chain (`reorg`, `rollback`, `reorg_with_traffic`, `run_scenario`).
+"""
+
+from exex_bridge.devchain.anvil import AnvilConfig, AnvilNode, find_anvil_binary
+from exex_bridge.devchain.deploy import Deployment, Pool, Token, deploy
+from exex_bridge.devchain.errors import (
+    AnvilNotFoundError,
+    AnvilStartError,
+    ArtifactError,
+    DeploymentError,
+    DevchainError,
+    RpcError,
+    TransactionFailedError,
+)
+from exex_bridge.devchain.reorgs import (
+    ReorgDepthError,
+    ReorgOutcome,
+    canonical_hashes,
+    reorg,
+    reorg_with_traffic,
+    rollback,
+)
+from exex_bridge.devchain.rpc import TxRequest, execute_block, mine, rpc_call
+from exex_bridge.devchain.scenario import ChainEvent, ScenarioConfig, run_scenario
+from exex_bridge.devchain.spec import DEFAULT_SPEC, DeploymentSpec, PoolSpec, TokenSpec
+from exex_bridge.devchain.traffic import BlockTraffic, TrafficConfig, TrafficGenerator
+from exex_bridge.devchain.whitelist_file import whitelist_document, write_whitelist
+
+__all__ = [
+    "DEFAULT_SPEC",
+    "AnvilConfig",
+    "AnvilNode",
+    "AnvilNotFoundError",
+    "AnvilStartError",
+    "ArtifactError",
+    "BlockTraffic",
+    "ChainEvent",
+    "Deployment",
+    "DeploymentError",
+    "DeploymentSpec",
+    "DevchainError",
+    "Pool",
+    "PoolSpec",
+    "ReorgDepthError",
+    "ReorgOutcome",
+    "RpcError",
+    "ScenarioConfig",
+    "Token",
+    "TokenSpec",
+    "TrafficConfig",
+    "TrafficGenerator",
+    "TransactionFailedError",
+    "TxRequest",
+    "canonical_hashes",
+    "deploy",
+    "execute_block",
+    "find_anvil_binary",
+    "mine",
+    "reorg",
+    "reorg_with_traffic",
+    "rollback",
+    "rpc_call",
+    "run_scenario",
+    "whitelist_document",
+    "write_whitelist",
+]

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from exex_bridge.errors import BridgeError
 
-class DevchainError(Exception):
+
+class DevchainError(BridgeError):
     """Base of every error raised by exex_bridge.devchain."""
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Final, cast
 
 from web3 import Web3
+from web3.providers import JSONBaseProvider
 from web3.types import RPCEndpoint
 
 from exex_bridge.devchain.errors import RpcError, TransactionFailedError
@@ -113,3 +114,28 @@ def execute_block(w3: Web3, txs: Sequence[TxRequest]) -> tuple[int, list[dict[st
 def nonce_at(w3: Web3, address: str, block: int | str = "latest") -> int:
     tag = hex(block) if isinstance(block, int) else block
     return int(rpc_call(w3, "eth_getTransactionCount", [address, tag]), 16)
+
+
+def call_batch(
+    w3: Web3, calls: Sequence[tuple[str, bytes]], block: int | str = "latest", chunk: int = 500
+) -> list[bytes]:
+    """`eth_call`s as JSON-RPC batches, all at `block`; raw return data in order."""
+    provider = w3.provider
+    if not isinstance(provider, JSONBaseProvider):
+        raise RpcError("eth_call", [], f"{type(provider).__name__} cannot batch")
+    tag = hex(block) if isinstance(block, int) else block
+    out: list[bytes] = []
+    for start in range(0, len(calls), chunk):
+        part = calls[start : start + chunk]
+        requests = [
+            (cast(RPCEndpoint, "eth_call"), [{"to": to, "data": "0x" + data.hex()}, tag])
+            for to, data in part
+        ]
+        responses = provider.make_batch_request(requests)
+        if not isinstance(responses, list):
+            raise RpcError("eth_call", part, responses.get("error", responses))
+        for (to, data), response in zip(part, responses, strict=True):
+            if "error" in response:
+                raise RpcError("eth_call", [to, data.hex()], response["error"])
+            out.append(bytes.fromhex(str(response["result"])[2:]))
+    return out
