@@ -1,0 +1,144 @@
+"""The arena's state as JSON (`--state-out`, `--initial-state`).
+
+`{"block": N, "unsynced": bool, "stale": ["0x…"], "unhydrated": ["0x…"], "pools": {"0x…":
+{"protocol": "v3", "sqrt_price_x96": "…", "liquidity": "…", "tick": n, "ticks": {"-600":
+{"net": "…", "gross": "…"}}}, "0x…": {"protocol": "v2", "reserve0": "…", "reserve1": "…"}}}`.
+Big integers are decimal strings, keys lower-case hex (a V4 pool: its id), only
+initialized ticks. Pools never hydrated are listed in `unhydrated`, not in `pools`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from arena.engine import ArenaEngine, PoolStatus
+from arena.errors import ArenaError
+from arena.registry import PoolKind
+from exex_bridge.whitelist import PROTOCOL_SHORT
+
+
+class StateFileError(ArenaError):
+    def __init__(self, path: str, reason: str) -> None:
+        self.path, self.reason = path, reason
+        super().__init__(f"state file {path}: {reason}")
+
+
+class TickJson(msgspec.Struct, frozen=True):
+    net: str
+    gross: str
+
+
+class PoolStateJson(msgspec.Struct, frozen=True, omit_defaults=True):
+    protocol: str
+    sqrt_price_x96: str | None = None
+    liquidity: str | None = None
+    tick: int | None = None
+    ticks: dict[str, TickJson] | None = None
+    reserve0: str | None = None
+    reserve1: str | None = None
+
+
+class StateJson(msgspec.Struct, frozen=True):
+    block: int | None
+    unsynced: bool
+    stale: list[str]
+    pools: dict[str, PoolStateJson]
+    unhydrated: list[str] = []
+
+
+def export_state(engine: ArenaEngine) -> StateJson:
+    pools: dict[str, PoolStateJson] = {}
+    stale, unhydrated = [], []
+    for index, pool in enumerate(engine.registry.pools):
+        if not engine.registry.is_active(index):
+            continue
+        key = pool.key_hex
+        status = PoolStatus(int(engine.status[index]))
+        if status is PoolStatus.UNKNOWN:
+            unhydrated.append(key)
+            continue
+        if status is PoolStatus.STALE:
+            stale.append(key)
+        protocol = PROTOCOL_SHORT[pool.protocol]
+        if engine.registry.kind_of(index) is PoolKind.V2:
+            r0, r1 = engine.table.reserves(index)
+            pools[key] = PoolStateJson(protocol=protocol, reserve0=str(r0), reserve1=str(r1))
+            continue
+        sqrt, liq, tick = engine.table.slot0(index)
+        ticks = {
+            str(t): TickJson(net=str(net), gross=str(gross))
+            for t, (net, gross) in sorted(engine.ticks.ticks(index).items())
+        }
+        pools[key] = PoolStateJson(
+            protocol=protocol, sqrt_price_x96=str(sqrt), liquidity=str(liq), tick=tick, ticks=ticks
+        )
+    return StateJson(
+        block=engine.tip_block,
+        unsynced=not engine.synced,
+        stale=sorted(stale),
+        pools=dict(sorted(pools.items())),
+        unhydrated=sorted(unhydrated),
+    )
+
+
+def write_state_file(engine: ArenaEngine, path: str | Path) -> None:
+    """Write atomically (temp file + rename): a reader never sees half a state."""
+    target = Path(path)
+    data = msgspec.json.format(msgspec.json.encode(export_state(engine)), indent=1)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=target.name, dir=target.parent or Path("."))
+        with os.fdopen(fd, "wb") as f:
+            f.write(data + b"\n")
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise StateFileError(str(target), exc.strerror or str(exc)) from exc
+
+
+def read_state_file(path: str | Path) -> StateJson:
+    try:
+        return msgspec.json.decode(Path(path).read_bytes(), type=StateJson)
+    except OSError as exc:
+        raise StateFileError(str(path), exc.strerror or str(exc)) from exc
+    except msgspec.DecodeError as exc:
+        raise StateFileError(str(path), str(exc)) from exc
+
+
+def load_state(engine: ArenaEngine, state: StateJson, source: str = "<state>") -> int:
+    """Seed the engine (pools must be registered); returns how many pools were set."""
+    loaded = 0
+    try:
+        for key, pool in state.pools.items():
+            index = engine.registry.index_of.get(bytes.fromhex(key.removeprefix("0x")))
+            if index is None:
+                continue
+            if pool.reserve0 is not None and pool.reserve1 is not None:
+                engine.set_reserves(index, int(pool.reserve0), int(pool.reserve1))
+            else:
+                ticks = {int(t): (int(v.net), int(v.gross)) for t, v in (pool.ticks or {}).items()}
+                engine.set_slot0(
+                    index, int(_need(pool.sqrt_price_x96)), int(_need(pool.liquidity)),
+                    int(_need(pool.tick)), ticks,
+                )  # fmt: skip
+            loaded += 1
+    except ValueError as exc:
+        raise StateFileError(source, f"pool {key}: {exc}") from exc
+    if state.block is not None:
+        engine.mark_synced(state.block, keep_history=False)
+    if state.unsynced:
+        engine.mark_unsynced(f"the state loaded from {source} was unsynced")
+    for key in state.stale:
+        index = engine.registry.index_of.get(bytes.fromhex(key.removeprefix("0x")))
+        if index is not None:
+            engine.mark_stale(index, "stale in the loaded state")
+    return loaded
+
+
+def _need(value: Any) -> Any:
+    if value is None:
+        raise ValueError("a V3/V4 pool needs sqrt_price_x96, liquidity and tick")
+    return value
