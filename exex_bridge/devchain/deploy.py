@@ -38,10 +38,10 @@ _CREATE_POOL_GAS: Final = 6_000_000
 _CALL_GAS: Final = 1_000_000
 # Share of a V3 pool's depth given to each position range (relative ticks, or None: full).
 _V3_RANGES: Final[tuple[tuple[int | None, int | None, Fraction], ...]] = (
-    (None, None, Fraction(2, 5)),
-    (-4000, 4000, Fraction(1, 5)),
-    (-600, 600, Fraction(1, 5)),
-    (-60, 60, Fraction(1, 10)),
+    (None, None, Fraction(1, 2)),
+    (-4000, 4000, Fraction(1, 4)),
+    (-600, 600, Fraction(1, 8)),
+    (-60, 60, Fraction(1, 40)),
     (120, 1200, Fraction(1, 20)),
     (-1200, -120, Fraction(1, 20)),
 )

@@ -36,12 +36,12 @@ _TRANSFER_GAS: Final = 150_000
 
 @dataclass(frozen=True, kw_only=True)
 class TrafficConfig:
-    max_actions_per_block: int = 6
+    max_actions_per_block: int = 8
     empty_block_probability: float = 0.1
     price_limit_probability: float = 0.25
     # Relative weights of the actions in one block.
     v2_swap: int = 4
-    v3_swap: int = 5
+    v3_swap: int = 6
     v3_mint: int = 2
     v3_increase: int = 1
     v3_decrease: int = 2
@@ -146,7 +146,7 @@ class TrafficGenerator:
         p = pool.pool
         zero_for_one = rng.random() < 0.5
         balance = pool.balance0 if zero_for_one else pool.balance1
-        amount_in = max(1, int(balance * _fraction(rng, 1e-4, 2e-2)))
+        amount_in = max(1, int(balance * _fraction(rng, 1e-3, 1e-1)))
         limit = 0
         if p.address not in view.moved and rng.random() < self.config.price_limit_probability:
             limit = _price_limit(rng, pool, zero_for_one)

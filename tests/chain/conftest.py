@@ -1,0 +1,45 @@
+"""Chain fixtures: one anvil node with the real Uniswap deployment for the whole session.
+
+`devchain` is shared and accumulates whatever the tests do to it (traffic, reorgs); a test
+that needs the chain exactly as deployed asks for `clean_devchain`, which rewinds the same
+node to the post-deployment snapshot (evm_snapshot / evm_revert) first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from web3 import Web3
+
+from exex_bridge.devchain import AnvilNode, Deployment, deploy, rpc_call
+
+
+@dataclass
+class DevChain:
+    node: AnvilNode
+    w3: Web3
+    deployment: Deployment
+    snapshot_id: str
+
+
+@pytest.fixture(scope="session")
+def anvil_node() -> Iterator[AnvilNode]:
+    with AnvilNode() as node:
+        yield node
+
+
+@pytest.fixture(scope="session")
+def devchain(anvil_node: AnvilNode) -> DevChain:
+    w3 = anvil_node.web3()
+    deployment = deploy(w3)
+    return DevChain(anvil_node, w3, deployment, str(rpc_call(w3, "evm_snapshot", [])))
+
+
+@pytest.fixture
+def clean_devchain(devchain: DevChain) -> DevChain:
+    if rpc_call(devchain.w3, "evm_revert", [devchain.snapshot_id]) is not True:
+        raise RuntimeError("evm_revert to the deployment snapshot failed")
+    devchain.snapshot_id = str(rpc_call(devchain.w3, "evm_snapshot", []))
+    return devchain
