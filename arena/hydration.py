@@ -107,8 +107,10 @@ class _Caller:
         for start in range(0, len(calls), self.batch_size):
             chunk = calls[start : start + self.batch_size]
             requests = [
-                (cast(RPCEndpoint, "eth_call"),
-                 [{"to": to, "data": "0x" + data.hex()}, self.block_param])
+                (
+                    cast(RPCEndpoint, "eth_call"),
+                    [{"to": to, "data": "0x" + data.hex()}, self.block_param],
+                )
                 for to, data, _ in chunk
             ]
             responses = self.provider.make_batch_request(requests)
@@ -154,8 +156,11 @@ def hydrate_pools(
         if kind == "v2":
             first.append((address, _GET_RESERVES, "getReserves"))
         else:
-            first += [(address, _SLOT0, "slot0"), (address, _LIQUIDITY, "liquidity"),
-                      (address, _TICK_SPACING, "tickSpacing")]
+            first += [
+                (address, _SLOT0, "slot0"),
+                (address, _LIQUIDITY, "liquidity"),
+                (address, _TICK_SPACING, "tickSpacing"),
+            ]
     results = iter(caller.call_many(first))
     heads: list[tuple[str, PoolKind, tuple[int, ...]]] = []
     for address, kind in pools:
@@ -164,18 +169,37 @@ def hydrate_pools(
             heads.append((address, kind, (_word(data, 0), _word(data, 1))))
         else:
             slot0, liquidity, spacing = next(results), next(results), next(results)
-            heads.append((address, kind, (_word(slot0, 0), _word(slot0, 1, signed=True),
-                                          _word(liquidity, 0), _word(spacing, 0, signed=True))))
+            heads.append(
+                (
+                    address,
+                    kind,
+                    (
+                        _word(slot0, 0),
+                        _word(slot0, 1, signed=True),
+                        _word(liquidity, 0),
+                        _word(spacing, 0, signed=True),
+                    ),
+                )
+            )
     tick_maps = _tick_maps(caller, [(a, h[3]) for a, k, h in heads if k == "v3"])
     snapshots: list[PoolSnapshot] = []
     for address, kind, head in heads:
         if kind == "v2":
-            snapshots.append(V2PoolSnapshot(address=address, block=number, reserve0=head[0],
-                                            reserve1=head[1]))
+            snapshots.append(
+                V2PoolSnapshot(address=address, block=number, reserve0=head[0], reserve1=head[1])
+            )
         else:
-            snapshots.append(V3PoolSnapshot(
-                address=address, block=number, sqrt_price_x96=head[0], tick=head[1],
-                liquidity=head[2], tick_spacing=head[3], ticks=tick_maps[address]))
+            snapshots.append(
+                V3PoolSnapshot(
+                    address=address,
+                    block=number,
+                    sqrt_price_x96=head[0],
+                    tick=head[1],
+                    liquidity=head[2],
+                    tick_spacing=head[3],
+                    ticks=tick_maps[address],
+                )
+            )
     return snapshots
 
 
@@ -200,8 +224,12 @@ def _tick_maps(
     maps: dict[str, dict[int, tuple[int, int]]] = {address: {} for address, _ in pools}
     for (address, tick), data in zip(owners, caller.call_many(tick_calls), strict=True):
         maps[address][tick] = (_word(data, 1, signed=True), _word(data, 0))
-    log.debug("hydrated %d V3 pools: %d bitmap words, %d ticks",
-              len(pools), len(word_calls), len(tick_calls))
+    log.debug(
+        "hydrated %d V3 pools: %d bitmap words, %d ticks",
+        len(pools),
+        len(word_calls),
+        len(tick_calls),
+    )
     return maps
 
 
