@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+__all__ = [
+    "PathfinderError",
+    "MathError",
+    "MathOverflowError",
+    "MathDivisionByZeroError",
+    "MathDomainError",
+    "InvalidInputError",
+    "InsufficientAmountError",
+    "InsufficientLiquidityError",
+    "IncompleteSwapError",
+]
+
 
 class PathfinderError(Exception):
     """Base of every error raised by the pathfinder package."""

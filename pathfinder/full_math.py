@@ -10,6 +10,20 @@ from __future__ import annotations
 
 from pathfinder.errors import MathDivisionByZeroError, MathOverflowError
 
+__all__ = [
+    "Q96",
+    "Q128",
+    "MAX_UINT128",
+    "MAX_UINT160",
+    "MAX_UINT256",
+    "MAX_INT128",
+    "MAX_INT256",
+    "mul_div",
+    "mul_div_rounding_up",
+    "div_rounding_up",
+    "add_delta",
+]
+
 Q96 = 1 << 96
 Q128 = 1 << 128
 MAX_UINT128 = (1 << 128) - 1

@@ -18,6 +18,17 @@ from pathfinder.full_math import (
     mul_div_rounding_up,
 )
 
+__all__ = [
+    "get_next_sqrt_price_from_amount0_rounding_up",
+    "get_next_sqrt_price_from_amount1_rounding_down",
+    "get_next_sqrt_price_from_input",
+    "get_next_sqrt_price_from_output",
+    "get_amount0_delta",
+    "get_amount1_delta",
+    "get_amount0_delta_signed",
+    "get_amount1_delta_signed",
+]
+
 
 def get_next_sqrt_price_from_amount0_rounding_up(
     sqrt_price_x96: int, liquidity: int, amount: int, add: bool

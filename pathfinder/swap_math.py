@@ -10,6 +10,10 @@ from pathfinder.sqrt_price_math import (
     get_next_sqrt_price_from_output,
 )
 
+__all__ = [
+    "compute_swap_step",
+]
+
 _PIPS = 1_000_000
 
 

@@ -6,6 +6,15 @@ from typing import Final
 
 from pathfinder.errors import MathDomainError
 
+__all__ = [
+    "MIN_TICK",
+    "MAX_TICK",
+    "MIN_SQRT_RATIO",
+    "MAX_SQRT_RATIO",
+    "get_sqrt_ratio_at_tick",
+    "get_tick_at_sqrt_ratio",
+]
+
 MIN_TICK: Final = -887272
 MAX_TICK: Final = 887272
 MIN_SQRT_RATIO: Final = 4295128739

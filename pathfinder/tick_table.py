@@ -16,6 +16,10 @@ from pathfinder.errors import InvalidInputError
 from pathfinder.full_math import MAX_INT128
 from pathfinder.tick_math import MAX_TICK, MIN_TICK
 
+__all__ = [
+    "TickTable",
+]
+
 
 @final
 class TickTable:

@@ -18,6 +18,13 @@ from pathfinder.errors import (
 )
 from pathfinder.full_math import MAX_UINT256
 
+__all__ = [
+    "fee_fraction",
+    "get_amount_out",
+    "get_amount_in",
+    "swap_satisfies_k",
+]
+
 _BPS = 10_000
 
 

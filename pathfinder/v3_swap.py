@@ -1,12 +1,13 @@
 """UniswapV3Pool.swap's loop over a TickTable, wei-exact, without touching any state.
 
-V4 pools are priced with the same loop (fee in pips, tick spacing from the whitelist);
-V4's protocol fee, dynamic fees and hooks are out of scope here.
+V4 pools are priced with the same loop (fee in pips, tick spacing from the whitelist) but
+with V3's conventions: a positive amount_specified is exact input and results are the
+pool's deltas. V4's protocol fee, dynamic fees and hooks are out of scope here.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, final
 
 import msgspec
 
@@ -23,9 +24,18 @@ from pathfinder.tick_math import (
 )
 from pathfinder.tick_table import TickTable
 
+__all__ = [
+    "V3SwapState",
+    "SwapResult",
+    "swap",
+    "quote_exact_input",
+    "quote_exact_output",
+]
+
 _MAX_FEE_PIPS: Final = 1_000_000
 
 
+@final
 class V3SwapState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """The part of a V3/V4 pool a swap reads: slot0 price and tick, active liquidity, fee."""
 
@@ -36,6 +46,7 @@ class V3SwapState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     tick_spacing: int
 
 
+@final
 class SwapResult(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Signed pool deltas (positive: the pool receives) and the pool state after the swap."""
 
