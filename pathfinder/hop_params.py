@@ -1,0 +1,137 @@
+"""Per-pool, per-direction Möbius parameters for the vectorized screen.
+
+A swap hop maps an input x to `K·x / (M + N·x)`. A V2 pool is exactly that with
+`M = reserve_in`, `K = γ·reserve_out`, `N = γ` (γ = 1 − fee). A V3/V4 pool is that over
+its in-range virtual reserves (`L/√P` and `L·√P`), valid up to `cap`: the input that
+moves the price to the current tick range's boundary. Rows are refreshed only for the
+pools a block changed. Direction 0 is zero_for_one (token0 in), direction 1 the other.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from typing import Final, final
+
+import numpy as np
+import numpy.typing as npt
+
+from arena.engine import ArenaEngine, PoolStatus
+from arena.registry import PoolKind
+from arena.state_table import limbs_to_float
+from pathfinder.tick_math import MAX_TICK, MIN_TICK
+
+Q96: Final = float(1 << 96)
+DEFAULT_V2_FEE: Final = 3000  # hundredths of a bip: 0.3 %
+FloatArray = npt.NDArray[np.float64]
+
+
+def sqrt_price_at_tick(tick: npt.NDArray[np.float64]) -> FloatArray:
+    return np.power(1.0001, tick / 2.0)
+
+
+@final
+class HopParams:
+    """Arrays `m, k, n, cap` of shape (pools + 1, 2); the last row is the identity hop."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self.m: FloatArray = np.ones((0, 2))
+        self.k: FloatArray = np.ones((0, 2))
+        self.n: FloatArray = np.zeros((0, 2))
+        self.cap: FloatArray = np.full((0, 2), np.inf)
+        self.usable: npt.NDArray[np.bool_] = np.zeros(0, np.bool_)
+        self._ticks_cache: dict[int, tuple[int, list[int]]] = {}
+        self._resize(capacity)
+
+    @property
+    def identity_row(self) -> int:
+        return len(self.usable) - 1
+
+    def _resize(self, pools: int) -> None:
+        old = len(self.usable) - 1 if len(self.usable) else 0
+        size = pools + 1
+        m, k = np.ones((size, 2)), np.ones((size, 2))
+        n, cap = np.zeros((size, 2)), np.full((size, 2), np.inf)
+        usable = np.zeros(size, np.bool_)
+        if old:
+            m[:old], k[:old], n[:old] = self.m[:old], self.k[:old], self.n[:old]
+            cap[:old], usable[:old] = self.cap[:old], self.usable[:old]
+        usable[-1] = True
+        self.m, self.k, self.n, self.cap, self.usable = m, k, n, cap, usable
+
+    def refresh(self, engine: ArenaEngine, indices: npt.NDArray[np.int64]) -> None:
+        """Recompute the rows of `indices` from the arena's current state."""
+        pools = len(engine.registry)
+        if pools + 1 > len(self.usable):
+            self._resize(max(pools, 2 * (len(self.usable) - 1)))
+        if not len(indices):
+            return
+        kinds = engine.registry.kind[indices]
+        live = (engine.status[indices] == PoolStatus.LIVE) & engine.registry.active[indices]
+        self.usable[indices] = live
+        records = engine.table.gather(indices)
+        fees = np.array(
+            [_fee_of(engine, int(i)) for i in indices], dtype=np.float64
+        )
+        gamma = 1.0 - fees / 1e6
+        v2 = kinds == PoolKind.V2
+        if v2.any():
+            self._set_v2(indices[v2], records[v2], gamma[v2])
+        concentrated = ~v2
+        if concentrated.any():
+            self._set_concentrated(engine, indices[concentrated], records[concentrated],
+                                   gamma[concentrated])  # fmt: skip
+
+    def _set_v2(self, idx: npt.NDArray[np.int64], rec: npt.NDArray[np.void], g: FloatArray) -> None:
+        r0 = limbs_to_float(rec["reserve0"], 16)
+        r1 = limbs_to_float(rec["reserve1"], 16)
+        self.m[idx, 0], self.k[idx, 0], self.n[idx, 0] = r0, g * r1, g
+        self.m[idx, 1], self.k[idx, 1], self.n[idx, 1] = r1, g * r0, g
+        self.cap[idx] = np.inf
+        self.usable[idx] &= (r0 > 0) & (r1 > 0)
+
+    def _set_concentrated(
+        self,
+        engine: ArenaEngine,
+        idx: npt.NDArray[np.int64],
+        rec: npt.NDArray[np.void],
+        g: FloatArray,
+    ) -> None:
+        s = limbs_to_float(rec["sqrt_price_x96"], 32) / Q96
+        liq = limbs_to_float(rec["liquidity"], 16)
+        lower, upper = self._range_bounds(engine, idx, rec["tick"].astype(np.int64))
+        s_lo, s_hi = sqrt_price_at_tick(lower), sqrt_price_at_tick(upper)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x_virtual, y_virtual = liq / s, liq * s
+            self.m[idx, 0], self.k[idx, 0], self.n[idx, 0] = x_virtual, g * y_virtual, g
+            self.m[idx, 1], self.k[idx, 1], self.n[idx, 1] = y_virtual, g * x_virtual, g
+            self.cap[idx, 0] = np.maximum(liq * (1.0 / s_lo - 1.0 / s), 0.0) / g
+            self.cap[idx, 1] = np.maximum(liq * (s_hi - s), 0.0) / g
+        self.usable[idx] &= (liq > 0) & (s > 0)
+
+    def _range_bounds(
+        self, engine: ArenaEngine, idx: npt.NDArray[np.int64], ticks: npt.NDArray[np.int64]
+    ) -> tuple[FloatArray, FloatArray]:
+        """The initialized ticks enclosing each pool's current tick."""
+        lower = np.empty(len(idx))
+        upper = np.empty(len(idx))
+        for j, (i, t) in enumerate(zip(idx.tolist(), ticks.tolist(), strict=True)):
+            sorted_ticks = self._sorted_ticks(engine, i)
+            pos = bisect_right(sorted_ticks, t)
+            lower[j] = sorted_ticks[pos - 1] if pos else MIN_TICK
+            upper[j] = sorted_ticks[pos] if pos < len(sorted_ticks) else MAX_TICK
+        return lower, upper
+
+    def _sorted_ticks(self, engine: ArenaEngine, index: int) -> list[int]:
+        version = engine.ticks.version.get(index, 0)
+        cached = self._ticks_cache.get(index)
+        if cached is None or cached[0] != version:
+            cached = (version, sorted(engine.ticks.ticks(index)))
+            self._ticks_cache[index] = cached
+        return cached[1]
+
+
+def _fee_of(engine: ArenaEngine, index: int) -> int:
+    pool = engine.registry.pools[index]
+    if pool.fee is not None:
+        return pool.fee
+    return DEFAULT_V2_FEE if engine.registry.kind_of(index) is PoolKind.V2 else 0
