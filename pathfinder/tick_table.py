@@ -9,7 +9,7 @@ tick present in the table is initialized, whatever its net.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import final
 
 from pathfinder.errors import InvalidInputError
@@ -43,9 +43,10 @@ class TickTable:
         return cls(tick_spacing, liquidity_net)
 
     @classmethod
-    def from_net_gross(cls, ticks: Mapping[int, tuple[int, int]], tick_spacing: int) -> TickTable:
-        """From the arena's tick -> (liquidity_net, liquidity_gross); gross == 0 is skipped."""
-        return cls(tick_spacing, {t: net for t, (net, gross) in ticks.items() if gross != 0})
+    def from_net_gross(cls, ticks: Mapping[int, Sequence[int]], tick_spacing: int) -> TickTable:
+        """From tick -> (liquidity_net, liquidity_gross), e.g. an arena TickMap; ticks with
+        zero gross are not initialized and are skipped."""
+        return cls(tick_spacing, {t: v[0] for t, v in ticks.items() if v[1] != 0})
 
     def _validate(self, tick: int, net: int) -> None:
         if tick % self.tick_spacing != 0 or not MIN_TICK <= tick <= MAX_TICK:

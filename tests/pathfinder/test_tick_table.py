@@ -51,7 +51,8 @@ def test_tick_bitmap_spec_vectors(case: dict[str, Any]) -> None:
 
 
 def test_zero_net_ticks_stay_initialized() -> None:
-    table = TickTable.from_net_gross({-60: (5, 5), 0: (0, 10), 60: (-5, 5), 120: (0, 0)}, 60)
+    # Arena tick maps hold [net, gross] lists.
+    table = TickTable.from_net_gross({-60: [5, 5], 0: [0, 10], 60: [-5, 5], 120: [0, 0]}, 60)
     assert list(table) == [-60, 0, 60]
     assert table.next_initialized_tick_within_one_word(59, True) == (0, True)
     assert table.liquidity_net(0) == 0
