@@ -75,8 +75,14 @@ def _int_arg(value: int) -> bytes:
 
 
 def word_range(tick_spacing: int) -> range:
-    """Every tick bitmap word position a pool with this spacing can use."""
-    return range((MIN_TICK // tick_spacing) >> 8, ((MAX_TICK // tick_spacing) >> 8) + 1)
+    """Every tick bitmap word position a pool with this spacing can use, and no other.
+
+    Usable ticks are the multiples of the spacing inside [MIN_TICK, MAX_TICK]; the
+    compressed tick (tick / spacing) sits in word `compressed >> 8` (arithmetic shift).
+    """
+    lowest = -(-MIN_TICK // tick_spacing)
+    highest = MAX_TICK // tick_spacing
+    return range(lowest >> 8, (highest >> 8) + 1)
 
 
 def initialized_ticks(word_pos: int, word: int, tick_spacing: int) -> list[int]:
@@ -141,6 +147,31 @@ def resolve_block_number(w3: Web3, block: BlockRef) -> int:
     return int(header["number"], 16)
 
 
+_Head = tuple[str, PoolKind, tuple[int, ...]]
+
+
+def _heads(caller: _Caller, pools: Sequence[tuple[str, PoolKind]]) -> list[_Head]:
+    """Round one: getReserves for V2; slot0, liquidity and tickSpacing for V3."""
+    calls: list[tuple[str, bytes, str]] = []
+    for address, kind in pools:
+        if kind == "v2":
+            calls.append((address, _GET_RESERVES, "getReserves"))
+        else:
+            calls += [(address, _SLOT0, "slot0"), (address, _LIQUIDITY, "liquidity"),
+                      (address, _TICK_SPACING, "tickSpacing")]
+    results = iter(caller.call_many(calls))
+    heads: list[_Head] = []
+    for address, kind in pools:
+        if kind == "v2":
+            data = next(results)
+            heads.append((address, kind, (_word(data, 0), _word(data, 1))))
+        else:
+            slot0, liquidity, spacing = next(results), next(results), next(results)
+            heads.append((address, kind, (_word(slot0, 0), _word(slot0, 1, signed=True),
+                                          _word(liquidity, 0), _word(spacing, 0, signed=True))))
+    return heads
+
+
 def hydrate_pools(
     w3: Web3,
     pools: Sequence[tuple[str, PoolKind]],
@@ -151,55 +182,17 @@ def hydrate_pools(
     """Snapshots of `pools` ((address, "v2"|"v3") pairs) at `block`, in the same order."""
     caller = _Caller(w3, block, batch_size)
     number = resolve_block_number(w3, block)
-    first: list[tuple[str, bytes, str]] = []
-    for address, kind in pools:
-        if kind == "v2":
-            first.append((address, _GET_RESERVES, "getReserves"))
-        else:
-            first += [
-                (address, _SLOT0, "slot0"),
-                (address, _LIQUIDITY, "liquidity"),
-                (address, _TICK_SPACING, "tickSpacing"),
-            ]
-    results = iter(caller.call_many(first))
-    heads: list[tuple[str, PoolKind, tuple[int, ...]]] = []
-    for address, kind in pools:
-        if kind == "v2":
-            data = next(results)
-            heads.append((address, kind, (_word(data, 0), _word(data, 1))))
-        else:
-            slot0, liquidity, spacing = next(results), next(results), next(results)
-            heads.append(
-                (
-                    address,
-                    kind,
-                    (
-                        _word(slot0, 0),
-                        _word(slot0, 1, signed=True),
-                        _word(liquidity, 0),
-                        _word(spacing, 0, signed=True),
-                    ),
-                )
-            )
+    heads = _heads(caller, pools)
     tick_maps = _tick_maps(caller, [(a, h[3]) for a, k, h in heads if k == "v3"])
     snapshots: list[PoolSnapshot] = []
     for address, kind, head in heads:
         if kind == "v2":
-            snapshots.append(
-                V2PoolSnapshot(address=address, block=number, reserve0=head[0], reserve1=head[1])
-            )
+            snapshots.append(V2PoolSnapshot(address=address, block=number, reserve0=head[0],
+                                            reserve1=head[1]))
         else:
-            snapshots.append(
-                V3PoolSnapshot(
-                    address=address,
-                    block=number,
-                    sqrt_price_x96=head[0],
-                    tick=head[1],
-                    liquidity=head[2],
-                    tick_spacing=head[3],
-                    ticks=tick_maps[address],
-                )
-            )
+            snapshots.append(V3PoolSnapshot(
+                address=address, block=number, sqrt_price_x96=head[0], tick=head[1],
+                liquidity=head[2], tick_spacing=head[3], ticks=tick_maps[address]))
     return snapshots
 
 

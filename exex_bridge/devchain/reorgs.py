@@ -9,7 +9,12 @@ transactions do not return to the pool. Every replaced block gets a new hash (ev
 same contents: the base fee is not rewound). `anvil_rollback [depth]` (null = 1) drops
 blocks without replacing them. Neither emits removed logs: `eth_getFilterChanges` on a log
 filter returns only the new blocks' logs with `removed: false`, and `eth_getLogs` shows the
-canonical chain only, so a follower must detect reorgs from block hashes.
+canonical chain only. Over a websocket, `newHeads` re-announces the replaced heights with
+their new hashes and the `logs` subscription sends only the new logs; a rollback sends
+nothing at all, the next mined block simply reappears at a lower height. A follower must
+therefore detect reorgs from block hashes (parentHash of each new head against its own
+record). `evm_revert` and reorgs do not rewind anvil's base fee, so the same traffic after
+a rewind gets other block hashes (fresh nodes with the same seed get identical ones).
 """
 
 from __future__ import annotations

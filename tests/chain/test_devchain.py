@@ -17,6 +17,7 @@ from exex_bridge.devchain import (
     AnvilConfig,
     AnvilNode,
     AnvilNotFoundError,
+    AnvilStartError,
     BlockTraffic,
     ReorgDepthError,
     ScenarioConfig,
@@ -66,6 +67,14 @@ def test_missing_anvil_names_the_install_script(
     monkeypatch.setenv("ARENA_ANVIL", str(tmp_path / "no-anvil"))
     with pytest.raises(AnvilNotFoundError, match=r"bash scripts/test\.sh"):
         AnvilNode().start()
+
+
+def test_a_node_that_exits_at_startup_fails_fast_with_its_output() -> None:
+    node = AnvilNode(AnvilConfig(extra_args=("--no-such-flag",), startup_timeout_s=20))
+    with pytest.raises(AnvilStartError, match="no-such-flag") as info:
+        node.start()
+    assert info.value.output_tail
+    assert not node.running
 
 
 def test_node_mines_only_on_demand_and_stops() -> None:
