@@ -66,6 +66,7 @@ class SnapshotRing:
         self._block = np.zeros(depth, dtype=np.int64)
         self._start = np.zeros(depth, dtype=np.int64)
         self._size = np.zeros(depth, dtype=np.int64)
+        self._slot_order = np.arange(2 * depth) % depth  # slots from _head, as one slice
         self._head = 0
         self._count = 0
         self._write = 0  # next free position in the record buffer
@@ -157,11 +158,13 @@ class SnapshotRing:
         return BlockPreImages(int(self._block[slot]), idx, rec)
 
     def _overlaps_live(self, start: int, n: int) -> bool:
-        oldest = self._head
-        o_start, o_size = int(self._start[oldest]), int(self._size[oldest])
-        if o_size == 0:
+        # Every live entry, not only the oldest: after a wrap the newest entries sit at the
+        # front of the buffer, and an empty oldest entry says nothing about the next one.
+        if n == 0:
             return False
-        return start < o_start + o_size and o_start < start + n
+        slots = self._slot_order[self._head : self._head + self._count]
+        starts, sizes = self._start[slots], self._size[slots]
+        return bool(np.any((sizes > 0) & (starts < start + n) & (start < starts + sizes)))
 
     def _evict_oldest(self) -> None:
         slot = self._head
