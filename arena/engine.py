@@ -137,6 +137,7 @@ class ArenaEngine:
         self.metrics.tip_block.set(block)
 
     def mark_stale(self, index: int, reason: str) -> None:
+        self.changed.add(index)
         if self.status[index] != PoolStatus.STALE:
             self.status[index] = PoolStatus.STALE
             self.metrics.stale_marked.labels(reason=reason).inc()

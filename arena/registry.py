@@ -42,6 +42,7 @@ class PoolRegistry:
         self.pools: list[WhitelistedPool] = []
         self._kind: npt.NDArray[np.uint8] = np.zeros(16, dtype=np.uint8)
         self._active: npt.NDArray[np.bool_] = np.zeros(16, dtype=np.bool_)
+        self.version = 0  # bumped on every add/remove, for derived structures
 
     def __len__(self) -> int:
         return len(self.pools)
@@ -71,6 +72,7 @@ class PoolRegistry:
                 self._active = np.resize(self._active, 2 * len(self._active))
         else:
             self.pools[index] = pool
+        self.version += 1
         was_active = bool(self._active[index])
         self._kind[index] = kind
         self._active[index] = kind is not PoolKind.UNMODELLED
@@ -81,6 +83,7 @@ class PoolRegistry:
         index = self.index_of.get(key)
         if index is not None:
             self._active[index] = False
+            self.version += 1
         return index
 
     def is_active(self, index: int) -> bool:

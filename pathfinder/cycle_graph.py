@@ -32,6 +32,7 @@ class CycleGraph:
         self.max_hops = max_hops
         self.base_tokens = tuple(base_tokens)
         self._bases = set(self.base_tokens)
+        self._base_position = {t: i for i, t in enumerate(self.base_tokens)}
         self.pool_tokens: dict[int, tuple[bytes, bytes]] = {}
         self._pair_pools: dict[frozenset[bytes], list[int]] = defaultdict(list)
         self._neighbors: dict[bytes, set[bytes]] = defaultdict(set)
@@ -39,7 +40,7 @@ class CycleGraph:
         self.pools: npt.NDArray[np.int32] = np.full((capacity, MAX_HOPS), NO_POOL, np.int32)
         self.zero_for_one: npt.NDArray[np.bool_] = np.zeros((capacity, MAX_HOPS), np.bool_)
         self.hops: npt.NDArray[np.int8] = np.zeros(capacity, np.int8)
-        self.start_token: list[bytes] = []
+        self.start_base: npt.NDArray[np.int16] = np.zeros(capacity, np.int16)
         self.alive: npt.NDArray[np.bool_] = np.zeros(capacity, np.bool_)
         self.count = 0
         self._indptr: npt.NDArray[np.int64] = np.zeros(1, np.int64)
@@ -104,6 +105,17 @@ class CycleGraph:
     def live_count(self) -> int:
         return int(np.count_nonzero(self.alive[: self.count]))
 
+    def start_token(self, cycle: int) -> bytes:
+        return self.base_tokens[int(self.start_base[cycle])]
+
+    def tokens(self, cycle: int) -> list[bytes]:
+        """The token path, start token first and last."""
+        out = [self.start_token(cycle)]
+        for pool, zero_for_one in self.path(cycle):
+            t0, t1 = self.pool_tokens[pool]
+            out.append(t1 if zero_for_one else t0)
+        return out
+
     def path(self, cycle: int) -> list[Hop]:
         return [
             (int(self.pools[cycle, h]), bool(self.zero_for_one[cycle, h]))
@@ -152,7 +164,7 @@ class CycleGraph:
             self._pending[pool].append(c)
         self.hops[c] = len(cycle)
         self.alive[c] = True
-        self.start_token.append(cycle[0][1])
+        self.start_base[c] = self._base_position[cycle[0][1]]
         self.count += 1
         self._pending_total += len(cycle)
 
@@ -162,6 +174,7 @@ class CycleGraph:
         self.zero_for_one = np.concatenate([self.zero_for_one, np.zeros_like(self.zero_for_one)])
         self.hops = np.concatenate([self.hops, np.zeros_like(self.hops)])
         self.alive = np.concatenate([self.alive, np.zeros_like(self.alive)])
+        self.start_base = np.concatenate([self.start_base, np.zeros_like(self.start_base)])
 
     def compact(self) -> None:
         """Fold pending cycles into the CSR index (vectorized)."""

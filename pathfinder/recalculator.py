@@ -1,0 +1,212 @@
+"""After each settled point, re-evaluate only the cycles that contain a changed pool.
+
+Screen all of them at once (closed form), verify the best `top_k` with exact integer
+math and an integer search around the screened optimum, subtract gas (units × the
+block's base fee, converted to the start token) and hand the profitable ones to sinks.
+Nothing is emitted from a state the arena does not vouch for.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Final, final
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+
+from arena.block_assembler import Settled
+from arena.engine import ArenaEngine
+from arena.registry import PoolKind
+from pathfinder.cycle_graph import NO_POOL, CycleGraph
+from pathfinder.exact_quote import ExactQuoter
+from pathfinder.hop_params import HopParams
+from pathfinder.metrics import PathMetrics
+from pathfinder.opportunity import Opportunity
+from pathfinder.screen import screen, top_candidates
+
+log = logging.getLogger(__name__)
+
+MAINNET_WETH: Final = bytes.fromhex("c02aaa39b223fe8d0a0e5c4f27ead9083c756cc2")
+
+
+class PathfinderConfig(msgspec.Struct, frozen=True, kw_only=True):
+    chain: str = "ethereum"
+    base_tokens: tuple[bytes, ...] = ()  # empty: the whitelist's WETH, else mainnet WETH
+    gas_token: bytes | None = None  # the token gas is paid in; default: the first base
+    max_hops: int = 3
+    top_k: int = 32
+    gas_base: int = 21_000
+    gas_per_v2_hop: int = 60_000
+    gas_per_v3_hop: int = 110_000
+    min_net_profit: int = 1
+
+
+Sink = Callable[[Sequence[Opportunity]], None]
+
+
+def resolve_base_tokens(engine: ArenaEngine, config: PathfinderConfig) -> tuple[bytes, ...]:
+    if config.base_tokens:
+        return config.base_tokens
+    for pool in engine.registry.pools:
+        for token in (pool.token0, pool.token1):
+            if (token.symbol or "").upper() == "WETH":
+                return (token.address,)
+    return (MAINNET_WETH,)
+
+
+@final
+class PathRecalculator:
+    def __init__(
+        self,
+        engine: ArenaEngine,
+        config: PathfinderConfig | None = None,
+        sinks: Sequence[Sink] = (),
+    ) -> None:
+        self.engine = engine
+        self.config = config or PathfinderConfig()
+        self.graph = CycleGraph(resolve_base_tokens(engine, self.config),
+                                max_hops=self.config.max_hops)  # fmt: skip
+        self.gas_token = self.config.gas_token or self.graph.base_tokens[0]
+        self.params = HopParams()
+        self.quoter = ExactQuoter(engine)
+        self.sinks = list(sinks)
+        self.metrics = PathMetrics(engine.metrics.registry)
+        self._registry_version = -1
+        self._pool_gas: npt.NDArray[np.int64] = np.zeros(0, np.int64)
+        self._gas_pools: dict[bytes, list[int]] = {}  # base token -> pools pairing it with gas
+        self.sync_registry()
+
+    def sync_registry(self) -> None:
+        """Bring the cycle graph in line with the whitelist (adds and removes only)."""
+        registry = self.engine.registry
+        if registry.version == self._registry_version:
+            return
+        for index, pool in enumerate(registry.pools):
+            known = index in self.graph.pool_tokens
+            active = registry.is_active(index)  # never true for unmodelled protocols
+            if active and not known:
+                self.graph.add_pool(index, pool.token0.address, pool.token1.address)
+            elif known and not active:
+                self.graph.remove_pool(index)
+        self.graph.compact()
+        self._gas_pools = {
+            base: [
+                i for i, tokens in self.graph.pool_tokens.items()
+                if set(tokens) == {base, self.gas_token}
+            ]
+            for base in self.graph.base_tokens
+        }  # fmt: skip
+        gas = np.where(registry.kind == PoolKind.V2, self.config.gas_per_v2_hop,
+                       self.config.gas_per_v3_hop)  # fmt: skip
+        self._pool_gas = np.append(gas.astype(np.int64), 0)  # last entry: no pool
+        self.params.refresh(self.engine, np.arange(len(registry), dtype=np.int64))
+        self._registry_version = registry.version
+
+    def on_settled(self, settled: Settled) -> list[Opportunity]:
+        started = time.perf_counter()
+        self.sync_registry()
+        changed = np.fromiter(settled.changed, dtype=np.int64, count=len(settled.changed))
+        self.params.refresh(self.engine, changed)
+        if not settled.trustworthy:
+            self.metrics.suppressed.inc()
+            return []
+        self.metrics.recalculations.inc()
+        cycles = self.graph.cycles_of(changed.tolist())
+        self.metrics.cycles_screened.inc(len(cycles))
+        result = screen(self.graph, self.params, cycles)
+        gas_units = self._gas_units(result.cycles)
+        gas_cost = gas_units * float(settled.base_fee_per_gas) * self._gas_price_in_start(
+            result.cycles
+        )
+        best = top_candidates(result, self.config.top_k, gas_cost[: len(result.cycles)])
+        found = self._verify(settled, best.cycles, best.amount_in, best.profit)
+        self._emit(found)
+        self.metrics.recalc_seconds.observe(time.perf_counter() - started)
+        return found
+
+    def _gas_units(self, cycles: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        pools = self.graph.pools[cycles].astype(np.int64)
+        pools = np.where(pools == NO_POOL, len(self._pool_gas) - 1, pools)
+        units: npt.NDArray[np.float64] = (
+            self._pool_gas[pools].sum(axis=1) + self.config.gas_base
+        ).astype(np.float64)
+        return units
+
+    def _gas_price_in_start(self, cycles: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        """Start-token units per unit of gas token, per cycle (0 when unpriceable)."""
+        rates: npt.NDArray[np.float64] = np.array([self._rate(t) for t in self.graph.base_tokens])
+        if not len(cycles):
+            return np.zeros(0)
+        out: npt.NDArray[np.float64] = rates[self.graph.start_base[cycles]]
+        return out
+
+    def _rate(self, token: bytes) -> float:
+        if token == self.gas_token:
+            return 1.0
+        best, rate = 0.0, np.nan
+        for index in self._gas_pools.get(token, ()):
+            if not self.params.usable[index]:
+                continue
+            d = 0 if self.graph.pool_tokens[index][0] == self.gas_token else 1
+            depth = float(self.params.m[index, d])
+            if depth > best:
+                best = depth
+                rate = float(self.params.k[index, d] / self.params.m[index, d])
+        return rate
+
+    def _verify(
+        self,
+        settled: Settled,
+        cycles: npt.NDArray[np.int64],
+        amounts: npt.NDArray[np.float64],
+        screened: npt.NDArray[np.float64],
+    ) -> list[Opportunity]:
+        found = []
+        registry = self.engine.registry
+        for c, x, s in zip(cycles.tolist(), amounts.tolist(), screened.tolist(), strict=True):
+            self.metrics.candidates_verified.inc()
+            path = self.graph.path(c)
+            amount_in, amount_out = self.quoter.best_input(path, max(1, int(x)))
+            profit = amount_out - amount_in
+            gas_units = int(self._gas_units(np.array([c]))[0])
+            rate = self._gas_price_in_start(np.array([c]))[0]
+            if not np.isfinite(rate):
+                continue
+            gas_cost = int(gas_units * settled.base_fee_per_gas * rate)
+            if profit - gas_cost < self.config.min_net_profit:
+                continue
+            found.append(
+                Opportunity(
+                    chain=self.config.chain,
+                    block=settled.block,
+                    base_fee_per_gas=settled.base_fee_per_gas,
+                    after_reorg=settled.after_reorg,
+                    pools=tuple(registry.pools[p].key_hex for p, _ in path),
+                    zero_for_one=tuple(z for _, z in path),
+                    tokens=tuple("0x" + t.hex() for t in self.graph.tokens(c)),
+                    amount_in=amount_in,
+                    expected_out=amount_out,
+                    profit=profit,
+                    gas_units=gas_units,
+                    gas_cost=gas_cost,
+                    net_profit=profit - gas_cost,
+                    screened_profit=s,
+                    screened_amount_in=x,
+                )
+            )
+        found.sort(key=lambda o: -o.net_profit)
+        return found
+
+    def _emit(self, found: list[Opportunity]) -> None:
+        if not found:
+            return
+        self.metrics.opportunities.inc(len(found))
+        for sink in self.sinks:
+            try:
+                sink(found)
+            except Exception:  # a sink must never stop the arena; counted and logged
+                self.metrics.sink_errors.labels(sink=getattr(sink, "name", repr(sink))).inc()
+                log.exception("opportunity sink %r failed", sink)
