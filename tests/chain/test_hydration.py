@@ -28,6 +28,8 @@ from exex_bridge.devchain.deploy import Pool
 from exex_bridge.devchain.rpc import block_header, block_number
 from tests.chain.conftest import DevChain
 
+pytestmark = pytest.mark.chain
+
 MINT = "0x" + keccak(text="Mint(address,address,int24,int24,uint128,uint256,uint256)").hex()
 BURN = "0x" + keccak(text="Burn(address,int24,int24,uint128,uint256,uint256)").hex()
 SYNC = "0x" + keccak(text="Sync(uint112,uint112)").hex()
