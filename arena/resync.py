@@ -1,0 +1,80 @@
+"""Bring pools to their canonical state from the node's JSON-RPC at a block boundary.
+
+Used at start-up (nothing known yet), when pools join the whitelist mid-stream, and
+after a loss made the arena unsynced. V2 and V3 pools are hydrated through their own
+contracts (see arena.hydration); V4 pools live inside the PoolManager singleton and are
+not hydrated here: they stay UNKNOWN or STALE until an epilogue final sets them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from typing import final
+
+import msgspec
+from web3 import Web3
+
+from arena.engine import ArenaEngine, PoolStatus
+from arena.hydration import PoolKind as RpcPoolKind
+from arena.hydration import V2PoolSnapshot, hydrate_pools
+from arena.registry import PoolKind
+
+log = logging.getLogger(__name__)
+
+_RPC_KIND: dict[PoolKind, RpcPoolKind] = {PoolKind.V2: "v2", PoolKind.V3: "v3"}
+
+
+@final
+class ResyncReport(msgspec.Struct, frozen=True, kw_only=True):
+    block: int
+    pools: int
+    not_hydratable: int
+    seconds: float
+
+
+def hydrate_indices(
+    engine: ArenaEngine, w3: Web3, indices: Iterable[int], block: int
+) -> ResyncReport:
+    """Set the given pools from the node's state at the end of `block`."""
+    started = time.perf_counter()
+    wanted: list[tuple[int, str, RpcPoolKind]] = []
+    skipped = 0
+    for index in indices:
+        kind = _RPC_KIND.get(engine.registry.kind_of(index))
+        if kind is None or not engine.registry.is_active(index):
+            skipped += 1
+            continue
+        wanted.append((index, "0x" + engine.registry.pools[index].address.hex(), kind))
+    snapshots = hydrate_pools(w3, [(address, kind) for _, address, kind in wanted], block)
+    for (index, _, _), snap in zip(wanted, snapshots, strict=True):
+        if isinstance(snap, V2PoolSnapshot):
+            engine.set_reserves(index, snap.reserve0, snap.reserve1)
+        else:
+            engine.set_slot0(index, snap.sqrt_price_x96, snap.liquidity, snap.tick, snap.ticks)
+    seconds = time.perf_counter() - started
+    log.info("hydrated %d pools at block %d in %.2fs", len(wanted), block, seconds)
+    return ResyncReport(block=block, pools=len(wanted), not_hydratable=skipped, seconds=seconds)
+
+
+def resync(engine: ArenaEngine, w3: Web3, block: int) -> ResyncReport:
+    """Every active pool from the node at `block`; the arena is synced at `block` after.
+
+    The ring and the spill are dropped: pre-images taken before a loss cannot restore
+    exactly, so a later revert below `block` makes the pools it touches stale.
+    """
+    active = [i for i in range(len(engine.registry)) if engine.registry.is_active(i)]
+    report = hydrate_indices(engine, w3, active, block)
+    for index in active:
+        if engine.registry.kind_of(index) is PoolKind.V4:
+            engine.mark_stale(index, "V4 pools cannot be hydrated by RPC here")
+    engine.mark_synced(block, keep_history=False)
+    return report
+
+
+def unknown_pools(engine: ArenaEngine) -> list[int]:
+    """Active pools never hydrated (joined the whitelist, no state yet)."""
+    status = engine.status[: len(engine.registry)]
+    active = engine.registry.active
+    return [int(i) for i in ((status == PoolStatus.UNKNOWN) & active).nonzero()[0]]
