@@ -165,7 +165,9 @@ class SocketSource:
         )
 
     async def wait_for_state(self, state: ConnectionState) -> None:
-        """Return once the source is in `state` (checked at every state change)."""
+        """Return once the source is in `state`, checked at every state change: a state
+        left again before this task runs (CONNECTING, when the attempt fails at once) is
+        missed, so wait for the lasting ones (CONNECTED, BACKING_OFF, CLOSED)."""
         while self._state is not state:
             await self._state_changed.wait()
 
