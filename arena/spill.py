@@ -19,7 +19,7 @@ import struct
 from collections import deque
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Final, final
+from typing import Final, final, overload
 
 import numpy as np
 from rocksdict import DBCompressionType, Options, Rdict, WriteBatch, WriteOptions
@@ -153,9 +153,9 @@ class RocksSpill:
         return pre
 
     def get(self, block: int) -> BlockPreImages | None:
-        if block not in self._blocks:  # at most `depth` entries
+        if not self._blocks or not self._blocks[0] <= block <= self._blocks[-1]:
             return None
-        return self._read(block)
+        return self._read(block, missing_ok=True)
 
     def blocks(self) -> list[int]:
         """Spilled blocks, oldest first."""
@@ -256,7 +256,12 @@ class RocksSpill:
                 self._blocks.popleft()
             self.stats.blocks_pruned += pruned
 
-    def _read(self, block: int) -> BlockPreImages:
+    @overload
+    def _read(self, block: int) -> BlockPreImages: ...
+    @overload
+    def _read(self, block: int, *, missing_ok: bool) -> BlockPreImages | None: ...
+
+    def _read(self, block: int, *, missing_ok: bool = False) -> BlockPreImages | None:
         if self._closed:
             raise SpillError(self.path, "spill is closed")
         try:
@@ -264,6 +269,8 @@ class RocksSpill:
         except Exception as exc:
             raise SpillError(self.path, f"read of block {block} failed: {exc}") from exc
         if blob is None:
+            if missing_ok:  # a gap in the block numbers
+                return None
             raise SpillError(self.path, f"block {block} is listed but missing from the DB")
         try:
             pre = decode_pre_images(blob)
