@@ -8,6 +8,7 @@ import logging
 import sys
 from typing import Protocol
 
+from arena.errors import ArenaError
 from exex_bridge.errors import BridgeError
 
 # Subcommand name -> module in arena.commands. Each module has `register` and `execute`.
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     command: Command = args._command
     try:
         return command.execute(args)
-    except BridgeError as exc:
+    except (BridgeError, ArenaError) as exc:
         print(f"arena {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,0 +1,52 @@
+"""A point-in-time view of whether the arena can be trusted, for logs and probes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from arena.engine import ArenaEngine
+from exex_bridge.socket_source import ConnectionState
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """`last_block_age_seconds` is None until a block settles; `unsynced_reason` is None
+    when the state is trustworthy."""
+
+    synced: bool
+    unsynced_reason: str | None
+    tip_block: int | None
+    stale_pools: int
+    last_block_age_seconds: float | None
+    connection: ConnectionState
+
+    @property
+    def healthy(self) -> bool:
+        return self.synced and self.connection is ConnectionState.CONNECTED
+
+    def line(self) -> str:
+        age = "-" if self.last_block_age_seconds is None else f"{self.last_block_age_seconds:.1f}s"
+        sync = "synced" if self.synced else f"UNSYNCED ({self.unsynced_reason})"
+        tip = "-" if self.tip_block is None else str(self.tip_block)
+        return (
+            f"{sync} tip={tip} stale={self.stale_pools} last_block_age={age} "
+            f"connection={self.connection.value}"
+        )
+
+
+def health_of(
+    engine: ArenaEngine,
+    *,
+    connection: ConnectionState,
+    last_block_at: float | None,
+    now: float,
+) -> Health:
+    """`last_block_at` and `now` are readings of the same monotonic clock."""
+    return Health(
+        synced=engine.synced,
+        unsynced_reason=engine.unsynced_reason,
+        tip_block=engine.tip_block,
+        stale_pools=engine.stale_count(),
+        last_block_age_seconds=None if last_block_at is None else max(0.0, now - last_block_at),
+        connection=connection,
+    )
