@@ -236,6 +236,8 @@ CONTROL_MESSAGE: Final = b.Enum(
 
 _LEN = struct.Struct("<I")
 _SEQ_AT_4 = struct.Struct("<Q")
+# Variants that start with stream_seq; an unknown index has no readable stream_seq.
+_SEQUENCED_TAGS: Final = frozenset({1, 2, 3, 6, 7, 8})
 
 
 def encode_message(msg: m.ControlMessage) -> bytes:
@@ -257,7 +259,7 @@ def decode_message_generic(payload: bytes | memoryview) -> m.ControlMessage:
     r.path.append("ControlMessage")
     if len(payload) >= 12:
         tag = _LEN.unpack_from(payload, 0)[0]
-        if tag not in (0, 4, 5):  # every sequenced variant starts with stream_seq
+        if tag in _SEQUENCED_TAGS:
             r.stream_seq = _SEQ_AT_4.unpack_from(payload, 4)[0]
     msg: m.ControlMessage = CONTROL_MESSAGE.read(r)
     if r.pos != r.end:
