@@ -88,8 +88,9 @@ class Pipeline:
         except CodecError as exc:
             self.decode_errors += 1
             if self.decode_errors <= _LOGGED_DECODE_ERRORS:
-                log.warning("undecodable frame #%d (stream_seq %s): %s", self.frames,
-                            exc.stream_seq, exc)  # fmt: skip
+                log.warning(
+                    "undecodable frame #%d (stream_seq %s): %s", self.frames, exc.stream_seq, exc
+                )
             self.assembler.on_decode_error(exc.stream_seq)
             return None
         return self.feed(msg)
@@ -192,8 +193,9 @@ def open_pipeline(
     """
     whitelist = load_whitelist_file(config.whitelist)
     if not whitelist.pools:
-        log.warning("whitelist %s has no usable pool: every update will be ignored",
-                    config.whitelist)  # fmt: skip
+        log.warning(
+            "whitelist %s has no usable pool: every update will be ignored", config.whitelist
+        )
     spill = None
     if config.spill_path is not None:
         spill = RocksSpill(config.spill_path, depth=config.spill_depth)
@@ -205,8 +207,12 @@ def open_pipeline(
             capacity=max(16, len(whitelist.pools)),
         )
         engine.add_pools(whitelist.pools)
-        log.info("whitelist %s: %d pools (%d entries skipped)", config.whitelist,
-                 len(whitelist.pools), whitelist.skipped)  # fmt: skip
+        log.info(
+            "whitelist %s: %d pools (%d entries skipped)",
+            config.whitelist,
+            len(whitelist.pools),
+            whitelist.skipped,
+        )
         if spill is not None and len(spill):
             # Pre-images of another process's chain would restore the wrong state.
             log.info("clearing %d blocks left in the spill %s", len(spill), spill.path)
@@ -214,8 +220,9 @@ def open_pipeline(
         if config.initial_state is not None:
             state = read_state_file(config.initial_state)
             loaded = load_state(engine, state, str(config.initial_state))
-            log.info("initial state %s: %d pools at block %s", config.initial_state, loaded,
-                     state.block)  # fmt: skip
+            log.info(
+                "initial state %s: %d pools at block %s", config.initial_state, loaded, state.block
+            )
     except BaseException:
         if spill is not None:
             spill.close()

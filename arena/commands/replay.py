@@ -62,8 +62,13 @@ class _UsageError(Exception):
 def register(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = EPILOG
-    parser.add_argument("file", nargs="?", type=Path, metavar="FILE",
-                        help="recording (arena record) or headerless raw dump")  # fmt: skip
+    parser.add_argument(
+        "file",
+        nargs="?",
+        type=Path,
+        metavar="FILE",
+        help="recording (arena record) or headerless raw dump",
+    )
     parser.add_argument(
         "--sample",
         action="store_true",
@@ -178,8 +183,13 @@ def _replay(
     except FrameTooLargeError as exc:
         # Framing is lost from here on: the rest of the file is as good as truncated.
         unread = os.stat(reader.path).st_size - position
-        log.error("%s: %s at byte %d; the %d bytes after it are not replayed",
-                  reader.path, exc, position, unread)  # fmt: skip
+        log.error(
+            "%s: %s at byte %d; the %d bytes after it are not replayed",
+            reader.path,
+            exc,
+            position,
+            unread,
+        )
         progress.update(pipeline, position, force=True)
         return _Outcome(position, reached=False, unread_bytes=unread)
     progress.update(pipeline, position, force=True)
@@ -262,14 +272,17 @@ def _report(
     else:
         print(render_table(summary))
     if args.at_block is not None and not outcome.reached:
-        print(f"arena replay: block {args.at_block} never settled; no state written",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"arena replay: block {args.at_block} never settled; no state written", file=sys.stderr
+        )
         return EXIT_BLOCK_NOT_REACHED
     if args.state_out is not None:
         write_state_file(pipeline.engine, args.state_out)
         log.info("state at block %s written to %s", pipeline.engine.tip_block, args.state_out)
     if summary.unsynced is not None or summary.truncated_bytes:
-        print(f"arena replay: data was lost; the final state is unsynced ({summary.unsynced})",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"arena replay: data was lost; the final state is unsynced ({summary.unsynced})",
+            file=sys.stderr,
+        )
         return EXIT_DATA_LOST
     return EXIT_OK
