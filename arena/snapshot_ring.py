@@ -180,7 +180,8 @@ class SnapshotRing:
         entries = [
             self._entry((self._head + i) % self.depth, copy=True) for i in range(self._count)
         ]
-        capacity = max(needed, 2 * len(self._records))
+        # Room for the new block next to everything held, or growing evicts it all.
+        capacity = max(needed + self.records_held, 2 * len(self._records))
         self._records = np.zeros(capacity, dtype=SWAP_STATE)
         self._indices = np.zeros(capacity, dtype=np.int64)
         self.clear()
