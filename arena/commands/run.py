@@ -170,7 +170,8 @@ class LiveRunner:
             await asyncio.wait({consumer, stopper}, return_when=asyncio.FIRST_COMPLETED)
             if not consumer.done():
                 await self._stop(consumer)
-            consumer.result()  # a fatal source error (ownership, connect timeout) surfaces
+            if not consumer.cancelled():
+                consumer.result()  # a fatal source error (ownership, connect timeout) surfaces
         finally:
             for sig in signals:
                 loop.remove_signal_handler(sig)
@@ -251,15 +252,18 @@ def _spill_path(args: argparse.Namespace) -> Path | None:
     return path
 
 
-def execute(args: argparse.Namespace) -> int:
-    config = PipelineConfig(
+def pipeline_config(args: argparse.Namespace) -> PipelineConfig:
+    return PipelineConfig(
         whitelist=args.whitelist,
         initial_state=args.initial_state,
         spill_path=_spill_path(args),
         spill_depth=args.spill_depth,
         ring_depth=args.ring_depth,
     )
-    with open_pipeline(config) as pipeline:
+
+
+def execute(args: argparse.Namespace) -> int:
+    with open_pipeline(pipeline_config(args)) as pipeline:
         server = None
         if args.metrics_port is not None:
             server = MetricsServer.start(

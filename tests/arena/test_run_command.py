@@ -1,0 +1,272 @@
+"""`arena run` against a real Unix socket server: the command as a subprocess (metrics
+scraped and checked by the real promtool, SIGTERM, state file), and the live runner
+in-process for the graceful-stop paths."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from arena.cli import build_parser
+from arena.commands.run import LiveRunner, pipeline_config
+from arena.pipeline import Pipeline, open_pipeline
+from exex_bridge import messages as m
+from exex_bridge.socket_source import ConnectionState
+from exex_bridge.test_producer import FrameBroadcastServer, StreamSequencer
+from tests.arena.replay_scenario import V2_A, V3_B, Scenario, standard_scenario, swap, sync
+
+ROOT = Path(__file__).resolve().parents[2]
+PROMTOOL = Path("/usr/bin/promtool")
+DEADLINE = 60.0
+
+
+@pytest.fixture(scope="module")
+def scenario() -> Scenario:
+    return standard_scenario()
+
+
+def _scrape(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        body: bytes = response.read()
+    return body.decode()
+
+
+def _sample(text: str, name: str, **labels: str) -> float | None:
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return None
+
+
+async def _scrape_until(url: str, name: str, value: float) -> str:
+    """Scrape until `name` reaches `value`; each round waits on the HTTP answer."""
+    while True:
+        text = await asyncio.to_thread(_scrape, url)
+        current = _sample(text, name)
+        if current is not None and current >= value:
+            return text
+
+
+class _Stderr:
+    """Collects the subprocess's stderr lines and lets a test wait for one."""
+
+    def __init__(self, stream: asyncio.StreamReader) -> None:
+        self.lines: list[str] = []
+        self._stream = stream
+        self._changed = asyncio.Event()
+        self._task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        while line := await self._stream.readline():
+            self.lines.append(line.decode(errors="replace").rstrip("\n"))
+            self._changed.set()
+            self._changed = asyncio.Event()
+
+    async def wait_for(self, needle: str) -> str:
+        seen = 0
+        while True:
+            for line in self.lines[seen:]:
+                if needle in line:
+                    return line
+            seen = len(self.lines)
+            if self._task.done():
+                raise AssertionError(f"{needle!r} never logged:\n" + "\n".join(self.lines))
+            await self._changed.wait()
+
+    async def close(self) -> str:
+        await self._task
+        return "\n".join(self.lines)
+
+
+async def test_run_follows_the_socket_serves_metrics_and_stops_on_sigterm(
+    tmp_path: Path, scenario: Scenario
+) -> None:
+    assert PROMTOOL.is_file(), "promtool (Debian package prometheus) is required"
+    whitelist, initial = scenario.write_inputs(tmp_path)
+    sock, out = tmp_path / "exex.sock", tmp_path / "state.json"
+    async with FrameBroadcastServer(sock) as server:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "arena.cli", "run", "--socket", str(sock),
+            "--whitelist", str(whitelist), "--initial-state", str(initial),
+            "--state-out", str(out), "--metrics-port", "0", "--spill-path",
+            str(tmp_path / "spill"), "--health-interval", "0.2",
+            stderr=asyncio.subprocess.PIPE, cwd=ROOT,
+        )  # fmt: skip
+        assert proc.stderr is not None
+        stderr = _Stderr(proc.stderr)
+        try:
+            async with asyncio.timeout(DEADLINE):
+                line = await stderr.wait_for("serving metrics at http://127.0.0.1:")
+                url = line.rsplit(" ", 1)[1]
+                await server.wait_for_clients(1)
+                await server.publish_many(scenario.builder.messages)
+                text = await _scrape_until(url, "arena_block_applied_total", 10)
+                await stderr.wait_for("health: synced tip=108 stale=0")
+        finally:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+            code = await asyncio.wait_for(proc.wait(), DEADLINE)
+            log = await stderr.close()
+    assert code == 0, log
+    assert "Traceback" not in log
+    assert _sample(text, "arena_block_reverted_total") == 2
+    assert _sample(text, "arena_reorg_envelopes_total") == 1
+    assert _sample(text, "arena_reorg_divergences_total", kind="v3") == 1
+    assert _sample(text, "arena_state_tip_block") == 108
+    assert _sample(text, "arena_state_synced") == 1
+    assert _sample(text, "arena_pools_tracked") == 6
+    check = subprocess.run(
+        [str(PROMTOOL), "check", "metrics"], input=text, capture_output=True, text=True, check=False
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert json.loads(out.read_bytes()) == scenario.model.state_json()
+
+
+def test_run_refuses_a_bad_whitelist_cleanly(tmp_path: Path) -> None:
+    bad = tmp_path / "wl.json"
+    bad.write_text("[]")
+    done = subprocess.run(
+        [sys.executable, "-m", "arena.cli", "run", "--socket", str(tmp_path / "s.sock"),
+         "--whitelist", str(bad), "--spill-depth", "0"],
+        capture_output=True, text=True, cwd=ROOT, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert f"arena run: whitelist {bad}" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+# -- the live runner in-process: graceful stop and connection loss ----------------------
+
+
+@contextlib.asynccontextmanager
+async def _live(
+    tmp_path: Path, scenario: Scenario, grace: str
+) -> AsyncIterator[tuple[FrameBroadcastServer, Pipeline, LiveRunner, asyncio.Event]]:
+    whitelist, initial = scenario.write_inputs(tmp_path)
+    sock = tmp_path / "exex.sock"
+    args = build_parser().parse_args(
+        ["run", "--socket", str(sock), "--whitelist", str(whitelist), "--initial-state",
+         str(initial), "--spill-depth", "0", "--stop-grace", grace]
+    )  # fmt: skip
+    async with FrameBroadcastServer(sock) as server:
+        with open_pipeline(pipeline_config(args)) as pipeline:
+            runner = LiveRunner(pipeline, args)
+            stop = asyncio.Event()
+            task = asyncio.create_task(runner.run(stop))
+            try:
+                async with asyncio.timeout(DEADLINE):
+                    await server.wait_for_clients(1)
+                    yield server, pipeline, runner, stop
+                    stop.set()
+                    await task
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    """Yield to the loop (which reads the socket) until `condition` holds."""
+    while not condition():
+        await asyncio.sleep(0)
+
+
+def _blocks(seq: StreamSequencer) -> tuple[list[m.ControlMessage], list[m.ControlMessage]]:
+    """Block 101 complete, and block 102 without its EndBlock."""
+    b101 = seq.block(101, [_update(101, V2_A, sync(1, 2))])
+    b102 = seq.block(102, [_update(102, V3_B, swap(2**96 + 7, 10**18, 3))])
+    return list(b101), list(b102)
+
+
+def _update(block: int, pool: str, payload: m.PoolUpdatePayload) -> m.PoolUpdateMessage:
+    protocol = m.Protocol.UNISWAP_V2 if isinstance(payload, m.V2Sync) else m.Protocol.UNISWAP_V3
+    return m.PoolUpdateMessage(
+        pool_id=m.PoolAddress(value=bytes.fromhex(pool[2:])), protocol=protocol,
+        update_type=m.UpdateType.SWAP, block_number=block, block_timestamp=block, tx_index=0,
+        log_index=0, is_revert=False, update=payload,
+    )  # fmt: skip
+
+
+def _open_block(pipeline: Pipeline) -> int | None:
+    block = pipeline.assembler.open_block
+    return None if block is None else block.begin.block_number
+
+
+async def test_stop_lets_the_open_block_complete(tmp_path: Path, scenario: Scenario) -> None:
+    seq = StreamSequencer()
+    b101, b102 = _blocks(seq)
+    async with _live(tmp_path, scenario, grace="30") as (server, pipeline, runner, stop):
+        await server.publish_many(b101 + b102[:-1])
+        await _until(lambda: _open_block(pipeline) == 102 and pipeline.frames == 5)
+        stop.set()
+        await _until(lambda: runner.stopping)
+        await server.publish(b102[-1])
+    assert pipeline.engine.tip_block == 102
+    assert pipeline.engine.synced
+    engine = pipeline.engine
+    assert engine.table.slot0(engine.registry.index_of[bytes.fromhex(V3_B[2:])]) == (
+        2**96 + 7,
+        10**18,
+        3,
+    )
+
+
+async def test_stop_discards_a_block_that_does_not_complete(
+    tmp_path: Path, scenario: Scenario
+) -> None:
+    seq = StreamSequencer()
+    b101, b102 = _blocks(seq)
+    started = time.monotonic()
+    async with _live(tmp_path, scenario, grace="0.2") as (server, pipeline, _runner, stop):
+        await server.publish_many(b101 + b102[:-1])
+        await _until(lambda: _open_block(pipeline) == 102 and pipeline.frames == 5)
+        stop.set()
+    assert time.monotonic() - started < DEADLINE
+    assert pipeline.engine.tip_block == 101
+    assert pipeline.engine.synced  # block 101's state is exact; 102 never became visible
+
+
+async def test_stop_inside_a_reorg_envelope_marks_the_state_unsynced(
+    tmp_path: Path, scenario: Scenario
+) -> None:
+    seq = StreamSequencer()
+    b101, _ = _blocks(seq)
+    start = seq.reorg_start(
+        m.ReorgRange(first_block=101, last_block=101, block_count=1),
+        m.ReorgRange(first_block=101, last_block=101, block_count=1),
+    )
+    async with _live(tmp_path, scenario, grace="0.2") as (server, pipeline, _runner, stop):
+        await server.publish_many([*b101, start])
+        await _until(lambda: pipeline.assembler.in_reorg)
+        stop.set()
+    assert not pipeline.engine.synced
+    assert pipeline.engine.tip_block == 101
+
+
+async def test_connection_loss_discards_the_open_block(tmp_path: Path, scenario: Scenario) -> None:
+    seq = StreamSequencer()
+    b101, b102 = _blocks(seq)
+    async with _live(tmp_path, scenario, grace="0.2") as (server, pipeline, runner, _stop):
+        await server.publish_many(b101 + b102[:-1])
+        await _until(lambda: _open_block(pipeline) == 102 and pipeline.frames == 5)
+        await server.close()
+        await _until(lambda: not pipeline.engine.synced)
+        health = runner.health()
+        assert health.connection is not ConnectionState.CONNECTED
+        assert not health.synced and not health.healthy
+        assert health.tip_block == 101
+        assert health.last_block_age_seconds is not None
+    assert pipeline.assembler.open_block is None
+    assert pipeline.engine.unsynced_reason is not None
+    assert pipeline.engine.unsynced_reason.startswith("connection_lost")
