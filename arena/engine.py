@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from enum import IntEnum
-from typing import Final, final
+from typing import Any, Final, final
 
 import numpy as np
 import numpy.typing as npt
@@ -26,9 +25,9 @@ from arena.registry import PoolKind, PoolRegistry
 from arena.snapshot_ring import DEFAULT_DEPTH, PreImageSpill, SnapshotRing
 from arena.state_table import (
     StateTable,
+    pack_records,
     pack_reserves,
     pack_slot0,
-    records_from_bytes,
     unpack_slot0,
 )
 from arena.tick_maps import U128_MAX, TickMaps
@@ -44,8 +43,8 @@ class PoolStatus(IntEnum):
     STALE = 2  # state not trustworthy (deep revert, divergent tick map): excluded
 
 
-Work = dict[int, list[int]]  # pool index -> [sqrt, liquidity, tick] or [reserve0, reserve1]
-_Handler = Callable[["ArenaEngine", Work, int, m.PoolUpdatePayload], None]
+# pool index -> (sqrt, liquidity, tick) or (reserve0, reserve1): the block's new records
+Work = dict[int, tuple[int, ...]]
 
 
 @final
@@ -69,7 +68,7 @@ class ArenaEngine:
         self.changed: set[int] = set()
         # Pools that a V2Sync made LIVE, by block: reverting that block makes them UNKNOWN.
         self._became_live: dict[int, int] = {}
-        self._block_in_progress = -1
+        self._update_counters: dict[tuple[m.Protocol, type], Any] = {}
         self.metrics.ring_bytes.set(self.ring.nbytes)
 
     # -- whitelist ----------------------------------------------------------------------
@@ -158,17 +157,45 @@ class ArenaEngine:
 
     # -- blocks -------------------------------------------------------------------------
     def apply_block(self, begin: m.BeginBlock, events: Sequence[m.PoolUpdateMessage]) -> None:
-        """Apply one validated committed block: pre-images first, then the updates."""
+        """Apply one validated committed block.
+
+        The updates are folded into a work dict first; the table is untouched until the
+        pre-images of every touched pool are in the ring, then written back at once.
+        """
         started = time.perf_counter()
-        plan = self._plan(events)
-        touched = np.unique(np.fromiter((p[1] for p in plan), dtype=np.int64, count=len(plan)))
-        self.ring.push(begin.block_number, touched, self.table.gather(touched))
+        lookup, operations = self.registry.lookup, _OPERATIONS
         work: Work = {}
-        self._block_in_progress = begin.block_number
-        for handler, index, payload in plan:
-            handler(self, work, index, payload)
-        self._write_back(work)
-        self.changed.update(touched.tolist())
+        synced: list[int] = []
+        touched: set[int] = set()
+        seen: dict[tuple[m.Protocol, type], int] = {}
+        for event in events:  # the hot loop: one pass, no per-update allocations but work
+            p = event.update
+            cls = p.__class__
+            key = (event.protocol, cls)
+            seen[key] = seen.get(key, 0) + 1
+            entry = lookup.get(event.pool_id.value)
+            op = operations.get(cls)
+            if entry is None or op is None or op[1] != entry[1]:
+                self._skip(event, entry, op)
+                continue
+            index = entry[0]
+            touched.add(index)
+            if op[0] == _SWAP:
+                work[index] = (p.sqrt_price_x96, p.liquidity, p.tick)  # type: ignore[union-attr]
+            elif op[0] == _SYNC:
+                work[index] = (p.reserve0, p.reserve1)  # type: ignore[union-attr]
+                synced.append(index)
+            else:
+                self._apply_liquidity(work, index, p)  # type: ignore[arg-type]
+        rows = np.sort(np.fromiter(touched, dtype=np.int64, count=len(touched)))
+        self.ring.push(begin.block_number, rows, self.table.gather(rows))
+        if work:
+            written = np.fromiter(work.keys(), dtype=np.int64, count=len(work))
+            self.table.scatter_bytes(written, pack_records(work.values()))
+        if synced:
+            self._live_from_sync(synced, begin.block_number)
+        self.changed |= touched
+        self._count_updates(seen)
         self.tip_block = begin.block_number
         self.metrics.blocks_applied.inc()
         self.metrics.apply_seconds.observe(time.perf_counter() - started)
@@ -178,20 +205,36 @@ class ArenaEngine:
         """Revert the tip block: restore its pre-images, invert its mints/burns in order."""
         started = time.perf_counter()
         block = begin.block_number
-        plan = self._plan(events)
         pre = self.ring.take(block)
-        covered: set[int] = set()
         if pre is not None:
             self.table.scatter(pre.indices, pre.records)
-            covered = set(pre.indices.tolist())
-            self.changed.update(covered)
-        for handler, index, payload in plan:
-            if handler is ArenaEngine._on_liquidity:
-                self._invert_liquidity(index, payload)
-            if index not in covered:
-                reason = "revert_too_deep" if pre is None else "revert_without_pre_image"
-                self.mark_stale(index, reason)
-            self.changed.add(index)
+            self.changed.update(pre.indices.tolist())
+        lookup, operations = self.registry.lookup, _OPERATIONS
+        touched: set[int] = set()
+        seen: dict[tuple[m.Protocol, type], int] = {}
+        for event in events:
+            p = event.update
+            cls = p.__class__
+            key = (event.protocol, cls)
+            seen[key] = seen.get(key, 0) + 1
+            entry = lookup.get(event.pool_id.value)
+            op = operations.get(cls)
+            if entry is None or op is None or op[1] != entry[1]:
+                self._skip(event, entry, op)
+                continue
+            touched.add(entry[0])
+            if op[0] == _LIQUIDITY:
+                self._invert_liquidity(entry[0], p)  # type: ignore[arg-type]
+        self._count_updates(seen)
+        rows = np.sort(np.fromiter(touched, dtype=np.int64, count=len(touched)))
+        if pre is None:
+            uncovered, reason = rows, "revert_too_deep"
+        else:
+            uncovered = np.setdiff1d(rows, pre.indices, assume_unique=True)
+            reason = "revert_without_pre_image"
+        for index in uncovered.tolist():
+            self.mark_stale(index, reason)
+        self.changed |= touched
         for index in [i for i, b in self._became_live.items() if b == block]:
             self.status[index] = PoolStatus.UNKNOWN
             del self._became_live[index]
@@ -248,79 +291,60 @@ class ArenaEngine:
             return None
         return index
 
-    def _plan(
-        self, events: Sequence[m.PoolUpdateMessage]
-    ) -> list[tuple[_Handler, int, m.PoolUpdatePayload]]:
-        """Resolve each update to (handler, pool index, payload); count the rest."""
-        plan = []
-        seen: Counter[tuple[m.Protocol, type]] = Counter()
-        ignored: Counter[str] = Counter()
-        index_of = self.registry.index_of
-        kinds = self.registry.kind
-        active = self.registry.active
-        for event in events:
-            payload = event.update
-            seen[event.protocol, type(payload)] += 1
-            index = index_of.get(event.pool_id.value)
-            if index is None or not active[index]:
-                ignored["unknown_pool"] += 1
-                continue
-            entry = _HANDLERS.get(type(payload))
-            if entry is None:
-                ignored["unmodelled_update"] += 1
-                continue
-            handler, kind = entry
-            if kinds[index] != kind:
-                ignored["kind_mismatch"] += 1
-                self.mark_stale(index, f"{type(payload).__name__} for a {kinds[index]} pool")
-                continue
-            plan.append((handler, index, payload))
-        for (protocol, cls), n in seen.items():
-            self.metrics.updates.labels(protocol=protocol.name.lower(), kind=cls.__name__).inc(n)
-        for reason, n in ignored.items():
-            self.metrics.updates_ignored.labels(reason=reason).inc(n)
-        return plan
+    def _skip(
+        self,
+        event: m.PoolUpdateMessage,
+        entry: tuple[int, int] | None,
+        op: tuple[int, int] | None,
+    ) -> None:
+        """Count an update that does not apply to modelled state (and why)."""
+        if entry is None:
+            reason = "unknown_pool"
+        elif op is None:
+            reason = "unmodelled_update"
+        else:
+            reason = "kind_mismatch"
+            name = type(event.update).__name__
+            self.mark_stale(entry[0], f"{name} for a {PoolKind(entry[1]).name} pool")
+        self.metrics.updates_ignored.labels(reason=reason).inc()
 
-    def _on_swap(self, work: Work, index: int, payload: m.PoolUpdatePayload) -> None:
-        p: m.V3Swap = payload  # type: ignore[assignment]
-        work[index] = [p.sqrt_price_x96, p.liquidity, p.tick]
+    def _count_updates(self, seen: dict[tuple[m.Protocol, type], int]) -> None:
+        for key, n in seen.items():
+            child = self._update_counters.get(key)
+            if child is None:
+                protocol, kind = key[0].name.lower(), key[1].__name__
+                child = self.metrics.updates.labels(protocol=protocol, kind=kind)
+                self._update_counters[key] = child
+            child.inc(n)
 
-    def _on_sync(self, work: Work, index: int, payload: m.PoolUpdatePayload) -> None:
-        p: m.V2Sync = payload  # type: ignore[assignment]
-        work[index] = [p.reserve0, p.reserve1]
-        if self.status[index] == PoolStatus.UNKNOWN:
-            self.status[index] = PoolStatus.LIVE
-            self._became_live[index] = self._block_in_progress
+    def _live_from_sync(self, synced: list[int], block: int) -> None:
+        indices = np.asarray(synced, dtype=np.int64)
+        fresh = indices[self.status[indices] == PoolStatus.UNKNOWN]
+        if len(fresh):
+            self.status[fresh] = PoolStatus.LIVE
+            for index in fresh.tolist():
+                self._became_live[index] = block
 
-    def _on_liquidity(self, work: Work, index: int, payload: m.PoolUpdatePayload) -> None:
-        p: m.V3Liquidity = payload  # type: ignore[assignment]
+    def _apply_liquidity(self, work: Work, index: int, p: m.V3Liquidity | m.V4Liquidity) -> None:
         try:
             self.ticks.apply(index, p.tick_lower, p.tick_upper, p.liquidity_delta)
         except TickMapError as exc:
             self.mark_stale(index, str(exc))
             return
-        state = work.get(index)
-        if state is None:
-            state = work[index] = list(self.table.slot0(index))
-        if p.tick_lower <= state[2] < p.tick_upper:
-            state[1] += p.liquidity_delta
-            if not 0 <= state[1] <= U128_MAX:
-                state[1] = max(0, min(state[1], U128_MAX))
+        state = work.get(index) or self.table.slot0(index)
+        sqrt, liquidity, tick = state
+        if p.tick_lower <= tick < p.tick_upper:
+            liquidity += p.liquidity_delta
+            if not 0 <= liquidity <= U128_MAX:
+                liquidity = max(0, min(liquidity, U128_MAX))
                 self.mark_stale(index, "active liquidity out of range after mint/burn")
+            work[index] = (sqrt, liquidity, tick)
 
-    def _invert_liquidity(self, index: int, payload: m.PoolUpdatePayload) -> None:
-        p: m.V3Liquidity = payload  # type: ignore[assignment]
+    def _invert_liquidity(self, index: int, p: m.V3Liquidity | m.V4Liquidity) -> None:
         try:
             self.ticks.apply(index, p.tick_lower, p.tick_upper, -p.liquidity_delta)
         except TickMapError as exc:
             self.mark_stale(index, str(exc))
-
-    def _write_back(self, work: Work) -> None:
-        if not work:
-            return
-        indices = np.fromiter(work.keys(), dtype=np.int64, count=len(work))
-        blob = b"".join(pack_slot0(*v) if len(v) == 3 else pack_reserves(*v) for v in work.values())
-        self.table.scatter(indices, records_from_bytes(blob))
 
     def _after_block(self) -> None:
         self.metrics.tip_block.set(self.tip_block or 0)
@@ -330,10 +354,14 @@ class ArenaEngine:
         self.metrics.pools_tracked.set(int(np.count_nonzero(self.registry.active)))
 
 
-_HANDLERS: Final[dict[type, tuple[_Handler, PoolKind]]] = {
-    m.V2Sync: (ArenaEngine._on_sync, PoolKind.V2),
-    m.V3Swap: (ArenaEngine._on_swap, PoolKind.V3),
-    m.V4Swap: (ArenaEngine._on_swap, PoolKind.V4),
-    m.V3Liquidity: (ArenaEngine._on_liquidity, PoolKind.V3),
-    m.V4Liquidity: (ArenaEngine._on_liquidity, PoolKind.V4),
+_SWAP: Final = 0
+_SYNC: Final = 1
+_LIQUIDITY: Final = 2
+# payload type -> (operation, the pool kind it applies to)
+_OPERATIONS: Final[dict[type, tuple[int, int]]] = {
+    m.V2Sync: (_SYNC, PoolKind.V2),
+    m.V3Swap: (_SWAP, PoolKind.V3),
+    m.V4Swap: (_SWAP, PoolKind.V4),
+    m.V3Liquidity: (_LIQUIDITY, PoolKind.V3),
+    m.V4Liquidity: (_LIQUIDITY, PoolKind.V4),
 }

@@ -43,6 +43,8 @@ class PoolRegistry:
         self._kind: npt.NDArray[np.uint8] = np.zeros(16, dtype=np.uint8)
         self._active: npt.NDArray[np.bool_] = np.zeros(16, dtype=np.bool_)
         self.version = 0  # bumped on every add/remove, for derived structures
+        # The hot path's view: key -> (index, kind) of every active pool.
+        self.lookup: dict[bytes, tuple[int, int]] = {}
 
     def __len__(self) -> int:
         return len(self.pools)
@@ -76,6 +78,10 @@ class PoolRegistry:
         was_active = bool(self._active[index])
         self._kind[index] = kind
         self._active[index] = kind is not PoolKind.UNMODELLED
+        if kind is not PoolKind.UNMODELLED:
+            self.lookup[pool.key] = (index, int(kind))
+        else:
+            self.lookup.pop(pool.key, None)
         return index, bool(self._active[index]) and not was_active
 
     def remove(self, key: bytes) -> int | None:
@@ -83,6 +89,7 @@ class PoolRegistry:
         index = self.index_of.get(key)
         if index is not None:
             self._active[index] = False
+            self.lookup.pop(key, None)
             self.version += 1
         return index
 

@@ -9,6 +9,8 @@ fixed-size item, a block's pre-images are one fancy-index copy.
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Iterable
 from typing import Final, final
 
 import numpy as np
@@ -28,6 +30,23 @@ StateArray = npt.NDArray[np.void]
 IndexArray = npt.NDArray[np.int64]
 
 _TICK_BYTES: Final = 4
+
+
+_SLOT0_LAYOUT: Final = struct.Struct("<32s16si")
+_RESERVES_LAYOUT: Final = struct.Struct("<16s16s20x")
+
+
+def pack_records(values: Iterable[tuple[int, ...]]) -> bytes:
+    """Concatenated records of [sqrt, liquidity, tick] (V3/V4) or [reserve0, reserve1] (V2)."""
+    slot0, reserves = _SLOT0_LAYOUT.pack, _RESERVES_LAYOUT.pack
+    return b"".join(
+        [
+            slot0(v[0].to_bytes(32, "little"), v[1].to_bytes(16, "little"), v[2])
+            if len(v) == 3
+            else reserves(v[0].to_bytes(16, "little"), v[1].to_bytes(16, "little"))
+            for v in values
+        ]
+    )
 
 
 def pack_slot0(sqrt_price_x96: int, liquidity: int, tick: int) -> bytes:
@@ -74,10 +93,13 @@ def limbs_to_float(raw: npt.NDArray[np.void], width: int) -> npt.NDArray[np.floa
 class StateTable:
     """Growable table of swap-state records, indexed by the registry's pool index."""
 
-    __slots__ = ("_records", "size")
+    __slots__ = ("_bytes", "_records", "size")
 
     def __init__(self, capacity: int = 1024) -> None:
         self._records: StateArray = np.zeros(max(capacity, 1), dtype=SWAP_STATE)
+        # The same memory as rows of 52 bytes: fancy-indexing plain bytes is ~3x faster
+        # than fancy-indexing the structured dtype.
+        self._bytes = self._records.view(np.uint8).reshape(-1, RECORD_SIZE)
         self.size = 0
 
     @property
@@ -95,20 +117,26 @@ class StateTable:
             grown = np.zeros(max(size, 2 * len(self._records)), dtype=SWAP_STATE)
             grown[: self.size] = self._records[: self.size]
             self._records = grown
+            self._bytes = grown.view(np.uint8).reshape(-1, RECORD_SIZE)
         self.size = max(self.size, size)
 
     def read(self, index: int) -> bytes:
-        return bytes(self._records[index].tobytes())
+        return bytes(self._bytes[index].tobytes())
 
     def write(self, index: int, record: bytes) -> None:
         self._records[index] = np.frombuffer(record, dtype=SWAP_STATE)[0]
 
     def gather(self, indices: IndexArray) -> StateArray:
         """Copies of the records at `indices` (one fancy-index)."""
-        return self._records[indices]
+        rows: StateArray = self._bytes[indices].view(SWAP_STATE).reshape(-1)
+        return rows
 
     def scatter(self, indices: IndexArray, records: StateArray) -> None:
-        self._records[indices] = records
+        self._bytes[indices] = records.view(np.uint8).reshape(-1, RECORD_SIZE)
+
+    def scatter_bytes(self, indices: IndexArray, blob: bytes) -> None:
+        """Write concatenated 52-byte records to `indices` (in order)."""
+        self._bytes[indices] = np.frombuffer(blob, dtype=np.uint8).reshape(-1, RECORD_SIZE)
 
     def slot0(self, index: int) -> tuple[int, int, int]:
         return unpack_slot0(self.read(index))

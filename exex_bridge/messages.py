@@ -14,6 +14,10 @@ import msgspec
 
 
 class Protocol(IntEnum):
+    # Enum hashes members by name in Python code; an int's hash is C-speed and agrees
+    # with int equality. The arena hashes a protocol per update.
+    __hash__ = int.__hash__
+
     UNISWAP_V2 = 0
     UNISWAP_V3 = 1
     UNISWAP_V4 = 2
@@ -26,6 +30,8 @@ class Protocol(IntEnum):
 
 
 class UpdateType(IntEnum):
+    __hash__ = int.__hash__
+
     SWAP = 0
     MINT = 1
     BURN = 2
