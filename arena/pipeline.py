@@ -8,6 +8,7 @@ goes to `on_settled`, the hook the pathfinder attaches to.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -18,11 +19,12 @@ from types import TracebackType
 from typing import Final, final
 
 from arena.block_assembler import BlockAssembler, Settled
+from arena.checkpoint import DEFAULT_KEEP, CheckpointStore
 from arena.engine import ArenaEngine
 from arena.metrics import ArenaMetrics
+from arena.resume import NotCheckpointableError, RestoreReport, capture_checkpoint, seed_engine
 from arena.snapshot_ring import DEFAULT_DEPTH
 from arena.spill import DEFAULT_SPILL_DEPTH, RocksSpill
-from arena.state_file import load_state, read_state_file
 from arena.summary import (
     LatencySamples,
     ReplaySummary,
@@ -42,13 +44,20 @@ _LOGGED_DECODE_ERRORS: Final = 10  # then only counted: a corrupt file must not 
 
 @dataclass(frozen=True, slots=True)
 class PipelineConfig:
-    """`spill_path` None: no spill (reorgs deeper than the ring make pools stale)."""
+    """`spill_path` None: no spill (reorgs deeper than the ring make pools stale).
+    `checkpoint_every` N > 0 saves a checkpoint to `checkpoint_path` every N trustworthy
+    settled blocks. `resume` restores the latest checkpoint; `initial_state` is then only
+    used when there is none."""
 
     whitelist: Path
     initial_state: Path | None = None
     spill_path: Path | None = None
     spill_depth: int = DEFAULT_SPILL_DEPTH
     ring_depth: int = DEFAULT_DEPTH
+    checkpoint_path: Path | None = None
+    checkpoint_every: int = 0
+    checkpoint_keep: int = DEFAULT_KEEP
+    resume: bool = False
 
 
 @final
@@ -60,13 +69,19 @@ class Pipeline:
         engine: ArenaEngine,
         *,
         spill: RocksSpill | None = None,
+        checkpoints: CheckpointStore | None = None,
+        checkpoint_every: int = 0,
         on_settled: SettledHook | None = None,
     ) -> None:
         self.engine = engine
         self.metrics = engine.metrics
         self.assembler = BlockAssembler(engine)
         self.spill = spill
+        self.checkpoints = checkpoints
+        self.checkpoint_every = checkpoint_every if checkpoints is not None else 0
         self.on_settled = on_settled
+        self.resumed: RestoreReport | None = None
+        self._since_checkpoint = 0
         self.frames = 0
         self.decode_errors = 0
         self.settled_points = 0
@@ -127,8 +142,28 @@ class Pipeline:
         self.last_settled = settled
         if self.spill is not None:
             self.metrics.spill_blocks.set(len(self.spill))
-        if settled.trustworthy and self.on_settled is not None:
+        if not settled.trustworthy:
+            return
+        if self.checkpoint_every:
+            self._since_checkpoint += 1
+            if self._since_checkpoint >= self.checkpoint_every:
+                self.checkpoint_now()
+        if self.on_settled is not None:
             self.on_settled(settled)
+
+    def checkpoint_now(self) -> int | None:
+        """Save a checkpoint if there is a store and the state is trustworthy at a block
+        boundary; returns its block."""
+        if self.checkpoints is None or not self.at_boundary:
+            return None
+        try:
+            checkpoint = capture_checkpoint(self.engine, self.assembler.last_seq)
+        except NotCheckpointableError as exc:
+            log.info("checkpoint skipped: %s", exc)
+            return None
+        self.checkpoints.save(checkpoint)
+        self._since_checkpoint = 0
+        return checkpoint.block
 
     def summary(
         self,
@@ -166,8 +201,12 @@ class Pipeline:
         )
 
     def close(self) -> None:
-        if self.spill is not None:
-            self.spill.close()
+        try:
+            if self.checkpoints is not None:
+                self.checkpoints.close()
+        finally:
+            if self.spill is not None:
+                self.spill.close()
 
     def __enter__(self) -> Pipeline:
         return self
@@ -187,19 +226,22 @@ def open_pipeline(
     metrics: ArenaMetrics | None = None,
     on_settled: SettledHook | None = None,
 ) -> Pipeline:
-    """Whitelist, spill, engine and optional initial state, ready for the first frame.
+    """Whitelist, spill, engine and initial state (or checkpoint), ready for the first frame.
 
-    Raises WhitelistError (a BridgeError), StateFileError or SpillError (ArenaErrors).
+    Raises WhitelistError (a BridgeError), StateFileError, SpillError or CheckpointError
+    (ArenaErrors).
     """
     whitelist = load_whitelist_file(config.whitelist)
     if not whitelist.pools:
-        log.warning(
-            "whitelist %s has no usable pool: every update will be ignored", config.whitelist
-        )
-    spill = None
-    if config.spill_path is not None:
-        spill = RocksSpill(config.spill_path, depth=config.spill_depth)
-    try:
+        log.warning("whitelist %s has no usable pool: every update is ignored", config.whitelist)
+    with contextlib.ExitStack() as stack:
+        spill = checkpoints = None
+        if config.spill_path is not None:
+            spill = stack.enter_context(RocksSpill(config.spill_path, depth=config.spill_depth))
+        if config.checkpoint_path is not None:
+            checkpoints = stack.enter_context(
+                CheckpointStore(config.checkpoint_path, keep=config.checkpoint_keep)
+            )
         engine = ArenaEngine(
             ring_depth=config.ring_depth,
             spill=spill,
@@ -217,14 +259,18 @@ def open_pipeline(
             # Pre-images of another process's chain would restore the wrong state.
             log.info("clearing %d blocks left in the spill %s", len(spill), spill.path)
             spill.clear()
-        if config.initial_state is not None:
-            state = read_state_file(config.initial_state)
-            loaded = load_state(engine, state, str(config.initial_state))
-            log.info(
-                "initial state %s: %d pools at block %s", config.initial_state, loaded, state.block
-            )
-    except BaseException:
-        if spill is not None:
-            spill.close()
-        raise
-    return Pipeline(engine, spill=spill, on_settled=on_settled)
+        pipeline = Pipeline(
+            engine,
+            spill=spill,
+            checkpoints=checkpoints,
+            checkpoint_every=config.checkpoint_every,
+            on_settled=on_settled,
+        )
+        pipeline.resumed = seed_engine(
+            engine,
+            resume=config.resume,
+            checkpoints=checkpoints,
+            initial_state=config.initial_state,
+        )
+        stack.pop_all()
+    return pipeline

@@ -12,11 +12,13 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Final, final
 
 from arena.block_assembler import Settled
+from arena.checkpoint import DEFAULT_KEEP
 from arena.commands.common import (
     MetricsServer,
     add_engine_options,
@@ -79,6 +81,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="where the spill lives by default (default %(default)s)",
     )
     add_engine_options(parser, spill_help="RocksDB spill directory (default DATA_DIR/spill)")
+    _add_checkpoint_options(parser)
     parser.add_argument(
         "--socket-owner",
         type=_owner,
@@ -114,6 +117,35 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="log a health line this often (default 30)",
     )
     add_metrics_options(parser)
+
+
+def _add_checkpoint_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--checkpoint-every",
+        type=non_negative,
+        default=0,
+        metavar="N",
+        help="checkpoint the whole state every N trustworthy blocks, and at a clean stop "
+        "(default 0: never)",
+    )
+    parser.add_argument(
+        "--checkpoint-path",
+        type=Path,
+        metavar="DIR",
+        help="RocksDB checkpoint directory (default DATA_DIR/checkpoints)",
+    )
+    parser.add_argument(
+        "--checkpoint-keep",
+        type=positive,
+        default=DEFAULT_KEEP,
+        metavar="K",
+        help=f"checkpoints retained (default {DEFAULT_KEEP})",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="start from the latest checkpoint (else from --initial-state, if given)",
+    )
 
 
 def _expected_owners(values: list[str] | None) -> list[int | str] | SocketOwners | None:
@@ -253,17 +285,27 @@ def _spill_path(args: argparse.Namespace) -> Path | None:
 
 
 def pipeline_config(args: argparse.Namespace) -> PipelineConfig:
+    checkpoint_path = None
+    if args.checkpoint_every or args.resume:
+        checkpoint_path = args.checkpoint_path or Path(args.data_dir) / "checkpoints"
+        checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
     return PipelineConfig(
         whitelist=args.whitelist,
         initial_state=args.initial_state,
         spill_path=_spill_path(args),
         spill_depth=args.spill_depth,
         ring_depth=args.ring_depth,
+        checkpoint_path=checkpoint_path,
+        checkpoint_every=args.checkpoint_every,
+        checkpoint_keep=args.checkpoint_keep,
+        resume=args.resume,
     )
 
 
 def execute(args: argparse.Namespace) -> int:
     with open_pipeline(pipeline_config(args)) as pipeline:
+        if pipeline.resumed is not None:
+            print(f"arena run: resumed at block {pipeline.resumed.block}", file=sys.stderr)
         server = None
         if args.metrics_port is not None:
             server = MetricsServer.start(
@@ -275,6 +317,8 @@ def execute(args: argparse.Namespace) -> int:
         finally:
             if server is not None:
                 server.stop()
+        if args.checkpoint_every:
+            pipeline.checkpoint_now()
         if args.state_out is not None:
             write_state_file(pipeline.engine, args.state_out)
             log.info("state at block %s written to %s", pipeline.engine.tip_block, args.state_out)

@@ -1,0 +1,139 @@
+"""Engine <-> `Checkpoint`: what `--checkpoint-every` saves and `--resume` restores.
+
+A checkpoint keys every pool by its stream key, not by its row: the whitelist given at
+restart may list pools in another order, add some (they stay unhydrated) or drop some
+(their state and pre-images are left out). Pre-images are remapped the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from arena.checkpoint import Checkpoint, CheckpointStore
+from arena.engine import ArenaEngine
+from arena.errors import ArenaError, CheckpointError
+from arena.snapshot_ring import BlockPreImages
+from arena.state_file import load_state, read_state_file
+from arena.state_table import SWAP_STATE
+
+log = logging.getLogger(__name__)
+
+
+class NotCheckpointableError(ArenaError):
+    """The engine is not at a trustworthy block: a checkpoint of it would resume lies."""
+
+    def __init__(self, tip: int | None, unsynced_reason: str | None) -> None:
+        self.tip, self.unsynced_reason = tip, unsynced_reason
+        super().__init__(f"no checkpoint at tip {tip} (unsynced: {unsynced_reason})")
+
+
+def capture_checkpoint(engine: ArenaEngine, stream_seq: int | None) -> Checkpoint:
+    """A self-contained copy (nothing shares memory with the engine)."""
+    if engine.tip_block is None or not engine.synced:
+        raise NotCheckpointableError(engine.tip_block, engine.unsynced_reason)
+    pools = engine.registry.pools
+    n = len(pools)
+    return Checkpoint(
+        block=engine.tip_block,
+        stream_seq=stream_seq,
+        pool_keys=[pool.key for pool in pools],
+        protocols=bytes(int(pool.protocol) for pool in pools),
+        records=engine.table.records[:n].tobytes(),
+        status=engine.status[:n].astype(np.uint8).tobytes(),
+        tick_maps=engine.ticks.snapshot(),
+        ring=[
+            BlockPreImages(pre.block, pre.indices.copy(), pre.records.copy())
+            for pre in engine.ring.entries_after(-1)
+        ],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreReport:
+    block: int
+    restored: int  # pools whose state came from the checkpoint
+    not_in_checkpoint: int  # whitelisted now, absent then: unhydrated
+    dropped: int  # in the checkpoint, not (or no longer as that protocol) whitelisted
+
+
+def restore_checkpoint(engine: ArenaEngine, checkpoint: Checkpoint) -> RestoreReport:
+    """Set the engine (its whitelist already registered) to the checkpoint's block."""
+    registry = engine.registry
+    mapping = np.full(len(checkpoint.pool_keys), -1, dtype=np.int64)
+    for old, key in enumerate(checkpoint.pool_keys):
+        new = registry.index_of.get(key)
+        if new is None or not registry.is_active(new):
+            continue
+        if int(registry.pools[new].protocol) != checkpoint.protocols[old]:
+            continue
+        mapping[old] = new
+    kept = np.flatnonzero(mapping >= 0)
+    targets = mapping[kept]
+    records = np.frombuffer(checkpoint.records, dtype=SWAP_STATE)
+    engine.table.scatter(targets, records[kept])
+    engine.status[targets] = np.frombuffer(checkpoint.status, dtype=np.uint8)[kept]
+    for old, ticks in checkpoint.tick_maps.items():
+        if 0 <= old < len(mapping) and mapping[old] >= 0:
+            engine.ticks.set_pool(int(mapping[old]), ticks)
+    engine.ring.clear()
+    for pre in checkpoint.ring:
+        indices, pre_records = _remap(mapping, pre)
+        engine.ring.push(pre.block, indices, pre_records)
+    engine.changed.update(targets.tolist())
+    engine.mark_synced(checkpoint.block, keep_history=True)
+    engine.metrics.stale_pools.set(engine.stale_count())
+    active = int(np.count_nonzero(registry.active))
+    return RestoreReport(
+        block=checkpoint.block,
+        restored=len(kept),
+        not_in_checkpoint=active - len(kept),
+        dropped=len(mapping) - len(kept),
+    )
+
+
+def _remap(
+    mapping: npt.NDArray[np.int64], pre: BlockPreImages
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.void]]:
+    """The block's pre-images on today's rows, sorted by row as the ring requires."""
+    rows = mapping[pre.indices]
+    keep = rows >= 0
+    rows, records = rows[keep], pre.records[keep]
+    order = np.argsort(rows, kind="stable")
+    return rows[order], records[order]
+
+
+def seed_engine(
+    engine: ArenaEngine,
+    *,
+    resume: bool,
+    checkpoints: CheckpointStore | None,
+    initial_state: Path | None,
+) -> RestoreReport | None:
+    """The latest checkpoint with `resume`; else (or if there is none) the initial state
+    file, if given. Returns the checkpoint restored, if any."""
+    if resume:
+        if checkpoints is None:
+            raise CheckpointError("-", "resuming needs a checkpoint directory")
+        checkpoint = checkpoints.load_latest()
+        if checkpoint is not None:
+            report = restore_checkpoint(engine, checkpoint)
+            log.info(
+                "resumed from the checkpoint of block %d: %d pools restored, %d not in it, "
+                "%d no longer whitelisted",
+                report.block,
+                report.restored,
+                report.not_in_checkpoint,
+                report.dropped,
+            )
+            return report
+        log.warning("no checkpoint in %s to resume from", checkpoints.path)
+    if initial_state is not None:
+        state = read_state_file(initial_state)
+        loaded = load_state(engine, state, str(initial_state))
+        log.info("initial state %s: %d pools at block %s", initial_state, loaded, state.block)
+    return None
