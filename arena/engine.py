@@ -45,6 +45,7 @@ class PoolStatus(IntEnum):
 
 # pool index -> (sqrt, liquidity, tick) or (reserve0, reserve1): the block's new records
 Work = dict[int, tuple[int, ...]]
+_Skipped = tuple[m.PoolUpdateMessage, tuple[int, int] | None, tuple[int, int] | None]
 
 
 @final
@@ -168,6 +169,7 @@ class ArenaEngine:
         synced: list[int] = []
         touched: set[int] = set()
         seen: dict[tuple[m.Protocol, type], int] = {}
+        skipped: list[_Skipped] = []
         for event in events:  # the hot loop: one pass, no per-update allocations but work
             p = event.update
             cls = p.__class__
@@ -176,7 +178,7 @@ class ArenaEngine:
             entry = lookup.get(event.pool_id.value)
             op = operations.get(cls)
             if entry is None or op is None or op[1] != entry[1]:
-                self._skip(event, entry, op)
+                skipped.append((event, entry, op))
                 continue
             index = entry[0]
             touched.add(index)
@@ -195,7 +197,7 @@ class ArenaEngine:
         if synced:
             self._live_from_sync(synced, begin.block_number)
         self.changed |= touched
-        self._count_updates(seen)
+        self._count_updates(seen, skipped)
         self.tip_block = begin.block_number
         self.metrics.blocks_applied.inc()
         self.metrics.apply_seconds.observe(time.perf_counter() - started)
@@ -212,6 +214,7 @@ class ArenaEngine:
         lookup, operations = self.registry.lookup, _OPERATIONS
         touched: set[int] = set()
         seen: dict[tuple[m.Protocol, type], int] = {}
+        skipped: list[_Skipped] = []
         for event in events:
             p = event.update
             cls = p.__class__
@@ -220,12 +223,12 @@ class ArenaEngine:
             entry = lookup.get(event.pool_id.value)
             op = operations.get(cls)
             if entry is None or op is None or op[1] != entry[1]:
-                self._skip(event, entry, op)
+                skipped.append((event, entry, op))
                 continue
             touched.add(entry[0])
             if op[0] == _LIQUIDITY:
                 self._invert_liquidity(entry[0], p)  # type: ignore[arg-type]
-        self._count_updates(seen)
+        self._count_updates(seen, skipped)
         rows = np.sort(np.fromiter(touched, dtype=np.int64, count=len(touched)))
         if pre is None:
             uncovered, reason = rows, "revert_too_deep"
@@ -291,24 +294,10 @@ class ArenaEngine:
             return None
         return index
 
-    def _skip(
-        self,
-        event: m.PoolUpdateMessage,
-        entry: tuple[int, int] | None,
-        op: tuple[int, int] | None,
+    def _count_updates(
+        self, seen: dict[tuple[m.Protocol, type], int], skipped: list[_Skipped]
     ) -> None:
-        """Count an update that does not apply to modelled state (and why)."""
-        if entry is None:
-            reason = "unknown_pool"
-        elif op is None:
-            reason = "unmodelled_update"
-        else:
-            reason = "kind_mismatch"
-            name = type(event.update).__name__
-            self.mark_stale(entry[0], f"{name} for a {PoolKind(entry[1]).name} pool")
-        self.metrics.updates_ignored.labels(reason=reason).inc()
-
-    def _count_updates(self, seen: dict[tuple[m.Protocol, type], int]) -> None:
+        """Count a block's updates, and those that do not apply to modelled state."""
         for key, n in seen.items():
             child = self._update_counters.get(key)
             if child is None:
@@ -316,6 +305,21 @@ class ArenaEngine:
                 child = self.metrics.updates.labels(protocol=protocol, kind=kind)
                 self._update_counters[key] = child
             child.inc(n)
+        if not skipped:
+            return
+        reasons: dict[str, int] = {}
+        for event, entry, op in skipped:
+            if entry is None:
+                reason = "unknown_pool"
+            elif op is None:
+                reason = "unmodelled_update"
+            else:
+                reason = "kind_mismatch"
+                name = type(event.update).__name__
+                self.mark_stale(entry[0], f"{name} for a {PoolKind(entry[1]).name} pool")
+            reasons[reason] = reasons.get(reason, 0) + 1
+        for reason, n in reasons.items():
+            self.metrics.updates_ignored.labels(reason=reason).inc(n)
 
     def _live_from_sync(self, synced: list[int], block: int) -> None:
         indices = np.asarray(synced, dtype=np.int64)

@@ -64,11 +64,8 @@ def pack_reserves(reserve0: int, reserve1: int) -> bytes:
 
 
 def unpack_slot0(record: bytes) -> tuple[int, int, int]:
-    return (
-        int.from_bytes(record[0:32], "little"),
-        int.from_bytes(record[32:48], "little"),
-        int.from_bytes(record[48:52], "little", signed=True),
-    )
+    sqrt, liquidity, tick = _SLOT0_LAYOUT.unpack(record)
+    return int.from_bytes(sqrt, "little"), int.from_bytes(liquidity, "little"), tick
 
 
 def unpack_reserves(record: bytes) -> tuple[int, int]:

@@ -49,23 +49,35 @@ class TickMaps:
             return
         if tick_lower >= tick_upper:
             raise TickMapError(index, tick_lower, f"tick_lower >= tick_upper ({tick_upper})")
-        ticks = self._maps.setdefault(index, {})
-        lower = ticks.get(tick_lower, [0, 0])
-        upper = ticks.get(tick_upper, [0, 0])
-        gross_lower, gross_upper = lower[1] + delta, upper[1] + delta
-        for tick, gross in ((tick_lower, gross_lower), (tick_upper, gross_upper)):
-            if not 0 <= gross <= U128_MAX:
-                raise TickMapError(index, tick, f"liquidityGross would become {gross}")
-        self._store(ticks, tick_lower, lower[0] + delta, gross_lower)
-        self._store(ticks, tick_upper, upper[0] - delta, gross_upper)
-        self.version[index] = self.version.get(index, 0) + 1
-
-    @staticmethod
-    def _store(ticks: TickMap, tick: int, net: int, gross: int) -> None:
-        if gross == 0:
-            ticks.pop(tick, None)
+        ticks = self._maps.get(index)
+        if ticks is None:
+            ticks = self._maps[index] = {}
+        lower = ticks.get(tick_lower)
+        upper = ticks.get(tick_upper)
+        gross_lower = (lower[1] if lower else 0) + delta
+        gross_upper = (upper[1] if upper else 0) + delta
+        if not (0 <= gross_lower <= U128_MAX and 0 <= gross_upper <= U128_MAX):
+            bad, gross = (
+                (tick_lower, gross_lower)
+                if not 0 <= gross_lower <= U128_MAX
+                else (tick_upper, gross_upper)
+            )
+            raise TickMapError(index, bad, f"liquidityGross would become {gross}")
+        if not gross_lower:
+            del ticks[tick_lower]
+        elif lower:
+            lower[0] += delta
+            lower[1] = gross_lower
         else:
-            ticks[tick] = [net, gross]
+            ticks[tick_lower] = [delta, gross_lower]
+        if not gross_upper:
+            del ticks[tick_upper]
+        elif upper:
+            upper[0] -= delta
+            upper[1] = gross_upper
+        else:
+            ticks[tick_upper] = [-delta, gross_upper]
+        self.version[index] = self.version.get(index, 0) + 1
 
     def snapshot(self) -> dict[int, dict[int, tuple[int, int]]]:
         """A deep copy as plain tuples (for checkpoints and exports)."""
