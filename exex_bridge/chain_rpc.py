@@ -1,0 +1,141 @@
+"""The node reads of the chain follower: heads, a block's logs, and reorg finals.
+
+Plain JSON-RPC through a web3 HTTP provider (synchronous; the follower calls it from a
+worker thread). Finals are read in one JSON-RPC batch pinned to the final tip's hash
+(EIP-1898), so every pool's final comes from the same state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final, cast
+
+from web3 import HTTPProvider, Web3
+from web3.providers import JSONBaseProvider
+from web3.types import RPCEndpoint
+
+from exex_bridge import messages as m
+from exex_bridge.errors import BridgeError
+
+_GET_RESERVES: Final = bytes.fromhex("0902f1ac")
+_SLOT0: Final = bytes.fromhex("3850c7bd")
+_LIQUIDITY: Final = bytes.fromhex("1a686502")
+_BATCH: Final = 500
+
+
+class FollowerRpcError(BridgeError):
+    """A node call of the follower failed or answered something unusable."""
+
+    def __init__(self, method: str, detail: object) -> None:
+        self.method = method
+        self.detail = detail
+        super().__init__(f"{method}: {detail}")
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    number: int
+    hash: str
+    parent_hash: str
+    timestamp: int
+    base_fee_per_gas: int
+
+
+def connect(rpc: Web3 | str, timeout_s: float = 30.0) -> Web3:
+    if isinstance(rpc, Web3):
+        return rpc
+    return Web3(HTTPProvider(rpc, request_kwargs={"timeout": timeout_s}))
+
+
+def _request(w3: Web3, method: str, params: Sequence[Any]) -> Any:
+    response = w3.provider.make_request(cast(RPCEndpoint, method), list(params))
+    if "error" in response:
+        raise FollowerRpcError(method, response["error"])
+    return response.get("result")
+
+
+def block_number(w3: Web3) -> int:
+    return int(str(_request(w3, "eth_blockNumber", [])), 16)
+
+
+def header(w3: Web3, number: int) -> Header | None:
+    """The canonical header at `number`, None if the node has no such block (yet)."""
+    raw = _request(w3, "eth_getBlockByNumber", [hex(number), False])
+    if raw is None:
+        return None
+    return Header(
+        number=int(raw["number"], 16),
+        hash=str(raw["hash"]).lower(),
+        parent_hash=str(raw["parentHash"]).lower(),
+        timestamp=int(raw["timestamp"], 16),
+        base_fee_per_gas=int(raw.get("baseFeePerGas") or "0x0", 16),
+    )
+
+
+def block_logs(w3: Web3, block_hash: str) -> list[dict[str, Any]]:
+    """Every log of the block (no filter: receipt-local log indexes need them all)."""
+    logs = _request(w3, "eth_getLogs", [{"blockHash": block_hash}])
+    if not isinstance(logs, list):
+        raise FollowerRpcError("eth_getLogs", f"unexpected answer {logs!r}")
+    for log in logs:
+        if str(log.get("blockHash", block_hash)).lower() != block_hash:
+            raise FollowerRpcError("eth_getLogs", f"log of another block for {block_hash}")
+    return cast(list[dict[str, Any]], logs)
+
+
+def _word(data: bytes, index: int, *, signed: bool = False) -> int:
+    return int.from_bytes(data[32 * index : 32 * index + 32], "big", signed=signed)
+
+
+def _call_batch(w3: Web3, calls: Sequence[tuple[bytes, bytes]], block_hash: str) -> list[bytes]:
+    provider = w3.provider
+    if not isinstance(provider, JSONBaseProvider):
+        raise FollowerRpcError("eth_call", f"{type(provider).__name__} cannot batch")
+    block = {"blockHash": block_hash, "requireCanonical": True}
+    out: list[bytes] = []
+    for start in range(0, len(calls), _BATCH):
+        chunk = calls[start : start + _BATCH]
+        requests = [
+            (cast(RPCEndpoint, "eth_call"), [{"to": "0x" + to.hex(), "data": "0x" + data.hex()},
+                                             block])
+            for to, data in chunk
+        ]  # fmt: skip
+        responses = provider.make_batch_request(requests)
+        if not isinstance(responses, list):
+            raise FollowerRpcError("eth_call", responses.get("error", responses))
+        for (to, _), response in zip(chunk, responses, strict=True):
+            if "error" in response:
+                raise FollowerRpcError("eth_call", f"0x{to.hex()}: {response['error']}")
+            data = bytes.fromhex(str(response.get("result", "0x"))[2:])
+            if len(data) < 32:
+                raise FollowerRpcError("eth_call", f"0x{to.hex()}: short answer {data.hex()}")
+            out.append(data)
+    return out
+
+
+def read_finals(
+    w3: Web3, v2_pools: Sequence[bytes], v3_pools: Sequence[bytes], block_hash: str
+) -> list[m.ReorgEpilogueUpdate]:
+    """`V2ReservesFinal` for each V2 pair, then `Slot0Final` for each V3 pool, in order."""
+    calls = [(p, _GET_RESERVES) for p in v2_pools]
+    for pool in v3_pools:
+        calls += [(pool, _SLOT0), (pool, _LIQUIDITY)]
+    results = iter(_call_batch(w3, calls, block_hash))
+    finals: list[m.ReorgEpilogueUpdate] = []
+    for pool in v2_pools:
+        data = next(results)
+        finals.append(m.V2ReservesFinal(
+            pool_id=m.PoolAddress(value=pool), reserve0=_word(data, 0), reserve1=_word(data, 1)
+        ))  # fmt: skip
+    for pool in v3_pools:
+        slot0, liquidity = next(results), next(results)
+        state = m.Slot0State(
+            sqrt_price_x96=_word(slot0, 0),
+            liquidity=_word(liquidity, 0),
+            tick=_word(slot0, 1, signed=True),
+        )
+        finals.append(m.Slot0Final(
+            pool_id=m.PoolAddress(value=pool), protocol=m.Protocol.UNISWAP_V3, state=state
+        ))  # fmt: skip
+    return finals

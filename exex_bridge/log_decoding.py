@@ -1,0 +1,201 @@
+"""Decode a block's Uniswap V2/V3 logs (JSON-RPC form) into the producer's pool updates.
+
+Mirrors the upstream ExEx (`Sgas17/reth-exex-liquidity` at 2ea87a6, `src/events.rs`
+`decode_log` and `src/main.rs` `create_pool_update`):
+
+- the event kind comes from the log's `topic0`, not from the whitelist entry;
+- V2 `Sync` becomes `V2Sync` (absolute reserves, `UpdateType.SWAP`), and only in committed
+  blocks: a reverted block carries no V2 update. V2 `Swap`/`Mint`/`Burn` produce nothing
+  but count as touching the pair (its reserves final after a reorg);
+- V3 `Swap` becomes `V3Swap(sqrt_price_x96, liquidity, tick)`; `Mint` becomes
+  `V3Liquidity(+amount)` with `UpdateType.MINT`, `Burn` `V3Liquidity(-amount)` with
+  `UpdateType.BURN` — a zero-amount burn (the position manager's fee "poke" in `collect`)
+  is sent too, as a zero delta;
+- `tx_index` is the transaction's index in the block and `log_index` the log's index in
+  its own receipt (the producer enumerates `receipt.logs()`), not the block-wide
+  `logIndex` of JSON-RPC. That is why whole-block logs are needed to rebuild it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Final
+
+from eth_utils.crypto import keccak
+
+from exex_bridge import messages as m
+
+
+def _topic(signature: str) -> bytes:
+    return bytes(keccak(text=signature))
+
+
+V2_SYNC: Final = _topic("Sync(uint112,uint112)")
+V2_SWAP: Final = _topic("Swap(address,uint256,uint256,uint256,uint256,address)")
+V2_MINT: Final = _topic("Mint(address,uint256,uint256)")
+V2_BURN: Final = _topic("Burn(address,uint256,uint256,address)")
+V3_SWAP: Final = _topic("Swap(address,address,int256,int256,uint160,uint128,int24)")
+V3_MINT: Final = _topic("Mint(address,address,int24,int24,uint128,uint256,uint256)")
+V3_BURN: Final = _topic("Burn(address,int24,int24,uint128,uint256,uint256)")
+
+_U112: Final = (1 << 112) - 1
+_U128: Final = (1 << 128) - 1
+_U160: Final = (1 << 160) - 1
+
+
+class EventKind(Enum):
+    V2_SYNC = "v2_sync"
+    V2_OTHER = "v2_other"  # Swap, Mint, Burn of a pair: no update, touches the pair
+    V3_SWAP = "v3_swap"
+    V3_MINT = "v3_mint"
+    V3_BURN = "v3_burn"
+
+
+# topic0 -> (kind, topics expected, data words expected)
+_SHAPES: Final[dict[bytes, tuple[EventKind, int, int]]] = {
+    V2_SYNC: (EventKind.V2_SYNC, 1, 2),
+    V2_SWAP: (EventKind.V2_OTHER, 3, 4),
+    V2_MINT: (EventKind.V2_OTHER, 2, 2),
+    V2_BURN: (EventKind.V2_OTHER, 3, 2),
+    V3_SWAP: (EventKind.V3_SWAP, 3, 5),
+    V3_MINT: (EventKind.V3_MINT, 4, 4),
+    V3_BURN: (EventKind.V3_BURN, 4, 3),
+}
+POOL_TOPICS: Final = tuple(_SHAPES)
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedLog:
+    """One pool event of a block. `payload` is None for V2 Swap/Mint/Burn."""
+
+    pool: bytes
+    kind: EventKind
+    tx_index: int
+    log_index: int
+    update_type: m.UpdateType
+    payload: m.PoolUpdatePayload | None
+
+    @property
+    def protocol(self) -> m.Protocol:
+        v2 = self.kind in (EventKind.V2_SYNC, EventKind.V2_OTHER)
+        return m.Protocol.UNISWAP_V2 if v2 else m.Protocol.UNISWAP_V3
+
+    def message(
+        self, block_number: int, block_timestamp: int, *, is_revert: bool
+    ) -> m.PoolUpdateMessage | None:
+        """The producer's PoolUpdateMessage, or None where it sends nothing."""
+        if self.payload is None or (is_revert and self.kind is EventKind.V2_SYNC):
+            return None
+        return m.PoolUpdateMessage(
+            pool_id=m.PoolAddress(value=self.pool),
+            protocol=self.protocol,
+            update_type=self.update_type,
+            block_number=block_number,
+            block_timestamp=block_timestamp,
+            tx_index=self.tx_index,
+            log_index=self.log_index,
+            is_revert=is_revert,
+            update=self.payload,
+        )
+
+
+def _hex_bytes(value: object) -> bytes:
+    if isinstance(value, bytes):  # also HexBytes, from web3's formatted answers
+        return bytes(value)
+    return bytes.fromhex(str(value).removeprefix("0x"))
+
+
+def _hex_int(value: object) -> int:
+    if isinstance(value, int):
+        return value
+    return int(str(value), 16)
+
+
+def _words(data: bytes) -> list[int]:
+    return [int.from_bytes(data[i : i + 32], "big") for i in range(0, len(data), 32)]
+
+
+def _signed(word: int, bits: int) -> int | None:
+    """A sign-extended ABI word as a `bits`-wide signed int, None if it does not fit."""
+    value = word - (1 << 256) if word >> 255 else word
+    limit = 1 << (bits - 1)
+    return value if -limit <= value < limit else None
+
+
+def _payload(
+    kind: EventKind, topics: Sequence[bytes], words: Sequence[int]
+) -> tuple[m.UpdateType, m.PoolUpdatePayload | None] | None:
+    """The update of one log whose shape already matched; None if a value is out of range."""
+    if kind is EventKind.V2_OTHER:
+        return m.UpdateType.SWAP, None
+    if kind is EventKind.V2_SYNC:
+        if words[0] > _U112 or words[1] > _U112:
+            return None
+        return m.UpdateType.SWAP, m.V2Sync(reserve0=words[0], reserve1=words[1])
+    if kind is EventKind.V3_SWAP:
+        tick = _signed(words[4], 24)
+        if tick is None or words[2] > _U160 or words[3] > _U128:
+            return None
+        return m.UpdateType.SWAP, m.V3Swap(sqrt_price_x96=words[2], liquidity=words[3], tick=tick)
+    lower = _signed(int.from_bytes(topics[2], "big"), 24)
+    upper = _signed(int.from_bytes(topics[3], "big"), 24)
+    amount = words[1] if kind is EventKind.V3_MINT else words[0]
+    if lower is None or upper is None or amount > _U128:
+        return None
+    if kind is EventKind.V3_MINT:
+        liquidity = m.V3Liquidity(tick_lower=lower, tick_upper=upper, liquidity_delta=amount)
+        return m.UpdateType.MINT, liquidity
+    return m.UpdateType.BURN, m.V3Liquidity(
+        tick_lower=lower, tick_upper=upper, liquidity_delta=-amount
+    )
+
+
+def decode_block_logs(
+    logs: Iterable[Mapping[str, Any]], tracked: frozenset[bytes] | None = None
+) -> list[DecodedLog]:
+    """The pool events among ALL logs of one block, in execution order (of `tracked`
+    pools only, when given).
+
+    `logs` must be every log of the block (eth_getLogs by block hash, no filter): the
+    receipt-local log index is the log's position among its transaction's logs.
+    """
+    ordered = sorted(logs, key=lambda log: _hex_int(log["logIndex"]))
+    out: list[DecodedLog] = []
+    current_tx = -1
+    position = 0
+    for log in ordered:
+        tx_index = _hex_int(log["transactionIndex"])
+        if tx_index != current_tx:
+            current_tx, position = tx_index, 0
+        else:
+            position += 1
+        decoded = decode_log(log, tx_index, position, tracked)
+        if decoded is not None:
+            out.append(decoded)
+    return out
+
+
+def decode_log(
+    log: Mapping[str, Any], tx_index: int, log_index: int, tracked: frozenset[bytes] | None = None
+) -> DecodedLog | None:
+    """One log, if it is a known pool event (of a tracked pool) with the expected shape."""
+    pool = _hex_bytes(log["address"])
+    if tracked is not None and pool not in tracked:
+        return None
+    topics = [_hex_bytes(t) for t in log["topics"]]
+    if not topics:
+        return None
+    shape = _SHAPES.get(topics[0])
+    if shape is None:
+        return None
+    kind, n_topics, n_words = shape
+    data = _hex_bytes(log["data"])
+    if len(topics) != n_topics or len(data) != 32 * n_words:
+        return None
+    decoded = _payload(kind, topics, _words(data))
+    if decoded is None:
+        return None
+    update_type, payload = decoded
+    return DecodedLog(pool, kind, tx_index, log_index, update_type, payload)
