@@ -90,37 +90,58 @@ class _Stderr:
         return "\n".join(self.lines)
 
 
+@contextlib.asynccontextmanager
+async def _arena_run(*args: str | Path) -> AsyncIterator[_Stderr]:
+    """`arena run ARGS` as a subprocess; SIGTERM on leaving, which must exit 0."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "arena.cli", "run", *map(str, args),
+        stderr=asyncio.subprocess.PIPE, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    stderr = _Stderr(proc.stderr)
+    try:
+        async with asyncio.timeout(DEADLINE):
+            yield stderr
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(proc.wait(), DEADLINE)
+        log = await stderr.close()
+    assert code == 0, log
+    assert "Traceback" not in log
+
+
 async def test_run_follows_the_socket_serves_metrics_and_stops_on_sigterm(
     tmp_path: Path, scenario: Scenario
 ) -> None:
     assert PROMTOOL.is_file(), "promtool (Debian package prometheus) is required"
     whitelist, initial = scenario.write_inputs(tmp_path)
     sock, out = tmp_path / "exex.sock", tmp_path / "state.json"
+    checkpoints = tmp_path / "checkpoints"
     async with FrameBroadcastServer(sock) as server:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "arena.cli", "run", "--socket", str(sock),
-            "--whitelist", str(whitelist), "--initial-state", str(initial),
-            "--state-out", str(out), "--metrics-port", "0", "--spill-path",
-            str(tmp_path / "spill"), "--health-interval", "0.2",
-            stderr=asyncio.subprocess.PIPE, cwd=ROOT,
-        )  # fmt: skip
-        assert proc.stderr is not None
-        stderr = _Stderr(proc.stderr)
-        try:
-            async with asyncio.timeout(DEADLINE):
-                line = await stderr.wait_for("serving metrics at http://127.0.0.1:")
-                url = line.rsplit(" ", 1)[1]
-                await server.wait_for_clients(1)
-                await server.publish_many(scenario.builder.messages)
-                text = await _scrape_until(url, "arena_block_applied_total", 10)
-                await stderr.wait_for("health: synced tip=108 stale=0")
-        finally:
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-            code = await asyncio.wait_for(proc.wait(), DEADLINE)
-            log = await stderr.close()
-    assert code == 0, log
-    assert "Traceback" not in log
+        async with _arena_run(
+            "--socket", sock, "--whitelist", whitelist, "--initial-state", initial,
+            "--state-out", out, "--metrics-port", "0", "--spill-path", tmp_path / "spill",
+            "--health-interval", "0.2", "--checkpoint-every", "4",
+            "--checkpoint-path", checkpoints,
+        ) as stderr:  # fmt: skip
+            line = await stderr.wait_for("serving metrics at http://127.0.0.1:")
+            url = line.rsplit(" ", 1)[1]
+            await server.wait_for_accepted(1)
+            await server.publish_many(scenario.builder.messages)
+            text = await _scrape_until(url, "arena_block_applied_total", 10)
+            await stderr.wait_for("health: synced tip=108 stale=0")
+        assert json.loads(out.read_bytes()) == scenario.model.state_json()
+
+        # A restart resumes from the checkpoint written at the clean stop.
+        resumed = tmp_path / "resumed.json"
+        async with _arena_run(
+            "--socket", sock, "--whitelist", whitelist, "--resume", "--checkpoint-path",
+            checkpoints, "--state-out", resumed, "--spill-path", tmp_path / "spill",
+        ) as stderr:  # fmt: skip
+            await stderr.wait_for("arena run: resumed at block 108")
+            await server.wait_for_accepted(2)
+    assert resumed.read_bytes() == out.read_bytes()
     assert _sample(text, "arena_block_reverted_total") == 2
     assert _sample(text, "arena_reorg_envelopes_total") == 1
     assert _sample(text, "arena_reorg_divergences_total", kind="v3") == 1
@@ -131,7 +152,6 @@ async def test_run_follows_the_socket_serves_metrics_and_stops_on_sigterm(
         [str(PROMTOOL), "check", "metrics"], input=text, capture_output=True, text=True, check=False
     )
     assert check.returncode == 0, check.stdout + check.stderr
-    assert json.loads(out.read_bytes()) == scenario.model.state_json()
 
 
 def test_run_refuses_a_bad_whitelist_cleanly(tmp_path: Path) -> None:
