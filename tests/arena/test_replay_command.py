@@ -3,7 +3,9 @@ of a stream with committed blocks, a reorg envelope and V2/V3 pools."""
 
 from __future__ import annotations
 
+import io
 import json
+import socket
 import subprocess
 import sys
 from collections import Counter
@@ -377,3 +379,43 @@ def test_replayed_state_equals_the_model(
         assert pipeline.decode_errors == 0
         assert len(pipeline.revert_latency) == builder.blocks_reverted
     assert state == builder.model.state_json()
+
+
+def test_metrics_port_in_use_fails_cleanly(
+    tmp_path: Path, scenario: Scenario, inputs: tuple[Path, Path]
+) -> None:
+    whitelist, _ = inputs
+    raw = tmp_path / "stream.raw"
+    raw.write_bytes(scenario.builder.raw_dump())
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = arena(raw, "--whitelist", whitelist, "--metrics-port", str(port))
+    assert done.returncode == 2
+    assert f"cannot serve metrics on 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_progress_line(tmp_path: Path, scenario: Scenario, tty: bool) -> None:
+    whitelist, _ = scenario.write_inputs(tmp_path)
+    out = _Terminal() if tty else io.StringIO()
+    with open_pipeline(PipelineConfig(whitelist=whitelist)) as pipeline:
+        for msg in scenario.builder.messages[:8]:
+            pipeline.feed_frame(encode_message(msg))
+        progress = replay_command._Progress(out, 1000, enabled=True)
+        progress.update(pipeline, 250, force=True)
+        progress.update(pipeline, 260)  # within the interval: not drawn
+        progress.finish()
+    line = "arena replay: 8 frames, 1 blocks,  25.0% of bytes"
+    text = out.getvalue()
+    if tty:
+        assert text.startswith("\r\x1b[K" + line) and text.endswith("\n")
+    else:
+        assert text.startswith(line) and text.count("\n") == 1
