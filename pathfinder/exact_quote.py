@@ -97,5 +97,8 @@ class ExactQuoter:
                 a = c
             c = b - int((b - a) * GOLDEN)
             d = a + int((b - a) * GOLDEN)
-        best = max(range(a, b + 1) if b - a <= 3 else (a, c, d, b, guess), key=profit)
+        # The floors make profit only nearly unimodal: the bracket can drift off the
+        # guess, so the guess stays a candidate (never return less than it gives).
+        final = range(a, b + 1) if b - a <= 3 else (a, c, d, b)
+        best = max((*final, guess), key=profit)
         return best, profit(best) + best

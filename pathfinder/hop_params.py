@@ -18,15 +18,21 @@ import numpy.typing as npt
 from arena.engine import ArenaEngine, PoolStatus
 from arena.registry import PoolKind
 from arena.state_table import limbs_to_float
-from pathfinder.tick_math import MAX_TICK, MIN_TICK
+from pathfinder.tick_math import MAX_TICK, MIN_TICK, get_sqrt_ratio_at_tick
 
 Q96: Final = float(1 << 96)
 DEFAULT_V2_FEE: Final = 3000  # hundredths of a bip: 0.3 %
+# The caps stop this far (relative to the boundary's virtual reserve) short of the range
+# boundary: float64 prices carry ~1e-16 relative error, and an input that crossed the
+# boundary by a hair can meet no liquidity at all on the other side.
+CAP_MARGIN: Final = 1e-12
 FloatArray = npt.NDArray[np.float64]
 
 
-def sqrt_price_at_tick(tick: npt.NDArray[np.float64]) -> FloatArray:
-    return np.power(1.0001, tick / 2.0)
+def sqrt_price_at_tick(ticks: npt.NDArray[np.int64]) -> FloatArray:
+    """√price of each tick, from TickMath's exact sqrt ratio (1.0001**(t/2) in float64
+    is off by up to ~1e-11 at the far ticks, enough to put a cap past its boundary)."""
+    return np.array([get_sqrt_ratio_at_tick(t) for t in ticks.tolist()], np.float64) / Q96
 
 
 @final
@@ -104,16 +110,18 @@ class HopParams:
             x_virtual, y_virtual = liq / s, liq * s
             self.m[idx, 0], self.k[idx, 0], self.n[idx, 0] = x_virtual, g * y_virtual, g
             self.m[idx, 1], self.k[idx, 1], self.n[idx, 1] = y_virtual, g * x_virtual, g
-            self.cap[idx, 0] = np.maximum(liq * (1.0 / s_lo - 1.0 / s), 0.0) / g
-            self.cap[idx, 1] = np.maximum(liq * (s_hi - s), 0.0) / g
+            to_lower = liq * (1.0 / s_lo - 1.0 / s) - CAP_MARGIN * liq / s_lo
+            to_upper = liq * (s_hi - s) - CAP_MARGIN * liq * s_hi
+            self.cap[idx, 0] = np.maximum(to_lower, 0.0) / g
+            self.cap[idx, 1] = np.maximum(to_upper, 0.0) / g
         self.usable[idx] &= (liq > 0) & (s > 0)
 
     def _range_bounds(
         self, engine: ArenaEngine, idx: npt.NDArray[np.int64], ticks: npt.NDArray[np.int64]
-    ) -> tuple[FloatArray, FloatArray]:
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """The initialized ticks enclosing each pool's current tick."""
-        lower = np.empty(len(idx))
-        upper = np.empty(len(idx))
+        lower = np.empty(len(idx), np.int64)
+        upper = np.empty(len(idx), np.int64)
         for j, (i, t) in enumerate(zip(idx.tolist(), ticks.tolist(), strict=True)):
             sorted_ticks = self._sorted_ticks(engine, i)
             pos = bisect_right(sorted_ticks, t)
