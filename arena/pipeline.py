@@ -80,6 +80,8 @@ class Pipeline:
         self.checkpoints = checkpoints
         self.checkpoint_every = checkpoint_every if checkpoints is not None else 0
         self.on_settled = on_settled
+        # Called when a block opens (before any of it applies): RPC hydration hooks here.
+        self.block_start: Callable[[m.BeginBlock], None] | None = None
         self.resumed: RestoreReport | None = None
         self._since_checkpoint = 0
         self.frames = 0
@@ -117,6 +119,9 @@ class Pipeline:
             if isinstance(msg, m.PoolUpdate):
                 self.updates_by_protocol[msg.event.protocol] += 1
             settled = self.assembler.feed(msg)
+            opened = self.assembler.open_block
+            if self.block_start is not None and opened is not None and opened.begin is msg:
+                self.block_start(opened.begin)
         if settled is not None:
             self._settled(settled)
         return settled

@@ -30,6 +30,7 @@ from arena.commands.common import (
 )
 from arena.health import Health, health_of
 from arena.pipeline import Pipeline, PipelineConfig, open_pipeline
+from arena.rpc_sync import RpcSync
 from arena.state_file import write_state_file
 from exex_bridge.framing import DEFAULT_MAX_FRAME
 from exex_bridge.socket_owner import SocketOwners
@@ -117,6 +118,12 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="log a health line this often (default 30)",
     )
     add_metrics_options(parser)
+    parser.add_argument(
+        "--rpc",
+        metavar="URL",
+        help="node JSON-RPC: hydrate every pool at N-1 when the first block N arrives, "
+        "resync after a loss, hydrate pools added mid-stream (default: none)",
+    )
 
 
 def _add_checkpoint_options(parser: argparse.ArgumentParser) -> None:
@@ -311,6 +318,8 @@ def execute(args: argparse.Namespace) -> int:
             server = MetricsServer.start(
                 pipeline.metrics.registry, args.metrics_addr, args.metrics_port
             )
+        if args.rpc is not None:
+            pipeline.block_start = RpcSync(pipeline.engine, args.rpc).before_block
         live = LiveRunner(pipeline, args)
         try:
             asyncio.run(live.run())
