@@ -77,6 +77,7 @@ class PathRecalculator:
         self._registry_version = -1
         self._pool_gas: npt.NDArray[np.int64] = np.zeros(0, np.int64)
         self._gas_pools: dict[bytes, list[int]] = {}  # base token -> pools pairing it with gas
+        self._deferred: set[int] = set()  # changed at points that were not trustworthy
         self.sync_registry()
 
     def sync_registry(self) -> None:
@@ -108,11 +109,15 @@ class PathRecalculator:
     def on_settled(self, settled: Settled) -> list[Opportunity]:
         started = time.perf_counter()
         self.sync_registry()
-        changed = np.fromiter(settled.changed, dtype=np.int64, count=len(settled.changed))
-        self.params.refresh(self.engine, changed)
         if not settled.trustworthy:
+            # Their cycles are screened at the next trustworthy point, not forgotten.
+            self._deferred.update(settled.changed)
             self.metrics.suppressed.inc()
             return []
+        pending = settled.changed | self._deferred if self._deferred else settled.changed
+        self._deferred = set()
+        changed = np.fromiter(pending, dtype=np.int64, count=len(pending))
+        self.params.refresh(self.engine, changed)
         self.metrics.recalculations.inc()
         cycles = self.graph.cycles_of(changed.tolist())
         self.metrics.cycles_screened.inc(len(cycles))
@@ -154,7 +159,9 @@ class PathRecalculator:
             depth = float(self.params.m[index, d])
             if depth > best:
                 best = depth
-                rate = float(self.params.k[index, d] / self.params.m[index, d])
+                # the mid price K/(N·M), not the after-fee K/M: gas is a cost, not a trade
+                k, n = self.params.k[index, d], self.params.n[index, d]
+                rate = float(k / (n * self.params.m[index, d]))
         return rate
 
     def _verify(
