@@ -88,18 +88,30 @@ class CycleGraph:
     # -- queries ------------------------------------------------------------------------
     def cycles_of(self, pool_indices: Iterable[int]) -> npt.NDArray[np.int64]:
         """Sorted ids of the live cycles containing any of the pools."""
-        parts = []
-        indptr, ids = self._indptr, self._ids
-        n = len(indptr) - 1
-        for p in pool_indices:
-            if 0 <= p < n and indptr[p] != indptr[p + 1]:
-                parts.append(ids[indptr[p] : indptr[p + 1]])
-            pending = self._pending.get(p)
-            if pending:
-                parts.append(np.asarray(pending, dtype=np.int64))
-        if not parts:
-            return np.zeros(0, np.int64)
-        found = np.unique(np.concatenate(parts))
+        pools = np.fromiter(pool_indices, dtype=np.int64)
+        indptr = self._indptr
+        indexed = pools[(pools >= 0) & (pools < len(indptr) - 1)]
+        starts = indptr[indexed]
+        lengths = indptr[indexed + 1] - starts
+        # The positions of every pool's CSR slice, gathered at once.
+        positions = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+        positions += np.arange(len(positions))
+        found = self._ids[positions]
+        if self._pending_total:
+            pending = [self._pending.get(p) for p in pools.tolist()]
+            found = np.concatenate([found, *(np.asarray(c, np.int64) for c in pending if c)])
+        return self._live_unique(found)
+
+    def _live_unique(self, found: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        if len(found) > self.count >> 9:
+            # Past a few hundred ids a mask over all cycles is several times faster than
+            # np.unique, which sorts or hashes them.
+            mark = np.zeros(self.count, np.bool_)
+            mark[found] = True
+            mark &= self.alive[: self.count]
+            live: npt.NDArray[np.int64] = np.flatnonzero(mark)
+            return live
+        found = np.unique(found)
         return found[self.alive[found]]
 
     def live_count(self) -> int:
