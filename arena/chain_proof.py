@@ -31,10 +31,10 @@ from arena.engine import ArenaEngine
 from arena.pipeline import Pipeline
 from arena.rpc_sync import RpcSync
 from arena.summary import LatencyStats, samples_by_label
-from exex_bridge import messages as m
 from exex_bridge.chain_follower import ChainFollower, EpilogueScope, PollReport
 from exex_bridge.codec import decode_message
-from exex_bridge.devchain import TrafficGenerator, reorg_with_traffic, rollback
+from exex_bridge.devchain import TrafficGenerator, TxRequest, execute_block, reorg, rollback
+from exex_bridge.devchain.view import ChainView
 from exex_bridge.errors import CodecError
 from exex_bridge.socket_source import Disconnection, SocketSource
 from exex_bridge.test_producer import FrameBroadcastServer
@@ -101,6 +101,41 @@ def plan_steps(config: ProofConfig) -> list[Step]:
     return steps
 
 
+def change_chain(generator: TrafficGenerator, step: Step) -> None:
+    """Apply one step to the node (blocking RPC).
+
+    The first block of a reorg's replacement, and the first block mined after a rollback,
+    always hold transactions: an empty block replacing an empty one with the same parent,
+    timestamp and base fee (anvil's base fee bottoms out at 7 wei) has the same hash, and
+    the "reorg" would change nothing.
+    """
+    w3 = generator.w3
+    if step.kind == "reorg":
+        tip = int(w3.eth.block_number)
+        view = generator.load_view(tip - step.count)
+        replacement = [(tx, 0) for tx in _busy_block(generator, view)]
+        replacement += [
+            (tx, offset)
+            for offset in range(1, step.count)
+            for tx in generator.build_block(generator.rng, view)
+        ]
+        reorg(w3, step.count, replacement, floor=generator.deployment.block)
+    elif step.kind == "rollback":
+        rollback(w3, step.count, floor=generator.deployment.block)
+    if step.kind != "blocks" and step.then_mine:
+        execute_block(w3, _busy_block(generator, generator.load_view()))
+        generator.run(step.then_mine - 1)
+    elif step.kind == "blocks":
+        generator.run(step.count)
+
+
+def _busy_block(generator: TrafficGenerator, view: ChainView) -> list[TxRequest]:
+    while True:
+        txs = generator.build_block(generator.rng, view)
+        if txs:
+            return txs
+
+
 @dataclass(slots=True)
 class ProofResult:
     steps: int = 0
@@ -110,6 +145,7 @@ class ProofResult:
     updates: int = 0
     frames: int = 0
     epilogues: int = 0
+    settles: int = 0
     checks: int = 0
     mismatch_count: int = 0
     mismatches: list[Mismatch] = field(default_factory=list)
@@ -143,6 +179,7 @@ class ProofResult:
             ("pool updates", str(self.updates)),
             ("epilogue finals", str(self.epilogues)),
             ("frames", str(self.frames)),
+            ("settled points", str(self.settles)),
             ("state checks (eth_call)", str(self.checks)),
             ("mismatches", str(self.mismatch_count)),
             ("divergences", str(self.divergences)),
@@ -182,6 +219,7 @@ class ChainProof:
         self.engine.add_pools(self.pools)
         self.pipeline = Pipeline(self.engine)
         self.rpc_sync = RpcSync(self.engine, self.w3)
+        self.pipeline.block_start = self.rpc_sync.before_block
         self.source = SocketSource(socket_path, on_disconnect=self._on_disconnect)
         self.result = ProofResult()
         # The consumer waits at each settled point until it was checked: the state must
@@ -189,7 +227,6 @@ class ChainProof:
         self._settled: asyncio.Queue[tuple[Settled, asyncio.Future[None]]] = asyncio.Queue()
         self._consumer: asyncio.Task[None] | None = None
         self._started = time.perf_counter()
-        self._settle_count = 0
 
     async def __aenter__(self) -> Self:
         await self.server.start()
@@ -253,17 +290,7 @@ class ChainProof:
 
     # -- internals ----------------------------------------------------------------------
     def _change_chain(self, step: Step) -> None:
-        gen = self.generator
-        if step.kind == "blocks":
-            for _ in range(step.count):
-                gen.generate_block()
-            return
-        if step.kind == "reorg":
-            reorg_with_traffic(gen, step.count)
-        else:
-            rollback(self.w3, step.count, floor=gen.deployment.block)
-        for _ in range(step.then_mine):
-            gen.generate_block()
+        change_chain(self.generator, step)
 
     def _count(self, step: Step, report: PollReport) -> None:
         if report.reorg is None:
@@ -272,12 +299,12 @@ class ChainProof:
         target[report.reorg.depth] += 1
 
     async def _check(self, point: Settled, report: PollReport, *, force: bool) -> None:
-        self._settle_count += 1
+        self.result.settles += 1
         if not point.trustworthy:
             self.result.untrusted_settles += 1
             log.error("settled at block %d untrusted: %s", point.block,
                       self.engine.unsynced_reason)  # fmt: skip
-        if not force and self._settle_count % self.config.check_every:
+        if not force and self.result.settles % self.config.check_every:
             return
         found = await asyncio.to_thread(
             compare_with_node, self.engine, self.w3, point.block, ticks=self.config.check_ticks
@@ -300,9 +327,6 @@ class ChainProof:
                     self.pipeline.assembler.on_decode_error(exc.stream_seq)
                     continue
                 settled = self.pipeline.feed(msg)
-                opened = self.pipeline.assembler.open_block
-                if isinstance(msg, m.BeginBlock) and opened is not None and opened.begin is msg:
-                    self.rpc_sync.before_block(msg)
                 if settled is not None:
                     done = asyncio.get_running_loop().create_future()
                     self._settled.put_nowait((settled, done))
