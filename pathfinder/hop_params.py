@@ -46,6 +46,11 @@ class HopParams:
         self.cap: FloatArray = np.full((0, 2), np.inf)
         self.usable: npt.NDArray[np.bool_] = np.zeros(0, np.bool_)
         self._ticks_cache: dict[int, tuple[int, list[int]]] = {}
+        # pool -> (tick-map version, lower tick, upper tick, √P at lower, √P at upper):
+        # valid while the map is unchanged and the price stays in [lower, upper).
+        self._range_cache: dict[int, tuple[int, int, int, float, float]] = {}
+        self._fees: FloatArray = np.zeros(0)
+        self._fees_version = -1
         self._resize(capacity)
 
     @property
@@ -75,10 +80,7 @@ class HopParams:
         live = (engine.status[indices] == PoolStatus.LIVE) & engine.registry.active[indices]
         self.usable[indices] = live
         records = engine.table.gather(indices)
-        fees = np.array(
-            [_fee_of(engine, int(i)) for i in indices], dtype=np.float64
-        )
-        gamma = 1.0 - fees / 1e6
+        gamma = 1.0 - self._fee_array(engine)[indices] / 1e6
         v2 = kinds == PoolKind.V2
         if v2.any():
             self._set_v2(indices[v2], records[v2], gamma[v2])
@@ -104,8 +106,7 @@ class HopParams:
     ) -> None:
         s = limbs_to_float(rec["sqrt_price_x96"], 32) / Q96
         liq = limbs_to_float(rec["liquidity"], 16)
-        lower, upper = self._range_bounds(engine, idx, rec["tick"].astype(np.int64))
-        s_lo, s_hi = sqrt_price_at_tick(lower), sqrt_price_at_tick(upper)
+        s_lo, s_hi = self._range_sqrt_prices(engine, idx, rec["tick"].astype(np.int64))
         with np.errstate(divide="ignore", invalid="ignore"):
             x_virtual, y_virtual = liq / s, liq * s
             self.m[idx, 0], self.k[idx, 0], self.n[idx, 0] = x_virtual, g * y_virtual, g
@@ -116,18 +117,34 @@ class HopParams:
             self.cap[idx, 1] = np.maximum(to_upper, 0.0) / g
         self.usable[idx] &= (liq > 0) & (s > 0)
 
-    def _range_bounds(
+    def _fee_array(self, engine: ArenaEngine) -> FloatArray:
+        """Every pool's fee in pips, rebuilt when the registry changes."""
+        registry = engine.registry
+        if self._fees_version != registry.version or len(self._fees) != len(registry):
+            fees = [_fee_of(engine, i) for i in range(len(registry))]
+            self._fees = np.array(fees, dtype=np.float64)
+            self._fees_version = registry.version
+        return self._fees
+
+    def _range_sqrt_prices(
         self, engine: ArenaEngine, idx: npt.NDArray[np.int64], ticks: npt.NDArray[np.int64]
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """The initialized ticks enclosing each pool's current tick."""
-        lower = np.empty(len(idx), np.int64)
-        upper = np.empty(len(idx), np.int64)
+    ) -> tuple[FloatArray, FloatArray]:
+        """√price at the initialized ticks enclosing each pool's current tick."""
+        s_lo = np.empty(len(idx))
+        s_hi = np.empty(len(idx))
+        versions, cache = engine.ticks.version, self._range_cache
         for j, (i, t) in enumerate(zip(idx.tolist(), ticks.tolist(), strict=True)):
-            sorted_ticks = self._sorted_ticks(engine, i)
-            pos = bisect_right(sorted_ticks, t)
-            lower[j] = sorted_ticks[pos - 1] if pos else MIN_TICK
-            upper[j] = sorted_ticks[pos] if pos < len(sorted_ticks) else MAX_TICK
-        return lower, upper
+            version = versions.get(i, 0)
+            hit = cache.get(i)
+            if hit is None or hit[0] != version or not hit[1] <= t < hit[2]:
+                sorted_ticks = self._sorted_ticks(engine, i)
+                pos = bisect_right(sorted_ticks, t)
+                lower = sorted_ticks[pos - 1] if pos else MIN_TICK
+                upper = sorted_ticks[pos] if pos < len(sorted_ticks) else MAX_TICK
+                hit = cache[i] = (version, lower, upper, get_sqrt_ratio_at_tick(lower) / Q96,
+                                  get_sqrt_ratio_at_tick(upper) / Q96)  # fmt: skip
+            s_lo[j], s_hi[j] = hit[3], hit[4]
+        return s_lo, s_hi
 
     def _sorted_ticks(self, engine: ArenaEngine, index: int) -> list[int]:
         version = engine.ticks.version.get(index, 0)
