@@ -82,6 +82,9 @@ class Pipeline:
         self.on_settled = on_settled
         # Called when a block opens (before any of it applies): RPC hydration hooks here.
         self.block_start: Callable[[m.BeginBlock], None] | None = None
+        # Sees every settled point, trustworthy or not (the path recalculation needs the
+        # changes of untrusted points too; it emits nothing from them).
+        self.pathfinder: SettledHook | None = None
         self.resumed: RestoreReport | None = None
         self._since_checkpoint = 0
         self.frames = 0
@@ -147,6 +150,8 @@ class Pipeline:
         self.last_settled = settled
         if self.spill is not None:
             self.metrics.spill_blocks.set(len(self.spill))
+        if self.pathfinder is not None:
+            self.pathfinder(settled)
         if not settled.trustworthy:
             return
         if self.checkpoint_every:

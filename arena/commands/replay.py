@@ -30,6 +30,8 @@ from arena.summary import ReplaySummary, render_table
 from exex_bridge.errors import FrameTooLargeError
 from exex_bridge.framing import LENGTH_PREFIX
 from exex_bridge.recording import RecordingReader, open_recording
+from pathfinder.sinks import SinkError
+from pathfinder.wiring import PathfinderOutputs, add_pathfinder_arguments
 
 HELP = "replay a recording or raw dump of the ExEx stream through the arena"
 
@@ -89,6 +91,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         parser, spill_help="RocksDB spill directory (default: a temporary one, removed at exit)"
     )
     add_metrics_options(parser)
+    add_pathfinder_arguments(parser)
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,10 +229,22 @@ def execute(args: argparse.Namespace) -> int:
             ring_depth=args.ring_depth,
         )
         with open_pipeline(config) as pipeline:
-            return _run(args, pipeline, reader)
+            try:
+                outputs = PathfinderOutputs.open(pipeline.engine, args)
+            except SinkError as exc:
+                print(f"arena replay: {exc}", file=sys.stderr)
+                return EXIT_USAGE
+            with outputs:
+                pipeline.pathfinder = outputs.on_settled
+                return _run(args, pipeline, reader, outputs)
 
 
-def _run(args: argparse.Namespace, pipeline: Pipeline, reader: RecordingReader) -> int:
+def _run(
+    args: argparse.Namespace,
+    pipeline: Pipeline,
+    reader: RecordingReader,
+    outputs: PathfinderOutputs,
+) -> int:
     server = None
     if args.metrics_port is not None:
         server = MetricsServer.start(
@@ -246,7 +261,7 @@ def _run(args: argparse.Namespace, pipeline: Pipeline, reader: RecordingReader) 
         if server is not None:
             server.stop()
     summary = _finish(pipeline, reader, outcome)
-    return _report(args, pipeline, summary, outcome)
+    return _report(args, pipeline, summary, outcome, outputs)
 
 
 def _finish(pipeline: Pipeline, reader: RecordingReader, outcome: _Outcome) -> ReplaySummary:
@@ -265,12 +280,19 @@ def _finish(pipeline: Pipeline, reader: RecordingReader, outcome: _Outcome) -> R
 
 
 def _report(
-    args: argparse.Namespace, pipeline: Pipeline, summary: ReplaySummary, outcome: _Outcome
+    args: argparse.Namespace,
+    pipeline: Pipeline,
+    summary: ReplaySummary,
+    outcome: _Outcome,
+    outputs: PathfinderOutputs,
 ) -> int:
     if args.json_summary:
-        print(msgspec.json.encode(summary).decode())
+        document = msgspec.to_builtins(summary)
+        document["best_opportunities"] = outputs.best_rows()
+        print(msgspec.json.encode(document).decode())
     else:
         print(render_table(summary))
+        print(outputs.render_best())
     if args.at_block is not None and not outcome.reached:
         print(
             f"arena replay: block {args.at_block} never settled; no state written", file=sys.stderr

@@ -35,6 +35,8 @@ from arena.state_file import write_state_file
 from exex_bridge.framing import DEFAULT_MAX_FRAME
 from exex_bridge.socket_owner import SocketOwners
 from exex_bridge.socket_source import DEFAULT_SOCKET_PATH, Disconnection, SocketSource
+from pathfinder.sinks import SinkError
+from pathfinder.wiring import PathfinderOutputs, add_pathfinder_arguments
 
 HELP = "follow the ExEx socket live: exact pool state, reorgs, Prometheus metrics"
 
@@ -124,6 +126,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="node JSON-RPC: hydrate every pool at N-1 when the first block N arrives, "
         "resync after a loss, hydrate pools added mid-stream (default: none)",
     )
+    add_pathfinder_arguments(parser)
 
 
 def _add_checkpoint_options(parser: argparse.ArgumentParser) -> None:
@@ -320,10 +323,19 @@ def execute(args: argparse.Namespace) -> int:
             )
         if args.rpc is not None:
             pipeline.block_start = RpcSync(pipeline.engine, args.rpc).before_block
+        try:
+            outputs = PathfinderOutputs.open(pipeline.engine, args)
+        except SinkError as exc:
+            if server is not None:
+                server.stop()
+            print(f"arena run: {exc}", file=sys.stderr)
+            return 2
+        pipeline.pathfinder = outputs.on_settled
         live = LiveRunner(pipeline, args)
         try:
             asyncio.run(live.run())
         finally:
+            outputs.close()  # publishes what is queued (bounded by a timeout)
             if server is not None:
                 server.stop()
         if args.checkpoint_every:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 from math import isqrt
-from typing import Final
+from typing import Any, Final
 
 from hypothesis import strategies as st
 
@@ -22,7 +22,7 @@ from arena.block_assembler import Settled
 from arena.engine import ArenaEngine
 from arena.registry import PoolKind
 from exex_bridge.messages import Protocol
-from exex_bridge.whitelist import Token, WhitelistedPool
+from exex_bridge.whitelist import PROTOCOL_SHORT, Token, WhitelistedPool
 from pathfinder.tick_math import get_sqrt_ratio_at_tick, get_tick_at_sqrt_ratio
 
 WETH: Final = Token(
@@ -40,6 +40,9 @@ V3_FEE_SPACING: Final = ((100, 1), (500, 10), (3000, 60), (10000, 200))
 V2_FEES: Final = (None, 3000, 2500, 1000)  # None: the whitelist leaves the 0.3 % default
 Q96: Final = 1 << 96
 U112_MAX: Final = (1 << 112) - 1
+USDC: Final = OTHER_TOKENS[0]  # address 0xa0… < WETH's 0xc0…: token0 against WETH
+R_WETH: Final = 1_000 * 10**18
+R_USDC: Final = 3_000_000 * 10**6  # 3000 USDC per WETH
 
 Position = tuple[int, int, int]  # tick_lower, tick_upper, liquidity
 
@@ -264,3 +267,46 @@ def _build(
             ticks = tick_map(spec.positions)
             engine.set_slot0(spec.index, sqrt_price, liquidity, tick, ticks=ticks)
     return Market(engine, tokens, price, specs, skewed, factor)
+
+
+def usdc_weth_engine(*, skew: Fraction = Fraction(1), v3_hydrated: bool = True) -> ArenaEngine:
+    """A fixed market. Pools 0 and 1: V2 USDC/WETH at 3000 USDC per WETH (pool 1 half as
+    deep, its USDC reserve × `skew`); pool 2: V3 0.05 % at the same price, one position
+    of ±600 ticks (given its tick map only when `v3_hydrated`)."""
+    specs = [
+        PoolSpec(0, PoolKind.V2, USDC, WETH, 3000),
+        PoolSpec(1, PoolKind.V2, USDC, WETH, 3000),
+        PoolSpec(2, PoolKind.V3, USDC, WETH, 500, 10),
+    ]
+    engine = ArenaEngine()
+    engine.add_pools([whitelisted(s) for s in specs])
+    engine.set_reserves(0, R_USDC, R_WETH)
+    engine.set_reserves(1, int(R_USDC // 2 * skew), R_WETH // 2)
+    sqrt_price = sqrt_price_x96_of(Fraction(R_WETH, R_USDC))
+    tick = get_tick_at_sqrt_ratio(sqrt_price)
+    positions = [(tick // 10 * 10 - 600, tick // 10 * 10 + 600, 10**17)]
+    ticks = tick_map(positions) if v3_hydrated else None
+    engine.set_slot0(2, sqrt_price, 10**17, tick, ticks=ticks)
+    return engine
+
+
+def whitelist_document(engine: ArenaEngine, chain: str = "ethereum") -> dict[str, Any]:
+    """The engine's pools as a `whitelist.pools.{chain}.full` document."""
+
+    def token(t: Token) -> dict[str, Any]:
+        return {"address": "0x" + t.address.hex(), "decimals": t.decimals, "symbol": t.symbol}
+
+    pools = []
+    for pool in engine.registry.pools:
+        entry: dict[str, Any] = {
+            "address": "0x" + pool.address.hex(),
+            "protocol": PROTOCOL_SHORT[pool.protocol],
+            "token0": token(pool.token0),
+            "token1": token(pool.token1),
+        }
+        if pool.fee is not None:
+            entry["fee"] = pool.fee
+        if pool.tick_spacing is not None:
+            entry["tick_spacing"] = pool.tick_spacing
+        pools.append(entry)
+    return {"chain": chain, "snapshot_id": 1, "pools": pools}

@@ -19,19 +19,16 @@ from pathfinder.recalculator import PathfinderConfig, PathRecalculator
 from pathfinder.sinks import CallbackSink
 from pathfinder.tick_math import get_tick_at_sqrt_ratio
 from tests.pathfinder.strategies import (
-    OTHER_TOKENS,
+    R_USDC,
+    R_WETH,
+    USDC,
     WETH,
     Market,
-    PoolSpec,
     markets,
     sqrt_price_x96_of,
-    tick_map,
-    whitelisted,
+    usdc_weth_engine,
 )
 
-USDC = OTHER_TOKENS[0]  # address 0xa0… < WETH's 0xc0…: USDC is token0 of every pool
-R_WETH = 1_000 * 10**18
-R_USDC = 3_000_000 * 10**6  # 3000 USDC per WETH
 GWEI = 10**9
 V2_HOPS_GAS = 21_000 + 2 * 60_000
 
@@ -42,25 +39,6 @@ class Recorder:
 
     def __call__(self, batch: Sequence[Opportunity]) -> None:
         self.batches.append(batch)
-
-
-def usdc_weth_engine(*, skew: Fraction = Fraction(1), v3_hydrated: bool = True) -> ArenaEngine:
-    """Pools 0 and 1: V2 USDC/WETH (pool 1's USDC reserve × skew); pool 2: V3 0.05 %."""
-    specs = [
-        PoolSpec(0, PoolKind.V2, USDC, WETH, 3000),
-        PoolSpec(1, PoolKind.V2, USDC, WETH, 3000),
-        PoolSpec(2, PoolKind.V3, USDC, WETH, 500, 10),
-    ]
-    engine = ArenaEngine()
-    engine.add_pools([whitelisted(s) for s in specs])
-    engine.set_reserves(0, R_USDC, R_WETH)
-    engine.set_reserves(1, int(R_USDC // 2 * skew), R_WETH // 2)
-    sqrt_price = sqrt_price_x96_of(Fraction(R_WETH, R_USDC))
-    tick = get_tick_at_sqrt_ratio(sqrt_price)
-    positions = [(tick // 10 * 10 - 600, tick // 10 * 10 + 600, 10**17)]
-    ticks = tick_map(positions) if v3_hydrated else None
-    engine.set_slot0(2, sqrt_price, 10**17, tick, ticks=ticks)
-    return engine
 
 
 def settle(engine: ArenaEngine, block: int = 7, *, base_fee: int = 0,

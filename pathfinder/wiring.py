@@ -1,0 +1,231 @@
+"""How `arena replay` and `arena run` attach the path recalculation: options, sinks, and
+the best opportunities for the replay summary.
+
+`PathfinderOutputs.open(engine, args)` builds the sinks the options ask for (JSONL file,
+NATS subject), a tracker of the best opportunities, and the recalculator; its
+`on_settled` must see every settled point, trustworthy or not (the recalculator keeps
+the changes of untrusted points for the next trusted one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import logging
+import re
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, Final, Self, final
+
+from arena.block_assembler import Settled
+from arena.engine import ArenaEngine
+from pathfinder.opportunity import Opportunity
+from pathfinder.recalculator import PathfinderConfig, PathRecalculator
+from pathfinder.sinks import JsonlSink, NatsSink, OpportunitySink
+
+log = logging.getLogger(__name__)
+
+BEST_SHOWN: Final = 5
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+def _address(value: str) -> bytes:
+    if not _ADDRESS.match(value):
+        raise argparse.ArgumentTypeError(f"not a 20-byte 0x address: {value!r}")
+    return bytes.fromhex(value[2:])
+
+
+def _positive(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return n
+
+
+def add_pathfinder_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("arbitrage opportunities")
+    group.add_argument(
+        "--opportunities-out",
+        metavar="FILE",
+        help="append each opportunity to FILE as one JSON object per line",
+    )
+    group.add_argument(
+        "--nats",
+        metavar="URL",
+        help="publish each opportunity as JSON on the subject arena.{chain}.opportunities",
+    )
+    group.add_argument(
+        "--chain",
+        default="ethereum",
+        metavar="NAME",
+        help="chain name in opportunities and the NATS subject (default %(default)s)",
+    )
+    group.add_argument(
+        "--base-token",
+        type=_address,
+        action="append",
+        metavar="0x…",
+        help="cycles start and end at this token (repeatable; default: the whitelist's WETH)",
+    )
+    group.add_argument(
+        "--top-k",
+        type=_positive,
+        default=PathfinderConfig().top_k,
+        metavar="K",
+        help="best screened cycles verified exactly per settled block (default %(default)s)",
+    )
+
+
+def pathfinder_config(args: argparse.Namespace) -> PathfinderConfig:
+    return PathfinderConfig(
+        chain=args.chain,
+        base_tokens=tuple(args.base_token or ()),
+        top_k=args.top_k,
+    )
+
+
+def build_recalculator(
+    engine: ArenaEngine, args: argparse.Namespace, sinks: Sequence[OpportunitySink] = ()
+) -> PathRecalculator:
+    return PathRecalculator(engine, pathfinder_config(args), sinks)
+
+
+@final
+class BestOpportunities:
+    """Keeps the `keep` opportunities with the highest net profit seen (a sink)."""
+
+    name = "best"
+
+    def __init__(self, keep: int = BEST_SHOWN) -> None:
+        self.keep = keep
+        self.seen = 0
+        self._heap: list[tuple[int, int, Opportunity]] = []
+
+    def __call__(self, opportunities: Sequence[Opportunity]) -> None:
+        for opportunity in opportunities:
+            self.seen += 1
+            item = (opportunity.net_profit, -self.seen, opportunity)  # earlier wins ties
+            if len(self._heap) < self.keep:
+                heapq.heappush(self._heap, item)
+            elif item[:2] > self._heap[0][:2]:
+                heapq.heapreplace(self._heap, item)
+
+    def best(self) -> list[Opportunity]:
+        return [o for _, _, o in sorted(self._heap, key=lambda i: i[:2], reverse=True)]
+
+    def close(self) -> None:
+        pass
+
+
+def token_symbols(engine: ArenaEngine) -> dict[str, str]:
+    """'0x…' -> symbol, for every whitelisted token that has one."""
+    out: dict[str, str] = {}
+    for pool in engine.registry.pools:
+        for token in (pool.token0, pool.token1):
+            if token.symbol:
+                out["0x" + token.address.hex()] = token.symbol
+    return out
+
+
+def _label(token: str, symbols: dict[str, str]) -> str:
+    return symbols.get(token) or f"{token[:6]}…{token[-4:]}"
+
+
+def opportunity_rows(best: Sequence[Opportunity], symbols: dict[str, str]) -> list[dict[str, Any]]:
+    """The summary's view: block, token path, amount in, net profit (start-token units)."""
+    return [
+        {
+            "block": o.block,
+            "path": [_label(t, symbols) for t in o.tokens],
+            "amount_in": o.amount_in,
+            "net_profit": o.net_profit,
+            "after_reorg": o.after_reorg,
+        }
+        for o in best
+    ]
+
+
+def render_best(best: Sequence[Opportunity], symbols: dict[str, str], seen: int) -> str:
+    title = f"best opportunities ({seen} found; top {len(best)} by net profit, start-token units)"
+    if not best:
+        return f"{title}: none"
+    rows = [("block", "path", "amount_in", "net_profit")]
+    rows += [
+        (str(r["block"]), " → ".join(r["path"]), str(r["amount_in"]), str(r["net_profit"]))
+        for r in opportunity_rows(best, symbols)
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = [title]
+    lines += [
+        f"  {r[0]:>{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}"
+        for r in rows
+    ]
+    return "\n".join(lines)
+
+
+@final
+class PathfinderOutputs:
+    """The recalculator and every sink the options asked for; closing closes the sinks."""
+
+    def __init__(self, recalculator: PathRecalculator, sinks: list[OpportunitySink],
+                 best: BestOpportunities) -> None:  # fmt: skip
+        self.recalculator = recalculator
+        self.sinks = sinks
+        self.tracker = best
+
+    @classmethod
+    def open(cls, engine: ArenaEngine, args: argparse.Namespace) -> PathfinderOutputs:
+        """Raises SinkError if the JSONL file cannot be opened. The NATS sink connects
+        in the background (never blocking the arena); see `NatsSink`."""
+        sinks: list[OpportunitySink] = []
+        if args.opportunities_out is not None:
+            sinks.append(JsonlSink(args.opportunities_out))
+        if args.nats is not None:
+            nats_sink = NatsSink(args.nats, args.chain, registry=engine.metrics.registry)
+            nats_sink.start()
+            sinks.append(nats_sink)
+        best = BestOpportunities()
+        try:
+            recalculator = build_recalculator(engine, args, [*sinks, best])
+        except BaseException:
+            for sink in sinks:
+                sink.close()
+            raise
+        log.info("pathfinder: %d cycles through %s; sinks: %s", recalculator.graph.live_count(),
+                 ", ".join("0x" + t.hex() for t in recalculator.graph.base_tokens),
+                 ", ".join(s.name for s in sinks) or "none")  # fmt: skip
+        return cls(recalculator, sinks, best)
+
+    def on_settled(self, settled: Settled) -> None:
+        self.recalculator.on_settled(settled)
+
+    def best(self) -> list[Opportunity]:
+        return self.tracker.best()
+
+    def render_best(self) -> str:
+        engine = self.recalculator.engine
+        return render_best(self.best(), token_symbols(engine), self.tracker.seen)
+
+    def best_rows(self) -> list[dict[str, Any]]:
+        return opportunity_rows(self.best(), token_symbols(self.recalculator.engine))
+
+    def close(self) -> None:
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except OSError as exc:
+                log.error("closing opportunity sink %s: %s", sink.name, exc)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
