@@ -20,7 +20,7 @@ import numpy.typing as npt
 from arena.block_assembler import Settled
 from arena.engine import ArenaEngine
 from arena.registry import PoolKind
-from pathfinder.cycle_graph import NO_POOL, CycleGraph
+from pathfinder.cycle_graph import CycleGraph
 from pathfinder.exact_quote import ExactQuoter
 from pathfinder.hop_params import HopParams
 from pathfinder.metrics import PathMetrics
@@ -133,10 +133,10 @@ class PathRecalculator:
         return found
 
     def _gas_units(self, cycles: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
-        pools = self.graph.pools[cycles].astype(np.int64)
-        pools = np.where(pools == NO_POOL, len(self._pool_gas) - 1, pools)
+        # A missing hop (NO_POOL, -1) takes the last entry of _pool_gas: no pool, no gas.
+        pools = np.take(self.graph.pools, cycles, axis=0)
         units: npt.NDArray[np.float64] = (
-            self._pool_gas[pools].sum(axis=1) + self.config.gas_base
+            np.take(self._pool_gas, pools).sum(axis=1) + self.config.gas_base
         ).astype(np.float64)
         return units
 
