@@ -176,6 +176,10 @@ class NatsSink:
         self._connect_timeout = connect_timeout
         self._backoff = backoff or Backoff(initial=0.1, maximum=5.0)
         self._metrics = sink_metrics(registry) if registry is not None else None
+        if self._metrics is not None:  # every series exists from the start, at 0
+            for family in (self._metrics.published, self._metrics.dropped,
+                           self._metrics.connection_errors, self._metrics.connected):  # fmt: skip
+                family.labels(sink=self.name)
         self._state = ConnectionState.NOT_STARTED
         self._state_changed = threading.Condition()
         self._lock = threading.Lock()
@@ -285,6 +289,9 @@ class NatsSink:
             await self._publish_until_stopped(nc)
         except asyncio.CancelledError:
             log.info("%s stopped with %d opportunities queued", self.name, self._queue.qsize())
+        except Exception as exc:  # the publisher thread must not die unseen
+            self._note_connection_error(exc)
+            log.exception("%s: publisher failed; opportunities are dropped from now", self.name)
         finally:
             await self._disconnect(nc)
 

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
+from prometheus_client import CollectorRegistry
 
 from exex_bridge.backoff import Backoff
 from pathfinder.opportunity import OPPORTUNITY_DECODER, Opportunity
@@ -154,7 +155,8 @@ async def wait_until(sink: NatsSink, predicate: object) -> None:
 async def test_nats_sink_publishes_each_opportunity_as_json(nats_server: NatsServer) -> None:
     subject = opportunities_subject("testchain")
     nc, received = await subscribe(nats_server.url, subject)
-    sink = NatsSink(nats_server.url, "testchain")
+    registry = CollectorRegistry()
+    sink = NatsSink(nats_server.url, "testchain", registry=registry)
     assert sink.name == f"nats:{subject}"
     try:
         batches = [sample(3, block=1), sample(2, block=2)]
@@ -170,6 +172,11 @@ async def test_nats_sink_publishes_each_opportunity_as_json(nats_server: NatsSer
     assert sink.published == 5
     assert sink.dropped == 0
     assert sink.state is ConnectionState.CLOSED
+    labels = {"sink": sink.name}
+    assert registry.get_sample_value("arena_path_sink_published_total", labels) == 5
+    assert registry.get_sample_value("arena_path_sink_dropped_total", labels) == 0
+    assert registry.get_sample_value("arena_path_sink_connection_errors_total", labels) == 0
+    assert registry.get_sample_value("arena_path_sink_connected", labels) == 0
 
 
 async def test_nats_sink_close_flushes_what_is_queued(nats_server: NatsServer) -> None:
