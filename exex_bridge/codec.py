@@ -4,9 +4,11 @@
 returns a typed message or raises `CodecError`; the whole payload must be consumed.
 `encode_message(msg)` returns the payload, `encode_frame(msg)` the length-prefixed frame.
 
-The hot variants (V2Sync, V3/V4 swaps and liquidity on an address or pool id, BeginBlock,
-EndBlock) are read by one precompiled `struct` layout each; any irregularity falls back to
-the generic reader, which yields the precise error. Both paths are property-tested equal.
+Every fixed-size variant combination (all the hot ones: V2Sync, V3/V4 swaps and liquidity,
+BeginBlock, EndBlock) is read by one compiled `struct` layout (see codec_fast.py); any
+irregularity falls back to the generic reader, which yields the precise error. Both paths
+are property-tested equal. `decode_frames(buffer)` decodes a run of whole frames in one
+loop, the framing inlined.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from typing import Any, Final
 
 from exex_bridge import bincode as b
 from exex_bridge import messages as m
-from exex_bridge.codec_fast import decode_fast
-from exex_bridge.errors import CodecError
+from exex_bridge.codec_fast import compile_layouts
+from exex_bridge.errors import CodecError, FrameTooLargeError
+from exex_bridge.framing import DEFAULT_MAX_FRAME
 
 POOL_IDENTIFIER: Final = b.Enum(
     "PoolIdentifier",
@@ -267,17 +270,91 @@ def decode_message_generic(payload: bytes | memoryview) -> m.ControlMessage:
     return msg
 
 
+_FAST: Final = compile_layouts(CONTROL_MESSAGE)
+_FIRST: Final = _FAST.first
+_REST: Final = _FAST.rest
+
+
+def decode_fast(payload: bytes | memoryview) -> m.ControlMessage | None:
+    """The message if a compiled layout reads the payload exactly, else None."""
+    size = len(payload)
+    first = _FIRST.get(size)
+    if first is None:
+        return None
+    msg: m.ControlMessage | None = first(payload, 0)
+    if msg is None:
+        for decode in _REST[size]:
+            msg = decode(payload, 0)
+            if msg is not None:
+                break
+    return msg
+
+
 def decode_message(payload: bytes | memoryview) -> m.ControlMessage:
-    """Decode one frame payload; the fast layouts first, the reference decoder otherwise."""
-    msg = decode_fast(payload)
-    if msg is not None:
-        return msg
+    """Decode one frame payload; the compiled layouts first, the reference decoder otherwise."""
+    size = len(payload)
+    first = _FIRST.get(size)
+    if first is not None:
+        msg: m.ControlMessage | None = first(payload, 0)
+        if msg is not None:
+            return msg
+        for decode in _REST[size]:
+            msg = decode(payload, 0)
+            if msg is not None:
+                return msg
     return decode_message_generic(payload)
+
+
+def decode_frames(
+    data: bytes | bytearray | memoryview, start: int = 0, max_frame: int = DEFAULT_MAX_FRAME
+) -> tuple[list[m.ControlMessage | CodecError], int]:
+    """Every whole frame of `data` from `start`, decoded; and the offset where they end.
+
+    A frame that does not decode is its `CodecError`, in place: the framing is intact, so
+    the frames after it are still read. A length above `max_frame` raises
+    `FrameTooLargeError`, but only once the frames before it have been returned: the
+    call stops in front of it, and the next call starting there raises.
+    """
+    view = memoryview(data)
+    out: list[m.ControlMessage | CodecError] = []
+    append = out.append
+    unpack_length = _LEN.unpack_from
+    first_by_size, rest_by_size = _FIRST, _REST
+    pos, end = start, len(view)
+    while end - pos >= 4:
+        n = unpack_length(view, pos)[0]
+        if n > max_frame:
+            if out:
+                break
+            raise FrameTooLargeError(n, max_frame)
+        body = pos + 4
+        pos = body + n
+        if pos > end:
+            pos = body - 4
+            break
+        first = first_by_size.get(n)
+        msg: m.ControlMessage | CodecError | None = None
+        if first is not None:
+            msg = first(view, body)
+            if msg is None:
+                for decode in rest_by_size[n]:
+                    msg = decode(view, body)
+                    if msg is not None:
+                        break
+        if msg is None:
+            try:
+                msg = decode_message_generic(view[body:pos])
+            except CodecError as exc:
+                msg = exc
+        append(msg)
+    return out, pos
 
 
 __all__ = [
     "CONTROL_MESSAGE",
     "CodecError",
+    "decode_fast",
+    "decode_frames",
     "decode_message",
     "decode_message_generic",
     "encode_frame",

@@ -9,8 +9,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exex_bridge import messages as m
-from exex_bridge.codec import decode_message, decode_message_generic, encode_frame, encode_message
-from exex_bridge.codec_fast import decode_fast
+from exex_bridge.codec import (
+    decode_fast,
+    decode_frames,
+    decode_message,
+    decode_message_generic,
+    encode_frame,
+    encode_message,
+)
 from exex_bridge.errors import CodecError, FrameTooLargeError, TruncatedStreamError
 from exex_bridge.framing import FrameSplitter, iter_frames
 from tests.exex_bridge import strategies as s
@@ -230,6 +236,42 @@ def test_oversized_length_is_rejected_before_its_body_arrives(
     assert fresh.buffered <= 4 + len(body)  # only what was fed, never `length` bytes
     with pytest.raises(FrameTooLargeError):
         list(iter_frames(good + prefix + body, max_frame=cap))
+
+
+def _frame_outcome(item: m.ControlMessage | CodecError) -> Outcome:
+    if isinstance(item, CodecError):
+        return ("error", item.offset, item.path, item.stream_seq, item.reason)
+    return ("ok", item)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(damaged() | s.control_messages().map(encode_message), max_size=12), st.data())
+def test_decode_frames_matches_per_frame_decoding(
+    payloads: list[bytes], data: st.DataObject
+) -> None:
+    whole = b"".join(len(p).to_bytes(4, "little") + p for p in payloads)
+    cut = data.draw(st.integers(0, 3))  # a partial frame (or partial prefix) at the end
+    tail = b"\xff\x00\x00\x00\x01\x02"[:cut] if cut else b""
+    stream = b"junk" + whole + tail
+    items, end = decode_frames(bytearray(stream), start=4)
+    assert end == 4 + len(whole)
+    assert [_frame_outcome(i) for i in items] == [outcome(decode_message, p) for p in payloads]
+
+
+@FAST
+@given(st.lists(s.hot_messages(), min_size=1, max_size=5), st.integers(17, 1 << 20))
+def test_decode_frames_stops_in_front_of_an_oversized_length(
+    msgs: list[m.ControlMessage], excess: int
+) -> None:
+    good = b"".join(encode_frame(msg) for msg in msgs)
+    cap = max(len(encode_message(msg)) for msg in msgs)
+    stream = good + (cap + excess).to_bytes(4, "little") + b"body"
+    items, end = decode_frames(stream, max_frame=cap)
+    assert items == msgs
+    assert end == len(good)
+    with pytest.raises(FrameTooLargeError) as info:
+        decode_frames(stream, start=end, max_frame=cap)
+    assert info.value.length == cap + excess
 
 
 def test_length_exactly_at_the_cap_is_accepted() -> None:
