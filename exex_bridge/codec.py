@@ -345,7 +345,9 @@ def decode_frames(
             try:
                 msg = decode_message_generic(view[body:pos])
             except CodecError as exc:
-                msg = exc
+                # Its traceback would keep this frame, and `view` with it, alive: the
+                # caller could then not resize a bytearray it passed in.
+                msg = exc.with_traceback(None)
         append(msg)
     return out, pos
 

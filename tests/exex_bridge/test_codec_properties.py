@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from exex_bridge import codec_fast
 from exex_bridge import messages as m
 from exex_bridge.codec import (
     decode_fast,
@@ -253,9 +254,12 @@ def test_decode_frames_matches_per_frame_decoding(
     cut = data.draw(st.integers(0, 3))  # a partial frame (or partial prefix) at the end
     tail = b"\xff\x00\x00\x00\x01\x02"[:cut] if cut else b""
     stream = b"junk" + whole + tail
-    items, end = decode_frames(bytearray(stream), start=4)
+    buf = bytearray(stream)
+    items, end = decode_frames(buf, start=4)
     assert end == 4 + len(whole)
     assert [_frame_outcome(i) for i in items] == [outcome(decode_message, p) for p in payloads]
+    del buf[:end]  # what a socket reader does next; no view of `buf` may survive the call
+    assert buf == tail
 
 
 @FAST
@@ -272,6 +276,43 @@ def test_decode_frames_stops_in_front_of_an_oversized_length(
     with pytest.raises(FrameTooLargeError) as info:
         decode_frames(stream, start=end, max_frame=cap)
     assert info.value.length == cap + excess
+
+
+def test_decode_frames_leaves_a_bytearray_resizable_after_errors() -> None:
+    bad = bytes.fromhex("01000000" + "09")  # a 1-byte frame: too short for any tag
+    buf = bytearray(encode_frame(m.Ping()) + bad)
+    items, end = decode_frames(buf)
+    assert items[0] == m.Ping()
+    assert isinstance(items[1], CodecError)
+    del buf[:end]  # raises BufferError if a memoryview of `buf` is still alive
+    assert buf == bytearray()
+
+
+def test_pool_ids_are_interned_and_the_cache_is_bounded() -> None:
+    a = decode_message(encode_message(_v2_sync(bytes(19) + b"\x01")))
+    b = decode_message(encode_message(_v2_sync(bytes(19) + b"\x01")))
+    assert isinstance(a, m.PoolUpdate) and isinstance(b, m.PoolUpdate)
+    assert a.event.pool_id is b.event.pool_id
+    for i in range(codec_fast._INTERN_MAX + 10):
+        codec_fast._pool_address(i.to_bytes(20, "big"))
+    assert len(codec_fast._ADDRESS_IDS) <= codec_fast._INTERN_MAX
+
+
+def _v2_sync(address: bytes) -> m.PoolUpdate:
+    return m.PoolUpdate(
+        stream_seq=1,
+        event=m.PoolUpdateMessage(
+            pool_id=m.PoolAddress(value=address),
+            protocol=m.Protocol.UNISWAP_V2,
+            update_type=m.UpdateType.SWAP,
+            block_number=1,
+            block_timestamp=1,
+            tx_index=0,
+            log_index=0,
+            is_revert=False,
+            update=m.V2Sync(reserve0=1, reserve1=2),
+        ),
+    )
 
 
 def test_length_exactly_at_the_cap_is_accepted() -> None:
