@@ -1,0 +1,288 @@
+"""One exact quote in µs, ours beside degenbot 0.3.0, on the same real pools and inputs.
+
+.venv/bin/python -m benchmarks.bench_quote [--positions 300] [--no-degenbot]
+                                           [--save-baseline]
+
+Starts anvil, deploys the real Uniswap contracts (`exex_bridge.devchain`), mints
+`--positions` random positions into the WETH/USDC 0.3 % V3 pool, hydrates it and a V2 pair
+over RPC, and picks exact-input amounts that cross exactly 0, 1 and 5 initialized ticks
+in each direction (plus two V2 swaps). Ours: `v3_swap.quote_exact_input` over a
+`TickTable` and `v2_math.get_amount_out`, and the same through `ExactQuoter.hop_out` over
+an `ArenaEngine` (what the recalculator pays). degenbot: `calculate_tokens_out_from_tokens_in`
+of its `UniswapV3Pool`/`UniswapV2Pool` built against the same node and block with the same
+tick map, run by `benchmarks/degenbot_quote.py` in `.bench-venv-degenbot/` (create it with
+`bash benchmarks/setup_degenbot.sh`). Every amount out must be equal on both sides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from arena.engine import ArenaEngine
+from arena.hydration import V2PoolSnapshot, V3PoolSnapshot, hydrate_pools
+from benchmarks.common import compare_baseline, machine_line, save_baseline
+from exex_bridge import messages as m
+from exex_bridge.devchain import AnvilNode, Deployment, TxRequest, deploy, execute_block
+from exex_bridge.devchain.abi import encode_call
+from exex_bridge.devchain.deploy import DEADLINE, Pool
+from exex_bridge.devchain.rpc import block_number, nonce_at
+from exex_bridge.devchain.spec import clamp_range
+from exex_bridge.whitelist import Token, WhitelistedPool
+from pathfinder.exact_quote import ExactQuoter
+from pathfinder.tick_math import get_sqrt_ratio_at_tick
+from pathfinder.tick_table import TickTable
+from pathfinder.v2_math import get_amount_out
+from pathfinder.v3_swap import V3SwapState, quote_exact_input, swap
+
+ROOT = Path(__file__).resolve().parents[1]
+DEGENBOT_PYTHON = ROOT / ".bench-venv-degenbot" / "bin" / "python"
+DEGENBOT_SCRIPT = ROOT / "benchmarks" / "degenbot_quote.py"
+REPEATS = 25
+BATCH_SECONDS = 0.01
+CROSSINGS = (0, 1, 5)
+CHECKED = 50  # consecutive amounts per case whose outputs must agree
+Q96 = 1 << 96
+
+
+@dataclass
+class Case:
+    name: str
+    pool: Pool
+    zero_for_one: bool
+    amount_in: int
+    crossed: int | None  # V3 only
+    ours: Callable[[int], int]  # amount in -> amount out
+    via_arena: Callable[[int], int]
+
+
+def per_call_us(quote: Callable[[int], object], base: int, *, distinct: bool) -> float:
+    """Best of REPEATS batches, in µs of this process's CPU time per call (the machine
+    is shared: wall time counts the others). `distinct`: every call quotes a new amount
+    (base + a counter), so no memoized result can answer it."""
+    counter = 0
+    start = time.process_time()
+    for _ in range(10):
+        quote(base)
+    once = max((time.process_time() - start) / 10, 1e-7)
+    calls = max(20, int(BATCH_SECONDS / once))
+    best = float("inf")
+    for _ in range(REPEATS):
+        start = time.process_time()
+        for _ in range(calls):
+            if distinct:
+                counter += 1
+            quote(base + counter)
+        best = min(best, (time.process_time() - start) / calls)
+    return best * 1e6
+
+
+def mint_positions(node: AnvilNode, d: Deployment, pool: Pool, count: int, seed: int) -> None:
+    """`count` positions of random width around the pool's price, from the deployer."""
+    w3 = node.web3()
+    (snap,) = hydrate_pools(w3, [(pool.address, "v3")], block_number(w3))
+    if not isinstance(snap, V3PoolSnapshot):
+        raise TypeError(f"{pool.label} did not hydrate as a V3 pool")
+    rng = random.Random(seed)
+    spacing = snap.tick_spacing
+    x = snap.liquidity * Q96 // snap.sqrt_price_x96
+    y = snap.liquidity * snap.sqrt_price_x96 // Q96
+    nonce = nonce_at(w3, d.deployer)
+    txs = []
+    for i in range(count):
+        lower = (snap.tick // spacing + rng.randint(-150, 120)) * spacing
+        lower, upper = clamp_range(lower, lower + rng.randint(1, 80) * spacing, spacing)
+        share = 10 ** rng.uniform(-4, -2)
+        params = (pool.token0.address, pool.token1.address, pool.fee, lower, upper,
+                  int(x * share) + 1, int(y * share) + 1, 0, 0, d.deployer, DEADLINE)
+        txs.append(TxRequest(sender=d.deployer, to=d.position_manager, gas=1_000_000,
+                             data=encode_call("NonfungiblePositionManager", "mint", params),
+                             nonce=nonce + i, label=f"position {i}"))  # fmt: skip
+    for start in range(0, len(txs), 50):
+        execute_block(w3, txs[start : start + 50])
+
+
+def crossing_amount(state: V3SwapState, table: TickTable, zero_for_one: bool, k: int) -> int:
+    """An input whose swap crosses exactly `k` initialized ticks: it ends halfway between
+    the k-th and the (k+1)-th initialized tick in the swap's direction."""
+    ticks = list(table)
+    ahead = [t for t in reversed(ticks) if t <= state.tick] if zero_for_one else [
+        t for t in ticks if t > state.tick
+    ]
+    near = state.sqrt_price_x96 if k == 0 else get_sqrt_ratio_at_tick(ahead[k - 1])
+    far = get_sqrt_ratio_at_tick(ahead[k])
+    target = (near + far) // 2
+    reach = swap(state, table, zero_for_one, 2**200, target)
+    amount = reach.amount0 if zero_for_one else reach.amount1
+    crossed = swap(state, table, zero_for_one, amount).ticks_crossed
+    if crossed != k:
+        raise RuntimeError(f"amount {amount} crosses {crossed} ticks, not {k}")
+    return amount
+
+
+def whitelisted(pool: Pool) -> WhitelistedPool:
+    def token(t: Any) -> Token:
+        return Token(address=bytes.fromhex(t.address[2:]), decimals=t.decimals, symbol=t.symbol)
+
+    address = bytes.fromhex(pool.address[2:])
+    protocol = m.Protocol.UNISWAP_V3 if pool.protocol == "v3" else m.Protocol.UNISWAP_V2
+    return WhitelistedPool(key=address, address=address, protocol=protocol,
+                           token0=token(pool.token0), token1=token(pool.token1), fee=pool.fee,
+                           tick_spacing=pool.tick_spacing)  # fmt: skip
+
+
+def build_cases(
+    v3: Pool, v3_snap: V3PoolSnapshot, v2: Pool, v2_snap: V2PoolSnapshot
+) -> list[Case]:
+    engine = ArenaEngine()
+    v3_index, v2_index = engine.add_pools([whitelisted(v3), whitelisted(v2)])
+    engine.set_slot0(v3_index, v3_snap.sqrt_price_x96, v3_snap.liquidity, v3_snap.tick,
+                     v3_snap.ticks)  # fmt: skip
+    engine.set_reserves(v2_index, v2_snap.reserve0, v2_snap.reserve1)
+    quoter = ExactQuoter(engine)
+    state = V3SwapState(sqrt_price_x96=v3_snap.sqrt_price_x96, tick=v3_snap.tick,
+                        liquidity=v3_snap.liquidity, fee_pips=v3.fee,
+                        tick_spacing=v3_snap.tick_spacing)  # fmt: skip
+    table = TickTable.from_net_gross(v3_snap.ticks, v3_snap.tick_spacing)
+    cases = []
+    for zero_for_one in (True, False):
+        for k in CROSSINGS:
+            amount = crossing_amount(state, table, zero_for_one, k)
+            cases.append(Case(
+                f"V3 {'0→1' if zero_for_one else '1→0'}, {k} ticks crossed", v3, zero_for_one,
+                amount, k,
+                partial(quote_exact_input, state, table, zero_for_one),
+                partial(quoter.hop_out, v3_index, zero_for_one)))  # fmt: skip
+    r0, r1 = v2_snap.reserve0, v2_snap.reserve1
+    for zero_for_one, amount in ((True, r0 // 1000), (False, r1 // 50)):
+        r_in, r_out = (r0, r1) if zero_for_one else (r1, r0)
+        cases.append(Case(
+            f"V2 {'0→1' if zero_for_one else '1→0'}, {amount * 100 / r_in:.1f} % of reserve",
+            v2, zero_for_one, amount, None,
+            partial(_v2_quote, r_in, r_out),
+            partial(quoter.hop_out, v2_index, zero_for_one)))  # fmt: skip
+    return cases
+
+
+def _v2_quote(reserve_in: int, reserve_out: int, amount_in: int) -> int:
+    return get_amount_out(amount_in, reserve_in, reserve_out, 30)
+
+
+def bitmap_words(ticks: dict[int, tuple[int, int]], spacing: int) -> dict[int, int]:
+    words: dict[int, int] = {}
+    for tick in ticks:
+        compressed = tick // spacing
+        words[compressed >> 8] = words.get(compressed >> 8, 0) | 1 << (compressed & 255)
+    return words
+
+
+def run_degenbot(url: str, block: int, v3_snap: V3PoolSnapshot, v2: Pool,
+                 cases: list[Case]) -> dict[str, dict[str, Any]]:  # fmt: skip
+    job = {
+        "url": url,
+        "block": block,
+        "pools": [
+            {"kind": "v3", "address": v3_snap.address,
+             "tick_bitmap": bitmap_words(v3_snap.ticks, v3_snap.tick_spacing),
+             "tick_data": {t: list(v) for t, v in v3_snap.ticks.items()}},
+            {"kind": "v2", "address": v2.address},
+        ],
+        "checked": CHECKED,
+        "cases": [{"name": c.name, "pool": c.pool.address, "zero_for_one": c.zero_for_one,
+                   "amount_in": c.amount_in} for c in cases],
+    }  # fmt: skip
+    with tempfile.TemporaryDirectory() as d:
+        job_path, out_path = Path(d) / "job.json", Path(d) / "out.json"
+        job_path.write_text(json.dumps(job), encoding="utf-8")
+        subprocess.run([str(DEGENBOT_PYTHON), str(DEGENBOT_SCRIPT), str(job_path),
+                        str(out_path)], check=True, timeout=900)  # fmt: skip
+        results = json.loads(out_path.read_text(encoding="utf-8"))["results"]
+    return {r["name"]: r for r in results}
+
+
+def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for n, r in enumerate([header, *rows]):
+        print(" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+        if n == 0:
+            print("-+-".join("-" * w for w in widths))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--positions", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--no-degenbot", action="store_true", help="time our side only")
+    parser.add_argument("--save-baseline", action="store_true")
+    args = parser.parse_args()
+    if not args.no_degenbot and not DEGENBOT_PYTHON.exists():
+        sys.exit(f"{DEGENBOT_PYTHON} missing: run `bash benchmarks/setup_degenbot.sh` first "
+                 "(or pass --no-degenbot)")  # fmt: skip
+
+    with AnvilNode() as node:
+        w3 = node.web3()
+        deployment = deploy(w3)
+        v3 = next(p for p in deployment.pools_of("v3") if p.fee == 3000
+                  and {p.token0.symbol, p.token1.symbol} == {"WETH", "USDC"})  # fmt: skip
+        v2 = next(p for p in deployment.pools_of("v2")
+                  if {p.token0.symbol, p.token1.symbol} == {"WETH", "USDC"})  # fmt: skip
+        mint_positions(node, deployment, v3, args.positions, args.seed)
+        block = block_number(w3)
+        v3_snap, v2_snap = hydrate_pools(w3, [(v3.address, "v3"), (v2.address, "v2")], block)
+        if not (isinstance(v3_snap, V3PoolSnapshot) and isinstance(v2_snap, V2PoolSnapshot)):
+            raise TypeError("the pools did not hydrate as one V3 and one V2 pool")
+        cases = build_cases(v3, v3_snap, v2, v2_snap)
+        theirs = {} if args.no_degenbot else run_degenbot(node.url, block, v3_snap, v2, cases)
+    report(args, v3, v3_snap, cases, theirs)
+
+
+def report(args: argparse.Namespace, v3: Pool, v3_snap: V3PoolSnapshot, cases: list[Case],
+           theirs: dict[str, dict[str, Any]]) -> None:  # fmt: skip
+    rows, figures, mismatches = [], {}, []
+    for case in cases:
+        outs = [case.ours(case.amount_in + j) for j in range(CHECKED)]
+        if [case.via_arena(case.amount_in + j) for j in range(CHECKED)] != outs:
+            mismatches.append(f"{case.name}: ExactQuoter.hop_out differs from the direct quote")
+        ours = per_call_us(case.ours, case.amount_in, distinct=True)
+        ours_repeated = per_call_us(case.ours, case.amount_in, distinct=False)
+        arena = per_call_us(case.via_arena, case.amount_in, distinct=True)
+        figures[case.name] = ours
+        row = [case.name, "—" if case.crossed is None else str(case.crossed),
+               f"{ours:.1f} ({ours_repeated:.1f})", f"{arena:.1f}"]  # fmt: skip
+        if theirs:
+            other = theirs[case.name]
+            same = [int(x) for x in other["amounts_out"]] == outs
+            if not same:
+                mismatches.append(f"{case.name}: degenbot {other['amounts_out'][:3]}..., "
+                                  f"ours {outs[:3]}...")  # fmt: skip
+            row += [f"{other['us_distinct']:.1f} ({other['us_repeated']:.1f})",
+                    f"{other['us_distinct'] / ours:.1f}×", "yes" if same else "NO"]  # fmt: skip
+        rows.append(tuple(row))
+    print(f"One exact-input quote: {v3.label} with {args.positions} minted positions "
+          f"({len(v3_snap.ticks)} initialized ticks). CPU µs per call, best of {REPEATS} "
+          "batches, a new amount every call (in brackets: one amount repeated)")  # fmt: skip
+    print(f"machine: {machine_line()}\n")
+    header: tuple[str, ...] = ("case", "ticks crossed", "ours µs", "ours via ExactQuoter µs")
+    if theirs:
+        header += ("degenbot 0.3.0 µs", "degenbot ÷ ours", f"same {CHECKED} amounts out")
+    print_table(header, rows)
+    for line in compare_baseline("bench_quote", figures, higher_is_better=False):
+        print(line)
+    if args.save_baseline:
+        print(f"baseline saved to {save_baseline('bench_quote', figures)}")
+    if mismatches:
+        sys.exit("amounts differ:\n" + "\n".join(mismatches))
+
+
+if __name__ == "__main__":
+    main()
