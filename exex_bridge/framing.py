@@ -27,12 +27,13 @@ def frame(payload: bytes) -> bytes:
 class FrameSplitter:
     """Incremental frame parser: `feed(chunk)` returns the payloads completed by it."""
 
-    __slots__ = ("_buf", "_consumed", "max_frame")
+    __slots__ = ("_buf", "_consumed", "_error", "max_frame")
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
         self.max_frame = max_frame
         self._buf = bytearray()
         self._consumed = 0
+        self._error: FrameTooLargeError | None = None
 
     @property
     def buffered(self) -> int:
@@ -40,11 +41,20 @@ class FrameSplitter:
         return len(self._buf)
 
     @property
+    def error(self) -> FrameTooLargeError | None:
+        """The oversize prefix met after the frames last returned (raised by the next feed)."""
+        return self._error
+
+    @property
     def offset(self) -> int:
         """Stream offset of the first byte not yet returned inside a frame."""
         return self._consumed
 
     def feed(self, chunk: bytes | bytearray | memoryview) -> list[bytes]:
+        """The frames completed by `chunk`. An oversize length prefix raises
+        FrameTooLargeError, but only after the whole frames before it were returned."""
+        if self._error is not None:
+            raise self._error
         buf = self._buf
         buf += chunk
         out: list[bytes] = []
@@ -57,7 +67,10 @@ class FrameSplitter:
             if n > cap:
                 self._consumed += pos
                 del buf[:pos]
-                raise FrameTooLargeError(n, cap)
+                self._error = FrameTooLargeError(n, cap)
+                if out:
+                    return out
+                raise self._error
             stop = pos + LENGTH_PREFIX + n
             if stop > end:
                 break

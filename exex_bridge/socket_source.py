@@ -300,12 +300,8 @@ class SocketSource:
             counters.bytes += len(chunk)
             try:
                 payloads = splitter.feed(chunk)
-            except FrameTooLargeError as exc:
-                # Never allocate it: drop the connection, the producer will be re-read fresh.
-                counters.oversize_frames += 1
-                log.error("dropping connection to %s: %s", self.path, exc)
-                reason = f"oversize frame ({exc.length} bytes)"
-                break
+            except FrameTooLargeError:
+                payloads = []
             if payloads and not frames:
                 self._backoff.reset()
                 self._delay_next_connect = False
@@ -313,6 +309,14 @@ class SocketSource:
             for payload in payloads:
                 self._track(payload)
                 yield payload
+            oversize = splitter.error
+            if oversize is not None:
+                # Never allocate it: drop the connection, the producer will be re-read fresh.
+                # The whole frames before the bad prefix were delivered above.
+                counters.oversize_frames += 1
+                log.error("dropping connection to %s: %s", self.path, oversize)
+                reason = f"oversize frame ({oversize.length} bytes)"
+                break
         if not self._closed.is_set():
             self._disconnected(reason, frames, splitter.buffered)
 
