@@ -131,6 +131,10 @@ def test_amount_in_buys_at_least_the_requested_output(
 ) -> None:
     assume(amount_out < reserve_out)
     amount_in = get_amount_in(amount_out, reserve_in, reserve_out, fee)
+    kept, _ = fee_fraction(fee)
+    # Buying nearly all of reserve_out needs an input whose getAmountOut product overflows
+    # uint256: the pair reverts there too (SafeMath), so there is nothing to compare.
+    assume(amount_in * kept * reserve_out <= MAX_UINT256)
     assert get_amount_out(amount_in, reserve_in, reserve_out, fee) >= amount_out
     assert swap_satisfies_k(
         reserve_in,
