@@ -1,0 +1,170 @@
+"""`arena follow`: be the ExEx for a node without it — serve its pool updates on a socket.
+
+Polls the node's JSON-RPC for new blocks, decodes the whitelisted V2/V3 pools' events as
+the Liquidity ExEx does, and serves the socket protocol (v2) on a Unix socket that
+`arena run` (or any ExEx client) reads. Reorgs and rollbacks are found by block hash and
+sent as the producer's envelopes. `--record` also writes every frame to a recording that
+`arena replay` reads. SIGINT/SIGTERM stop it between two polls: never inside a block or
+an envelope.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Final
+
+from arena.commands.common import positive
+from exex_bridge.chain_follower import DEFAULT_KEEP_BLOCKS, ChainFollower, PollReport
+from exex_bridge.recording import RecordingMetadata, RecordingWriter
+from exex_bridge.socket_source import DEFAULT_SOCKET_PATH
+from exex_bridge.test_producer import FrameBroadcastServer
+from exex_bridge.whitelist import Whitelist, load_whitelist_file
+
+HELP = "follow a node's JSON-RPC and serve its pool updates on the ExEx socket (no ExEx needed)"
+
+log = logging.getLogger(__name__)
+
+_FLUSH_TIMEOUT_S: Final = 2.0
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return seconds
+
+
+def _keep(value: str) -> int:
+    n = positive(value)
+    if n < 2:
+        raise argparse.ArgumentTypeError("keeps at least 2 blocks (a tip and its parent)")
+    return n
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rpc", required=True, metavar="URL", help="node JSON-RPC (HTTP)")
+    parser.add_argument(
+        "--socket",
+        default=DEFAULT_SOCKET_PATH,
+        metavar="PATH",
+        help=f"Unix socket to serve (default {DEFAULT_SOCKET_PATH})",
+    )
+    parser.add_argument(
+        "--whitelist",
+        type=Path,
+        required=True,
+        metavar="W.json",
+        help="pools to follow: a whitelist.pools.{chain}.full JSON document (V2/V3 pools)",
+    )
+    parser.add_argument(
+        "--from-block",
+        type=positive,
+        metavar="N",
+        help="first block to send (default: the next new block)",
+    )
+    parser.add_argument(
+        "--poll-interval",
+        type=_seconds,
+        default=1.0,
+        metavar="S",
+        help="seconds between polls of the node (default 1)",
+    )
+    parser.add_argument(
+        "--record", type=Path, metavar="FILE", help="also record every frame sent (new file)"
+    )
+    parser.add_argument(
+        "--keep-blocks",
+        type=_keep,
+        default=DEFAULT_KEEP_BLOCKS,
+        metavar="N",
+        help="recent blocks kept to revert in a reorg; deeper reorgs skip a stream_seq so "
+        f"that consumers resync (default {DEFAULT_KEEP_BLOCKS})",
+    )
+    parser.add_argument(
+        "--epilogue-scope",
+        choices=["producer", "touched"],
+        default="producer",
+        help="reorg finals for the producer's pools (reverted V2 events, reverted V3 swaps) "
+        "or for every pool the reverted and new blocks touched (default producer)",
+    )
+
+
+def _progress(report: PollReport) -> None:
+    if report.deep_reorg:
+        print("arena follow: reorg deeper than the kept blocks: stream_seq gap sent",
+              file=sys.stderr)  # fmt: skip
+    if report.reorg is not None:
+        r = report.reorg
+        kind = "reorg" if r.new_blocks else "revert"
+        print(f"arena follow: {kind} at fork {r.fork_block}: {len(r.old_blocks)} blocks "
+              f"reverted, {len(r.new_blocks)} new, {r.epilogues} finals, tip {r.final_tip}",
+              file=sys.stderr)  # fmt: skip
+    if report.blocks:
+        span = f"{report.blocks[0]}" if len(report.blocks) == 1 else (
+            f"{report.blocks[0]}..{report.blocks[-1]}")  # fmt: skip
+        print(f"arena follow: block {span}: {report.updates} updates, {report.frames} frames",
+              file=sys.stderr)  # fmt: skip
+
+
+async def _follow(
+    args: argparse.Namespace, whitelist: Whitelist, recorder: RecordingWriter | None
+) -> ChainFollower:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    def on_report(report: PollReport) -> None:
+        _progress(report)
+        if recorder is not None:
+            recorder.flush()
+
+    try:
+        async with FrameBroadcastServer(args.socket) as server:
+            follower = ChainFollower(
+                args.rpc, whitelist, server, start_block=args.from_block,
+                poll_interval=args.poll_interval, keep_blocks=args.keep_blocks,
+                epilogue_scope=args.epilogue_scope,
+                on_frame=None if recorder is None else recorder.write_frame,
+            )  # fmt: skip
+            print(f"arena follow: serving {args.socket} from {args.rpc} "
+                  f"({len(follower.tracked)} pools)", file=sys.stderr)  # fmt: skip
+            await follower.run(stop, on_report)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(server.flush(), _FLUSH_TIMEOUT_S)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    return follower
+
+
+def execute(args: argparse.Namespace) -> int:
+    whitelist = load_whitelist_file(args.whitelist)
+    recorder = None
+    if args.record is not None:
+        notes = {"rpc": args.rpc, "whitelist": str(args.whitelist)}
+        try:
+            recorder = RecordingWriter(args.record, RecordingMetadata.new(f"follow:{args.rpc}",
+                                                                          notes))  # fmt: skip
+        except OSError as exc:
+            print(f"arena follow: cannot create {args.record}: {exc.strerror}", file=sys.stderr)
+            return 2
+    try:
+        follower = asyncio.run(_follow(args, whitelist, recorder))
+    finally:
+        if recorder is not None:
+            recorder.close()
+    s = follower.stats
+    print(f"arena follow: stopped at block {s.tip}: {s.blocks} blocks, {s.reorgs} reorgs, "
+          f"{s.reverts} reverts, {s.updates} updates, {s.frames} frames, "
+          f"{s.rpc_errors} node errors", file=sys.stderr)  # fmt: skip
+    return 0
