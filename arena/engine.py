@@ -70,6 +70,7 @@ class ArenaEngine:
         # Pools that a V2Sync made LIVE, by block: reverting that block makes them UNKNOWN.
         self._became_live: dict[int, int] = {}
         self._update_counters: dict[tuple[m.Protocol, type], Any] = {}
+        self._ignored_counters: dict[str, Any] = {}
         self.metrics.ring_bytes.set(self.ring.nbytes)
 
     # -- whitelist ----------------------------------------------------------------------
@@ -105,13 +106,18 @@ class ArenaEngine:
         self.table.write(index, pack_slot0(sqrt_price_x96, liquidity, tick))
         if ticks is not None:
             self.ticks.set_pool(index, ticks)
-            self.status[index] = PoolStatus.LIVE
+            self._set_live(index)
         self.changed.add(index)
 
     def set_reserves(self, index: int, reserve0: int, reserve1: int) -> None:
         self.table.write(index, pack_reserves(reserve0, reserve1))
-        self.status[index] = PoolStatus.LIVE
+        self._set_live(index)
         self.changed.add(index)
+
+    def _set_live(self, index: int) -> None:
+        if self.status[index] == PoolStatus.STALE:
+            self.metrics.stale_pools.dec()  # O(1): a resync sets every pool
+        self.status[index] = PoolStatus.LIVE
 
     # -- sync state ---------------------------------------------------------------------
     @property
@@ -131,6 +137,7 @@ class ArenaEngine:
             self.ring.clear()
             if self.ring.spill is not None:
                 self.ring.spill.clear()
+            self.metrics.ring_blocks.set(0)
         self.tip_block = block
         self.unsynced_reason = None
         self.metrics.synced.set(1)
@@ -319,7 +326,12 @@ class ArenaEngine:
                 self.mark_stale(entry[0], f"{name} for a {PoolKind(entry[1]).name} pool")
             reasons[reason] = reasons.get(reason, 0) + 1
         for reason, n in reasons.items():
-            self.metrics.updates_ignored.labels(reason=reason).inc(n)
+            child = self._ignored_counters.get(reason)
+            if child is None:
+                child = self._ignored_counters[reason] = self.metrics.updates_ignored.labels(
+                    reason=reason
+                )
+            child.inc(n)
 
     def _live_from_sync(self, synced: list[int], block: int) -> None:
         indices = np.asarray(synced, dtype=np.int64)
