@@ -221,7 +221,9 @@ class BlockAssembler:
             self._lose("epilogue_inside_block", f"ReorgEpilogue seq {msg.stream_seq}")
             return
         if self.reorg is None:
-            self.metrics.updates_ignored.labels(reason="epilogue_outside_reorg").inc()
+            # A final is the state at its envelope's tip; alone it is a framing violation.
+            self._lose("epilogue_outside_reorg", f"ReorgEpilogue seq {msg.stream_seq}")
+            return
         self.engine.apply_final(msg.update)
 
     def _on_reorg_complete(self, msg: m.ReorgComplete) -> Settled | None:
