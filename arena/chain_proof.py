@@ -161,6 +161,10 @@ class ProofResult:
     wall_seconds: float = 0.0
 
     @property
+    def reverted_blocks(self) -> int:
+        return sum(d * n for d, n in (self.reorgs + self.rollbacks).items())
+
+    @property
     def ok(self) -> bool:
         losses = self.untrusted_settles + self.decode_errors + self.disconnects
         return not (self.mismatch_count or self.divergences or self.stale_pools or losses)
@@ -176,6 +180,7 @@ class ProofResult:
             ("blocks published", str(self.blocks)),
             ("reorgs by depth", f"{sum(self.reorgs.values())} ({depths(self.reorgs)})"),
             ("rollbacks by depth", f"{sum(self.rollbacks.values())} ({depths(self.rollbacks)})"),
+            ("blocks reverted", str(self.reverted_blocks)),
             ("pool updates", str(self.updates)),
             ("epilogue finals", str(self.epilogues)),
             ("frames", str(self.frames)),
