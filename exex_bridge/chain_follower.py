@@ -29,9 +29,9 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final, Literal, final
 
 from web3 import Web3
@@ -40,8 +40,9 @@ from exex_bridge import chain_rpc as rpc
 from exex_bridge import messages as m
 from exex_bridge.chain_rpc import FollowerRpcError, Header
 from exex_bridge.codec import encode_message
+from exex_bridge.follower_reports import FollowedBlock, FollowerStats, PollReport, ReorgReport
 from exex_bridge.framing import LENGTH_PREFIX
-from exex_bridge.log_decoding import DecodedLog, EventKind, decode_block_logs
+from exex_bridge.log_decoding import EventKind, decode_block_logs
 from exex_bridge.test_producer import FrameBroadcastServer, StreamSequencer
 from exex_bridge.whitelist import Whitelist, WhitelistedPool
 
@@ -60,68 +61,6 @@ EpilogueScope = Literal["producer", "touched"]
 DEFAULT_KEEP_BLOCKS: Final = 64
 DEFAULT_MAX_BLOCKS_PER_POLL: Final = 128
 _FOLLOWED: Final = frozenset({m.Protocol.UNISWAP_V2, m.Protocol.UNISWAP_V3})
-
-
-@dataclass(frozen=True, slots=True)
-class FollowedBlock:
-    """A block the follower knows: its pool events, tracked or not. `published` is False
-    only for the start anchor."""
-
-    header: Header
-    logs: tuple[DecodedLog, ...]
-    published: bool = True
-
-    @property
-    def number(self) -> int:
-        return self.header.number
-
-
-@dataclass(frozen=True, slots=True)
-class ReorgReport:
-    """`new_blocks` is empty for a plain revert (the chain got shorter)."""
-
-    fork_block: int
-    old_blocks: tuple[int, ...]
-    new_blocks: tuple[int, ...]
-    final_tip: int
-    epilogues: int
-
-    @property
-    def depth(self) -> int:
-        return len(self.old_blocks)
-
-
-@dataclass(frozen=True, slots=True)
-class PollReport:
-    """What one poll published. `behind`: more blocks wait, poll again at once."""
-
-    blocks: tuple[int, ...] = ()
-    reorg: ReorgReport | None = None
-    frames: int = 0
-    updates: int = 0
-    deep_reorg: bool = False
-    behind: bool = False
-
-    @property
-    def settle_points(self) -> int:
-        """How many settled points a consumer sees: one per block outside an envelope,
-        one per envelope."""
-        return len(self.blocks) + (self.reorg is not None)
-
-
-@dataclass(slots=True)
-class FollowerStats:
-    polls: int = 0
-    blocks: int = 0
-    reorgs: int = 0
-    reverts: int = 0
-    depths: Counter[int] = field(default_factory=Counter)
-    updates: int = 0
-    epilogues: int = 0
-    frames: int = 0
-    deep_reorgs: int = 0
-    rpc_errors: int = 0
-    tip: int | None = None
 
 
 @dataclass(slots=True)
