@@ -246,6 +246,8 @@ class ArenaEngine:
             self.mark_stale(index, reason)
         self.changed |= touched
         for index in [i for i, b in self._became_live.items() if b == block]:
+            if self.status[index] == PoolStatus.STALE:  # marked just above: uncount it
+                self.metrics.stale_pools.dec()
             self.status[index] = PoolStatus.UNKNOWN
             del self._became_live[index]
         self.tip_block = block - 1
