@@ -18,6 +18,7 @@ from pathfinder.v2_math import get_amount_out
 from pathfinder.v3_swap import V3SwapState, quote_exact_input
 
 GOLDEN: Final = 0.6180339887498949
+WIDEN_LIMIT: Final = 40  # 2^40 x the guess: beyond any pool's depth
 
 
 @final
@@ -71,11 +72,11 @@ class ExactQuoter:
         return amount
 
     def best_input(
-        self, path: Sequence[tuple[int, bool]], guess: int, *, span: float = 0.5, rounds: int = 14
+        self, path: Sequence[tuple[int, bool]], guess: int, *, span: float = 0.5, rounds: int = 40
     ) -> tuple[int, int]:
         """(amount_in, amount_out) maximizing out - in near `guess`: a golden-section
-        search over integers in [guess·(1-span), guess·(1+span)], profit being unimodal
-        there for the concave swap curves."""
+        search over integers in [guess·(1-span), guess·(1+span)] (moved up while the
+        profit still rises at its edge), profit being unimodal for concave swap curves."""
         lo = max(1, int(guess * (1 - span)))
         hi = max(lo + 2, int(guess * (1 + span)))
         cache: dict[int, int] = {}
@@ -86,6 +87,13 @@ class ExactQuoter:
             return cache[x]
 
         a, b = lo, hi
+        # A capped screen stops at a tick range's edge; the exact optimum can lie several
+        # ranges further. While the profit still rises at the bracket's upper edge, the
+        # optimum is beyond it: move the bracket up (doubling, at most WIDEN_LIMIT times).
+        for _ in range(WIDEN_LIMIT):
+            if profit(b) <= profit(b - max(1, b >> 12)):
+                break
+            a, b = b, 2 * b
         c = b - int((b - a) * GOLDEN)
         d = a + int((b - a) * GOLDEN)
         for _ in range(rounds):
