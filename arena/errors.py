@@ -33,9 +33,7 @@ class StateUnavailableError(ArenaError):
 
     def __init__(self, block: int, oldest: int | None, tip: int | None) -> None:
         self.block, self.oldest, self.tip = block, oldest, tip
-        super().__init__(
-            f"state at block {block} is not available (answerable: {oldest}..{tip})"
-        )
+        super().__init__(f"state at block {block} is not available (answerable: {oldest}..{tip})")
 
 
 class UnknownPoolError(ArenaError):
