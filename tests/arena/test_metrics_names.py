@@ -10,6 +10,8 @@ from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
 from arena.metrics import ArenaMetrics
+from pathfinder.metrics import PathMetrics
+from pathfinder.sinks import SinkMetrics
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 _ROW = re.compile(r"^\| `(?P<name>arena_[a-z0-9_]+)` \| (?P<type>\w+) \|(?P<labels>[^|]*)\|")
@@ -38,24 +40,42 @@ def exposed_name(metric: MetricWrapperBase) -> tuple[str, str]:
     return family.name + _SUFFIX[family.type], family.type
 
 
-def metric_objects(metrics: ArenaMetrics) -> dict[str, MetricWrapperBase]:
-    objects = [v for v in vars(metrics).values() if isinstance(v, Counter | Gauge | Histogram)]
+class AllMetrics(NamedTuple):
+    """Every metric family the process can register, on one registry."""
+
+    arena: ArenaMetrics
+    path: PathMetrics
+    sinks: SinkMetrics
+
+    @classmethod
+    def fresh(cls) -> AllMetrics:
+        arena = ArenaMetrics()
+        return cls(arena, PathMetrics(arena.registry), SinkMetrics(arena.registry))
+
+
+def metric_objects(metrics: AllMetrics) -> dict[str, MetricWrapperBase]:
+    objects = [
+        v
+        for group in metrics
+        for v in vars(group).values()
+        if isinstance(v, Counter | Gauge | Histogram)
+    ]
     return {exposed_name(metric)[0]: metric for metric in objects}
 
 
 def test_every_documented_metric_exists_and_vice_versa() -> None:
     docs = documented()
-    metrics = ArenaMetrics()
-    assert len(docs) >= 20
+    metrics = AllMetrics.fresh()
+    assert len(docs) >= 30
     assert sorted(docs) == sorted(metric_objects(metrics))
     # Nothing is registered besides the attributes (so nothing escapes the table).
-    registered = {f.name + _SUFFIX[f.type] for f in metrics.registry.collect()}
+    registered = {f.name + _SUFFIX[f.type] for f in metrics.arena.registry.collect()}
     assert registered == set(docs)
 
 
 def test_types_and_labels_match_the_table() -> None:
     docs = documented()
-    for name, metric in metric_objects(ArenaMetrics()).items():
+    for name, metric in metric_objects(AllMetrics.fresh()).items():
         doc = docs[name]
         assert exposed_name(metric)[1] == doc.type, name
         if doc.labels:

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from arena.metrics import ArenaMetrics
 from pathfinder.metrics import PathMetrics
+from pathfinder.sinks import SinkMetrics
 
 GRAFANA = Path(__file__).resolve().parents[2] / "grafana"
 _NAME = re.compile(r"\b(arena_[a-z0-9_]+)")
@@ -22,6 +23,7 @@ def _exposed_families() -> set[str]:
     registry = CollectorRegistry()
     ArenaMetrics(registry)
     PathMetrics(registry)
+    SinkMetrics(registry)
     return {family.name for family in registry.collect()}
 
 
