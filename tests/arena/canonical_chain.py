@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass, field
 
 from exex_bridge import messages as m
+from exex_bridge.whitelist import Token, WhitelistedPool
 from tests.arena.reference_model import Kind, Record, TickMap
 from tests.arena.stream_builder import ChainBlock, ChainUpdate, address
 
@@ -36,6 +37,17 @@ class Pool:
     @property
     def key(self) -> bytes:
         return self.pool_id.value
+
+    def whitelisted(self) -> WhitelistedPool:
+        return WhitelistedPool(
+            key=self.key,
+            address=self.key if self.kind is not Kind.V4 else bytes(20),
+            protocol=PROTOCOL[self.kind],
+            token0=Token(address=bytes(19) + b"\x0a", decimals=18),
+            token1=Token(address=bytes(19) + b"\x0b", decimals=6),
+            fee=3000,
+            tick_spacing=TICK_GRID,
+        )
 
 
 @dataclass(slots=True)

@@ -15,8 +15,8 @@ The rules it encodes (DESIGN.md, EXEX_WIRE.md "Semantics"):
 - History: the pre-images of the last `ring_depth` applied blocks, older ones in a spill
   that keeps blocks within `spill_depth` block numbers of the newest one spilled. Only
   the newest block held can be taken back. A revert restores the block's pools from its
-  copy and applies `-delta` of its mints/burns in the order received; without a copy its
-  pools become stale and keep their records. The tip becomes block - 1.
+  copy and applies `-delta` of its mints/burns in the order received; without a copy the
+  pools its revert lists become stale and keep their records. The tip becomes block - 1.
 - An epilogue final is authoritative: it is set, a stale pool becomes live, and a live
   pool whose record differed counts one divergence. It is the pool's state since its
   last update, so history after that block answers it too.
@@ -160,16 +160,20 @@ class ReferenceArena:
         self.applied += 1
 
     def revert(self, number: int, updates: Sequence[m.PoolUpdateMessage]) -> None:
-        """A reverted block (number == tip), updates in the order received."""
+        """A reverted block (number == tip), updates in the order received. The producer
+        leaves V2Sync out of reverted blocks: the copy restores every pool the block
+        touched when it was applied, whatever the revert lists."""
         snapshot = self._take(number)
+        if snapshot is not None:
+            for pool in snapshot.touched:
+                self.records[pool] = snapshot.before[pool]
+            self.changed |= snapshot.touched
         for event in updates:
             key = self._modelled(event)
             if key is None:
                 continue
             self.changed.add(key)
-            if snapshot is not None:
-                self.records[key] = snapshot.before[key]
-            else:
+            if snapshot is None or key not in snapshot.touched:
                 self._mark_stale(key)
             p = event.update
             if isinstance(p, m.V3Liquidity | m.V4Liquidity) and not tick_update(

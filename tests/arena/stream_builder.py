@@ -11,6 +11,13 @@ so a test feeds the arena what it would read off the socket.
   `BeginBlock(is_revert=True)` with their updates in reverse order (original tx/log
   indexes kept), the new blocks as committed blocks (none for a plain revert), one
   `ReorgEpilogue` per affected pool, `ReorgComplete(final_tip_block)`.
+
+One detail EXEX_WIRE.md leaves out, from the producer's `src/main.rs` (commit 2ea87a6,
+`create_pool_update`): a reverted block carries no `V2Sync` (a Sync is absolute, there is
+nothing to invert), and `num_updates` counts what was sent. `v2_sync_in_reverts=True`
+builds the page's literal reading instead. `producer_affected` gives the producer's
+epilogue set: V2 pools with any event in a reverted block, V3/V4 pools with a reverted
+swap (not pools only in new blocks, not pools whose reverted updates are mints/burns).
 """
 
 from __future__ import annotations
@@ -77,6 +84,23 @@ def event_of(block: ChainBlock, update: ChainUpdate, *, is_revert: bool) -> m.Po
         is_revert=is_revert,
         update=update.payload,
     )
+
+
+def block_events(block: ChainBlock, *, is_revert: bool = False) -> list[m.PoolUpdateMessage]:
+    """The block's events as a committed block (or, reversed, a revert with V2Sync) sends them."""
+    updates = reversed(block.updates) if is_revert else block.updates
+    return [event_of(block, u, is_revert=is_revert) for u in updates]
+
+
+def producer_affected(old_blocks: Sequence[ChainBlock]) -> set[bytes]:
+    """The pool keys the producer sends finals for after reverting `old_blocks`."""
+    slot0 = (m.V3Swap, m.V4Swap)
+    return {
+        u.pool_id.value
+        for block in old_blocks
+        for u in block.updates
+        if u.protocol is m.Protocol.UNISWAP_V2 or isinstance(u.payload, slot0)
+    }
 
 
 def epilogue_range(blocks: Sequence[ChainBlock]) -> m.ReorgRange:
@@ -167,10 +191,17 @@ class StreamBuilder:
         out.append(self.end(block.number, len(block.updates)))
         return out
 
-    def reverted(self, block: ChainBlock) -> list[m.SequencedMessage]:
+    def reverted(
+        self, block: ChainBlock, *, v2_sync_in_reverts: bool = False
+    ) -> list[m.SequencedMessage]:
+        updates = [
+            u
+            for u in reversed(block.updates)
+            if v2_sync_in_reverts or not isinstance(u.payload, m.V2Sync)
+        ]
         out: list[m.SequencedMessage] = [self.begin(block, is_revert=True)]
-        out.extend(self.update(block, u, is_revert=True) for u in reversed(block.updates))
-        out.append(self.end(block.number, len(block.updates)))
+        out.extend(self.update(block, u, is_revert=True) for u in updates)
+        out.append(self.end(block.number, len(updates)))
         return out
 
     def malformed(
@@ -205,12 +236,13 @@ class StreamBuilder:
         *,
         final_tip_block: int,
         final_tip_timestamp: int = 0,
+        v2_sync_in_reverts: bool = False,
     ) -> list[m.SequencedMessage]:
         """A whole envelope. `old_blocks` and `new_blocks` oldest first; the old ones are
         sent newest first. No new blocks makes it a plain revert."""
         out: list[m.SequencedMessage] = [self.reorg_start(old_blocks, new_blocks)]
         for block in reversed(old_blocks):
-            out.extend(self.reverted(block))
+            out.extend(self.reverted(block, v2_sync_in_reverts=v2_sync_in_reverts))
         for block in new_blocks:
             out.extend(self.committed(block))
         out.extend(self.epilogue(final_tip_block, final_tip_timestamp, f) for f in finals)

@@ -38,7 +38,6 @@ from arena.errors import StateUnavailableError
 from arena.history import oldest_answerable_block, state_at
 from arena.spill import RocksSpill
 from exex_bridge import messages as m
-from exex_bridge.whitelist import Token, WhitelistedPool
 from tests.arena.canonical_chain import PROTOCOL, CanonicalChain, Pool, seed_state
 from tests.arena.reference_model import Kind, ReferenceArena, record_bytes
 from tests.arena.stream_builder import (
@@ -46,7 +45,8 @@ from tests.arena.stream_builder import (
     ChainBlock,
     StreamBuilder,
     address,
-    event_of,
+    block_events,
+    producer_affected,
     v4_pool_id,
 )
 
@@ -100,25 +100,6 @@ def tally(name: str) -> None:
         event(name)
 
 
-def whitelisted(pool: Pool) -> WhitelistedPool:
-    token0 = Token(address=bytes(19) + b"\x0a", decimals=18)
-    token1 = Token(address=bytes(19) + b"\x0b", decimals=6)
-    return WhitelistedPool(
-        key=pool.key,
-        address=pool.key if pool.kind is not Kind.V4 else bytes(20),
-        protocol=PROTOCOL[pool.kind],
-        token0=token0,
-        token1=token1,
-        fee=3000,
-        tick_spacing=10,
-    )
-
-
-def events(block: ChainBlock, *, is_revert: bool = False) -> list[m.PoolUpdateMessage]:
-    updates = reversed(block.updates) if is_revert else block.updates
-    return [event_of(block, u, is_revert=is_revert) for u in updates]
-
-
 class EngineMachine(RuleBasedStateMachine):
     spill_depth: int | None = SPILL_DEPTH
 
@@ -133,7 +114,7 @@ class EngineMachine(RuleBasedStateMachine):
         self.engine = ArenaEngine(ring_depth=RING_DEPTH, spill=self.spill, capacity=4)
         self.assembler = BlockAssembler(self.engine)
         self.builder = StreamBuilder()
-        added = self.engine.add_pools(whitelisted(p) for p in POOLS)
+        added = self.engine.add_pools(p.whitelisted() for p in POOLS)
         self.index = {p.key: i for p, i in zip(POOLS, added, strict=True)}
         self.key_of = {i: k for k, i in self.index.items()}
         kinds = {p.key: p.kind for p in POOLS}
@@ -178,7 +159,7 @@ class EngineMachine(RuleBasedStateMachine):
         self.model.hydrate(records, self.chain.tick_maps(), self.chain.tip)
 
     def model_commit(self, block: ChainBlock) -> None:
-        self.model.commit(block.number, events(block))
+        self.model.commit(block.number, block_events(block))
         self.base_fee = block.base_fee_per_gas
         self.skipping = False
 
@@ -250,25 +231,54 @@ class EngineMachine(RuleBasedStateMachine):
         for _ in range(count):
             self.commit_one(rng)
 
-    @rule(depth=DEPTHS, extra=st.integers(-2, 3), plain=st.booleans(), seed=SEEDS)
-    def reorg(self, depth: int, extra: int, plain: bool, seed: int) -> None:
+    @rule(
+        depth=DEPTHS,
+        extra=st.integers(-2, 3),
+        plain=st.booleans(),
+        seed=SEEDS,
+        producer_scope=st.booleans(),
+        v2_sync_in_reverts=st.booleans(),
+    )
+    def reorg(
+        self,
+        depth: int,
+        extra: int,
+        plain: bool,
+        seed: int,
+        *,
+        producer_scope: bool = True,
+        v2_sync_in_reverts: bool = False,
+    ) -> None:
+        """An envelope. Its finals cover the producer's affected pools, or every pool
+        the old and new blocks touched; its reverted blocks carry V2Sync or (as the
+        producer sends them) not."""
         if not self.chain.blocks:
             return
         rng = random.Random(seed)
         old = self.chain.rewind(min(depth, len(self.chain.blocks)))
         new = [self.chain.generate(rng) for _ in range(0 if plain else max(0, len(old) + extra))]
         affected = set()
-        for block in (*old, *new):
-            affected |= self.model.pools_touched(events(block))
+        for block in old if producer_scope else (*old, *new):
+            affected |= self.model.pools_touched(block_events(block))
+        if producer_scope:
+            affected &= producer_affected(old)
         finals = [self.chain.final(k) for k in sorted(affected)]
         rng.shuffle(finals)
         msgs = self.builder.reorg(
-            old, new, finals, final_tip_block=self.chain.tip, final_tip_timestamp=seed
+            old,
+            new,
+            finals,
+            final_tip_block=self.chain.tip,
+            final_tip_timestamp=seed,
+            v2_sync_in_reverts=v2_sync_in_reverts,
         )
         settled = self.feed(msgs)
         in_ring, held = len(self.model.ring), len(self.model.snapshots())
         for block in reversed(old):
-            self.model.revert(block.number, events(block, is_revert=True))
+            reverted = block_events(block, is_revert=True)
+            if not v2_sync_in_reverts:
+                reverted = [e for e in reverted if not isinstance(e.update, m.V2Sync)]
+            self.model.revert(block.number, reverted)
         if UNHYDRATED.key in self.model.unknown and self.model.tip != START_BLOCK - 1:
             tally("a Sync-made-live pool is reverted to unknown")
         reach = "ring" if len(old) <= in_ring else "spill" if len(old) <= held else "beyond"
@@ -281,6 +291,8 @@ class EngineMachine(RuleBasedStateMachine):
             self.model.apply_final(final)
         if self.model.divergences > divergences:
             tally("reorg finals diverge")
+        if self.model.stale and not self.model.unsynced:
+            tally("pools left stale after the envelope (no final for them)")
         self.skipping = False
         self.expected["reorgs"] += 1
         self.check_settled(settled, self.chain.tip, after_reorg=True)
@@ -420,10 +432,10 @@ class EngineMachine(RuleBasedStateMachine):
         assert model.tip == chain.tip
         if model.unsynced:
             return
-        assert model.stale == set()
         records = chain.records()
         for key in model.unknown:
             assert key == UNHYDRATED.key
+        for key in model.unknown | model.stale:
             del records[key]
         assert {k: r for k, r in model.records.items() if k in records} == records
         for key, ticks in chain.tick_maps().items():
