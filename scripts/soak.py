@@ -24,6 +24,8 @@ from exex_bridge.devchain import AnvilNode, TrafficGenerator, deploy
 from exex_bridge.devchain.whitelist_file import whitelist_json
 from exex_bridge.whitelist import parse_pools_document
 
+PROGRESS_EVERY = 100
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__,
@@ -48,7 +50,15 @@ async def _soak(config: ProofConfig) -> ProofResult:
         with tempfile.TemporaryDirectory(prefix="soak") as tmp:
             sock = os.path.join(tmp, "exex.sock")
             async with ChainProof(generator, whitelist.pools, sock, config) as proof:
-                return await proof.run(plan_steps(config))
+                steps = plan_steps(config)
+                for i, step in enumerate(steps, 1):
+                    await proof.step(step)
+                    if i % PROGRESS_EVERY == 0 or i == len(steps):
+                        r = proof.result
+                        print(f"soak: step {i}/{len(steps)}, tip {proof.engine.tip_block}, "
+                              f"{r.checks} checks, {r.mismatch_count} mismatches",
+                              file=sys.stderr)  # fmt: skip
+                return proof.finish()
 
 
 def main(argv: list[str] | None = None) -> int:
