@@ -62,13 +62,21 @@ class ArenaEngine:
         self.table = StateTable(capacity)
         self.ticks = TickMaps()
         self.status: npt.NDArray[np.uint8] = np.zeros(capacity, dtype=np.uint8)
+        # The last block that changed each pool (or that it was hydrated at): a revert
+        # deeper than the ring and the spill cannot list the pools it undoes (reverted
+        # blocks carry no V2Sync), so it makes stale every pool changed at or after it.
+        self.last_changed: npt.NDArray[np.int64] = np.full(capacity, -1, dtype=np.int64)
         self.ring = SnapshotRing(ring_depth, spill=spill)
         self.metrics = metrics or ArenaMetrics()
         self.tip_block: int | None = None
         self.unsynced_reason: str | None = None
         self.changed: set[int] = set()
-        # Pools that a V2Sync made LIVE, by block: reverting that block makes them UNKNOWN.
-        self._became_live: dict[int, int] = {}
+        # The status of every pool a block touched that was not LIVE before it, by block:
+        # a status is part of a pre-image (reverting the Sync that made a V2 pool LIVE
+        # makes it UNKNOWN again; a pre-image taken while a pool was STALE restores STALE).
+        self._status_before: dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]] = {}
+        self._applying = False
+        self._prior_status: dict[int, int] = {}  # marked stale while applying a block
         self._update_counters: dict[tuple[m.Protocol, type], Any] = {}
         self._ignored_counters: dict[str, Any] = {}
         self.metrics.ring_bytes.set(self.ring.nbytes)
@@ -81,8 +89,11 @@ class ArenaEngine:
             index, activated = self.registry.add(pool)
             self.table.ensure(index + 1)
             if index >= len(self.status):
-                self.status = np.resize(self.status, max(index + 1, 2 * len(self.status)))
+                size = max(index + 1, 2 * len(self.status))
+                self.status = np.resize(self.status, size)
                 self.status[index:] = PoolStatus.UNKNOWN
+                self.last_changed = np.resize(self.last_changed, size)
+                self.last_changed[index:] = -1
             if activated:
                 self.status[index] = PoolStatus.UNKNOWN
                 added.append(index)
@@ -134,7 +145,10 @@ class ArenaEngine:
         """State is trustworthy at `block`. Without `keep_history` the ring and spill are
         dropped: pre-images taken before a loss cannot restore exactly."""
         if not keep_history:
+            # Every pool's state is now as of `block`, with no pre-image behind it.
+            np.maximum(self.last_changed, block, out=self.last_changed)
             self.ring.clear()
+            self._status_before.clear()
             if self.ring.spill is not None:
                 self.ring.spill.clear()
             self.metrics.ring_blocks.set(0)
@@ -144,17 +158,28 @@ class ArenaEngine:
         self.metrics.tip_block.set(block)
 
     def mark_stale(self, index: int, reason: str) -> None:
-        self.changed.add(index)
-        if self.status[index] != PoolStatus.STALE:
-            self.status[index] = PoolStatus.STALE
-            self.metrics.stale_marked.labels(reason=reason).inc()
-            log.warning(
-                "pool %s marked stale at block %s: %s",
-                self.registry.pools[index].key_hex,
-                self.tip_block,
-                reason,
-            )
-            self.metrics.stale_pools.set(self.stale_count())
+        self.mark_stale_many([index], reason)
+
+    def mark_stale_many(self, indices: Sequence[int], reason: str, detail: str = "") -> None:
+        """Exclude pools until an epilogue final or a resync sets them; logged once.
+
+        `reason` labels the metric (a few fixed words); `detail` only goes to the log."""
+        self.changed.update(indices)
+        fresh = [i for i in indices if self.status[i] != PoolStatus.STALE]
+        if not fresh:
+            return
+        if self._applying:
+            for i in fresh:
+                self._prior_status.setdefault(i, int(self.status[i]))
+        self.status[fresh] = PoolStatus.STALE
+        self.metrics.stale_marked.labels(reason=reason).inc(len(fresh))
+        keys = ", ".join(self.registry.pools[i].key_hex for i in fresh[:5])
+        more = f" and {len(fresh) - 5} more" if len(fresh) > 5 else ""
+        log.warning(
+            "%d pool(s) marked stale at block %s: %s%s: %s%s",
+            len(fresh), self.tip_block, reason, detail, keys, more,
+        )  # fmt: skip
+        self.metrics.stale_pools.set(self.stale_count())
 
     def stale_count(self) -> int:
         return int(np.count_nonzero(self.status[: len(self.registry)] == PoolStatus.STALE))
@@ -171,6 +196,7 @@ class ArenaEngine:
         pre-images of every touched pool are in the ring, then written back at once.
         """
         started = time.perf_counter()
+        self._applying = True
         lookup, operations = self.registry.lookup, _OPERATIONS
         work: Work = {}
         synced: list[int] = []
@@ -196,19 +222,35 @@ class ArenaEngine:
                 synced.append(index)
             else:
                 self._apply_liquidity(work, index, p)  # type: ignore[arg-type]
-        rows = np.sort(np.fromiter(touched, dtype=np.int64, count=len(touched)))
-        self.ring.push(begin.block_number, rows, self.table.gather(rows))
-        if work:
-            written = np.fromiter(work.keys(), dtype=np.int64, count=len(work))
-            self.table.scatter_bytes(written, pack_records(work.values()))
-        if synced:
-            self._live_from_sync(synced, begin.block_number)
-        self.changed |= touched
+        self._applying = False
+        self._write_block(begin.block_number, touched, work, synced)
         self._count_updates(seen, skipped)
         self.tip_block = begin.block_number
         self.metrics.blocks_applied.inc()
         self.metrics.apply_seconds.observe(time.perf_counter() - started)
         self._after_block()
+
+    def _write_block(self, block: int, touched: set[int], work: Work, synced: list[int]) -> None:
+        """Pre-images (records and non-LIVE statuses) into the ring, then the new records."""
+        rows = np.sort(np.fromiter(touched, dtype=np.int64, count=len(touched)))
+        self.ring.push(block, rows, self.table.gather(rows))
+        self.last_changed[rows] = block
+        before = self.status[rows]
+        if self._prior_status:  # pools marked stale inside this block: their status before it
+            marked = np.fromiter(self._prior_status, np.int64, len(self._prior_status))
+            before[np.searchsorted(rows, marked)] = list(self._prior_status.values())
+            self._prior_status.clear()
+        not_live = before != PoolStatus.LIVE
+        if not_live.any():
+            self._status_before[block] = (rows[not_live], before[not_live])
+            if len(self._status_before) > _STATUS_HISTORY:
+                del self._status_before[min(self._status_before)]
+        if work:
+            written = np.fromiter(work.keys(), dtype=np.int64, count=len(work))
+            self.table.scatter_bytes(written, pack_records(work.values()))
+        if synced:
+            self._live_from_sync(synced)
+        self.changed |= touched
 
     def revert_block(self, begin: m.BeginBlock, events: Sequence[m.PoolUpdateMessage]) -> None:
         """Revert the tip block: restore its pre-images, invert its mints/burns in order."""
@@ -238,18 +280,20 @@ class ArenaEngine:
         self._count_updates(seen, skipped)
         rows = np.sort(np.fromiter(touched, dtype=np.int64, count=len(touched)))
         if pre is None:
-            uncovered, reason = rows, "revert_too_deep"
+            n = len(self.registry)
+            changed_since = np.flatnonzero(
+                (self.last_changed[:n] >= block) & (self.status[:n] != PoolStatus.UNKNOWN)
+            )
+            uncovered, reason = np.union1d(rows, changed_since), "revert_too_deep"
         else:
             uncovered = np.setdiff1d(rows, pre.indices, assume_unique=True)
             reason = "revert_without_pre_image"
-        for index in uncovered.tolist():
-            self.mark_stale(index, reason)
+        if len(uncovered):
+            self.mark_stale_many(uncovered.tolist(), reason, f" (revert of block {block})")
         self.changed |= touched
-        for index in [i for i, b in self._became_live.items() if b == block]:
-            if self.status[index] == PoolStatus.STALE:  # marked just above: uncount it
-                self.metrics.stale_pools.dec()
-            self.status[index] = PoolStatus.UNKNOWN
-            del self._became_live[index]
+        statuses = self._status_before.pop(block, None)
+        if pre is not None and statuses is not None:
+            self._restore_statuses(*statuses)
         self.tip_block = block - 1
         self.metrics.blocks_reverted.inc()
         self.metrics.revert_seconds.observe(time.perf_counter() - started)
@@ -335,13 +379,25 @@ class ArenaEngine:
                 )
             child.inc(n)
 
-    def _live_from_sync(self, synced: list[int], block: int) -> None:
+    def _live_from_sync(self, synced: list[int]) -> None:
+        """A Sync carries a V2 pool's whole state: an UNKNOWN or STALE V2 pool is LIVE."""
         indices = np.asarray(synced, dtype=np.int64)
-        fresh = indices[self.status[indices] == PoolStatus.UNKNOWN]
-        if len(fresh):
-            self.status[fresh] = PoolStatus.LIVE
-            for index in fresh.tolist():
-                self._became_live[index] = block
+        revived = indices[self.status[indices] != PoolStatus.LIVE]
+        if len(revived):
+            self.status[revived] = PoolStatus.LIVE
+            self.metrics.stale_pools.set(self.stale_count())
+
+    def _restore_statuses(
+        self, indices: npt.NDArray[np.int64], statuses: npt.NDArray[np.uint8]
+    ) -> None:
+        """After restoring a block's pre-images: the pools that were UNKNOWN or STALE
+        before it are so again (a revert never makes a pool LIVE)."""
+        unknown = indices[statuses == PoolStatus.UNKNOWN]
+        self.status[unknown] = PoolStatus.UNKNOWN
+        stale = indices[statuses == PoolStatus.STALE].tolist()
+        if stale:
+            self.mark_stale_many(stale, "stale_before_reverted_block")
+        self.metrics.stale_pools.set(self.stale_count())
 
     def _apply_liquidity(self, work: Work, index: int, p: m.V3Liquidity | m.V4Liquidity) -> None:
         try:
@@ -372,6 +428,7 @@ class ArenaEngine:
         self.metrics.pools_tracked.set(int(np.count_nonzero(self.registry.active)))
 
 
+_STATUS_HISTORY: Final = 1 << 16  # blocks; beyond the spill, reverts mark pools stale anyway
 _SWAP: Final = 0
 _SYNC: Final = 1
 _LIQUIDITY: Final = 2

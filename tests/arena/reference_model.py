@@ -90,6 +90,8 @@ class Snapshot:
     block: int
     before: dict[bytes, Record]  # every pool's record before `block`
     touched: frozenset[bytes]  # the pools `block` updated
+    # the touched pools that were not live before `block`: "unknown" or "stale"
+    status_before: dict[bytes, str]
 
 
 class ReferenceArena:
@@ -105,7 +107,9 @@ class ReferenceArena:
         self.records: dict[bytes, Record] = {
             k: (0, 0) if kind is Kind.V2 else (0, 0, 0) for k, kind in kinds.items()
         }
-        self.became_live: dict[bytes, int] = {}  # V2 pools made live by a Sync, by block
+        # The last block that changed (or hydrated) each pool: a revert deeper than the
+        # history makes every live pool changed at or after it stale.
+        self.last_changed: dict[bytes, int] = {}
         self.unsynced = True
         self.tip: int | None = None
         self.ring: list[Snapshot] = []
@@ -128,6 +132,8 @@ class ReferenceArena:
         self.spill.clear()
         self.unsynced = False
         self.tip = tip
+        for key in self.kinds:
+            self.last_changed[key] = max(self.last_changed.get(key, -1), tip)
         self.changed.update(records)
 
     def mark_unsynced(self) -> None:
@@ -144,7 +150,11 @@ class ReferenceArena:
             self.discards["block_gap"] += 1
             self.unsynced = True
         touched = frozenset(self.pools_touched(updates))
-        self._push(Snapshot(number, dict(self.records), touched))
+        status_before = {k: "unknown" for k in touched & self.unknown}
+        status_before.update({k: "stale" for k in touched & self.stale})
+        self._push(Snapshot(number, dict(self.records), touched, status_before))
+        for key in touched:
+            self.last_changed[key] = number
         work = dict(self.records)
         for event in updates:
             key = self._modelled(event)
@@ -152,9 +162,9 @@ class ReferenceArena:
                 continue
             self.changed.add(key)
             self._apply(work, key, event.update)
-            if key in self.unknown and isinstance(event.update, m.V2Sync):
+            if isinstance(event.update, m.V2Sync):  # a V2 pool's whole state: live
                 self.unknown.discard(key)
-                self.became_live[key] = number
+                self.stale.discard(key)
         self.records = work
         self.tip = number
         self.applied += 1
@@ -180,10 +190,18 @@ class ReferenceArena:
                 self.ticks[key], p.tick_lower, p.tick_upper, -p.liquidity_delta
             ):
                 self._mark_stale(key)
-        for key in [k for k, b in self.became_live.items() if b == number]:
-            del self.became_live[key]
-            self.stale.discard(key)
-            self.unknown.add(key)
+        if snapshot is None:
+            for key, changed_at in self.last_changed.items():
+                if changed_at >= number and key not in self.unknown:
+                    self._mark_stale(key)
+                    self.changed.add(key)
+        if snapshot is not None:  # a status is part of the pre-image; never revived here
+            for key, status in snapshot.status_before.items():
+                if status == "unknown":
+                    self.stale.discard(key)
+                    self.unknown.add(key)
+                else:
+                    self._mark_stale(key)
         self.tip = number - 1
         self.reverted += 1
 

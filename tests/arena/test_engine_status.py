@@ -53,16 +53,37 @@ def test_v2_pool_is_live_from_its_first_sync_and_unknown_again_when_it_is_revert
 
 
 def test_reverting_the_live_making_block_beyond_history_keeps_the_stale_gauge_true() -> None:
-    """The revert finds no pre-image (history dropped by a resync), marks the pool stale,
-    then makes it UNKNOWN: the gauge must not keep counting it."""
+    """The revert finds no pre-image (history dropped by a resync): the pool's state before
+    the block is not known, so it is stale (not UNKNOWN: that needs the pre-image's status),
+    and the gauge counts it exactly once."""
     engine, v2, _ = engine_with_pools()
     engine.mark_synced(100, keep_history=False)
     begin, events = sync_block(101, 5, 6)
     engine.apply_block(begin, events)
     engine.mark_synced(101, keep_history=False)
     engine.revert_block(msgspec.structs.replace(begin, is_revert=True), events)
-    assert engine.status[v2] == PoolStatus.UNKNOWN
-    assert stale_gauge(engine) == engine.stale_count() == 0
+    assert engine.status[v2] == PoolStatus.STALE
+    assert stale_gauge(engine) == engine.stale_count() == 1
+
+
+def test_a_pre_image_taken_while_stale_restores_stale() -> None:
+    """A stale pool touched by block N, then revived by an epilogue final: reverting N
+    restores the record from before N, which was not trustworthy, so the pool is stale."""
+    engine, v2, _ = engine_with_pools()
+    engine.set_reserves(v2, 1, 2)
+    engine.mark_synced(100, keep_history=False)
+    engine.mark_stale(v2, "test")
+    begin, events = sync_block(101, 5, 6)
+    engine.apply_block(begin, events)
+    assert engine.status[v2] == PoolStatus.LIVE  # a Sync is a V2 pool's whole state
+    engine.apply_final(
+        m.V2ReservesFinal(pool_id=m.PoolAddress(value=engine.registry.pools[v2].key),
+                          reserve0=7, reserve1=8)
+    )  # fmt: skip
+    engine.revert_block(msgspec.structs.replace(begin, is_revert=True), events)
+    assert engine.table.reserves(v2) == (1, 2)
+    assert engine.status[v2] == PoolStatus.STALE
+    assert stale_gauge(engine) == engine.stale_count() == 1
 
 
 def test_resync_of_a_stale_pool_clears_it_from_the_gauge() -> None:
