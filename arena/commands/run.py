@@ -14,8 +14,11 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final, final
+
+import nats.errors
 
 from arena.block_assembler import Settled
 from arena.checkpoint import DEFAULT_KEEP
@@ -32,9 +35,13 @@ from arena.health import Health, health_of
 from arena.pipeline import Pipeline, PipelineConfig, open_pipeline
 from arena.rpc_sync import RpcSync
 from arena.state_file import write_state_file
+from arena.whitelist_changes import boundary_hook
+from exex_bridge import messages as m
+from exex_bridge.errors import WhitelistError
 from exex_bridge.framing import DEFAULT_MAX_FRAME
 from exex_bridge.socket_owner import SocketOwners
 from exex_bridge.socket_source import DEFAULT_SOCKET_PATH, Disconnection, SocketSource
+from exex_bridge.whitelist_feed import WhitelistFeed
 from pathfinder.sinks import SinkError
 from pathfinder.wiring import PathfinderOutputs, add_pathfinder_arguments
 
@@ -126,6 +133,12 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="node JSON-RPC: hydrate every pool at N-1 when the first block N arrives, "
         "resync after a loss, hydrate pools added mid-stream (default: none)",
     )
+    parser.add_argument(
+        "--whitelist-nats",
+        metavar="URL",
+        help="follow whitelist.pools.{chain}.full|add|remove on this NATS server; changes "
+        "apply at the next block boundary (with --rpc, added pools are hydrated there)",
+    )
     add_pathfinder_arguments(parser)
 
 
@@ -174,9 +187,12 @@ class LiveRunner:
     the `stop` event it is given is set (then no signal handler is installed).
     """
 
-    def __init__(self, pipeline: Pipeline, args: argparse.Namespace) -> None:
+    def __init__(
+        self, pipeline: Pipeline, args: argparse.Namespace, feed: WhitelistFeed | None = None
+    ) -> None:
         self.pipeline = pipeline
         self.args = args
+        self.feed = feed
         self.source = SocketSource(
             args.socket,
             max_frame=args.max_frame_size,
@@ -205,6 +221,13 @@ class LiveRunner:
             signals = (signal.SIGINT, signal.SIGTERM)
         for sig in signals:
             loop.add_signal_handler(sig, stop.set)
+        if self.feed is not None:
+            try:
+                await self.feed.start()
+            except (OSError, TimeoutError, nats.errors.Error) as exc:
+                for sig in signals:
+                    loop.remove_signal_handler(sig)
+                raise WhitelistError(self.feed.url, f"cannot subscribe: {exc!r}") from exc
         consumer = asyncio.create_task(self._consume())
         ticker = asyncio.create_task(self._tick())
         stopper = asyncio.create_task(stop.wait())
@@ -221,6 +244,8 @@ class LiveRunner:
                 task.cancel()
             await asyncio.gather(consumer, ticker, stopper, return_exceptions=True)
             await self.source.close()
+            if self.feed is not None:
+                await self.feed.close()
 
     async def _stop(self, consumer: asyncio.Task[None]) -> None:
         """Let the open block or envelope complete within the grace period, then stop."""
@@ -312,6 +337,14 @@ def pipeline_config(args: argparse.Namespace) -> PipelineConfig:
     )
 
 
+def _in_order(hooks: list[Callable[[m.BeginBlock], None]]) -> Callable[[m.BeginBlock], None]:
+    def run_all(begin: m.BeginBlock) -> None:
+        for hook in hooks:
+            hook(begin)
+
+    return run_all
+
+
 def execute(args: argparse.Namespace) -> int:
     with open_pipeline(pipeline_config(args)) as pipeline:
         if pipeline.resumed is not None:
@@ -321,8 +354,15 @@ def execute(args: argparse.Namespace) -> int:
             server = MetricsServer.start(
                 pipeline.metrics.registry, args.metrics_addr, args.metrics_port
             )
-        if args.rpc is not None:
-            pipeline.block_start = RpcSync(pipeline.engine, args.rpc).before_block
+        hooks: list[Callable[[m.BeginBlock], None]] = []
+        feed = None
+        if args.whitelist_nats is not None:
+            feed = WhitelistFeed(args.whitelist_nats, args.chain)
+            hooks.append(boundary_hook(pipeline.engine, pipeline.assembler, feed))
+        if args.rpc is not None:  # after the whitelist: added pools are hydrated at once
+            hooks.append(RpcSync(pipeline.engine, args.rpc).before_block)
+        if hooks:
+            pipeline.block_start = _in_order(hooks)
         try:
             outputs = PathfinderOutputs.open(pipeline.engine, args)
         except SinkError as exc:
@@ -331,7 +371,7 @@ def execute(args: argparse.Namespace) -> int:
             print(f"arena run: {exc}", file=sys.stderr)
             return 2
         pipeline.pathfinder = outputs.on_settled
-        live = LiveRunner(pipeline, args)
+        live = LiveRunner(pipeline, args, feed)
         try:
             asyncio.run(live.run())
         finally:
