@@ -72,7 +72,7 @@ class ExactQuoter:
         return amount
 
     def best_input(
-        self, path: Sequence[tuple[int, bool]], guess: int, *, span: float = 0.5, rounds: int = 40
+        self, path: Sequence[tuple[int, bool]], guess: int, *, span: float = 0.5, rounds: int = 20
     ) -> tuple[int, int]:
         """(amount_in, amount_out) maximizing out - in near `guess`: a golden-section
         search over integers in [guess·(1-span), guess·(1+span)] (moved up while the
