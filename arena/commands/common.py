@@ -37,6 +37,16 @@ def positive(value: str) -> int:
     return n
 
 
+def seconds(value: str) -> float:
+    try:
+        n = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
+    if not n > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return n
+
+
 def port(value: str) -> int:
     n = non_negative(value)
     if n > 65535:

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Final
 
-from arena.commands.common import positive
+from arena.commands.common import positive, seconds
 from exex_bridge.chain_follower import DEFAULT_KEEP_BLOCKS, ChainFollower, PollReport
 from exex_bridge.recording import RecordingMetadata, RecordingWriter
 from exex_bridge.socket_source import DEFAULT_SOCKET_PATH
@@ -31,16 +31,6 @@ HELP = "follow a node's JSON-RPC and serve its pool updates on the ExEx socket (
 log = logging.getLogger(__name__)
 
 _FLUSH_TIMEOUT_S: Final = 2.0
-
-
-def _seconds(value: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
-    if not seconds > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return seconds
 
 
 def _keep(value: str) -> int:
@@ -73,7 +63,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--poll-interval",
-        type=_seconds,
+        type=seconds,
         default=1.0,
         metavar="S",
         help="seconds between polls of the node (default 1)",

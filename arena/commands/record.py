@@ -13,6 +13,7 @@ import struct
 import sys
 from typing import Final, TextIO
 
+from arena.commands.common import positive
 from exex_bridge.codec import decode_message
 from exex_bridge.errors import BridgeError, CodecError
 from exex_bridge.framing import DEFAULT_MAX_FRAME
@@ -41,13 +42,6 @@ def _owner(value: str) -> int:
         raise argparse.ArgumentTypeError(f"unknown user {value!r}") from None
 
 
-def _positive(value: str) -> int:
-    n = int(value)
-    if n <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return n
-
-
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--socket",
@@ -58,7 +52,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="FILE", help="recording file to create")
     parser.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     parser.add_argument(
-        "--max-frames", type=_positive, metavar="N", help="stop after this many frames"
+        "--max-frames", type=positive, metavar="N", help="stop after this many frames"
     )
     parser.add_argument(
         "--socket-owner",
@@ -75,7 +69,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-frame-size",
-        type=_positive,
+        type=positive,
         default=DEFAULT_MAX_FRAME,
         metavar="BYTES",
         help="a longer length prefix drops the connection (default 16 MiB)",

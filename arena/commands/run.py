@@ -30,6 +30,7 @@ from arena.commands.common import (
     default_data_dir,
     non_negative,
     positive,
+    seconds,
 )
 from arena.health import Health, health_of
 from arena.pipeline import Pipeline, PipelineConfig, open_pipeline
@@ -56,16 +57,6 @@ def _owner(value: str) -> str:
     if value != _ANY_OWNER and not value.isdigit() and not value.isidentifier():
         raise argparse.ArgumentTypeError(f"not a uid or user name: {value!r}")
     return value
-
-
-def _seconds(value: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
-    if not seconds > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return seconds
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -101,7 +92,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--connect-timeout",
-        type=_seconds,
+        type=seconds,
         metavar="SECONDS",
         help="give up if the first connection fails this long (default: retry)",
     )
@@ -114,14 +105,14 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--stop-grace",
-        type=_seconds,
+        type=seconds,
         default=2.0,
         metavar="SECONDS",
         help="on SIGINT/SIGTERM, time the open block gets to complete (default 2)",
     )
     parser.add_argument(
         "--health-interval",
-        type=_seconds,
+        type=seconds,
         default=30.0,
         metavar="SECONDS",
         help="log a health line this often (default 30)",
