@@ -12,7 +12,7 @@ ensure_node_packages
 ensure_promtool
 
 step "lint: ruff"
-.venv/bin/ruff check arena exex_bridge pathfinder tests benchmarks
+.venv/bin/ruff check arena exex_bridge pathfinder tests benchmarks scripts
 step "types: mypy --strict"
 .venv/bin/mypy arena exex_bridge pathfinder
 step "tests: pytest"
