@@ -84,6 +84,14 @@ def restore_checkpoint(engine: ArenaEngine, checkpoint: Checkpoint) -> RestoreRe
     for pre in checkpoint.ring:
         indices, pre_records = _remap(mapping, pre)
         engine.ring.push(pre.block, indices, pre_records)
+    # When each pool last changed, for a revert deeper than the restored ring: the ring's
+    # blocks say it for the pools they touched; any other pool may have changed up to the
+    # block before the oldest one held (so such a revert makes it stale, never wrong).
+    horizon = checkpoint.ring[0].block - 1 if checkpoint.ring else checkpoint.block
+    engine.last_changed[: len(registry)] = horizon
+    for pre in checkpoint.ring:
+        rows = mapping[pre.indices]
+        engine.last_changed[rows[rows >= 0]] = pre.block
     engine.changed.update(targets.tolist())
     engine.mark_synced(checkpoint.block, keep_history=True)
     engine.metrics.stale_pools.set(engine.stale_count())

@@ -9,6 +9,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from arena.engine import PoolStatus
 from arena.errors import CheckpointError
 from arena.pipeline import Pipeline, PipelineConfig, open_pipeline
 from arena.resume import NotCheckpointableError, capture_checkpoint
@@ -134,3 +135,36 @@ def test_no_checkpoint_of_an_unsynced_state(tmp_path: Path, scenario: Scenario) 
         assert pipeline.checkpoint_now() is None
         assert pipeline.checkpoints is not None
         assert pipeline.checkpoints.blocks() == []
+
+
+def test_a_revert_deeper_than_the_restored_ring_makes_pools_stale(
+    tmp_path: Path, scenario: Scenario
+) -> None:
+    """After a restart the spill is gone: reverting past the restored ring cannot restore,
+    so every pool that may have changed becomes stale instead of silently wrong."""
+    whitelist, initial = scenario.write_inputs(tmp_path)
+    with open_pipeline(_config(tmp_path, whitelist, initial_state=initial)) as pipeline:
+        _feed_until(pipeline, scenario, 103)
+        assert pipeline.checkpoint_now() == 103
+    with open_pipeline(_config(tmp_path, whitelist, resume=True)) as pipeline:
+        engine = pipeline.engine
+        oldest = engine.ring.oldest_block
+        assert oldest is not None and oldest <= 103
+        live = [i for i in range(len(engine.registry)) if engine.status[i] == PoolStatus.LIVE]
+        assert live
+        seq = StreamSequencer(start=20_000)
+        pipeline.feed(
+            seq.reorg_start(
+                m.ReorgRange(first_block=oldest - 1, last_block=103, block_count=105 - oldest),
+                m.ReorgRange(first_block=None, last_block=None, block_count=0),
+            )
+        )
+        for block in range(103, oldest - 1, -1):
+            for msg in seq.block(block, _reverted(scenario, block), is_revert=True):
+                pipeline.feed(msg)
+        assert engine.stale_count() == 0  # everything so far came from the restored ring
+        for msg in seq.block(oldest - 1, [], is_revert=True):  # one block beyond it
+            pipeline.feed(msg)
+        pipeline.feed(seq.reorg_complete(oldest - 2))
+        assert engine.synced
+        assert all(engine.status[i] == PoolStatus.STALE for i in live)
