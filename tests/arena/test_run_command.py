@@ -196,10 +196,15 @@ async def _live(
                 await asyncio.gather(task, return_exceptions=True)
 
 
-async def _until(condition: Callable[[], bool]) -> None:
-    """Yield to the loop (which reads the socket) until `condition` holds."""
-    while not condition():
-        await asyncio.sleep(0)
+async def _until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Yield to the loop (which reads the socket) until `condition` holds; fail after
+    `timeout` seconds rather than hang."""
+
+    async def poll() -> None:
+        while not condition():
+            await asyncio.sleep(0)  # a yield to the reader task, not a timed wait
+
+    await asyncio.wait_for(poll(), timeout)
 
 
 def _blocks(seq: StreamSequencer) -> tuple[list[m.ControlMessage], list[m.ControlMessage]]:
