@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import final
 
 import msgspec
+import numpy as np
 from web3 import Web3
 
 from arena.engine import ArenaEngine, PoolStatus
@@ -73,8 +74,15 @@ def resync(engine: ArenaEngine, w3: Web3, block: int) -> ResyncReport:
     return report
 
 
-def unknown_pools(engine: ArenaEngine) -> list[int]:
-    """Active pools never hydrated (joined the whitelist, no state yet)."""
-    status = engine.status[: len(engine.registry)]
-    active = engine.registry.active
-    return [int(i) for i in ((status == PoolStatus.UNKNOWN) & active).nonzero()[0]]
+def pools_to_hydrate(engine: ArenaEngine) -> list[int]:
+    """Active V2/V3 pools without trustworthy state: never hydrated (joined the whitelist)
+    or stale (a revert beyond the history, a divergent tick map) and given no final."""
+    n = len(engine.registry)
+    status = engine.status[:n]
+    kinds = engine.registry.kind
+    wanted = (
+        engine.registry.active
+        & ((status == PoolStatus.UNKNOWN) | (status == PoolStatus.STALE))
+        & ((kinds == PoolKind.V2) | (kinds == PoolKind.V3))
+    )
+    return [int(i) for i in np.flatnonzero(wanted)]

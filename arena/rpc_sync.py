@@ -21,7 +21,7 @@ from web3 import HTTPProvider, Web3
 
 from arena.engine import ArenaEngine
 from arena.hydration import HydrationError
-from arena.resync import ResyncReport, hydrate_indices, resync, unknown_pools
+from arena.resync import ResyncReport, hydrate_indices, pools_to_hydrate, resync
 from exex_bridge import messages as m
 
 log = logging.getLogger(__name__)
@@ -55,10 +55,10 @@ class RpcSync:
                 self.last_report = resync(engine, self.w3, base)
                 self.resyncs += 1
                 return
-            unknown = unknown_pools(engine)
-            if unknown:
-                log.info("hydrating %d new pools at block %d", len(unknown), base)
-                self.last_report = hydrate_indices(engine, self.w3, unknown, base)
+            wanted = pools_to_hydrate(engine)
+            if wanted:
+                log.info("hydrating %d new or stale pools at block %d", len(wanted), base)
+                self.last_report = hydrate_indices(engine, self.w3, wanted, base)
                 self.hydrations += 1
         except (HydrationError, OSError, ValueError) as exc:
             self.failures += 1
