@@ -173,7 +173,7 @@ def test_run_refuses_a_bad_whitelist_cleanly(tmp_path: Path) -> None:
 @contextlib.asynccontextmanager
 async def _live(
     tmp_path: Path, scenario: Scenario, grace: str
-) -> AsyncIterator[tuple[FrameBroadcastServer, Pipeline, LiveRunner, asyncio.Event]]:
+) -> AsyncIterator[tuple[FrameBroadcastServer, Pipeline, LiveRunner, asyncio.Event, _Changes]]:
     whitelist, initial = scenario.write_inputs(tmp_path)
     sock = tmp_path / "exex.sock"
     args = build_parser().parse_args(
@@ -183,12 +183,13 @@ async def _live(
     async with FrameBroadcastServer(sock) as server:
         with open_pipeline(pipeline_config(args)) as pipeline:
             runner = LiveRunner(pipeline, args)
+            changes = _Changes(pipeline, runner)
             stop = asyncio.Event()
             task = asyncio.create_task(runner.run(stop))
             try:
                 async with asyncio.timeout(DEADLINE):
                     await server.wait_for_clients(1)
-                    yield server, pipeline, runner, stop
+                    yield server, pipeline, runner, stop, changes
                     stop.set()
                     await task
             finally:
@@ -196,15 +197,46 @@ async def _live(
                 await asyncio.gather(task, return_exceptions=True)
 
 
-async def _until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    """Yield to the loop (which reads the socket) until `condition` holds; fail after
-    `timeout` seconds rather than hang."""
+class _Changes:
+    """An event set whenever the runner's state may have moved: after each frame the
+    pipeline takes, after a lost connection, and once a stop has begun."""
 
-    async def poll() -> None:
-        while not condition():
-            await asyncio.sleep(0)  # a yield to the reader task, not a timed wait
+    def __init__(self, pipeline: Pipeline, runner: LiveRunner) -> None:
+        self.event = asyncio.Event()
+        feed_frame, lost, stop = pipeline.feed_frame, pipeline.on_connection_lost, runner._stop
 
-    await asyncio.wait_for(poll(), timeout)
+        def feed_and_tell(payload: bytes) -> object:
+            try:
+                return feed_frame(payload)
+            finally:
+                self.event.set()
+
+        def lost_and_tell() -> None:
+            lost()
+            self.event.set()
+
+        async def stop_and_tell(consumer: asyncio.Task[None]) -> None:
+            stopping = asyncio.ensure_future(stop(consumer))
+            # Runs right after the stop's first step, which sets `runner.stopping`.
+            asyncio.get_running_loop().call_soon(self.event.set)
+            await stopping
+
+        pipeline.feed_frame = feed_and_tell  # type: ignore[method-assign,assignment]
+        pipeline.on_connection_lost = lost_and_tell  # type: ignore[method-assign]
+        runner._stop = stop_and_tell  # type: ignore[method-assign]
+
+    async def until(self, condition: Callable[[], bool], timeout: float = 30.0) -> None:
+        """Wait on the event (cleared before each check, so no change is missed) until
+        `condition` holds; fail after `timeout` seconds rather than hang."""
+
+        async def wait() -> None:
+            while True:
+                self.event.clear()
+                if condition():
+                    return
+                await self.event.wait()
+
+        await asyncio.wait_for(wait(), timeout)
 
 
 def _blocks(seq: StreamSequencer) -> tuple[list[m.ControlMessage], list[m.ControlMessage]]:
@@ -231,11 +263,11 @@ def _open_block(pipeline: Pipeline) -> int | None:
 async def test_stop_lets_the_open_block_complete(tmp_path: Path, scenario: Scenario) -> None:
     seq = StreamSequencer()
     b101, b102 = _blocks(seq)
-    async with _live(tmp_path, scenario, grace="30") as (server, pipeline, runner, stop):
+    async with _live(tmp_path, scenario, grace="30") as (server, pipeline, runner, stop, changes):
         await server.publish_many(b101 + b102[:-1])
-        await _until(lambda: _open_block(pipeline) == 102 and pipeline.frames == 5)
+        await changes.until(lambda: _open_block(pipeline) == 102 and pipeline.frames == 5)
         stop.set()
-        await _until(lambda: runner.stopping)
+        await changes.until(lambda: runner.stopping)
         await server.publish(b102[-1])
     assert pipeline.engine.tip_block == 102
     assert pipeline.engine.synced
@@ -253,9 +285,9 @@ async def test_stop_discards_a_block_that_does_not_complete(
     seq = StreamSequencer()
     b101, b102 = _blocks(seq)
     started = time.monotonic()
-    async with _live(tmp_path, scenario, grace="0.2") as (server, pipeline, _runner, stop):
+    async with _live(tmp_path, scenario, grace="0.2") as (server, pipeline, _runner, stop, changes):
         await server.publish_many(b101 + b102[:-1])
-        await _until(lambda: _open_block(pipeline) == 102 and pipeline.frames == 5)
+        await changes.until(lambda: _open_block(pipeline) == 102 and pipeline.frames == 5)
         stop.set()
     assert time.monotonic() - started < DEADLINE
     assert pipeline.engine.tip_block == 101
@@ -271,9 +303,9 @@ async def test_stop_inside_a_reorg_envelope_marks_the_state_unsynced(
         m.ReorgRange(first_block=101, last_block=101, block_count=1),
         m.ReorgRange(first_block=101, last_block=101, block_count=1),
     )
-    async with _live(tmp_path, scenario, grace="0.2") as (server, pipeline, _runner, stop):
+    async with _live(tmp_path, scenario, grace="0.2") as (server, pipeline, _runner, stop, changes):
         await server.publish_many([*b101, start])
-        await _until(lambda: pipeline.assembler.in_reorg)
+        await changes.until(lambda: pipeline.assembler.in_reorg)
         stop.set()
     assert not pipeline.engine.synced
     assert pipeline.engine.tip_block == 101
@@ -282,11 +314,11 @@ async def test_stop_inside_a_reorg_envelope_marks_the_state_unsynced(
 async def test_connection_loss_discards_the_open_block(tmp_path: Path, scenario: Scenario) -> None:
     seq = StreamSequencer()
     b101, b102 = _blocks(seq)
-    async with _live(tmp_path, scenario, grace="0.2") as (server, pipeline, runner, _stop):
+    async with _live(tmp_path, scenario, grace="0.2") as (server, pipeline, runner, _stop, changes):
         await server.publish_many(b101 + b102[:-1])
-        await _until(lambda: _open_block(pipeline) == 102 and pipeline.frames == 5)
+        await changes.until(lambda: _open_block(pipeline) == 102 and pipeline.frames == 5)
         await server.close()
-        await _until(lambda: not pipeline.engine.synced)
+        await changes.until(lambda: not pipeline.engine.synced)
         health = runner.health()
         assert health.connection is not ConnectionState.CONNECTED
         assert not health.synced and not health.healthy
