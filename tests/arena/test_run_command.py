@@ -129,7 +129,9 @@ async def test_run_follows_the_socket_serves_metrics_and_stops_on_sigterm(
             url = line.rsplit(" ", 1)[1]
             await server.wait_for_accepted(1)
             await server.publish_many(scenario.builder.messages)
-            text = await _scrape_until(url, "arena_block_applied_total", 10)
+            text = await asyncio.wait_for(
+                _scrape_until(url, "arena_block_applied_total", 10), DEADLINE
+            )
             await stderr.wait_for("health: synced tip=108 stale=0")
         assert json.loads(out.read_bytes()) == scenario.model.state_json()
 
