@@ -22,7 +22,6 @@ import random
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -32,6 +31,7 @@ from typing import Any
 from arena.engine import ArenaEngine
 from arena.hydration import V2PoolSnapshot, V3PoolSnapshot, hydrate_pools
 from benchmarks.common import compare_baseline, machine_line, save_baseline
+from benchmarks.quote_timing import REPEATS, per_call_us
 from exex_bridge import messages as m
 from exex_bridge.devchain import AnvilNode, Deployment, TxRequest, deploy, execute_block
 from exex_bridge.devchain.abi import encode_call
@@ -48,8 +48,6 @@ from pathfinder.v3_swap import V3SwapState, quote_exact_input, swap
 ROOT = Path(__file__).resolve().parents[1]
 DEGENBOT_PYTHON = ROOT / ".bench-venv-degenbot" / "bin" / "python"
 DEGENBOT_SCRIPT = ROOT / "benchmarks" / "degenbot_quote.py"
-REPEATS = 25
-BATCH_SECONDS = 0.01
 CROSSINGS = (0, 1, 5)
 CHECKED = 50  # consecutive amounts per case whose outputs must agree
 Q96 = 1 << 96
@@ -64,27 +62,6 @@ class Case:
     crossed: int | None  # V3 only
     ours: Callable[[int], int]  # amount in -> amount out
     via_arena: Callable[[int], int]
-
-
-def per_call_us(quote: Callable[[int], object], base: int, *, distinct: bool) -> float:
-    """Best of REPEATS batches, in µs of this process's CPU time per call (the machine
-    is shared: wall time counts the others). `distinct`: every call quotes a new amount
-    (base + a counter), so no memoized result can answer it."""
-    counter = 0
-    start = time.process_time()
-    for _ in range(10):
-        quote(base)
-    once = max((time.process_time() - start) / 10, 1e-7)
-    calls = max(20, int(BATCH_SECONDS / once))
-    best = float("inf")
-    for _ in range(REPEATS):
-        start = time.process_time()
-        for _ in range(calls):
-            if distinct:
-                counter += 1
-            quote(base + counter)
-        best = min(best, (time.process_time() - start) / calls)
-    return best * 1e6
 
 
 def mint_positions(node: AnvilNode, d: Deployment, pool: Pool, count: int, seed: int) -> None:

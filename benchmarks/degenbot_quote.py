@@ -10,45 +10,20 @@ touches the node. Each case is timed with `calculate_tokens_out_from_tokens_in`,
 way as in `bench_quote` (one amount repeated, and a new amount every call: degenbot
 memoizes its math functions, so a repeated amount is mostly cache hits); the outputs for
 `checked` consecutive amounts are written back for comparison.
-This script imports nothing from the project: the project's venv has web3 8, degenbot
-pins web3 < 8.
+This script imports nothing from the project's packages (the project's venv has web3 8,
+degenbot pins web3 < 8), only the stdlib-only timing beside it, shared with bench_quote.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from degenbot import UniswapV2Pool, UniswapV3Pool, set_web3
+from quote_timing import per_call_us  # beside this script: standard library only
 from web3 import HTTPProvider, Web3
-
-REPEATS = 25
-BATCH_SECONDS = 0.01
-
-
-def per_call_us(quote: Callable[[int], object], base: int, *, distinct: bool) -> float:
-    """Best of REPEATS batches, in µs of this process's CPU time per call (the machine
-    is shared: wall time counts the others). `distinct`: every call quotes a new amount
-    (base + a counter), so no memoized result can answer it."""
-    counter = 0
-    start = time.process_time()
-    for _ in range(10):
-        quote(base)
-    once = max((time.process_time() - start) / 10, 1e-7)
-    calls = max(20, int(BATCH_SECONDS / once))
-    best = float("inf")
-    for _ in range(REPEATS):
-        start = time.process_time()
-        for _ in range(calls):
-            if distinct:
-                counter += 1
-            quote(base + counter)
-        best = min(best, (time.process_time() - start) / calls)
-    return best * 1e6
 
 
 def build_pools(job: dict[str, Any]) -> dict[str, Any]:
