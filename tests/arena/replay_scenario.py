@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from exex_bridge import messages as m
 from exex_bridge.codec import encode_frame, encode_message
 from exex_bridge.recording import RecordingMetadata, RecordingWriter
@@ -191,7 +193,10 @@ class StreamBuilder:
         )
         self.messages.append(self.seq.reorg_start(old, new))
         for number in reverted:
-            undo = [_revert(e) for e in reversed(self.events.pop(number))]
+            undo = [
+                msgspec.structs.replace(e, is_revert=True)
+                for e in reversed(self.events.pop(number))
+            ]
             self.messages += self.seq.block(number, undo, is_revert=True)
             self.model.restore(number - 1)
             self.blocks_reverted += 1
@@ -247,20 +252,6 @@ def _event(block: int, index: int, pool: str, update: m.PoolUpdatePayload) -> m.
         log_index=index,
         is_revert=False,
         update=update,
-    )
-
-
-def _revert(event: m.PoolUpdateMessage) -> m.PoolUpdateMessage:
-    return m.PoolUpdateMessage(
-        pool_id=event.pool_id,
-        protocol=event.protocol,
-        update_type=event.update_type,
-        block_number=event.block_number,
-        block_timestamp=event.block_timestamp,
-        tx_index=event.tx_index,
-        log_index=event.log_index,
-        is_revert=True,
-        update=event.update,
     )
 
 

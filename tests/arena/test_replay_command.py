@@ -73,6 +73,13 @@ def _updates_by_protocol(scenario: Scenario) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
+def _raw_dump(tmp_path: Path, scenario: Scenario) -> Path:
+    """The scenario's stream as a headerless raw dump, bytes as read from the socket."""
+    raw = tmp_path / "stream.raw"
+    raw.write_bytes(scenario.builder.raw_dump())
+    return raw
+
+
 def test_recording_and_raw_dump_give_the_same_expected_state(
     tmp_path: Path, scenario: Scenario, inputs: tuple[Path, Path]
 ) -> None:
@@ -120,8 +127,7 @@ def test_table_summary_and_at_block(
     tmp_path: Path, scenario: Scenario, inputs: tuple[Path, Path]
 ) -> None:
     whitelist, initial = inputs
-    raw = tmp_path / "stream.raw"
-    raw.write_bytes(scenario.builder.raw_dump())
+    raw = _raw_dump(tmp_path, scenario)
     out = tmp_path / "at103.json"
     done = arena(
         raw,
@@ -161,8 +167,7 @@ def test_at_block_never_settled_writes_nothing(
     tmp_path: Path, scenario: Scenario, inputs: tuple[Path, Path]
 ) -> None:
     whitelist, initial = inputs
-    raw = tmp_path / "stream.raw"
-    raw.write_bytes(scenario.builder.raw_dump())
+    raw = _raw_dump(tmp_path, scenario)
     out = tmp_path / "never.json"
     done = arena(
         raw,
@@ -261,8 +266,7 @@ def test_missing_file_and_bad_whitelist_fail_cleanly(
     assert f"cannot read {missing}: No such file or directory" in done.stderr
     assert "Traceback" not in done.stderr
 
-    raw = tmp_path / "stream.raw"
-    raw.write_bytes(scenario.builder.raw_dump())
+    raw = _raw_dump(tmp_path, scenario)
     broken = tmp_path / "broken.json"
     broken.write_text('{"pools": [')
     for bad in (broken, tmp_path / "absent.json"):
@@ -385,8 +389,7 @@ def test_metrics_port_in_use_fails_cleanly(
     tmp_path: Path, scenario: Scenario, inputs: tuple[Path, Path]
 ) -> None:
     whitelist, _ = inputs
-    raw = tmp_path / "stream.raw"
-    raw.write_bytes(scenario.builder.raw_dump())
+    raw = _raw_dump(tmp_path, scenario)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
