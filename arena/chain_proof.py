@@ -217,9 +217,13 @@ class ChainProof:
         self.pools = tuple(pools)
         self.server = FrameBroadcastServer(socket_path)
         self.follower = ChainFollower(
-            self.w3, self.pools, self.server, start_block=self.w3.eth.block_number + 1,
-            epilogue_scope=self.config.epilogue_scope, on_frame=on_frame,
-        )  # fmt: skip
+            self.w3,
+            self.pools,
+            self.server,
+            start_block=self.w3.eth.block_number + 1,
+            epilogue_scope=self.config.epilogue_scope,
+            on_frame=on_frame,
+        )
         self.engine = ArenaEngine(capacity=max(16, 2 * len(self.pools)))
         self.engine.add_pools(self.pools)
         self.pipeline = Pipeline(self.engine)
@@ -279,11 +283,16 @@ class ChainProof:
     def finish(self) -> ProofResult:
         r = self.result
         stats = self.follower.stats
-        r.blocks, r.updates, r.frames, r.epilogues = (stats.blocks, stats.updates, stats.frames,
-                                                      stats.epilogues)  # fmt: skip
+        r.blocks, r.updates, r.frames, r.epilogues = (
+            stats.blocks,
+            stats.updates,
+            stats.frames,
+            stats.epilogues,
+        )
         registry = self.engine.metrics.registry
-        r.divergences = sum(samples_by_label(registry, "arena_reorg_divergences_total",
-                                             "kind").values())  # fmt: skip
+        r.divergences = sum(
+            samples_by_label(registry, "arena_reorg_divergences_total", "kind").values()
+        )
         r.stale_pools = self.engine.stale_count()
         r.resyncs = self.rpc_sync.resyncs
         r.tip = self.engine.tip_block
@@ -307,8 +316,7 @@ class ChainProof:
         self.result.settles += 1
         if not point.trustworthy:
             self.result.untrusted_settles += 1
-            log.error("settled at block %d untrusted: %s", point.block,
-                      self.engine.unsynced_reason)  # fmt: skip
+            log.error("settled at block %d untrusted: %s", point.block, self.engine.unsynced_reason)
         if not force and self.result.settles % self.config.check_every:
             return
         found = await asyncio.to_thread(
@@ -319,8 +327,13 @@ class ChainProof:
             self.result.mismatch_count += len(found)
             room = _KEPT_MISMATCHES - len(self.result.mismatches)
             self.result.mismatches += found[: max(0, room)]
-            log.error("%d mismatches at block %d after %s; first: %s", len(found), point.block,
-                      report, found[0].line())  # fmt: skip
+            log.error(
+                "%d mismatches at block %d after %s; first: %s",
+                len(found),
+                point.block,
+                report,
+                found[0].line(),
+            )
 
     async def _consume(self) -> None:
         async with contextlib.aclosing(self.source.frames()) as frames:

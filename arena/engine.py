@@ -177,8 +177,13 @@ class ArenaEngine:
         more = f" and {len(fresh) - 5} more" if len(fresh) > 5 else ""
         log.warning(
             "%d pool(s) marked stale at block %s: %s%s: %s%s",
-            len(fresh), self.tip_block, reason, detail, keys, more,
-        )  # fmt: skip
+            len(fresh),
+            self.tip_block,
+            reason,
+            detail,
+            keys,
+            more,
+        )
         self.metrics.stale_pools.set(self.stale_count())
 
     def stale_count(self) -> int:

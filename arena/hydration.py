@@ -157,8 +157,11 @@ def _heads(caller: _Caller, pools: Sequence[tuple[str, PoolKind]]) -> list[_Head
         if kind == "v2":
             calls.append((address, _GET_RESERVES, "getReserves"))
         else:
-            calls += [(address, _SLOT0, "slot0"), (address, _LIQUIDITY, "liquidity"),
-                      (address, _TICK_SPACING, "tickSpacing")]
+            calls += [
+                (address, _SLOT0, "slot0"),
+                (address, _LIQUIDITY, "liquidity"),
+                (address, _TICK_SPACING, "tickSpacing"),
+            ]
     results = iter(caller.call_many(calls))
     heads: list[_Head] = []
     for address, kind in pools:
@@ -167,8 +170,18 @@ def _heads(caller: _Caller, pools: Sequence[tuple[str, PoolKind]]) -> list[_Head
             heads.append((address, kind, (_word(data, 0), _word(data, 1))))
         else:
             slot0, liquidity, spacing = next(results), next(results), next(results)
-            heads.append((address, kind, (_word(slot0, 0), _word(slot0, 1, signed=True),
-                                          _word(liquidity, 0), _word(spacing, 0, signed=True))))
+            heads.append(
+                (
+                    address,
+                    kind,
+                    (
+                        _word(slot0, 0),
+                        _word(slot0, 1, signed=True),
+                        _word(liquidity, 0),
+                        _word(spacing, 0, signed=True),
+                    ),
+                )
+            )
     return heads
 
 
@@ -187,12 +200,21 @@ def hydrate_pools(
     snapshots: list[PoolSnapshot] = []
     for address, kind, head in heads:
         if kind == "v2":
-            snapshots.append(V2PoolSnapshot(address=address, block=number, reserve0=head[0],
-                                            reserve1=head[1]))
+            snapshots.append(
+                V2PoolSnapshot(address=address, block=number, reserve0=head[0], reserve1=head[1])
+            )
         else:
-            snapshots.append(V3PoolSnapshot(
-                address=address, block=number, sqrt_price_x96=head[0], tick=head[1],
-                liquidity=head[2], tick_spacing=head[3], ticks=tick_maps[address]))
+            snapshots.append(
+                V3PoolSnapshot(
+                    address=address,
+                    block=number,
+                    sqrt_price_x96=head[0],
+                    tick=head[1],
+                    liquidity=head[2],
+                    tick_spacing=head[3],
+                    ticks=tick_maps[address],
+                )
+            )
     return snapshots
 
 

@@ -14,8 +14,20 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disa
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 _LATENCY_BUCKETS: Final = (
-    25e-6, 50e-6, 100e-6, 200e-6, 300e-6, 500e-6, 1e-3, 2e-3, 5e-3, 10e-3, 50e-3, 0.25, 1.0,
-)  # fmt: skip
+    25e-6,
+    50e-6,
+    100e-6,
+    200e-6,
+    300e-6,
+    500e-6,
+    1e-3,
+    2e-3,
+    5e-3,
+    10e-3,
+    50e-3,
+    0.25,
+    1.0,
+)
 
 
 @final

@@ -63,5 +63,4 @@ class RpcSync:
         except (HydrationError, OSError, ValueError) as exc:
             self.failures += 1
             engine.mark_unsynced(f"RPC hydration at block {base} failed: {exc}")
-            log.warning("hydration at block %d failed (%s): retrying at the next block", base,
-                        exc)  # fmt: skip
+            log.warning("hydration at block %d failed (%s): retrying at the next block", base, exc)

@@ -121,9 +121,12 @@ def load_state(engine: ArenaEngine, state: StateJson, source: str = "<state>") -
             else:
                 ticks = {int(t): (int(v.net), int(v.gross)) for t, v in (pool.ticks or {}).items()}
                 engine.set_slot0(
-                    index, int(_need(pool.sqrt_price_x96)), int(_need(pool.liquidity)),
-                    int(_need(pool.tick)), ticks,
-                )  # fmt: skip
+                    index,
+                    int(_need(pool.sqrt_price_x96)),
+                    int(_need(pool.liquidity)),
+                    int(_need(pool.tick)),
+                    ticks,
+                )
             loaded += 1
     except ValueError as exc:
         raise StateFileError(source, f"pool {key}: {exc}") from exc

@@ -57,7 +57,10 @@ def boundary_hook(
         delta = apply_whitelist_changes(engine, changes)
         log.info(
             "whitelist at block %d: %d pools added, %d removed (%d documents)",
-            begin.block_number, len(delta.added), len(delta.removed), len(changes),
-        )  # fmt: skip
+            begin.block_number,
+            len(delta.added),
+            len(delta.removed),
+            len(changes),
+        )
 
     return apply_pending

@@ -88,11 +88,17 @@ def make_block(
             protocol = m.Protocol.CURVE_STABLE
         events.append(
             m.PoolUpdateMessage(
-                pool_id=m.PoolAddress(value=_key(i)), protocol=protocol,
-                update_type=m.UpdateType.SWAP, block_number=number, block_timestamp=0,
-                tx_index=j, log_index=0, is_revert=False, update=update,
+                pool_id=m.PoolAddress(value=_key(i)),
+                protocol=protocol,
+                update_type=m.UpdateType.SWAP,
+                block_number=number,
+                block_timestamp=0,
+                tx_index=j,
+                log_index=0,
+                is_revert=False,
+                update=update,
             )
-        )  # fmt: skip
+        )
     return events
 
 
@@ -161,21 +167,43 @@ def main() -> None:
             (revert_us if in_ring else spill_revert_us).append(elapsed)
     scale = f"{args.updates} updates, {args.pools:,} pools"
     rows = [
-        Row("apply block (incl. pre-images)", scale, f"p50 {percentile(apply_us, 50):.0f} µs, "
-            f"p99 {percentile(apply_us, 99):.0f} µs", "p99 ≤ 300 µs",
-            percentile(apply_us, 99) <= 300),
-        Row("revert block (from ring)", scale, f"p50 {percentile(revert_us, 50):.0f} µs, "
-            f"p99 {percentile(revert_us, 99):.0f} µs", "p99 ≤ 300 µs",
-            percentile(revert_us, 99) <= 300),
-        Row("revert block (from RocksDB spill)", scale,
+        Row(
+            "apply block (incl. pre-images)",
+            scale,
+            f"p50 {percentile(apply_us, 50):.0f} µs, p99 {percentile(apply_us, 99):.0f} µs",
+            "p99 ≤ 300 µs",
+            percentile(apply_us, 99) <= 300,
+        ),
+        Row(
+            "revert block (from ring)",
+            scale,
+            f"p50 {percentile(revert_us, 50):.0f} µs, p99 {percentile(revert_us, 99):.0f} µs",
+            "p99 ≤ 300 µs",
+            percentile(revert_us, 99) <= 300,
+        ),
+        Row(
+            "revert block (from RocksDB spill)",
+            scale,
             f"p50 {percentile(spill_revert_us, 50):.0f} µs, "
-            f"p99 {percentile(spill_revert_us, 99):.0f} µs", "—", None),
-        Row("state_at(pool, block) in the ring", f"{DEFAULT_DEPTH}-block ring",
+            f"p99 {percentile(spill_revert_us, 99):.0f} µs",
+            "—",
+            None,
+        ),
+        Row(
+            "state_at(pool, block) in the ring",
+            f"{DEFAULT_DEPTH}-block ring",
             f"p50 {percentile(lookup_us, 50):.0f} µs, p99 {percentile(lookup_us, 99):.0f} µs",
-            "—", None),
-        Row("memory (RSS)", f"{args.pools:,} pools, {DEFAULT_DEPTH}-deep ring",
-            f"{rss:.0f} MB", "≤ 300 MB", rss <= 300),
-    ]  # fmt: skip
+            "—",
+            None,
+        ),
+        Row(
+            "memory (RSS)",
+            f"{args.pools:,} pools, {DEFAULT_DEPTH}-deep ring",
+            f"{rss:.0f} MB",
+            "≤ 300 MB",
+            rss <= 300,
+        ),
+    ]
     print_report("arena: apply, revert, lookups, memory", rows)
     figures = {
         "apply_p99_us": percentile(apply_us, 99),

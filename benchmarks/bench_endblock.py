@@ -96,20 +96,44 @@ def report(args: argparse.Namespace, s: Samples, cycles_total: int, setup_s: flo
     recalc_budget = f"p99 ≤ {BUDGET_RECALC_P99_MS:.0f} ms"
     apply_budget = f"p99 ≤ {BUDGET_APPLY_P99_US:.0f} µs"
     rows = [
-        Row("EndBlock → opportunities, wall (p50 / p99)", scale, p50_p99(s.recalc_wall, "ms"),
-            recalc_budget, percentile(s.recalc_wall, 99) <= BUDGET_RECALC_P99_MS),
-        Row("EndBlock → opportunities, CPU (p50 / p99)", scale, p50_p99(s.recalc_cpu, "ms"),
-            recalc_budget, percentile(s.recalc_cpu, 99) <= BUDGET_RECALC_P99_MS),
-        Row("apply_block, wall (p50 / p99)", scale, p50_p99(s.apply_wall, "µs", 0),
-            apply_budget, percentile(s.apply_wall, 99) <= BUDGET_APPLY_P99_US),
-        Row("apply_block, CPU (p50 / p99)", scale, p50_p99(s.apply_cpu, "µs", 0),
-            apply_budget, percentile(s.apply_cpu, 99) <= BUDGET_APPLY_P99_US),
+        Row(
+            "EndBlock → opportunities, wall (p50 / p99)",
+            scale,
+            p50_p99(s.recalc_wall, "ms"),
+            recalc_budget,
+            percentile(s.recalc_wall, 99) <= BUDGET_RECALC_P99_MS,
+        ),
+        Row(
+            "EndBlock → opportunities, CPU (p50 / p99)",
+            scale,
+            p50_p99(s.recalc_cpu, "ms"),
+            recalc_budget,
+            percentile(s.recalc_cpu, 99) <= BUDGET_RECALC_P99_MS,
+        ),
+        Row(
+            "apply_block, wall (p50 / p99)",
+            scale,
+            p50_p99(s.apply_wall, "µs", 0),
+            apply_budget,
+            percentile(s.apply_wall, 99) <= BUDGET_APPLY_P99_US,
+        ),
+        Row(
+            "apply_block, CPU (p50 / p99)",
+            scale,
+            p50_p99(s.apply_cpu, "µs", 0),
+            apply_budget,
+            percentile(s.apply_cpu, 99) <= BUDGET_APPLY_P99_US,
+        ),
         Row("cycles screened per block (p50 / p99)", scale, p50_p99(s.cycles, "", 0), "—", None),
-        Row("exact hop quotes per block (p50 / p99)", scale, p50_p99(s.quotes, "", 0), "—",
-            None),
-        Row("opportunities per block (mean / max)", scale,
-            f"{sum(s.found) / len(s.found):.2f} / {max(s.found):.0f}", "—", None),
-    ]  # fmt: skip
+        Row("exact hop quotes per block (p50 / p99)", scale, p50_p99(s.quotes, "", 0), "—", None),
+        Row(
+            "opportunities per block (mean / max)",
+            scale,
+            f"{sum(s.found) / len(s.found):.2f} / {max(s.found):.0f}",
+            "—",
+            None,
+        ),
+    ]
     print_report(
         f"EndBlock → opportunities: {len(s.recalc_wall)} blocks after {args.warmup} warm-up "
         f"(far share {args.far_share}, far {args.far_bps} bps; setup {setup_s:.1f} s)",
@@ -136,8 +160,9 @@ def main() -> None:
     engine = load_engine(market)
     config = PathfinderConfig(base_tokens=(market.weth, market.usdc), gas_token=market.weth)
     recalculator = PathRecalculator(engine, config)
-    stream = BlockStream(market, updates=args.updates, far_share=args.far_share,
-                         far_bps=args.far_bps)  # fmt: skip
+    stream = BlockStream(
+        market, updates=args.updates, far_share=args.far_share, far_bps=args.far_bps
+    )
     setup_s = time.perf_counter() - started
     for _ in range(args.warmup):
         run_block(engine, recalculator, stream, None)

@@ -80,11 +80,29 @@ def mint_positions(node: AnvilNode, d: Deployment, pool: Pool, count: int, seed:
         lower = (snap.tick // spacing + rng.randint(-150, 120)) * spacing
         lower, upper = clamp_range(lower, lower + rng.randint(1, 80) * spacing, spacing)
         share = 10 ** rng.uniform(-4, -2)
-        params = (pool.token0.address, pool.token1.address, pool.fee, lower, upper,
-                  int(x * share) + 1, int(y * share) + 1, 0, 0, d.deployer, DEADLINE)
-        txs.append(TxRequest(sender=d.deployer, to=d.position_manager, gas=1_000_000,
-                             data=encode_call("NonfungiblePositionManager", "mint", params),
-                             nonce=nonce + i, label=f"position {i}"))  # fmt: skip
+        params = (
+            pool.token0.address,
+            pool.token1.address,
+            pool.fee,
+            lower,
+            upper,
+            int(x * share) + 1,
+            int(y * share) + 1,
+            0,
+            0,
+            d.deployer,
+            DEADLINE,
+        )
+        txs.append(
+            TxRequest(
+                sender=d.deployer,
+                to=d.position_manager,
+                gas=1_000_000,
+                data=encode_call("NonfungiblePositionManager", "mint", params),
+                nonce=nonce + i,
+                label=f"position {i}",
+            )
+        )
     for start in range(0, len(txs), 50):
         execute_block(w3, txs[start : start + 50])
 
@@ -93,9 +111,11 @@ def crossing_amount(state: V3SwapState, table: TickTable, zero_for_one: bool, k:
     """An input whose swap crosses exactly `k` initialized ticks: it ends halfway between
     the k-th and the (k+1)-th initialized tick in the swap's direction."""
     ticks = list(table)
-    ahead = [t for t in reversed(ticks) if t <= state.tick] if zero_for_one else [
-        t for t in ticks if t > state.tick
-    ]
+    ahead = (
+        [t for t in reversed(ticks) if t <= state.tick]
+        if zero_for_one
+        else [t for t in ticks if t > state.tick]
+    )
     near = state.sqrt_price_x96 if k == 0 else get_sqrt_ratio_at_tick(ahead[k - 1])
     far = get_sqrt_ratio_at_tick(ahead[k])
     target = (near + far) // 2
@@ -113,41 +133,62 @@ def whitelisted(pool: Pool) -> WhitelistedPool:
 
     address = bytes.fromhex(pool.address[2:])
     protocol = m.Protocol.UNISWAP_V3 if pool.protocol == "v3" else m.Protocol.UNISWAP_V2
-    return WhitelistedPool(key=address, address=address, protocol=protocol,
-                           token0=token(pool.token0), token1=token(pool.token1), fee=pool.fee,
-                           tick_spacing=pool.tick_spacing)  # fmt: skip
+    return WhitelistedPool(
+        key=address,
+        address=address,
+        protocol=protocol,
+        token0=token(pool.token0),
+        token1=token(pool.token1),
+        fee=pool.fee,
+        tick_spacing=pool.tick_spacing,
+    )
 
 
-def build_cases(
-    v3: Pool, v3_snap: V3PoolSnapshot, v2: Pool, v2_snap: V2PoolSnapshot
-) -> list[Case]:
+def build_cases(v3: Pool, v3_snap: V3PoolSnapshot, v2: Pool, v2_snap: V2PoolSnapshot) -> list[Case]:
     engine = ArenaEngine()
     v3_index, v2_index = engine.add_pools([whitelisted(v3), whitelisted(v2)])
-    engine.set_slot0(v3_index, v3_snap.sqrt_price_x96, v3_snap.liquidity, v3_snap.tick,
-                     v3_snap.ticks)  # fmt: skip
+    engine.set_slot0(
+        v3_index, v3_snap.sqrt_price_x96, v3_snap.liquidity, v3_snap.tick, v3_snap.ticks
+    )
     engine.set_reserves(v2_index, v2_snap.reserve0, v2_snap.reserve1)
     quoter = ExactQuoter(engine)
-    state = V3SwapState(sqrt_price_x96=v3_snap.sqrt_price_x96, tick=v3_snap.tick,
-                        liquidity=v3_snap.liquidity, fee_pips=v3.fee,
-                        tick_spacing=v3_snap.tick_spacing)  # fmt: skip
+    state = V3SwapState(
+        sqrt_price_x96=v3_snap.sqrt_price_x96,
+        tick=v3_snap.tick,
+        liquidity=v3_snap.liquidity,
+        fee_pips=v3.fee,
+        tick_spacing=v3_snap.tick_spacing,
+    )
     table = TickTable.from_net_gross(v3_snap.ticks, v3_snap.tick_spacing)
     cases = []
     for zero_for_one in (True, False):
         for k in CROSSINGS:
             amount = crossing_amount(state, table, zero_for_one, k)
-            cases.append(Case(
-                f"V3 {'0→1' if zero_for_one else '1→0'}, {k} ticks crossed", v3, zero_for_one,
-                amount, k,
-                partial(quote_exact_input, state, table, zero_for_one),
-                partial(quoter.hop_out, v3_index, zero_for_one)))  # fmt: skip
+            cases.append(
+                Case(
+                    f"V3 {'0→1' if zero_for_one else '1→0'}, {k} ticks crossed",
+                    v3,
+                    zero_for_one,
+                    amount,
+                    k,
+                    partial(quote_exact_input, state, table, zero_for_one),
+                    partial(quoter.hop_out, v3_index, zero_for_one),
+                )
+            )
     r0, r1 = v2_snap.reserve0, v2_snap.reserve1
     for zero_for_one, amount in ((True, r0 // 1000), (False, r1 // 50)):
         r_in, r_out = (r0, r1) if zero_for_one else (r1, r0)
-        cases.append(Case(
-            f"V2 {'0→1' if zero_for_one else '1→0'}, {amount * 100 / r_in:.1f} % of reserve",
-            v2, zero_for_one, amount, None,
-            partial(_v2_quote, r_in, r_out),
-            partial(quoter.hop_out, v2_index, zero_for_one)))  # fmt: skip
+        cases.append(
+            Case(
+                f"V2 {'0→1' if zero_for_one else '1→0'}, {amount * 100 / r_in:.1f} % of reserve",
+                v2,
+                zero_for_one,
+                amount,
+                None,
+                partial(_v2_quote, r_in, r_out),
+                partial(quoter.hop_out, v2_index, zero_for_one),
+            )
+        )
     return cases
 
 
@@ -163,26 +204,40 @@ def bitmap_words(ticks: dict[int, tuple[int, int]], spacing: int) -> dict[int, i
     return words
 
 
-def run_degenbot(url: str, block: int, v3_snap: V3PoolSnapshot, v2: Pool,
-                 cases: list[Case]) -> dict[str, dict[str, Any]]:  # fmt: skip
+def run_degenbot(
+    url: str, block: int, v3_snap: V3PoolSnapshot, v2: Pool, cases: list[Case]
+) -> dict[str, dict[str, Any]]:
     job = {
         "url": url,
         "block": block,
         "pools": [
-            {"kind": "v3", "address": v3_snap.address,
-             "tick_bitmap": bitmap_words(v3_snap.ticks, v3_snap.tick_spacing),
-             "tick_data": {t: list(v) for t, v in v3_snap.ticks.items()}},
+            {
+                "kind": "v3",
+                "address": v3_snap.address,
+                "tick_bitmap": bitmap_words(v3_snap.ticks, v3_snap.tick_spacing),
+                "tick_data": {t: list(v) for t, v in v3_snap.ticks.items()},
+            },
             {"kind": "v2", "address": v2.address},
         ],
         "checked": CHECKED,
-        "cases": [{"name": c.name, "pool": c.pool.address, "zero_for_one": c.zero_for_one,
-                   "amount_in": c.amount_in} for c in cases],
-    }  # fmt: skip
+        "cases": [
+            {
+                "name": c.name,
+                "pool": c.pool.address,
+                "zero_for_one": c.zero_for_one,
+                "amount_in": c.amount_in,
+            }
+            for c in cases
+        ],
+    }
     with tempfile.TemporaryDirectory() as d:
         job_path, out_path = Path(d) / "job.json", Path(d) / "out.json"
         job_path.write_text(json.dumps(job), encoding="utf-8")
-        subprocess.run([str(DEGENBOT_PYTHON), str(DEGENBOT_SCRIPT), str(job_path),
-                        str(out_path)], check=True, timeout=900)  # fmt: skip
+        subprocess.run(
+            [str(DEGENBOT_PYTHON), str(DEGENBOT_SCRIPT), str(job_path), str(out_path)],
+            check=True,
+            timeout=900,
+        )
         results = json.loads(out_path.read_text(encoding="utf-8"))["results"]
     return {r["name"]: r for r in results}
 
@@ -203,16 +258,24 @@ def main() -> None:
     parser.add_argument("--save-baseline", action="store_true")
     args = parser.parse_args()
     if not args.no_degenbot and not DEGENBOT_PYTHON.exists():
-        sys.exit(f"{DEGENBOT_PYTHON} missing: run `bash benchmarks/setup_degenbot.sh` first "
-                 "(or pass --no-degenbot)")  # fmt: skip
+        sys.exit(
+            f"{DEGENBOT_PYTHON} missing: run `bash benchmarks/setup_degenbot.sh` first "
+            "(or pass --no-degenbot)"
+        )
 
     with AnvilNode() as node:
         w3 = node.web3()
         deployment = deploy(w3)
-        v3 = next(p for p in deployment.pools_of("v3") if p.fee == 3000
-                  and {p.token0.symbol, p.token1.symbol} == {"WETH", "USDC"})  # fmt: skip
-        v2 = next(p for p in deployment.pools_of("v2")
-                  if {p.token0.symbol, p.token1.symbol} == {"WETH", "USDC"})  # fmt: skip
+        v3 = next(
+            p
+            for p in deployment.pools_of("v3")
+            if p.fee == 3000 and {p.token0.symbol, p.token1.symbol} == {"WETH", "USDC"}
+        )
+        v2 = next(
+            p
+            for p in deployment.pools_of("v2")
+            if {p.token0.symbol, p.token1.symbol} == {"WETH", "USDC"}
+        )
         mint_positions(node, deployment, v3, args.positions, args.seed)
         block = block_number(w3)
         v3_snap, v2_snap = hydrate_pools(w3, [(v3.address, "v3"), (v2.address, "v2")], block)
@@ -223,8 +286,13 @@ def main() -> None:
     report(args, v3, v3_snap, cases, theirs)
 
 
-def report(args: argparse.Namespace, v3: Pool, v3_snap: V3PoolSnapshot, cases: list[Case],
-           theirs: dict[str, dict[str, Any]]) -> None:  # fmt: skip
+def report(
+    args: argparse.Namespace,
+    v3: Pool,
+    v3_snap: V3PoolSnapshot,
+    cases: list[Case],
+    theirs: dict[str, dict[str, Any]],
+) -> None:
     rows, figures, mismatches = [], {}, []
     for case in cases:
         outs = [case.ours(case.amount_in + j) for j in range(CHECKED)]
@@ -234,20 +302,30 @@ def report(args: argparse.Namespace, v3: Pool, v3_snap: V3PoolSnapshot, cases: l
         ours_repeated = per_call_us(case.ours, case.amount_in, distinct=False)
         arena = per_call_us(case.via_arena, case.amount_in, distinct=True)
         figures[case.name] = ours
-        row = [case.name, "—" if case.crossed is None else str(case.crossed),
-               f"{ours:.1f} ({ours_repeated:.1f})", f"{arena:.1f}"]  # fmt: skip
+        row = [
+            case.name,
+            "—" if case.crossed is None else str(case.crossed),
+            f"{ours:.1f} ({ours_repeated:.1f})",
+            f"{arena:.1f}",
+        ]
         if theirs:
             other = theirs[case.name]
             same = [int(x) for x in other["amounts_out"]] == outs
             if not same:
-                mismatches.append(f"{case.name}: degenbot {other['amounts_out'][:3]}..., "
-                                  f"ours {outs[:3]}...")  # fmt: skip
-            row += [f"{other['us_distinct']:.1f} ({other['us_repeated']:.1f})",
-                    f"{other['us_distinct'] / ours:.1f}×", "yes" if same else "NO"]  # fmt: skip
+                mismatches.append(
+                    f"{case.name}: degenbot {other['amounts_out'][:3]}..., ours {outs[:3]}..."
+                )
+            row += [
+                f"{other['us_distinct']:.1f} ({other['us_repeated']:.1f})",
+                f"{other['us_distinct'] / ours:.1f}×",
+                "yes" if same else "NO",
+            ]
         rows.append(tuple(row))
-    print(f"One exact-input quote: {v3.label} with {args.positions} minted positions "
-          f"({len(v3_snap.ticks)} initialized ticks). CPU µs per call, best of {REPEATS} "
-          "batches, a new amount every call (in brackets: one amount repeated)")  # fmt: skip
+    print(
+        f"One exact-input quote: {v3.label} with {args.positions} minted positions "
+        f"({len(v3_snap.ticks)} initialized ticks). CPU µs per call, best of {REPEATS} "
+        "batches, a new amount every call (in brackets: one amount repeated)"
+    )
     print(f"machine: {machine_line()}\n")
     header: tuple[str, ...] = ("case", "ticks crossed", "ours µs", "ours via ExactQuoter µs")
     if theirs:

@@ -80,14 +80,29 @@ def main() -> None:
     scale = f"{args.cycles:,} of {len(live):,} cycles"
     budget = f"≥ {BUDGET_CYCLES_PER_S / 1e6:.0f} M cycles/s"
     rows = [
-        Row("screen, CPU time (per core)", scale, f"{cpu_rate / 1e6:.1f} M cycles/s", budget,
-            cpu_rate >= BUDGET_CYCLES_PER_S),
-        Row("screen, wall time", scale, f"{wall_rate / 1e6:.1f} M cycles/s", budget,
-            wall_rate >= BUDGET_CYCLES_PER_S),
-        Row("screen call, median", scale, f"{median(walls) * 1e3:.1f} ms wall, "
-            f"{median(cpus) * 1e3:.1f} ms CPU", "—", None),
+        Row(
+            "screen, CPU time (per core)",
+            scale,
+            f"{cpu_rate / 1e6:.1f} M cycles/s",
+            budget,
+            cpu_rate >= BUDGET_CYCLES_PER_S,
+        ),
+        Row(
+            "screen, wall time",
+            scale,
+            f"{wall_rate / 1e6:.1f} M cycles/s",
+            budget,
+            wall_rate >= BUDGET_CYCLES_PER_S,
+        ),
+        Row(
+            "screen call, median",
+            scale,
+            f"{median(walls) * 1e3:.1f} ms wall, {median(cpus) * 1e3:.1f} ms CPU",
+            "—",
+            None,
+        ),
         Row("cycles screened profitable", scale, f"{profitable:,}", "—", None),
-    ]  # fmt: skip
+    ]
     print_report(
         f"Vectorized screen: {args.pools:,} pools, {args.tokens:,} tokens, median of "
         f"{args.runs} runs (setup {setup_s:.1f} s)",

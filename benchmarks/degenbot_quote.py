@@ -62,9 +62,14 @@ def main() -> None:
             return int(pool.calculate_tokens_out_from_tokens_in(token_in, amount))
 
         outs = [str(quote(amount + j)) for j in range(job["checked"])]
-        results.append({"name": case["name"], "amounts_out": outs,
-                        "us_repeated": per_call_us(quote, amount, distinct=False),
-                        "us_distinct": per_call_us(quote, amount, distinct=True)})  # fmt: skip
+        results.append(
+            {
+                "name": case["name"],
+                "amounts_out": outs,
+                "us_repeated": per_call_us(quote, amount, distinct=False),
+                "us_distinct": per_call_us(quote, amount, distinct=True),
+            }
+        )
     Path(sys.argv[2]).write_text(json.dumps({"results": results}), encoding="utf-8")
 
 

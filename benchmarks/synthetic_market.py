@@ -137,8 +137,9 @@ def _seed_v2(pool: SimPool, price: float, value0: float) -> None:
 def build_market(pools: int, tokens: int, seed: int = 7, noise_bps: float = 3.0) -> Market:
     rng = random.Random(seed)
     token_list, values, weights = _tokens(rng, tokens)
-    market = Market(token_list[0].address, token_list[1].address, token_list, values, weights,
-                    [], [], rng)  # fmt: skip
+    market = Market(
+        token_list[0].address, token_list[1].address, token_list, values, weights, [], [], rng
+    )
     for index, (a, b) in enumerate(_pairs(rng, weights, pools)):
         t0, t1 = (a, b) if token_list[a].address < token_list[b].address else (b, a)
         v3 = rng.random() < 0.6
@@ -155,9 +156,17 @@ def build_market(pools: int, tokens: int, seed: int = 7, noise_bps: float = 3.0)
         market.pools.append(pool)
         protocol = m.Protocol.UNISWAP_V3 if v3 else m.Protocol.UNISWAP_V2
         address = _address(rng)
-        market.whitelist.append(WhitelistedPool(
-            key=address, address=address, protocol=protocol, token0=token_list[t0],
-            token1=token_list[t1], fee=fee, tick_spacing=spacing or None))  # fmt: skip
+        market.whitelist.append(
+            WhitelistedPool(
+                key=address,
+                address=address,
+                protocol=protocol,
+                token0=token_list[t0],
+                token1=token_list[t1],
+                fee=fee,
+                tick_spacing=spacing or None,
+            )
+        )
     return market
 
 
@@ -198,17 +207,29 @@ class BlockStream:
         number = self.block
         self.block += 1
         stamp = 1_700_000_000 + 12 * (number - FIRST_BLOCK)
-        begin = m.BeginBlock(stream_seq=0, block_number=number, block_timestamp=stamp,
-                             base_fee_per_gas=BASE_FEE, is_revert=False)  # fmt: skip
+        begin = m.BeginBlock(
+            stream_seq=0,
+            block_number=number,
+            block_timestamp=stamp,
+            base_fee_per_gas=BASE_FEE,
+            is_revert=False,
+        )
         events = []
-        for log_index, pool in enumerate(rng.choices(self.market.pools, self._hot,
-                                                     k=self.updates)):  # fmt: skip
+        for log_index, pool in enumerate(rng.choices(self.market.pools, self._hot, k=self.updates)):
             update_type, payload = self._update(pool, rng)
-            events.append(m.PoolUpdateMessage(
-                pool_id=m.PoolAddress(value=self.market.whitelist[pool.index].key),
-                protocol=self.market.whitelist[pool.index].protocol, update_type=update_type,
-                block_number=number, block_timestamp=stamp, tx_index=log_index // 2,
-                log_index=log_index, is_revert=False, update=payload))  # fmt: skip
+            events.append(
+                m.PoolUpdateMessage(
+                    pool_id=m.PoolAddress(value=self.market.whitelist[pool.index].key),
+                    protocol=self.market.whitelist[pool.index].protocol,
+                    update_type=update_type,
+                    block_number=number,
+                    block_timestamp=stamp,
+                    tx_index=log_index // 2,
+                    log_index=log_index,
+                    is_revert=False,
+                    update=payload,
+                )
+            )
         return begin, events
 
     def _update(
@@ -247,4 +268,3 @@ class BlockStream:
         return m.UpdateType.MINT, m.V3Liquidity(
             tick_lower=lower, tick_upper=upper, liquidity_delta=amount
         )
-

@@ -126,8 +126,11 @@ class ChainFollower:
             if pool.protocol in _FOLLOWED:
                 keys.append(pool.address)
             else:
-                log.warning("not following %s: %s pools are not decoded here", pool.key_hex,
-                            pool.protocol.name)  # fmt: skip
+                log.warning(
+                    "not following %s: %s pools are not decoded here",
+                    pool.key_hex,
+                    pool.protocol.name,
+                )
         with self._lock:
             self._pending.append((True, keys))
 
@@ -280,8 +283,12 @@ class ChainFollower:
             block_msgs = self._block_messages(seq, block, is_revert=False)
             updates += len(block_msgs) - 2
             messages += block_msgs
-        report = PollReport(blocks=tuple(b.number for b in blocks), frames=len(messages),
-                            updates=updates, behind=behind)  # fmt: skip
+        report = PollReport(
+            blocks=tuple(b.number for b in blocks),
+            frames=len(messages),
+            updates=updates,
+            behind=behind,
+        )
         return _Poll(messages, chain + blocks, report, seq.next_seq)
 
     def _block_messages(
@@ -295,8 +302,13 @@ class ChainFollower:
             if entry.pool in self._tracked
             and (msg := entry.message(h.number, h.timestamp, is_revert=is_revert)) is not None
         ]
-        return seq.block(h.number, events, block_timestamp=h.timestamp,
-                         base_fee_per_gas=h.base_fee_per_gas, is_revert=is_revert)  # fmt: skip
+        return seq.block(
+            h.number,
+            events,
+            block_timestamp=h.timestamp,
+            base_fee_per_gas=h.base_fee_per_gas,
+            is_revert=is_revert,
+        )
 
     def _find_ancestor(self, chain: list[FollowedBlock], start: int) -> int | None:
         """Index in `chain` of the newest stored block still canonical."""
@@ -341,11 +353,15 @@ class ChainFollower:
             final_tip=final_tip.number,
             epilogues=len(finals),
         )
-        log.info("reorg at fork %d: %d blocks reverted, %d new, %d finals", ancestor.number,
-                 len(old), len(new), len(finals))  # fmt: skip
+        log.info(
+            "reorg at fork %d: %d blocks reverted, %d new, %d finals",
+            ancestor.number,
+            len(old),
+            len(new),
+            len(finals),
+        )
         updates = sum(isinstance(msg, m.PoolUpdate) for msg in messages)
-        report = PollReport(reorg=reorg, frames=len(messages), updates=updates,
-                            behind=last < head)  # fmt: skip
+        report = PollReport(reorg=reorg, frames=len(messages), updates=updates, behind=last < head)
         return _Poll(messages, chain[: at + 1] + new, report, seq.next_seq)
 
     def _finals(
@@ -372,8 +388,10 @@ class ChainFollower:
         log.error(
             "reorg below the %d stored blocks (oldest %d): skipping a stream_seq so that "
             "consumers resync; following again after block %d",
-            len(chain), chain[0].number, head,
-        )  # fmt: skip
+            len(chain),
+            chain[0].number,
+            head,
+        )
         anchor = rpc.header(self.w3, head)
         if anchor is None:
             return None
@@ -384,5 +402,4 @@ class ChainFollower:
 def _range(numbers: Sequence[int]) -> m.ReorgRange:
     if not numbers:
         return m.ReorgRange(first_block=None, last_block=None, block_count=0)
-    return m.ReorgRange(first_block=min(numbers), last_block=max(numbers),
-                        block_count=len(numbers))  # fmt: skip
+    return m.ReorgRange(first_block=min(numbers), last_block=max(numbers), block_count=len(numbers))

@@ -97,10 +97,12 @@ def _call_batch(w3: Web3, calls: Sequence[tuple[bytes, bytes]], block_hash: str)
     for start in range(0, len(calls), _BATCH):
         chunk = calls[start : start + _BATCH]
         requests = [
-            (cast(RPCEndpoint, "eth_call"), [{"to": "0x" + to.hex(), "data": "0x" + data.hex()},
-                                             block])
+            (
+                cast(RPCEndpoint, "eth_call"),
+                [{"to": "0x" + to.hex(), "data": "0x" + data.hex()}, block],
+            )
             for to, data in chunk
-        ]  # fmt: skip
+        ]
         responses = provider.make_batch_request(requests)
         if not isinstance(responses, list):
             raise FollowerRpcError("eth_call", responses.get("error", responses))
@@ -125,9 +127,11 @@ def read_finals(
     finals: list[m.ReorgEpilogueUpdate] = []
     for pool in v2_pools:
         data = next(results)
-        finals.append(m.V2ReservesFinal(
-            pool_id=m.PoolAddress(value=pool), reserve0=_word(data, 0), reserve1=_word(data, 1)
-        ))  # fmt: skip
+        finals.append(
+            m.V2ReservesFinal(
+                pool_id=m.PoolAddress(value=pool), reserve0=_word(data, 0), reserve1=_word(data, 1)
+            )
+        )
     for pool in v3_pools:
         slot0, liquidity = next(results), next(results)
         state = m.Slot0State(
@@ -135,7 +139,9 @@ def read_finals(
             liquidity=_word(liquidity, 0),
             tick=_word(slot0, 1, signed=True),
         )
-        finals.append(m.Slot0Final(
-            pool_id=m.PoolAddress(value=pool), protocol=m.Protocol.UNISWAP_V3, state=state
-        ))  # fmt: skip
+        finals.append(
+            m.Slot0Final(
+                pool_id=m.PoolAddress(value=pool), protocol=m.Protocol.UNISWAP_V3, state=state
+            )
+        )
     return finals

@@ -86,8 +86,9 @@ class HopParams:
             self._set_v2(indices[v2], records[v2], gamma[v2])
         concentrated = ~v2
         if concentrated.any():
-            self._set_concentrated(engine, indices[concentrated], records[concentrated],
-                                   gamma[concentrated])  # fmt: skip
+            self._set_concentrated(
+                engine, indices[concentrated], records[concentrated], gamma[concentrated]
+            )
 
     def _set_v2(self, idx: npt.NDArray[np.int64], rec: npt.NDArray[np.void], g: FloatArray) -> None:
         r0 = limbs_to_float(rec["reserve0"], 16)
@@ -141,8 +142,13 @@ class HopParams:
                 pos = bisect_right(sorted_ticks, t)
                 lower = sorted_ticks[pos - 1] if pos else MIN_TICK
                 upper = sorted_ticks[pos] if pos < len(sorted_ticks) else MAX_TICK
-                hit = cache[i] = (version, lower, upper, get_sqrt_ratio_at_tick(lower) / Q96,
-                                  get_sqrt_ratio_at_tick(upper) / Q96)  # fmt: skip
+                hit = cache[i] = (
+                    version,
+                    lower,
+                    upper,
+                    get_sqrt_ratio_at_tick(lower) / Q96,
+                    get_sqrt_ratio_at_tick(upper) / Q96,
+                )
             s_lo[j], s_hi[j] = hit[3], hit[4]
         return s_lo, s_hi
 

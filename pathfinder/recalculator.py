@@ -69,8 +69,9 @@ class PathRecalculator:
     ) -> None:
         self.engine = engine
         self.config = config or PathfinderConfig()
-        self.graph = CycleGraph(resolve_base_tokens(engine, self.config),
-                                max_hops=self.config.max_hops)  # fmt: skip
+        self.graph = CycleGraph(
+            resolve_base_tokens(engine, self.config), max_hops=self.config.max_hops
+        )
         self.gas_token = self.config.gas_token or self.graph.base_tokens[0]
         self.params = HopParams()
         self.quoter = ExactQuoter(engine)
@@ -97,13 +98,15 @@ class PathRecalculator:
         self.graph.compact()
         self._gas_pools = {
             base: [
-                i for i, tokens in self.graph.pool_tokens.items()
+                i
+                for i, tokens in self.graph.pool_tokens.items()
                 if set(tokens) == {base, self.gas_token}
             ]
             for base in self.graph.base_tokens
-        }  # fmt: skip
-        gas = np.where(registry.kind == PoolKind.V2, self.config.gas_per_v2_hop,
-                       self.config.gas_per_v3_hop)  # fmt: skip
+        }
+        gas = np.where(
+            registry.kind == PoolKind.V2, self.config.gas_per_v2_hop, self.config.gas_per_v3_hop
+        )
         self._pool_gas = np.append(gas.astype(np.int64), 0)  # last entry: no pool
         self.params.refresh(self.engine, np.arange(len(registry), dtype=np.int64))
         self._registry_version = registry.version

@@ -36,8 +36,12 @@ def screen(graph: CycleGraph, params: HopParams, cycles: npt.NDArray[np.int64]) 
     usable: npt.NDArray[np.bool_] = np.empty(count, np.bool_)
     # Flat views indexed by hop slot `2·pool + direction`; a missing hop (NO_POOL, -1)
     # gives slot -1 or -2, which is the identity row: the last one.
-    flat = (params.m.reshape(-1), params.k.reshape(-1), params.n.reshape(-1),
-            params.cap.reshape(-1))  # fmt: skip
+    flat = (
+        params.m.reshape(-1),
+        params.k.reshape(-1),
+        params.n.reshape(-1),
+        params.cap.reshape(-1),
+    )
     for start in range(0, count, CHUNK):
         part = slice(start, start + CHUNK)
         usable[part], amount_in[part], profit[part] = _screen_part(

@@ -99,9 +99,11 @@ class JsonlSink:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.close()
 
 
@@ -118,19 +120,27 @@ class SinkMetrics:
     """`arena_path_sink_*` series, labelled by sink name; one set per registry."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.published = Counter("arena_path_sink_published", "Opportunities a sink delivered",
-                                 ["sink"], registry=registry)  # fmt: skip
+        self.published = Counter(
+            "arena_path_sink_published",
+            "Opportunities a sink delivered",
+            ["sink"],
+            registry=registry,
+        )
         self.dropped = Counter(
             "arena_path_sink_dropped",
             "Opportunities a sink dropped (queue full, not flushed at close, publish failed)",
             ["sink"],
             registry=registry,
         )
-        self.connection_errors = Counter("arena_path_sink_connection_errors",
-                                         "Connection errors of a sink", ["sink"],
-                                         registry=registry)  # fmt: skip
-        self.connected = Gauge("arena_path_sink_connected", "1 while a sink is connected",
-                               ["sink"], registry=registry)  # fmt: skip
+        self.connection_errors = Counter(
+            "arena_path_sink_connection_errors",
+            "Connection errors of a sink",
+            ["sink"],
+            registry=registry,
+        )
+        self.connected = Gauge(
+            "arena_path_sink_connected", "1 while a sink is connected", ["sink"], registry=registry
+        )
 
 
 _METRICS: weakref.WeakKeyDictionary[CollectorRegistry, SinkMetrics] = weakref.WeakKeyDictionary()
@@ -177,8 +187,12 @@ class NatsSink:
         self._backoff = backoff or Backoff(initial=0.1, maximum=5.0)
         self._metrics = sink_metrics(registry) if registry is not None else None
         if self._metrics is not None:  # every series exists from the start, at 0
-            for family in (self._metrics.published, self._metrics.dropped,
-                           self._metrics.connection_errors, self._metrics.connected):  # fmt: skip
+            for family in (
+                self._metrics.published,
+                self._metrics.dropped,
+                self._metrics.connection_errors,
+                self._metrics.connected,
+            ):
                 family.labels(sink=self.name)
         self._state = ConnectionState.NOT_STARTED
         self._state_changed = threading.Condition()
@@ -253,9 +267,11 @@ class NatsSink:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.close()
 
     def _call_in_loop(self, fn: Callable[[], None]) -> bool:

@@ -170,8 +170,9 @@ def render_best(best: Sequence[Opportunity], symbols: dict[str, str], seen: int)
 class PathfinderOutputs:
     """The recalculator and every sink the options asked for; closing closes the sinks."""
 
-    def __init__(self, recalculator: PathRecalculator, sinks: list[OpportunitySink],
-                 best: BestOpportunities) -> None:  # fmt: skip
+    def __init__(
+        self, recalculator: PathRecalculator, sinks: list[OpportunitySink], best: BestOpportunities
+    ) -> None:
         self.recalculator = recalculator
         self.sinks = sinks
         self.tracker = best
@@ -194,9 +195,12 @@ class PathfinderOutputs:
             for sink in sinks:
                 sink.close()
             raise
-        log.info("pathfinder: %d cycles through %s; sinks: %s", recalculator.graph.live_count(),
-                 ", ".join("0x" + t.hex() for t in recalculator.graph.base_tokens),
-                 ", ".join(s.name for s in sinks) or "none")  # fmt: skip
+        log.info(
+            "pathfinder: %d cycles through %s; sinks: %s",
+            recalculator.graph.live_count(),
+            ", ".join("0x" + t.hex() for t in recalculator.graph.base_tokens),
+            ", ".join(s.name for s in sinks) or "none",
+        )
         return cls(recalculator, sinks, best)
 
     def on_settled(self, settled: Settled) -> None:

@@ -39,8 +39,9 @@ WARM_UP_BLOCKS = 20
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--blocks", type=int, default=260, help="traffic blocks (reorgs add more)")
     p.add_argument("--reorgs", type=int, default=20)
@@ -78,8 +79,9 @@ async def _record(
 
 def _replay_check(out: Path, generator: TrafficGenerator) -> int:
     """Replay the three files exactly as `arena replay --sample` does; compare with the node."""
-    config = PipelineConfig(whitelist=out / "sample_whitelist.json",
-                            initial_state=out / "sample_initial_state.json")  # fmt: skip
+    config = PipelineConfig(
+        whitelist=out / "sample_whitelist.json", initial_state=out / "sample_initial_state.json"
+    )
     with open_pipeline(config) as pipeline:
         for payload in open_recording(out / "sample.arec").frames():
             pipeline.feed_frame(payload)
@@ -98,8 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args.out.mkdir(parents=True, exist_ok=True)
-    config = ProofConfig(blocks=args.blocks, reorgs=args.reorgs, rollbacks=args.rollbacks,
-                         seed=args.seed)  # fmt: skip
+    config = ProofConfig(
+        blocks=args.blocks, reorgs=args.reorgs, rollbacks=args.rollbacks, seed=args.seed
+    )
     with AnvilNode() as node:
         w3 = node.web3()
         deployment = deploy(w3)
@@ -112,8 +115,11 @@ def main(argv: list[str] | None = None) -> int:
         engine.add_pools(whitelist.pools)
         resync(engine, w3, anchor)
         write_state_file(engine, args.out / "sample_initial_state.json")
-        notes = {"seed": str(args.seed), "first_block": str(anchor + 1),
-                 "generator": "scripts/make_sample.py"}  # fmt: skip
+        notes = {
+            "seed": str(args.seed),
+            "first_block": str(anchor + 1),
+            "generator": "scripts/make_sample.py",
+        }
         meta = RecordingMetadata.new(f"anvil:{node.url}", notes)
         with RecordingWriter(args.out / "sample.arec", meta, overwrite=True) as writer:
             result = asyncio.run(_record(generator, whitelist, config, writer))

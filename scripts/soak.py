@@ -28,8 +28,9 @@ PROGRESS_EVERY = 100
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--blocks", type=int, default=2000, help="traffic blocks (reorgs add more)")
     p.add_argument("--reorgs", type=int, help="reorgs (default: one per 10 blocks)")
     p.add_argument("--rollbacks", type=int, help="rollbacks (default: one per 50 blocks)")
@@ -55,9 +56,11 @@ async def _soak(config: ProofConfig) -> ProofResult:
                     await proof.step(step)
                     if i % PROGRESS_EVERY == 0 or i == len(steps):
                         r = proof.result
-                        print(f"soak: step {i}/{len(steps)}, tip {proof.engine.tip_block}, "
-                              f"{r.checks} checks, {r.mismatch_count} mismatches",
-                              file=sys.stderr)  # fmt: skip
+                        print(
+                            f"soak: step {i}/{len(steps)}, tip {proof.engine.tip_block}, "
+                            f"{r.checks} checks, {r.mismatch_count} mismatches",
+                            file=sys.stderr,
+                        )
                 return proof.finish()
 
 
@@ -77,11 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     table = result.table()
     if args.markdown:
         table = "| measure | value |\n|---|---|\n" + table
-    print(f"soak: seed {config.seed}, {config.blocks} traffic blocks, {config.reorgs} reorgs, "
-          f"{config.rollbacks} rollbacks, depth 1..{config.max_depth}, check every "
-          f"{config.check_every}, ticks {'on' if config.check_ticks else 'off'}; "
-          f"{platform.python_implementation()} {platform.python_version()}, "
-          f"{os.cpu_count()} CPUs")  # fmt: skip
+    print(
+        f"soak: seed {config.seed}, {config.blocks} traffic blocks, {config.reorgs} reorgs, "
+        f"{config.rollbacks} rollbacks, depth 1..{config.max_depth}, check every "
+        f"{config.check_every}, ticks {'on' if config.check_ticks else 'off'}; "
+        f"{platform.python_implementation()} {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs"
+    )
     print(table)
     for found in result.mismatches[:20]:
         print(found.line(), file=sys.stderr)

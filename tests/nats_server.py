@@ -51,11 +51,16 @@ class NatsServer:
 
     async def start(self, timeout: float = READY_TIMEOUT) -> None:
         self._process = await asyncio.create_subprocess_exec(
-            str(nats_server_binary()), "-a", "127.0.0.1", "-p", str(self.port), *self.extra_args,
+            str(nats_server_binary()),
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            *self.extra_args,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
+        )
         try:
             await asyncio.wait_for(self._wait_ready(self._process), timeout)
         except BaseException:

@@ -90,19 +90,27 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def _progress(report: PollReport) -> None:
     if report.deep_reorg:
-        print("arena follow: reorg deeper than the kept blocks: stream_seq gap sent",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "arena follow: reorg deeper than the kept blocks: stream_seq gap sent", file=sys.stderr
+        )
     if report.reorg is not None:
         r = report.reorg
         kind = "reorg" if r.new_blocks else "revert"
-        print(f"arena follow: {kind} at fork {r.fork_block}: {len(r.old_blocks)} blocks "
-              f"reverted, {len(r.new_blocks)} new, {r.epilogues} finals, tip {r.final_tip}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"arena follow: {kind} at fork {r.fork_block}: {len(r.old_blocks)} blocks "
+            f"reverted, {len(r.new_blocks)} new, {r.epilogues} finals, tip {r.final_tip}",
+            file=sys.stderr,
+        )
     if report.blocks:
-        span = f"{report.blocks[0]}" if len(report.blocks) == 1 else (
-            f"{report.blocks[0]}..{report.blocks[-1]}")  # fmt: skip
-        print(f"arena follow: block {span}: {report.updates} updates, {report.frames} frames",
-              file=sys.stderr)  # fmt: skip
+        span = (
+            f"{report.blocks[0]}"
+            if len(report.blocks) == 1
+            else (f"{report.blocks[0]}..{report.blocks[-1]}")
+        )
+        print(
+            f"arena follow: block {span}: {report.updates} updates, {report.frames} frames",
+            file=sys.stderr,
+        )
 
 
 async def _follow(
@@ -121,13 +129,20 @@ async def _follow(
     try:
         async with FrameBroadcastServer(args.socket) as server:
             follower = ChainFollower(
-                args.rpc, whitelist, server, start_block=args.from_block,
-                poll_interval=args.poll_interval, keep_blocks=args.keep_blocks,
+                args.rpc,
+                whitelist,
+                server,
+                start_block=args.from_block,
+                poll_interval=args.poll_interval,
+                keep_blocks=args.keep_blocks,
                 epilogue_scope=args.epilogue_scope,
                 on_frame=None if recorder is None else recorder.write_frame,
-            )  # fmt: skip
-            print(f"arena follow: serving {args.socket} from {args.rpc} "
-                  f"({len(follower.tracked)} pools)", file=sys.stderr)  # fmt: skip
+            )
+            print(
+                f"arena follow: serving {args.socket} from {args.rpc} "
+                f"({len(follower.tracked)} pools)",
+                file=sys.stderr,
+            )
             await follower.run(stop, on_report)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(server.flush(), _FLUSH_TIMEOUT_S)
@@ -143,8 +158,9 @@ def execute(args: argparse.Namespace) -> int:
     if args.record is not None:
         notes = {"rpc": args.rpc, "whitelist": str(args.whitelist)}
         try:
-            recorder = RecordingWriter(args.record, RecordingMetadata.new(f"follow:{args.rpc}",
-                                                                          notes))  # fmt: skip
+            recorder = RecordingWriter(
+                args.record, RecordingMetadata.new(f"follow:{args.rpc}", notes)
+            )
         except OSError as exc:
             print(f"arena follow: cannot create {args.record}: {exc.strerror}", file=sys.stderr)
             return 2
@@ -154,7 +170,10 @@ def execute(args: argparse.Namespace) -> int:
         if recorder is not None:
             recorder.close()
     s = follower.stats
-    print(f"arena follow: stopped at block {s.tip}: {s.blocks} blocks, {s.reorgs} reorgs, "
-          f"{s.reverts} reverts, {s.updates} updates, {s.frames} frames, "
-          f"{s.rpc_errors} node errors", file=sys.stderr)  # fmt: skip
+    print(
+        f"arena follow: stopped at block {s.tip}: {s.blocks} blocks, {s.reorgs} reorgs, "
+        f"{s.reverts} reverts, {s.updates} updates, {s.frames} frames, "
+        f"{s.rpc_errors} node errors",
+        file=sys.stderr,
+    )
     return 0

@@ -44,19 +44,25 @@ def _report(event: ChainEvent) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         with AnvilNode(AnvilConfig()) as node:
             w3 = node.web3()
             deployment = deploy(w3)
             path = write_whitelist(deployment, args.whitelist, chain=args.chain)
-            print(f"anvil {node.url}; {len(deployment.pools)} pools; whitelist {path}",
-                  file=sys.stderr)
-            config = ScenarioConfig(blocks=args.blocks,
-                                    reorg_probability=args.reorg_probability,
-                                    rollback_probability=args.rollback_probability,
-                                    max_reorg_depth=args.max_reorg_depth)
+            print(
+                f"anvil {node.url}; {len(deployment.pools)} pools; whitelist {path}",
+                file=sys.stderr,
+            )
+            config = ScenarioConfig(
+                blocks=args.blocks,
+                reorg_probability=args.reorg_probability,
+                rollback_probability=args.rollback_probability,
+                max_reorg_depth=args.max_reorg_depth,
+            )
             events = run_scenario(TrafficGenerator(w3, deployment, args.seed), config, _report)
             reorgs = sum(e.kind != "block" for e in events)
             print(f"done: {args.blocks} blocks, {reorgs} reorgs/rollbacks", file=sys.stderr)

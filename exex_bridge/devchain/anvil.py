@@ -59,15 +59,24 @@ class AnvilConfig:
 
     def arguments(self) -> list[str]:
         args = [
-            "--host", "127.0.0.1",
-            "--port", "0",
-            "--chain-id", str(self.chain_id),
-            "--mnemonic", self.mnemonic,
-            "--accounts", str(self.accounts),
-            "--balance", str(self.balance_eth),
-            "--timestamp", str(self.genesis_timestamp),
-            "--gas-limit", str(self.gas_limit),
-            "--order", self.order,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--chain-id",
+            str(self.chain_id),
+            "--mnemonic",
+            self.mnemonic,
+            "--accounts",
+            str(self.accounts),
+            "--balance",
+            str(self.balance_eth),
+            "--timestamp",
+            str(self.genesis_timestamp),
+            "--gas-limit",
+            str(self.gas_limit),
+            "--order",
+            self.order,
         ]
         if self.block_time is None:
             args.append("--no-mining")

@@ -112,20 +112,35 @@ class _Deployer:
 
     def deploy_contracts(self) -> tuple[dict[str, str], list[str]]:
         token_txs = [
-            self.tx(self.deployer, None, encode_deploy("ERC20", self._supply(t)), 3_000_000,
-                    f"deploy {t.symbol}")
+            self.tx(
+                self.deployer,
+                None,
+                encode_deploy("ERC20", self._supply(t)),
+                3_000_000,
+                f"deploy {t.symbol}",
+            )
             for t in self.spec.tokens
         ]
         core = [
-            self.tx(self.deployer, None, encode_deploy("UniswapV2Factory", self.deployer),
-                    _DEPLOY_GAS, "deploy UniswapV2Factory"),
-            self.tx(self.deployer, None, encode_deploy("UniswapV3Factory"), _DEPLOY_GAS,
-                    "deploy UniswapV3Factory"),
+            self.tx(
+                self.deployer,
+                None,
+                encode_deploy("UniswapV2Factory", self.deployer),
+                _DEPLOY_GAS,
+                "deploy UniswapV2Factory",
+            ),
+            self.tx(
+                self.deployer,
+                None,
+                encode_deploy("UniswapV3Factory"),
+                _DEPLOY_GAS,
+                "deploy UniswapV3Factory",
+            ),
         ]
         mined = self.block(token_txs + core)
         addresses = [checksum(r["contractAddress"]) for r in mined]
         tokens = {t.symbol: addresses[i] for i, t in enumerate(self.spec.tokens)}
-        return tokens, addresses[len(token_txs):]
+        return tokens, addresses[len(token_txs) :]
 
     def _supply(self, token: TokenSpec) -> int:
         return raw_amount(token, self.spec.supply_usd)
@@ -152,12 +167,24 @@ def deploy(
         address = checksum(token_addrs[t.symbol])
         tokens[t.symbol] = Token(symbol=t.symbol, address=address, decimals=t.decimals)
     weth = (tokens["WETH"] if "WETH" in tokens else next(iter(tokens.values()))).address
-    periphery = d.block([
-        d.tx(d.deployer, None, encode_deploy("NonfungiblePositionManager", v3_factory, weth,
-                                             ZERO_ADDRESS), _DEPLOY_GAS, "deploy NPM"),
-        d.tx(d.deployer, None, encode_deploy("SwapRouter", v3_factory, weth), _DEPLOY_GAS,
-             "deploy SwapRouter"),
-    ])
+    periphery = d.block(
+        [
+            d.tx(
+                d.deployer,
+                None,
+                encode_deploy("NonfungiblePositionManager", v3_factory, weth, ZERO_ADDRESS),
+                _DEPLOY_GAS,
+                "deploy NPM",
+            ),
+            d.tx(
+                d.deployer,
+                None,
+                encode_deploy("SwapRouter", v3_factory, weth),
+                _DEPLOY_GAS,
+                "deploy SwapRouter",
+            ),
+        ]
+    )
     npm, router = (checksum(r["contractAddress"]) for r in periphery)
     pools = _create_pools(d, tokens, v2_factory, v3_factory)
     _fund_and_approve(d, tokens, npm, router)
@@ -176,8 +203,12 @@ def deploy(
         weth=weth,
         block=int(rpc_call(w3, "eth_blockNumber", []), 16),
     )
-    log.info("deployed %d tokens and %d pools up to block %d",
-             len(deployment.tokens), len(deployment.pools), deployment.block)
+    log.info(
+        "deployed %d tokens and %d pools up to block %d",
+        len(deployment.tokens),
+        len(deployment.pools),
+        deployment.block,
+    )
     return deployment
 
 
@@ -188,15 +219,27 @@ def _create_pools(
     for ps in d.spec.pools:
         a, b = tokens[ps.token_a].address, tokens[ps.token_b].address
         if ps.protocol == "v2":
-            txs.append(d.tx(d.deployer, v2_factory,
-                            encode_call("UniswapV2Factory", "createPair", a, b),
-                            _CREATE_POOL_GAS, f"createPair {ps.token_a}/{ps.token_b}"))
+            txs.append(
+                d.tx(
+                    d.deployer,
+                    v2_factory,
+                    encode_call("UniswapV2Factory", "createPair", a, b),
+                    _CREATE_POOL_GAS,
+                    f"createPair {ps.token_a}/{ps.token_b}",
+                )
+            )
         else:
-            txs.append(d.tx(d.deployer, v3_factory,
-                            encode_call("UniswapV3Factory", "createPool", a, b, ps.fee),
-                            _CREATE_POOL_GAS, f"createPool {ps.token_a}/{ps.token_b}/{ps.fee}"))
+            txs.append(
+                d.tx(
+                    d.deployer,
+                    v3_factory,
+                    encode_call("UniswapV3Factory", "createPool", a, b, ps.fee),
+                    _CREATE_POOL_GAS,
+                    f"createPool {ps.token_a}/{ps.token_b}/{ps.fee}",
+                )
+            )
     for start in range(0, len(txs), 8):  # 8 x 6M gas fits a 60M block
-        d.block(txs[start:start + 8])
+        d.block(txs[start : start + 8])
     pools = []
     for ps in d.spec.pools:
         t0, t1 = _sorted_pair(tokens[ps.token_a], tokens[ps.token_b])
@@ -204,13 +247,20 @@ def _create_pools(
             (addr,) = call(d.w3, v2_factory, "UniswapV2Factory", "getPair", t0.address, t1.address)
             fee, spacing = 3000, None
         else:
-            (addr,) = call(d.w3, v3_factory, "UniswapV3Factory", "getPool", t0.address,
-                           t1.address, ps.fee)
+            (addr,) = call(
+                d.w3, v3_factory, "UniswapV3Factory", "getPool", t0.address, t1.address, ps.fee
+            )
             fee, spacing = ps.fee, TICK_SPACING_BY_FEE[ps.fee]
         if int(addr, 16) == 0:
             raise DeploymentError(f"pool {ps} was not created")
-        pool = Pool(address=checksum(addr), protocol=ps.protocol, token0=t0,
-                    token1=t1, fee=fee, tick_spacing=spacing)
+        pool = Pool(
+            address=checksum(addr),
+            protocol=ps.protocol,
+            token0=t0,
+            token1=t1,
+            fee=fee,
+            tick_spacing=spacing,
+        )
         pools.append((pool, ps))
     return pools
 
@@ -219,12 +269,23 @@ def _fund_and_approve(d: _Deployer, tokens: dict[str, Token], npm: str, router: 
     txs = []
     for t in d.spec.tokens:
         addr = tokens[t.symbol].address
-        txs.append(d.tx(d.deployer, addr,
-                        encode_call("ERC20", "transfer", d.trader, d._supply(t) // 2),
-                        _CALL_GAS, f"fund trader {t.symbol}"))
+        txs.append(
+            d.tx(
+                d.deployer,
+                addr,
+                encode_call("ERC20", "transfer", d.trader, d._supply(t) // 2),
+                _CALL_GAS,
+                f"fund trader {t.symbol}",
+            )
+        )
         txs.extend(
-            d.tx(owner, addr, encode_call("ERC20", "approve", spender, MAX_UINT256), _CALL_GAS,
-                 f"approve {t.symbol}")
+            d.tx(
+                owner,
+                addr,
+                encode_call("ERC20", "approve", spender, MAX_UINT256),
+                _CALL_GAS,
+                f"approve {t.symbol}",
+            )
             for owner in (d.deployer, d.trader)
             for spender in (npm, router)
         )
@@ -236,11 +297,20 @@ def _initialize_v3(d: _Deployer, spec: DeploymentSpec, pools: list[tuple[Pool, P
     for pool, ps in pools:
         if pool.protocol != "v3":
             continue
-        price = raw_price(spec.token(pool.token0.symbol), spec.token(pool.token1.symbol),
-                          _skew_for_token0(pool, ps))
-        txs.append(d.tx(d.deployer, pool.address,
-                        encode_call("UniswapV3Pool", "initialize", sqrt_price_x96(price)),
-                        _CALL_GAS, f"initialize {pool.label}"))
+        price = raw_price(
+            spec.token(pool.token0.symbol),
+            spec.token(pool.token1.symbol),
+            _skew_for_token0(pool, ps),
+        )
+        txs.append(
+            d.tx(
+                d.deployer,
+                pool.address,
+                encode_call("UniswapV3Pool", "initialize", sqrt_price_x96(price)),
+                _CALL_GAS,
+                f"initialize {pool.label}",
+            )
+        )
     d.block(txs)
 
 
@@ -260,14 +330,27 @@ def _add_liquidity(
             amount0 = raw_amount(s0, Fraction(ps.usd_depth, 2))
             amount1 = int(amount0 * price)
             txs += [
-                d.tx(d.deployer, pool.token0.address,
-                     encode_call("ERC20", "transfer", pool.address, amount0), _CALL_GAS,
-                     f"seed {pool.label} token0"),
-                d.tx(d.deployer, pool.token1.address,
-                     encode_call("ERC20", "transfer", pool.address, amount1), _CALL_GAS,
-                     f"seed {pool.label} token1"),
-                d.tx(d.deployer, pool.address, encode_call("UniswapV2Pair", "mint", d.deployer),
-                     _CALL_GAS, f"mint {pool.label}"),
+                d.tx(
+                    d.deployer,
+                    pool.token0.address,
+                    encode_call("ERC20", "transfer", pool.address, amount0),
+                    _CALL_GAS,
+                    f"seed {pool.label} token0",
+                ),
+                d.tx(
+                    d.deployer,
+                    pool.token1.address,
+                    encode_call("ERC20", "transfer", pool.address, amount1),
+                    _CALL_GAS,
+                    f"seed {pool.label} token1",
+                ),
+                d.tx(
+                    d.deployer,
+                    pool.address,
+                    encode_call("UniswapV2Pair", "mint", d.deployer),
+                    _CALL_GAS,
+                    f"mint {pool.label}",
+                ),
             ]
         else:
             txs += _v3_positions(d, spec, pool, ps, npm)
@@ -287,8 +370,26 @@ def _v3_positions(
         else:
             lower, upper = clamp_range(current + lo, current + hi + spacing, spacing)
         usd = ps.usd_depth * share
-        params = (pool.token0.address, pool.token1.address, pool.fee, lower, upper,
-                  raw_amount(s0, usd), raw_amount(s1, usd), 0, 0, d.deployer, DEADLINE)
-        txs.append(d.tx(d.deployer, npm, encode_call("NonfungiblePositionManager", "mint", params),
-                        _CALL_GAS, f"position {pool.label} [{lower},{upper})"))
+        params = (
+            pool.token0.address,
+            pool.token1.address,
+            pool.fee,
+            lower,
+            upper,
+            raw_amount(s0, usd),
+            raw_amount(s1, usd),
+            0,
+            0,
+            d.deployer,
+            DEADLINE,
+        )
+        txs.append(
+            d.tx(
+                d.deployer,
+                npm,
+                encode_call("NonfungiblePositionManager", "mint", params),
+                _CALL_GAS,
+                f"position {pool.label} [{lower},{upper})",
+            )
+        )
     return txs

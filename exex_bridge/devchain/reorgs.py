@@ -92,8 +92,9 @@ def _check_replacement(
     for number in range(fork + 1, tip + 1):
         mined += [str(h) for h in block_header(w3, number)["transactions"]]
     if len(mined) != len(replacement):
-        raise TransactionFailedError("-", f"{len(replacement)} replacement txs, "
-                                     f"{len(mined)} mined", None)
+        raise TransactionFailedError(
+            "-", f"{len(replacement)} replacement txs, {len(mined)} mined", None
+        )
     for tx_hash, receipt in zip(mined, receipts(w3, mined), strict=True):
         if receipt.get("status") != "0x1":
             raise TransactionFailedError(tx_hash, "replacement tx", receipt)

@@ -44,9 +44,10 @@ def decimals_operand_offset(code: bytes) -> int:
             # entry: JUMPDEST PUSH2 <return> PUSH2 <getter> JUMP
             if code[entry] == _JUMPDEST and code[entry + 1] == _PUSH2 and code[entry + 4] == _PUSH2:
                 getter = int.from_bytes(code[entry + 5 : entry + 7], "big")
-                if code[getter : getter + 2] == bytes([_JUMPDEST, _PUSH1]) and code[
-                    getter + 3
-                ] == _DUP2:
+                if (
+                    code[getter : getter + 2] == bytes([_JUMPDEST, _PUSH1])
+                    and code[getter + 3] == _DUP2
+                ):
                     return getter + 2
     raise DeploymentError("ERC20 runtime code does not have the expected decimals() getter")
 

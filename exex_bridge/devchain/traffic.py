@@ -80,9 +80,13 @@ class TrafficGenerator:
         self.rng = random.Random(seed)
         c = self.config
         self._actions: list[tuple[Action, int]] = [
-            (self._v2_swap, c.v2_swap), (self._v3_swap, c.v3_swap), (self._v3_mint, c.v3_mint),
-            (self._v3_increase, c.v3_increase), (self._v3_decrease, c.v3_decrease),
-            (self._v2_mint, c.v2_mint), (self._v2_burn, c.v2_burn),
+            (self._v2_swap, c.v2_swap),
+            (self._v3_swap, c.v3_swap),
+            (self._v3_mint, c.v3_mint),
+            (self._v3_increase, c.v3_increase),
+            (self._v3_decrease, c.v3_decrease),
+            (self._v2_mint, c.v2_mint),
+            (self._v2_burn, c.v2_burn),
         ]
 
     def load_view(self, block: int | None = None) -> ChainView:
@@ -114,14 +118,21 @@ class TrafficGenerator:
 
     def _tx(self, view: ChainView, to: str, data: bytes, gas: int, label: str) -> TxRequest:
         view.nonce += 1
-        return TxRequest(sender=self.deployment.trader, to=to, data=data, gas=gas,
-                         nonce=view.nonce - 1, label=label)
+        return TxRequest(
+            sender=self.deployment.trader,
+            to=to,
+            data=data,
+            gas=gas,
+            nonce=view.nonce - 1,
+            label=label,
+        )
 
     def _v2_swap(self, rng: random.Random, view: ChainView) -> list[TxRequest]:
         pair = rng.choice(list(view.v2.values()))
         zero_for_one = rng.random() < 0.5
-        r_in, r_out = (pair.reserve0, pair.reserve1) if zero_for_one else (pair.reserve1,
-                                                                             pair.reserve0)
+        r_in, r_out = (
+            (pair.reserve0, pair.reserve1) if zero_for_one else (pair.reserve1, pair.reserve0)
+        )
         amount_in = max(1, int(r_in * _fraction(rng, 5e-4, 2e-2)))
         amount_out = v2_amount_out(amount_in, r_in, r_out)
         if amount_out == 0:
@@ -135,10 +146,20 @@ class TrafficGenerator:
             pair.reserve1, pair.reserve0 = r_in + amount_in, r_out - amount_out
         label = f"v2 swap {p.label} {'0->1' if zero_for_one else '1->0'}"
         return [
-            self._tx(view, token_in.address, encode_call("ERC20", "transfer", p.address, amount_in),
-                     _TRANSFER_GAS, label + " (pay)"),
-            self._tx(view, p.address, encode_call("UniswapV2Pair", "swap", *outs,
-                                                  self.deployment.trader, b""), _SWAP_GAS, label),
+            self._tx(
+                view,
+                token_in.address,
+                encode_call("ERC20", "transfer", p.address, amount_in),
+                _TRANSFER_GAS,
+                label + " (pay)",
+            ),
+            self._tx(
+                view,
+                p.address,
+                encode_call("UniswapV2Pair", "swap", *outs, self.deployment.trader, b""),
+                _SWAP_GAS,
+                label,
+            ),
         ]
 
     def _v3_swap(self, rng: random.Random, view: ChainView) -> list[TxRequest]:
@@ -152,12 +173,26 @@ class TrafficGenerator:
             limit = _price_limit(rng, pool, zero_for_one)
         view.moved.add(p.address)
         token_in, token_out = (p.token0, p.token1) if zero_for_one else (p.token1, p.token0)
-        params = (token_in.address, token_out.address, p.fee, self.deployment.trader, DEADLINE,
-                  amount_in, 0, limit)
+        params = (
+            token_in.address,
+            token_out.address,
+            p.fee,
+            self.deployment.trader,
+            DEADLINE,
+            amount_in,
+            0,
+            limit,
+        )
         label = f"v3 swap {p.label} {'0->1' if zero_for_one else '1->0'}"
-        return [self._tx(view, self.deployment.swap_router,
-                         encode_call("SwapRouter", "exactInputSingle", params), _SWAP_GAS,
-                         label + (" limited" if limit else ""))]
+        return [
+            self._tx(
+                view,
+                self.deployment.swap_router,
+                encode_call("SwapRouter", "exactInputSingle", params),
+                _SWAP_GAS,
+                label + (" limited" if limit else ""),
+            )
+        ]
 
     def _v3_mint(self, rng: random.Random, view: ChainView) -> list[TxRequest]:
         pool = rng.choice(list(view.v3.values()))
@@ -177,17 +212,34 @@ class TrafficGenerator:
             lower, upper = pool.tick - 50 * width, pool.tick + 50 * width
         lower, upper = clamp_range(lower, upper + spacing, spacing)
         share = _fraction(rng, 1e-3, 2e-2)
-        params = (p.token0.address, p.token1.address, p.fee, lower, upper,
-                  int(pool.balance0 * share) + 1, int(pool.balance1 * share) + 1, 0, 0,
-                  self.deployment.trader, DEADLINE)
+        params = (
+            p.token0.address,
+            p.token1.address,
+            p.fee,
+            lower,
+            upper,
+            int(pool.balance0 * share) + 1,
+            int(pool.balance1 * share) + 1,
+            0,
+            0,
+            self.deployment.trader,
+            DEADLINE,
+        )
         view.next_token_id += 1
-        return [self._tx(view, self.deployment.position_manager,
-                         encode_call("NonfungiblePositionManager", "mint", params), _LIQUIDITY_GAS,
-                         f"v3 mint {p.label} [{lower},{upper}) {kind}")]
+        return [
+            self._tx(
+                view,
+                self.deployment.position_manager,
+                encode_call("NonfungiblePositionManager", "mint", params),
+                _LIQUIDITY_GAS,
+                f"v3 mint {p.label} [{lower},{upper}) {kind}",
+            )
+        ]
 
     def _live_position(self, rng: random.Random, view: ChainView) -> PositionView | None:
-        live = [pos for pos in view.positions if pos.liquidity > 0 and pos.token_id not in
-                view.spent]
+        live = [
+            pos for pos in view.positions if pos.liquidity > 0 and pos.token_id not in view.spent
+        ]
         return rng.choice(live) if live else None
 
     def _v3_increase(self, rng: random.Random, view: ChainView) -> list[TxRequest]:
@@ -196,11 +248,23 @@ class TrafficGenerator:
             return self._v3_mint(rng, view)
         pool = view.v3[pos.pool.address]
         share = _fraction(rng, 1e-3, 1e-2)
-        params = (pos.token_id, int(pool.balance0 * share) + 1, int(pool.balance1 * share) + 1,
-                  0, 0, DEADLINE)
-        return [self._tx(view, self.deployment.position_manager,
-                         encode_call("NonfungiblePositionManager", "increaseLiquidity", params),
-                         _LIQUIDITY_GAS, f"v3 increase #{pos.token_id} {pos.pool.label}")]
+        params = (
+            pos.token_id,
+            int(pool.balance0 * share) + 1,
+            int(pool.balance1 * share) + 1,
+            0,
+            0,
+            DEADLINE,
+        )
+        return [
+            self._tx(
+                view,
+                self.deployment.position_manager,
+                encode_call("NonfungiblePositionManager", "increaseLiquidity", params),
+                _LIQUIDITY_GAS,
+                f"v3 increase #{pos.token_id} {pos.pool.label}",
+            )
+        ]
 
     def _v3_decrease(self, rng: random.Random, view: ChainView) -> list[TxRequest]:
         pos = self._live_position(rng, view)
@@ -211,12 +275,28 @@ class TrafficGenerator:
         npm, trader = self.deployment.position_manager, self.deployment.trader
         label = f"v3 decrease #{pos.token_id} {pos.pool.label} by {amount}"
         return [
-            self._tx(view, npm, encode_call("NonfungiblePositionManager", "decreaseLiquidity",
-                                            (pos.token_id, amount, 0, 0, DEADLINE)),
-                     _LIQUIDITY_GAS, label),
-            self._tx(view, npm, encode_call("NonfungiblePositionManager", "collect",
-                                            (pos.token_id, trader, MAX_UINT128, MAX_UINT128)),
-                     _LIQUIDITY_GAS, f"v3 collect #{pos.token_id}"),
+            self._tx(
+                view,
+                npm,
+                encode_call(
+                    "NonfungiblePositionManager",
+                    "decreaseLiquidity",
+                    (pos.token_id, amount, 0, 0, DEADLINE),
+                ),
+                _LIQUIDITY_GAS,
+                label,
+            ),
+            self._tx(
+                view,
+                npm,
+                encode_call(
+                    "NonfungiblePositionManager",
+                    "collect",
+                    (pos.token_id, trader, MAX_UINT128, MAX_UINT128),
+                ),
+                _LIQUIDITY_GAS,
+                f"v3 collect #{pos.token_id}",
+            ),
         ]
 
     def _v2_mint(self, rng: random.Random, view: ChainView) -> list[TxRequest]:
@@ -224,8 +304,10 @@ class TrafficGenerator:
         p = pair.pool
         amount0 = max(1, int(pair.reserve0 * _fraction(rng, 1e-3, 2e-2)))
         amount1 = amount0 * pair.reserve1 // pair.reserve0 + 1
-        minted = min(amount0 * pair.total_supply // pair.reserve0,
-                     amount1 * pair.total_supply // pair.reserve1)
+        minted = min(
+            amount0 * pair.total_supply // pair.reserve0,
+            amount1 * pair.total_supply // pair.reserve1,
+        )
         if minted == 0:
             return []
         pair.reserve0 += amount0
@@ -233,12 +315,27 @@ class TrafficGenerator:
         pair.total_supply += minted
         pair.trader_liquidity += minted
         return [
-            self._tx(view, p.token0.address, encode_call("ERC20", "transfer", p.address, amount0),
-                     _TRANSFER_GAS, f"v2 mint {p.label} (pay0)"),
-            self._tx(view, p.token1.address, encode_call("ERC20", "transfer", p.address, amount1),
-                     _TRANSFER_GAS, f"v2 mint {p.label} (pay1)"),
-            self._tx(view, p.address, encode_call("UniswapV2Pair", "mint", self.deployment.trader),
-                     _LIQUIDITY_GAS, f"v2 mint {p.label}"),
+            self._tx(
+                view,
+                p.token0.address,
+                encode_call("ERC20", "transfer", p.address, amount0),
+                _TRANSFER_GAS,
+                f"v2 mint {p.label} (pay0)",
+            ),
+            self._tx(
+                view,
+                p.token1.address,
+                encode_call("ERC20", "transfer", p.address, amount1),
+                _TRANSFER_GAS,
+                f"v2 mint {p.label} (pay1)",
+            ),
+            self._tx(
+                view,
+                p.address,
+                encode_call("UniswapV2Pair", "mint", self.deployment.trader),
+                _LIQUIDITY_GAS,
+                f"v2 mint {p.label}",
+            ),
         ]
 
     def _v2_burn(self, rng: random.Random, view: ChainView) -> list[TxRequest]:
@@ -253,19 +350,30 @@ class TrafficGenerator:
         pair.trader_liquidity -= liquidity
         p = pair.pool
         return [
-            self._tx(view, p.address, encode_call("UniswapV2Pair", "transfer", p.address,
-                                                  liquidity), _TRANSFER_GAS,
-                     f"v2 burn {p.label} (return)"),
-            self._tx(view, p.address, encode_call("UniswapV2Pair", "burn", self.deployment.trader),
-                     _LIQUIDITY_GAS, f"v2 burn {p.label}"),
+            self._tx(
+                view,
+                p.address,
+                encode_call("UniswapV2Pair", "transfer", p.address, liquidity),
+                _TRANSFER_GAS,
+                f"v2 burn {p.label} (return)",
+            ),
+            self._tx(
+                view,
+                p.address,
+                encode_call("UniswapV2Pair", "burn", self.deployment.trader),
+                _LIQUIDITY_GAS,
+                f"v2 burn {p.label}",
+            ),
         ]
 
 
 def _burn_amounts(pair: V2PairView, liquidity: int) -> tuple[int, int]:
     if liquidity <= 0 or pair.total_supply == 0:
         return 0, 0
-    return (liquidity * pair.reserve0 // pair.total_supply,
-            liquidity * pair.reserve1 // pair.total_supply)
+    return (
+        liquidity * pair.reserve0 // pair.total_supply,
+        liquidity * pair.reserve1 // pair.total_supply,
+    )
 
 
 def _price_limit(rng: random.Random, pool: V3PoolView, zero_for_one: bool) -> int:

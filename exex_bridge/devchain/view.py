@@ -62,15 +62,21 @@ class ChainView:
         npm, trader = deployment.position_manager, deployment.trader
         calls: list[tuple[str, bytes]] = []
         for p in v2_pools:
-            calls += [(p.address, encode_call("UniswapV2Pair", "getReserves")),
-                      (p.address, encode_call("UniswapV2Pair", "totalSupply")),
-                      (p.address, encode_call("UniswapV2Pair", "balanceOf", trader))]
+            calls += [
+                (p.address, encode_call("UniswapV2Pair", "getReserves")),
+                (p.address, encode_call("UniswapV2Pair", "totalSupply")),
+                (p.address, encode_call("UniswapV2Pair", "balanceOf", trader)),
+            ]
         for p in v3_pools:
-            calls += [(p.address, encode_call("UniswapV3Pool", "slot0")),
-                      (p.token0.address, encode_call("ERC20", "balanceOf", p.address)),
-                      (p.token1.address, encode_call("ERC20", "balanceOf", p.address))]
-        calls += [(npm, encode_call("NonfungiblePositionManager", "totalSupply")),
-                  (npm, encode_call("NonfungiblePositionManager", "balanceOf", trader))]
+            calls += [
+                (p.address, encode_call("UniswapV3Pool", "slot0")),
+                (p.token0.address, encode_call("ERC20", "balanceOf", p.address)),
+                (p.token1.address, encode_call("ERC20", "balanceOf", p.address)),
+            ]
+        calls += [
+            (npm, encode_call("NonfungiblePositionManager", "totalSupply")),
+            (npm, encode_call("NonfungiblePositionManager", "balanceOf", trader)),
+        ]
         results = iter(call_batch(w3, calls, block))
         v2 = {}
         for p in v2_pools:
@@ -87,8 +93,14 @@ class ChainView:
         (minted,) = decode_result("NonfungiblePositionManager", "totalSupply", next(results))
         (owned,) = decode_result("NonfungiblePositionManager", "balanceOf", next(results))
         positions = _positions(w3, deployment, block, owned)
-        return cls(block=block, nonce=nonce_at(w3, trader, block), next_token_id=minted + 1,
-                   v2=v2, v3=v3, positions=positions)
+        return cls(
+            block=block,
+            nonce=nonce_at(w3, trader, block),
+            next_token_id=minted + 1,
+            v2=v2,
+            v3=v3,
+            positions=positions,
+        )
 
 
 def _positions(w3: Web3, deployment: Deployment, block: int, owned: int) -> list[PositionView]:
@@ -97,13 +109,17 @@ def _positions(w3: Web3, deployment: Deployment, block: int, owned: int) -> list
         (npm, encode_call("NonfungiblePositionManager", "tokenOfOwnerByIndex", trader, i))
         for i in range(owned)
     ]
-    ids = [decode_result("NonfungiblePositionManager", "tokenOfOwnerByIndex", data)[0]
-           for data in call_batch(w3, index_calls, block)]
+    ids = [
+        decode_result("NonfungiblePositionManager", "tokenOfOwnerByIndex", data)[0]
+        for data in call_batch(w3, index_calls, block)
+    ]
     details = call_batch(
         w3, [(npm, encode_call("NonfungiblePositionManager", "positions", i)) for i in ids], block
     )
-    by_key = {(p.token0.address.lower(), p.token1.address.lower(), p.fee): p
-              for p in deployment.pools_of("v3")}
+    by_key = {
+        (p.token0.address.lower(), p.token1.address.lower(), p.fee): p
+        for p in deployment.pools_of("v3")
+    }
     out = []
     for token_id, data in zip(ids, details, strict=True):
         fields = decode_result("NonfungiblePositionManager", "positions", data)

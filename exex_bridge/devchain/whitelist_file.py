@@ -15,8 +15,7 @@ from exex_bridge.devchain.deploy import Deployment, Pool, Token
 
 
 def _token(token: Token) -> dict[str, Any]:
-    return {"address": token.address.lower(), "decimals": token.decimals,
-            "symbol": token.symbol}
+    return {"address": token.address.lower(), "decimals": token.decimals, "symbol": token.symbol}
 
 
 def _pool(pool: Pool, deployment: Deployment) -> dict[str, Any]:

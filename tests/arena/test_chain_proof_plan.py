@@ -19,8 +19,9 @@ from arena.chain_proof import ProofConfig, plan_steps
 def test_schedule_stays_above_the_start_and_mines_every_block(
     blocks: int, reorgs: int, rollbacks: int, max_depth: int, seed: int
 ) -> None:
-    config = ProofConfig(blocks=blocks, reorgs=reorgs, rollbacks=rollbacks,
-                         max_depth=max_depth, seed=seed)  # fmt: skip
+    config = ProofConfig(
+        blocks=blocks, reorgs=reorgs, rollbacks=rollbacks, max_depth=max_depth, seed=seed
+    )
     steps = plan_steps(config)
     height = 0  # blocks above the follower's anchor
     for step in steps:

@@ -137,9 +137,15 @@ def test_round_trip_with_128_bit_ints(tmp_path: Path) -> None:
         assert store.blocks() == [100]
         assert_same(store.load_latest(), cp)
     empty = Checkpoint(
-        block=0, stream_seq=None, pool_keys=[], protocols=b"", records=b"", status=b"",
-        tick_maps={}, ring=[],
-    )  # fmt: skip
+        block=0,
+        stream_seq=None,
+        pool_keys=[],
+        protocols=b"",
+        records=b"",
+        status=b"",
+        tick_maps={},
+        ring=[],
+    )
     with CheckpointStore(tmp_path / "ckpt2") as store:
         store.save(empty)
         loaded = store.load_latest()

@@ -88,9 +88,12 @@ LOSS_REASON = {
 
 # Shallow reorgs stay inside the ring; one draw in five goes deeper, up to 200 blocks.
 DEPTHS = st.one_of(
-    st.integers(1, 4), st.integers(1, 4), st.integers(5, 12), st.integers(13, 60),
+    st.integers(1, 4),
+    st.integers(1, 4),
+    st.integers(5, 12),
+    st.integers(13, 60),
     st.integers(61, 200),
-)  # fmt: skip
+)
 SEEDS = st.integers(min_value=0, max_value=2**32 - 1)
 
 

@@ -77,9 +77,10 @@ def test_a_pre_image_taken_while_stale_restores_stale() -> None:
     engine.apply_block(begin, events)
     assert engine.status[v2] == PoolStatus.LIVE  # a Sync is a V2 pool's whole state
     engine.apply_final(
-        m.V2ReservesFinal(pool_id=m.PoolAddress(value=engine.registry.pools[v2].key),
-                          reserve0=7, reserve1=8)
-    )  # fmt: skip
+        m.V2ReservesFinal(
+            pool_id=m.PoolAddress(value=engine.registry.pools[v2].key), reserve0=7, reserve1=8
+        )
+    )
     engine.revert_block(msgspec.structs.replace(begin, is_revert=True), events)
     assert engine.table.reserves(v2) == (1, 2)
     assert engine.status[v2] == PoolStatus.STALE

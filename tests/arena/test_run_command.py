@@ -94,9 +94,14 @@ class _Stderr:
 async def _arena_run(*args: str | Path) -> AsyncIterator[_Stderr]:
     """`arena run ARGS` as a subprocess; SIGTERM on leaving, which must exit 0."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "arena.cli", "run", *map(str, args),
-        stderr=asyncio.subprocess.PIPE, cwd=ROOT,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "arena.cli",
+        "run",
+        *map(str, args),
+        stderr=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+    )
     assert proc.stderr is not None
     stderr = _Stderr(proc.stderr)
     try:
@@ -120,11 +125,25 @@ async def test_run_follows_the_socket_serves_metrics_and_stops_on_sigterm(
     checkpoints = tmp_path / "checkpoints"
     async with FrameBroadcastServer(sock) as server:
         async with _arena_run(
-            "--socket", sock, "--whitelist", whitelist, "--initial-state", initial,
-            "--state-out", out, "--metrics-port", "0", "--spill-path", tmp_path / "spill",
-            "--health-interval", "0.2", "--checkpoint-every", "4",
-            "--checkpoint-path", checkpoints,
-        ) as stderr:  # fmt: skip
+            "--socket",
+            sock,
+            "--whitelist",
+            whitelist,
+            "--initial-state",
+            initial,
+            "--state-out",
+            out,
+            "--metrics-port",
+            "0",
+            "--spill-path",
+            tmp_path / "spill",
+            "--health-interval",
+            "0.2",
+            "--checkpoint-every",
+            "4",
+            "--checkpoint-path",
+            checkpoints,
+        ) as stderr:
             line = await stderr.wait_for("serving metrics at http://127.0.0.1:")
             url = line.rsplit(" ", 1)[1]
             await server.wait_for_accepted(1)
@@ -138,9 +157,18 @@ async def test_run_follows_the_socket_serves_metrics_and_stops_on_sigterm(
         # A restart resumes from the checkpoint written at the clean stop.
         resumed = tmp_path / "resumed.json"
         async with _arena_run(
-            "--socket", sock, "--whitelist", whitelist, "--resume", "--checkpoint-path",
-            checkpoints, "--state-out", resumed, "--spill-path", tmp_path / "spill",
-        ) as stderr:  # fmt: skip
+            "--socket",
+            sock,
+            "--whitelist",
+            whitelist,
+            "--resume",
+            "--checkpoint-path",
+            checkpoints,
+            "--state-out",
+            resumed,
+            "--spill-path",
+            tmp_path / "spill",
+        ) as stderr:
             await stderr.wait_for("arena run: resumed at block 108")
             await server.wait_for_accepted(2)
     assert resumed.read_bytes() == out.read_bytes()
@@ -160,10 +188,24 @@ def test_run_refuses_a_bad_whitelist_cleanly(tmp_path: Path) -> None:
     bad = tmp_path / "wl.json"
     bad.write_text("[]")
     done = subprocess.run(
-        [sys.executable, "-m", "arena.cli", "run", "--socket", str(tmp_path / "s.sock"),
-         "--whitelist", str(bad), "--spill-depth", "0"],
-        capture_output=True, text=True, cwd=ROOT, timeout=60, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "arena.cli",
+            "run",
+            "--socket",
+            str(tmp_path / "s.sock"),
+            "--whitelist",
+            str(bad),
+            "--spill-depth",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 2
     assert f"arena run: whitelist {bad}" in done.stderr
     assert "Traceback" not in done.stderr
@@ -179,9 +221,20 @@ async def _live(
     whitelist, initial = scenario.write_inputs(tmp_path)
     sock = tmp_path / "exex.sock"
     args = build_parser().parse_args(
-        ["run", "--socket", str(sock), "--whitelist", str(whitelist), "--initial-state",
-         str(initial), "--spill-depth", "0", "--stop-grace", grace]
-    )  # fmt: skip
+        [
+            "run",
+            "--socket",
+            str(sock),
+            "--whitelist",
+            str(whitelist),
+            "--initial-state",
+            str(initial),
+            "--spill-depth",
+            "0",
+            "--stop-grace",
+            grace,
+        ]
+    )
     async with FrameBroadcastServer(sock) as server:
         with open_pipeline(pipeline_config(args)) as pipeline:
             runner = LiveRunner(pipeline, args)
@@ -251,10 +304,16 @@ def _blocks(seq: StreamSequencer) -> tuple[list[m.ControlMessage], list[m.Contro
 def _update(block: int, pool: str, payload: m.PoolUpdatePayload) -> m.PoolUpdateMessage:
     protocol = m.Protocol.UNISWAP_V2 if isinstance(payload, m.V2Sync) else m.Protocol.UNISWAP_V3
     return m.PoolUpdateMessage(
-        pool_id=m.PoolAddress(value=bytes.fromhex(pool[2:])), protocol=protocol,
-        update_type=m.UpdateType.SWAP, block_number=block, block_timestamp=block, tx_index=0,
-        log_index=0, is_revert=False, update=payload,
-    )  # fmt: skip
+        pool_id=m.PoolAddress(value=bytes.fromhex(pool[2:])),
+        protocol=protocol,
+        update_type=m.UpdateType.SWAP,
+        block_number=block,
+        block_timestamp=block,
+        tx_index=0,
+        log_index=0,
+        is_revert=False,
+        update=payload,
+    )
 
 
 def _open_block(pipeline: Pipeline) -> int | None:

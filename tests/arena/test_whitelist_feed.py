@@ -23,19 +23,29 @@ TOKEN1 = {"address": "0x" + "c0" * 20, "decimals": 18, "symbol": "WETH"}
 
 
 def _pool(byte: int) -> dict[str, object]:
-    return {"address": "0x" + f"{byte:02x}" * 20, "protocol": "v2", "token0": TOKEN0,
-            "token1": TOKEN1, "fee": 3000}  # fmt: skip
+    return {
+        "address": "0x" + f"{byte:02x}" * 20,
+        "protocol": "v2",
+        "token0": TOKEN0,
+        "token1": TOKEN1,
+        "fee": 3000,
+    }
 
 
 def _sync(seq: StreamSequencer, block: int, byte: int, reserves: int) -> m.PoolUpdate:
     return seq.pool_update(
         m.PoolUpdateMessage(
-            pool_id=m.PoolAddress(value=bytes([byte]) * 20), protocol=m.Protocol.UNISWAP_V2,
-            update_type=m.UpdateType.SWAP, block_number=block, block_timestamp=0, tx_index=0,
-            log_index=0, is_revert=False,
+            pool_id=m.PoolAddress(value=bytes([byte]) * 20),
+            protocol=m.Protocol.UNISWAP_V2,
+            update_type=m.UpdateType.SWAP,
+            block_number=block,
+            block_timestamp=0,
+            tx_index=0,
+            log_index=0,
+            is_revert=False,
             update=m.V2Sync(reserve0=reserves, reserve1=reserves + 1),
         )
-    )  # fmt: skip
+    )
 
 
 async def test_adds_and_removes_apply_at_the_block_boundary(
@@ -90,11 +100,23 @@ async def test_adds_and_removes_apply_at_the_block_boundary(
             await asyncio.wait_for(feed.wait_for_documents(4), 10)
             hook = pipeline.block_start
             assert hook is not None
-            revert = m.BeginBlock(stream_seq=0, block_number=101, block_timestamp=0,
-                                  base_fee_per_gas=0, is_revert=True)  # fmt: skip
+            revert = m.BeginBlock(
+                stream_seq=0,
+                block_number=101,
+                block_timestamp=0,
+                base_fee_per_gas=0,
+                is_revert=True,
+            )
             hook(revert)
             assert set(engine.registry.lookup) == {bytes([0x22]) * 20}
-            hook(m.BeginBlock(stream_seq=0, block_number=102, block_timestamp=0,
-                              base_fee_per_gas=0, is_revert=False))  # fmt: skip
+            hook(
+                m.BeginBlock(
+                    stream_seq=0,
+                    block_number=102,
+                    block_timestamp=0,
+                    base_fee_per_gas=0,
+                    is_revert=False,
+                )
+            )
             assert set(engine.registry.lookup) == {bytes([0x44]) * 20}  # full replaces
     await publisher.close()

@@ -116,7 +116,10 @@ def test_pools_are_real_and_priced_as_specified(devchain: DevChain) -> None:
     w3, dep = devchain.w3, devchain.deployment
     assert len(dep.pools_of("v2")) == 4
     assert {(p.fee, p.tick_spacing) for p in dep.pools_of("v3")} == {
-        (500, 10), (3000, 60), (10000, 200)}
+        (500, 10),
+        (3000, 60),
+        (10000, 200),
+    }
     for pool in dep.pools:
         artifact: ArtifactName = "UniswapV2Pair" if pool.protocol == "v2" else "UniswapV3Pool"
         assert call(w3, pool.address, artifact, "token0")[0] == pool.token0.address.lower()
@@ -127,8 +130,9 @@ def test_pools_are_real_and_priced_as_specified(devchain: DevChain) -> None:
         assert call(w3, pool.address, "UniswapV3Pool", "tickSpacing")[0] == pool.tick_spacing
         assert call(w3, pool.address, "UniswapV3Pool", "liquidity")[0] > 0
         sqrt_price = call(w3, pool.address, "UniswapV3Pool", "slot0")[0]
-        spec_price = raw_price(DEFAULT_SPEC.token(pool.token0.symbol),
-                               DEFAULT_SPEC.token(pool.token1.symbol))
+        spec_price = raw_price(
+            DEFAULT_SPEC.token(pool.token0.symbol), DEFAULT_SPEC.token(pool.token1.symbol)
+        )
         ratio = Fraction(sqrt_price**2, 2**192) / spec_price
         assert Fraction(99, 100) < ratio < Fraction(101, 100), pool.label
 
@@ -137,8 +141,11 @@ def _quote(devchain: DevChain, token_in: str, token_out: str, fee: int, amount: 
     dep = devchain.deployment
     params = (token_in, token_out, fee, dep.trader, 2**63, amount, 0, 0)
     data = encode_call("SwapRouter", "exactInputSingle", params)
-    raw = rpc_call(devchain.w3, "eth_call", [
-        {"from": dep.trader, "to": dep.swap_router, "data": "0x" + data.hex()}, "latest"])
+    raw = rpc_call(
+        devchain.w3,
+        "eth_call",
+        [{"from": dep.trader, "to": dep.swap_router, "data": "0x" + data.hex()}, "latest"],
+    )
     return int(decode_result("SwapRouter", "exactInputSingle", bytes.fromhex(raw[2:]))[0])
 
 
@@ -151,22 +158,31 @@ def test_a_two_hop_cycle_is_profitable_at_deployment(clean_devchain: DevChain) -
     assert weth_back > amount_in
     # Three tokens with pools on every edge: triangular cycles exist too.
     edges = {frozenset((p.token0.symbol, p.token1.symbol)) for p in dep.pools}
-    assert {frozenset(("WETH", "USDC")), frozenset(("USDC", "DAI")),
-            frozenset(("WETH", "DAI"))} <= edges
+    assert {
+        frozenset(("WETH", "USDC")),
+        frozenset(("USDC", "DAI")),
+        frozenset(("WETH", "DAI")),
+    } <= edges
 
 
 def _pool_logs(devchain: DevChain, first: int, last: int) -> list[dict[str, Any]]:
     addresses = [p.address for p in devchain.deployment.pools]
-    return list(rpc_call(devchain.w3, "eth_getLogs", [
-        {"fromBlock": hex(first), "toBlock": hex(last), "address": addresses}]))
+    return list(
+        rpc_call(
+            devchain.w3,
+            "eth_getLogs",
+            [{"fromBlock": hex(first), "toBlock": hex(last), "address": addresses}],
+        )
+    )
 
 
 def test_traffic_emits_every_pool_event_and_crosses_ranges(clean_devchain: DevChain) -> None:
     w3, dep = clean_devchain.w3, clean_devchain.deployment
     generator = TrafficGenerator(w3, dep, seed=5)
     start = block_number(w3)
-    ticks_seen = {p.address: [t] for p, t in
-                  ((v.pool, v.tick) for v in generator.load_view().v3.values())}
+    ticks_seen = {
+        p.address: [t] for p, t in ((v.pool, v.tick) for v in generator.load_view().v3.values())
+    }
     blocks = []
     for _ in range(25):
         blocks.append(generator.generate_block())
@@ -223,8 +239,7 @@ def test_reorg_replaces_hashes_and_keeps_the_chain_linked(devchain: DevChain) ->
     assert outcome.fork_block == tip - 3
     assert outcome.tip == tip
     assert len(outcome.old_hashes) == len(outcome.new_hashes) == 3
-    assert all(old != new for old, new in zip(outcome.old_hashes, outcome.new_hashes,
-                                              strict=True))
+    assert all(old != new for old, new in zip(outcome.old_hashes, outcome.new_hashes, strict=True))
     assert block_header(devchain.w3, tip - 3)["hash"] == fork_hash
     assert canonical_hashes(devchain.w3, tip - 2, tip) == outcome.new_hashes
     _assert_linked(devchain, tip - 2, tip)
@@ -237,9 +252,19 @@ def test_reorg_with_explicit_replacements_places_them_by_offset(devchain: DevCha
     w3, dep = devchain.w3, devchain.deployment
     TrafficGenerator(w3, dep, seed=4).run(2)
     token = dep.token("DAI").address
-    txs = [(TxRequest(sender=dep.deployer, to=token, gas=100_000, label=f"offset {offset}",
-                      data=encode_call("ERC20", "transfer", dep.trader, offset + 1)), offset)
-           for offset in (0, 1, 1)]
+    txs = [
+        (
+            TxRequest(
+                sender=dep.deployer,
+                to=token,
+                gas=100_000,
+                label=f"offset {offset}",
+                data=encode_call("ERC20", "transfer", dep.trader, offset + 1),
+            ),
+            offset,
+        )
+        for offset in (0, 1, 1)
+    ]
     outcome = reorg(w3, 2, txs, floor=dep.block)
     counts = [len(block_header(w3, outcome.fork_block + i)["transactions"]) for i in (1, 2)]
     assert counts == [1, 2]
@@ -290,7 +315,8 @@ def test_whitelist_file_parses_as_a_full_document(devchain: DevChain, tmp_path: 
     whitelist = load_whitelist_file(path)
     assert whitelist.skipped == 0
     assert [("0x" + p.address.hex()) for p in whitelist.pools] == [
-        p.address.lower() for p in dep.pools]
+        p.address.lower() for p in dep.pools
+    ]
     for parsed, pool in zip(whitelist.pools, dep.pools, strict=True):
         assert parsed.token0.decimals == pool.token0.decimals
         assert parsed.tick_spacing == pool.tick_spacing
@@ -311,15 +337,21 @@ def test_explicit_blocks_fail_loudly_on_a_revert(devchain: DevChain) -> None:
     dep = devchain.deployment
     pair = dep.pools_of("v2")[0]
     # A swap without payment violates the pair's K check and must raise.
-    bad = TxRequest(sender=dep.trader, to=pair.address, gas=300_000, label="unpaid swap",
-                    data=encode_call("UniswapV2Pair", "swap", 0, 1000, dep.trader, b""))
+    bad = TxRequest(
+        sender=dep.trader,
+        to=pair.address,
+        gas=300_000,
+        label="unpaid swap",
+        data=encode_call("UniswapV2Pair", "swap", 0, 1000, dep.trader, b""),
+    )
     with pytest.raises(Exception, match="unpaid swap"):
         execute_block(devchain.w3, [bad])
 
 
 def test_cli_deploys_writes_the_whitelist_and_runs(tmp_path: Path) -> None:
     target = tmp_path / "whitelist.json"
-    code = devchain_main(["--blocks", "4", "--seed", "2", "--reorg-probability", "0.5",
-                          "--whitelist", str(target)])
+    code = devchain_main(
+        ["--blocks", "4", "--seed", "2", "--reorg-probability", "0.5", "--whitelist", str(target)]
+    )
     assert code == 0
     assert len(load_whitelist_file(target).pools) == len(DEFAULT_SPEC.pools)

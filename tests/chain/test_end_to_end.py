@@ -97,16 +97,35 @@ async def test_arena_run_subprocess_hydrates_follows_and_resyncs(
         whitelist = load_whitelist_file(whitelist_path)
         follower = ChainFollower(w3, whitelist, server, start_block=start, keep_blocks=4)
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "arena.cli", "run", "--socket", sock, "--whitelist",
-            str(whitelist_path), "--rpc", clean_devchain.node.url, "--state-out",
-            str(state_out), "--spill-depth", "0", "--health-interval", "0.05",
-            stderr=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )  # fmt: skip
+            sys.executable,
+            "-m",
+            "arena.cli",
+            "run",
+            "--socket",
+            sock,
+            "--whitelist",
+            str(whitelist_path),
+            "--rpc",
+            clean_devchain.node.url,
+            "--state-out",
+            str(state_out),
+            "--spill-depth",
+            "0",
+            "--health-interval",
+            "0.05",
+            stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
         assert process.stderr is not None
         try:
             await server.wait_for_clients(1)
-            for step in (Step("blocks", 6), Step("reorg", 2), Step("blocks", 3),
-                         Step("rollback", 2, then_mine=1), Step("blocks", 4)):  # fmt: skip
+            for step in (
+                Step("blocks", 6),
+                Step("reorg", 2),
+                Step("blocks", 3),
+                Step("rollback", 2, then_mine=1),
+                Step("blocks", 4),
+            ):
                 await asyncio.to_thread(change_chain, generator, step)
                 await follower.poll_once()
             await _read_until(process.stderr, re.compile(rf"resync at block {start - 1} "))
@@ -132,6 +151,9 @@ async def test_arena_run_subprocess_hydrates_follows_and_resyncs(
         else:
             assert isinstance(snap, V3PoolSnapshot)
             assert (held.sqrt_price_x96, held.liquidity, held.tick) == (
-                str(snap.sqrt_price_x96), str(snap.liquidity), snap.tick)  # fmt: skip
+                str(snap.sqrt_price_x96),
+                str(snap.liquidity),
+                snap.tick,
+            )
             ticks = {int(t): (int(v.net), int(v.gross)) for t, v in (held.ticks or {}).items()}
             assert ticks == snap.ticks

@@ -48,11 +48,25 @@ async def test_follow_serves_records_and_stops_cleanly(
     record = tmp_path / "follow.arec"
     start = w3.eth.block_number + 1
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "arena.cli", "follow", "--rpc", clean_devchain.node.url,
-        "--socket", sock, "--whitelist", str(whitelist), "--from-block", str(start),
-        "--poll-interval", "0.05", "--record", str(record),
-        stderr=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "arena.cli",
+        "follow",
+        "--rpc",
+        clean_devchain.node.url,
+        "--socket",
+        sock,
+        "--whitelist",
+        str(whitelist),
+        "--from-block",
+        str(start),
+        "--poll-interval",
+        "0.05",
+        "--record",
+        str(record),
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     assert process.stderr is not None
     received: list[bytes] = []
     complete = asyncio.Event()

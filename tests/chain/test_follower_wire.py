@@ -184,11 +184,13 @@ def _finals_expected(
         out.append(m.V2ReservesFinal(pool_id=m.PoolAddress(value=pool), reserve0=r0, reserve1=r1))
     for pool in v3:
         slot0 = call(devchain.w3, "0x" + pool.hex(), "UniswapV3Pool", "slot0", block=tip)
-        (liquidity,) = call(devchain.w3, "0x" + pool.hex(), "UniswapV3Pool", "liquidity",
-                            block=tip)  # fmt: skip
+        (liquidity,) = call(devchain.w3, "0x" + pool.hex(), "UniswapV3Pool", "liquidity", block=tip)
         state = m.Slot0State(sqrt_price_x96=slot0[0], liquidity=liquidity, tick=slot0[1])
-        out.append(m.Slot0Final(pool_id=m.PoolAddress(value=pool),
-                                protocol=m.Protocol.UNISWAP_V3, state=state))  # fmt: skip
+        out.append(
+            m.Slot0Final(
+                pool_id=m.PoolAddress(value=pool), protocol=m.Protocol.UNISWAP_V3, state=state
+            )
+        )
     return out
 
 
@@ -201,8 +203,9 @@ def _expected_envelope(  # noqa: PLR0917
     stamp: int,
 ) -> list[m.ControlMessage]:
     """The envelope the spec prescribes, stream_seq left out (checked separately)."""
-    new_numbers = sorted({msg.block_number for msg in new_messages
-                          if isinstance(msg, m.BeginBlock)})  # fmt: skip
+    new_numbers = sorted(
+        {msg.block_number for msg in new_messages if isinstance(msg, m.BeginBlock)}
+    )
     out: list[Any] = [("ReorgStart", _range(old_numbers), _range(new_numbers))]
     for number in sorted(old_numbers, reverse=True):
         reverted = _reverted(committed[number])
@@ -217,8 +220,7 @@ def _expected_envelope(  # noqa: PLR0917
 def _range(numbers: list[int]) -> m.ReorgRange:
     if not numbers:
         return m.ReorgRange(first_block=None, last_block=None, block_count=0)
-    return m.ReorgRange(first_block=min(numbers), last_block=max(numbers),
-                        block_count=len(numbers))  # fmt: skip
+    return m.ReorgRange(first_block=min(numbers), last_block=max(numbers), block_count=len(numbers))
 
 
 def _shape(msg: m.ControlMessage) -> Any:
@@ -270,8 +272,9 @@ async def test_reorg_envelope_follows_the_spec(
             assert report.reorg is not None and report.reorg.old_blocks == tuple(old)
             assert report.settle_points == 1
             stamp = int(block_header(w3, tip)["timestamp"], 16)
-            expected = _expected_envelope(clean_devchain, committed, old, _new_part(envelope),
-                                          tip, stamp)  # fmt: skip
+            expected = _expected_envelope(
+                clean_devchain, committed, old, _new_part(envelope), tip, stamp
+            )
             assert [_shape(msg) for msg in envelope] == expected
             assert any(isinstance(e, m.PoolUpdate) and e.event.is_revert for e in envelope)
             assert _sequenced(h.messages) == list(range(1, len(h.messages) + 1))
@@ -289,8 +292,9 @@ async def test_rollback_is_a_revert_envelope(
         outcome = rollback(w3, 2, floor=clean_devchain.deployment.block)
         report, envelope = await h.poll()
         old = [outcome.fork_block + 1, outcome.fork_block + 2]
-        expected = _expected_envelope(clean_devchain, _blocks(before), old, [],
-                                      outcome.fork_block, 0)  # fmt: skip
+        expected = _expected_envelope(
+            clean_devchain, _blocks(before), old, [], outcome.fork_block, 0
+        )
         assert [_shape(msg) for msg in envelope] == expected
         assert report.reorg is not None and report.reorg.new_blocks == ()
         generator.run(1)  # the chain grows again from the fork
@@ -328,11 +332,13 @@ async def test_zero_burn_poke_is_sent_as_a_zero_delta(
         w3, d.position_manager, "NonfungiblePositionManager", "positions", 1
     )
     assert liquidity > 0
-    collect = encode_call("NonfungiblePositionManager", "collect",
-                          (1, d.deployer, MAX_UINT128, MAX_UINT128))  # fmt: skip
+    collect = encode_call(
+        "NonfungiblePositionManager", "collect", (1, d.deployer, MAX_UINT128, MAX_UINT128)
+    )
     async with harness(clean_devchain, whitelist, sock) as h:
-        execute_block(w3, [TxRequest(sender=d.deployer, to=d.position_manager, data=collect,
-                                     gas=1_000_000)])  # fmt: skip
+        execute_block(
+            w3, [TxRequest(sender=d.deployer, to=d.position_manager, data=collect, gas=1_000_000)]
+        )
         _, messages = await h.poll()
     (event,) = [msg.event for msg in messages if isinstance(msg, m.PoolUpdate)]
     assert event.update_type is m.UpdateType.BURN

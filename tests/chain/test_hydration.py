@@ -46,9 +46,18 @@ def _data_words(log: dict[str, Any]) -> list[int]:
 
 def _expected_ticks(devchain: DevChain, pool: Pool, block: int) -> dict[int, tuple[int, int]]:
     """Tick map rebuilt from the pool's own Mint/Burn events: net and gross per tick."""
-    logs = rpc_call(devchain.w3, "eth_getLogs", [{
-        "fromBlock": "0x0", "toBlock": hex(block), "address": pool.address,
-        "topics": [[MINT, BURN]]}])
+    logs = rpc_call(
+        devchain.w3,
+        "eth_getLogs",
+        [
+            {
+                "fromBlock": "0x0",
+                "toBlock": hex(block),
+                "address": pool.address,
+                "topics": [[MINT, BURN]],
+            }
+        ],
+    )
     net: dict[int, int] = defaultdict(int)
     gross: dict[int, int] = defaultdict(int)
     for log in logs:
@@ -100,13 +109,24 @@ def test_v2_reserves_equal_pair_balances_and_the_last_sync(
         snapshot = hydrate_v2(devchain.w3, pool.address, busy_block)
         assert isinstance(snapshot, V2PoolSnapshot)
         balances = tuple(
-            call(devchain.w3, token.address, "ERC20", "balanceOf", pool.address,
-                 block=busy_block)[0]
-            for token in (pool.token0, pool.token1))
+            call(devchain.w3, token.address, "ERC20", "balanceOf", pool.address, block=busy_block)[
+                0
+            ]
+            for token in (pool.token0, pool.token1)
+        )
         assert (snapshot.reserve0, snapshot.reserve1) == balances
-        syncs = rpc_call(devchain.w3, "eth_getLogs", [{
-            "fromBlock": "0x0", "toBlock": hex(busy_block), "address": pool.address,
-            "topics": [SYNC]}])
+        syncs = rpc_call(
+            devchain.w3,
+            "eth_getLogs",
+            [
+                {
+                    "fromBlock": "0x0",
+                    "toBlock": hex(busy_block),
+                    "address": pool.address,
+                    "topics": [SYNC],
+                }
+            ],
+        )
         assert tuple(_data_words(syncs[-1])) == balances
 
 
@@ -149,9 +169,11 @@ def test_word_range_covers_exactly_the_usable_ticks(spacing: int) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.integers(min_value=-(2**15), max_value=2**15 - 1),
-       st.integers(min_value=0, max_value=2**256 - 1),
-       st.integers(min_value=1, max_value=16383))
+@given(
+    st.integers(min_value=-(2**15), max_value=2**15 - 1),
+    st.integers(min_value=0, max_value=2**256 - 1),
+    st.integers(min_value=1, max_value=16383),
+)
 def test_initialized_ticks_are_the_set_bits(word_pos: int, word: int, spacing: int) -> None:
     ticks = initialized_ticks(word_pos, word, spacing)
     assert len(ticks) == bin(word).count("1")

@@ -24,8 +24,9 @@ def test_stale_pools_are_hydrated_at_the_next_block(clean_devchain: DevChain) ->
     engine.add_pools(whitelist.pools)
     sync = RpcSync(engine, w3)
     tip = w3.eth.block_number
-    begin = m.BeginBlock(stream_seq=1, block_number=tip + 1, block_timestamp=0,
-                         base_fee_per_gas=0, is_revert=False)  # fmt: skip
+    begin = m.BeginBlock(
+        stream_seq=1, block_number=tip + 1, block_timestamp=0, base_fee_per_gas=0, is_revert=False
+    )
     sync.before_block(begin)  # start-up: everything hydrated at `tip`
     assert sync.resyncs == 1 and engine.synced and engine.tip_block == tip
     assert compare_with_node(engine, w3, tip) == []

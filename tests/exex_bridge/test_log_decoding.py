@@ -51,8 +51,12 @@ def _address(value: int) -> bytes:
 def test_mint_and_burn_become_signed_liquidity_deltas(
     lower: int, upper: int, amount: int, mint: bool
 ) -> None:
-    topics = [V3_MINT if mint else V3_BURN, _address(1), _word(lower, "int24"),
-              _word(upper, "int24")]  # fmt: skip
+    topics = [
+        V3_MINT if mint else V3_BURN,
+        _address(1),
+        _word(lower, "int24"),
+        _word(upper, "int24"),
+    ]
     if mint:
         data = encode(["address", "uint128", "uint256", "uint256"], [b"\x01" * 20, amount, 5, 6])
     else:
@@ -101,15 +105,18 @@ def test_wrong_shapes_values_and_pools_are_not_decoded() -> None:
     assert decode_log(_log(POOL, [V2_SYNC, _word(1)], ok), 0, 0) is None  # extra topic
     assert decode_log(_log(POOL, [TRANSFER, _word(1), _word(2)], _word(5)), 0, 0) is None
     assert decode_log(_log(OTHER, [V2_SYNC], ok), 0, 0, frozenset({POOL})) is None
-    v2_mint = decode_log(_log(POOL, [V2_MINT, _address(1)], encode(
-        ["uint256", "uint256"], [1, 2])), 0, 0)  # fmt: skip
+    v2_mint = decode_log(
+        _log(POOL, [V2_MINT, _address(1)], encode(["uint256", "uint256"], [1, 2])), 0, 0
+    )
     assert v2_mint is not None and v2_mint.kind is EventKind.V2_OTHER
     assert v2_mint.message(1, 2, is_revert=False) is None  # touches the pair, sends nothing
 
 
 @settings(max_examples=60)
-@given(shape=st.lists(st.lists(st.booleans(), max_size=6), min_size=1, max_size=8),
-       seed=st.integers(0, 2**32))  # fmt: skip
+@given(
+    shape=st.lists(st.lists(st.booleans(), max_size=6), min_size=1, max_size=8),
+    seed=st.integers(0, 2**32),
+)
 def test_log_index_is_the_position_in_its_receipt(shape: list[list[bool]], seed: int) -> None:
     """Transactions with mixed logs (True: a pool Sync); logs arrive in any order."""
     sync = encode(["uint112", "uint112"], [1, 2])

@@ -32,10 +32,13 @@ WETH: Final = Token(
 OTHER_TOKENS: Final = tuple(
     Token(address=bytes([first]) * 20, decimals=decimals, symbol=symbol)
     for first, symbol, decimals in [
-        (0xA0, "USDC", 6), (0x6B, "DAI", 18), (0x22, "WBTC", 8), (0x1F, "UNI", 18),
+        (0xA0, "USDC", 6),
+        (0x6B, "DAI", 18),
+        (0x22, "WBTC", 8),
+        (0x1F, "UNI", 18),
         (0xD1, "LINK", 18),
     ]
-)  # fmt: skip
+)
 V3_FEE_SPACING: Final = ((100, 1), (500, 10), (3000, 60), (10000, 200))
 V2_FEES: Final = (None, 3000, 2500, 1000)  # None: the whitelist leaves the 0.3 % default
 Q96: Final = 1 << 96
@@ -56,8 +59,7 @@ class Scale:
     use_decimals: bool
 
 
-REALISTIC: Final = Scale(price_exponent=(-4.0, 1.5), depth_exponent=(18.0, 23.0),
-                         use_decimals=True)  # fmt: skip
+REALISTIC: Final = Scale(price_exponent=(-4.0, 1.5), depth_exponent=(18.0, 23.0), use_decimals=True)
 # Reserves of 10^4..10^6.5 raw units: small enough for an exhaustive integer search.
 SMALL: Final = Scale(price_exponent=(-0.5, 0.5), depth_exponent=(4.0, 6.5), use_decimals=False)
 
@@ -89,13 +91,23 @@ class Market:
     def value_in_wei(self, token: bytes) -> Fraction:
         return self.price[token]
 
-    def settled(self, block: int = 1, *, base_fee: int = 0, trustworthy: bool = True,
-                changed: frozenset[int] | None = None) -> Settled:  # fmt: skip
+    def settled(
+        self,
+        block: int = 1,
+        *,
+        base_fee: int = 0,
+        trustworthy: bool = True,
+        changed: frozenset[int] | None = None,
+    ) -> Settled:
         """A settled point over what the engine marked changed (or `changed`)."""
         taken = frozenset(self.engine.take_changed())
-        return Settled(block=block, base_fee_per_gas=base_fee,
-                       changed=taken if changed is None else changed, after_reorg=False,
-                       trustworthy=trustworthy)  # fmt: skip
+        return Settled(
+            block=block,
+            base_fee_per_gas=base_fee,
+            changed=taken if changed is None else changed,
+            after_reorg=False,
+            trustworthy=trustworthy,
+        )
 
 
 def whitelisted(spec: PoolSpec) -> WhitelistedPool:
@@ -154,8 +166,9 @@ def v2_pool(draw: st.DrawFn, index: int, a: Token, b: Token) -> PoolSpec:
     return PoolSpec(index, PoolKind.V2, t0, t1, 3000 if fee is None else fee)
 
 
-def v2_reserves(draw: st.DrawFn, spec: PoolSpec, price: dict[bytes, Fraction],
-                scale: Scale, skew: float) -> tuple[int, int]:  # fmt: skip
+def v2_reserves(
+    draw: st.DrawFn, spec: PoolSpec, price: dict[bytes, Fraction], scale: Scale, skew: float
+) -> tuple[int, int]:
     depth = Fraction(10 ** draw(st.floats(*scale.depth_exponent)))
     r0 = int(depth / price[spec.token0.address])
     r1 = int(depth / price[spec.token1.address] * Fraction(skew))
@@ -171,8 +184,13 @@ def v3_positions(draw: st.DrawFn, tick: int, spacing: int, liquidity: int) -> li
         below = draw(st.integers(0, 12))
         above = draw(st.integers(1, 12))
         share = draw(st.integers(1, 4))
-        positions.append((floor_tick - below * spacing, floor_tick + above * spacing,
-                          max(1, liquidity * share // 4)))  # fmt: skip
+        positions.append(
+            (
+                floor_tick - below * spacing,
+                floor_tick + above * spacing,
+                max(1, liquidity * share // 4),
+            )
+        )
     for _ in range(draw(st.integers(0, 2))):
         start = draw(st.integers(-20, 20))
         width = draw(st.integers(1, 10))
@@ -188,8 +206,9 @@ def v3_pool(draw: st.DrawFn, index: int, a: Token, b: Token) -> PoolSpec:
     return PoolSpec(index, PoolKind.V3, t0, t1, fee, spacing)
 
 
-def v3_state(draw: st.DrawFn, spec: PoolSpec, price: dict[bytes, Fraction], scale: Scale,
-             skew: float) -> tuple[int, int, int]:  # fmt: skip
+def v3_state(
+    draw: st.DrawFn, spec: PoolSpec, price: dict[bytes, Fraction], scale: Scale, skew: float
+) -> tuple[int, int, int]:
     """(sqrt_price_x96, tick, active liquidity); also fills spec.positions."""
     p = price[spec.token0.address] / price[spec.token1.address] * Fraction(skew)
     sqrt_price = sqrt_price_x96_of(p)
@@ -230,13 +249,17 @@ def markets(
 
 
 @st.composite
-def v2_cycles(draw: st.DrawFn, hops: int, *, scale: Scale = SMALL,
-              skew: tuple[float, float] = (0.0, 0.2)) -> Market:  # fmt: skip
+def v2_cycles(
+    draw: st.DrawFn, hops: int, *, scale: Scale = SMALL, skew: tuple[float, float] = (0.0, 0.2)
+) -> Market:
     """Only the pools of one cycle: WETH/A twice (2 hops) or WETH/A, A/B, B/WETH (3)."""
     tokens = [WETH, *draw(st.permutations(OTHER_TOKENS))[: hops - 1]]
     price = draw(token_prices(tokens, scale))
-    ring = [(WETH, tokens[1]), (WETH, tokens[1])] if hops == 2 else [
-        (WETH, tokens[1]), (tokens[1], tokens[2]), (tokens[2], WETH)]  # fmt: skip
+    ring = (
+        [(WETH, tokens[1]), (WETH, tokens[1])]
+        if hops == 2
+        else [(WETH, tokens[1]), (tokens[1], tokens[2]), (tokens[2], WETH)]
+    )
     specs = [draw(v2_pool(i, a, b)) for i, (a, b) in enumerate(ring)]
     factor = 1 + draw(st.floats(*skew))
     factor = factor if draw(st.booleans()) else 1 / factor

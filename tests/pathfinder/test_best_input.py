@@ -28,11 +28,24 @@ def _market(skew_bps: int, band: int, liquidity: int) -> tuple[ArenaEngine, list
     crosses tick after tick), then the USDC goes back to WETH on V2."""
     engine = ArenaEngine()
     pools = [
-        WhitelistedPool(key=b"\x01" * 20, address=b"\x01" * 20, protocol=Protocol.UNISWAP_V2,
-                        token0=USDC, token1=WETH, fee=3000),
-        WhitelistedPool(key=b"\x02" * 20, address=b"\x02" * 20, protocol=Protocol.UNISWAP_V3,
-                        token0=USDC, token1=WETH, fee=500, tick_spacing=10),
-    ]  # fmt: skip
+        WhitelistedPool(
+            key=b"\x01" * 20,
+            address=b"\x01" * 20,
+            protocol=Protocol.UNISWAP_V2,
+            token0=USDC,
+            token1=WETH,
+            fee=3000,
+        ),
+        WhitelistedPool(
+            key=b"\x02" * 20,
+            address=b"\x02" * 20,
+            protocol=Protocol.UNISWAP_V3,
+            token0=USDC,
+            token1=WETH,
+            fee=500,
+            tick_spacing=10,
+        ),
+    ]
     engine.add_pools(pools)
     engine.set_reserves(0, 30_000_000 * 10**6, 10_000 * 10**18)
     # price of token0 (USDC raw) in token1 (WETH wei): 1e18 / (3000e6) per raw unit

@@ -38,11 +38,16 @@ SKEWED = (R_USDC // 2 * 104 // 100, R_WETH // 2)  # pool 1 with 4 % too much USD
 
 def sync_event(block: int, pool_address: bytes, reserves: tuple[int, int]) -> m.PoolUpdateMessage:
     return m.PoolUpdateMessage(
-        pool_id=m.PoolAddress(value=pool_address), protocol=m.Protocol.UNISWAP_V2,
-        update_type=m.UpdateType.SWAP, block_number=block, block_timestamp=block * 12,
-        tx_index=0, log_index=0, is_revert=False,
+        pool_id=m.PoolAddress(value=pool_address),
+        protocol=m.Protocol.UNISWAP_V2,
+        update_type=m.UpdateType.SWAP,
+        block_number=block,
+        block_timestamp=block * 12,
+        tx_index=0,
+        log_index=0,
+        is_revert=False,
         update=m.V2Sync(reserve0=reserves[0], reserve1=reserves[1]),
-    )  # fmt: skip
+    )
 
 
 def write_inputs(tmp_path: Path) -> tuple[Path, Path, list[m.ControlMessage]]:
@@ -65,8 +70,12 @@ def write_inputs(tmp_path: Path) -> tuple[Path, Path, list[m.ControlMessage]]:
 def replay(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "arena.cli", "replay", "--no-progress", *map(str, args)],
-        capture_output=True, text=True, cwd=ROOT, timeout=DEADLINE, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=DEADLINE,
+        check=False,
+    )
 
 
 def read_jsonl(path: Path) -> list[Opportunity]:
@@ -77,15 +86,28 @@ def test_replay_writes_opportunities_and_lists_the_best(tmp_path: Path) -> None:
     whitelist, initial, messages = write_inputs(tmp_path)
     raw, out = tmp_path / "stream.raw", tmp_path / "opportunities.jsonl"
     raw.write_bytes(b"".join(encode_frame(msg) for msg in messages))
-    done = replay(raw, "--whitelist", whitelist, "--initial-state", initial,
-                  "--opportunities-out", out, "--chain", "testchain")  # fmt: skip
+    done = replay(
+        raw,
+        "--whitelist",
+        whitelist,
+        "--initial-state",
+        initial,
+        "--opportunities-out",
+        out,
+        "--chain",
+        "testchain",
+    )
     assert done.returncode == 0, done.stderr
     found = read_jsonl(out)
     assert found
     weth, usdc = "0x" + WETH.address.hex(), "0x" + USDC.address.hex()
     for o in found:
-        assert (o.chain, o.block, o.base_fee_per_gas, o.after_reorg) == ("testchain", 10, 10**9,
-                                                                         False)  # fmt: skip
+        assert (o.chain, o.block, o.base_fee_per_gas, o.after_reorg) == (
+            "testchain",
+            10,
+            10**9,
+            False,
+        )
         assert o.tokens == (weth, usdc, weth)
         assert o.net_profit == o.profit - o.gas_cost
         assert o.gas_cost == o.gas_units * 10**9
@@ -98,11 +120,16 @@ def test_replay_writes_opportunities_and_lists_the_best(tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     summary = json.loads(again.stdout)
     rows = summary["best_opportunities"]
-    assert rows[0] == {"block": 10, "path": ["WETH", "USDC", "WETH"],
-                       "amount_in": best.amount_in, "net_profit": best.net_profit,
-                       "after_reorg": False}  # fmt: skip
-    assert [r["net_profit"] for r in rows] == sorted((o.net_profit for o in found),
-                                                     reverse=True)[:5]  # fmt: skip
+    assert rows[0] == {
+        "block": 10,
+        "path": ["WETH", "USDC", "WETH"],
+        "amount_in": best.amount_in,
+        "net_profit": best.net_profit,
+        "after_reorg": False,
+    }
+    assert [r["net_profit"] for r in rows] == sorted((o.net_profit for o in found), reverse=True)[
+        :5
+    ]
     assert summary["tip_block"] == 11  # the rest of the summary is unchanged
 
 
@@ -121,8 +148,10 @@ def test_replay_refuses_an_unwritable_opportunities_file(tmp_path: Path) -> None
 
 
 async def collect(received: asyncio.Queue[Msg], n: int) -> list[Opportunity]:
-    return [OPPORTUNITY_DECODER.decode((await asyncio.wait_for(received.get(), DEADLINE)).data)
-            for _ in range(n)]  # fmt: skip
+    return [
+        OPPORTUNITY_DECODER.decode((await asyncio.wait_for(received.get(), DEADLINE)).data)
+        for _ in range(n)
+    ]
 
 
 async def test_replay_publishes_to_nats(tmp_path: Path, nats_server: NatsServer) -> None:
@@ -134,11 +163,26 @@ async def test_replay_publishes_to_nats(tmp_path: Path, nats_server: NatsServer)
     await nc.subscribe(opportunities_subject("testchain"), cb=received.put)
     await nc.flush()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "arena.cli", "replay", "--no-progress", str(raw), "--whitelist",
-        str(whitelist), "--initial-state", str(initial), "--opportunities-out", str(out),
-        "--nats", nats_server.url, "--chain", "testchain",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=ROOT,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "arena.cli",
+        "replay",
+        "--no-progress",
+        str(raw),
+        "--whitelist",
+        str(whitelist),
+        "--initial-state",
+        str(initial),
+        "--opportunities-out",
+        str(out),
+        "--nats",
+        nats_server.url,
+        "--chain",
+        "testchain",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+    )
     _, stderr = await asyncio.wait_for(proc.communicate(), DEADLINE)
     assert proc.returncode == 0, stderr.decode()
     expected = read_jsonl(out)
@@ -158,11 +202,25 @@ async def test_run_publishes_each_settled_block_to_nats_and_jsonl(
     await nc.flush()
     async with FrameBroadcastServer(sock) as server:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "arena.cli", "run", "--socket", str(sock), "--whitelist",
-            str(whitelist), "--initial-state", str(initial), "--spill-depth", "0",
-            "--opportunities-out", str(out), "--nats", nats_server.url,
-            stderr=asyncio.subprocess.PIPE, cwd=ROOT,
-        )  # fmt: skip
+            sys.executable,
+            "-m",
+            "arena.cli",
+            "run",
+            "--socket",
+            str(sock),
+            "--whitelist",
+            str(whitelist),
+            "--initial-state",
+            str(initial),
+            "--spill-depth",
+            "0",
+            "--opportunities-out",
+            str(out),
+            "--nats",
+            nats_server.url,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=ROOT,
+        )
         try:
             await asyncio.wait_for(server.wait_for_accepted(1), DEADLINE)
             await server.publish_many(messages)

@@ -41,11 +41,16 @@ class Recorder:
         self.batches.append(batch)
 
 
-def settle(engine: ArenaEngine, block: int = 7, *, base_fee: int = 0,
-           trustworthy: bool = True) -> Settled:  # fmt: skip
-    return Settled(block=block, base_fee_per_gas=base_fee,
-                   changed=frozenset(engine.take_changed()), after_reorg=False,
-                   trustworthy=trustworthy)  # fmt: skip
+def settle(
+    engine: ArenaEngine, block: int = 7, *, base_fee: int = 0, trustworthy: bool = True
+) -> Settled:
+    return Settled(
+        block=block,
+        base_fee_per_gas=base_fee,
+        changed=frozenset(engine.take_changed()),
+        after_reorg=False,
+        trustworthy=trustworthy,
+    )
 
 
 def twin_engine(engine: ArenaEngine) -> ArenaEngine:
@@ -88,8 +93,9 @@ def check_consistent(engine: ArenaEngine, opportunity: Opportunity) -> None:
 def test_opportunities_carry_block_pools_directions_and_tokens() -> None:
     engine = usdc_weth_engine(skew=Fraction(103, 100))  # pool 1 holds 3 % too much USDC
     recorder = Recorder()
-    recalculator = PathRecalculator(engine, PathfinderConfig(chain="testnet"),
-                                    [CallbackSink(recorder)])  # fmt: skip
+    recalculator = PathRecalculator(
+        engine, PathfinderConfig(chain="testnet"), [CallbackSink(recorder)]
+    )
     found = recalculator.on_settled(settle(engine, 1234, base_fee=0))
     assert found
     assert recorder.batches == [found]
@@ -138,8 +144,9 @@ def test_gas_cost_is_base_fee_times_units_in_the_start_token() -> None:
     assert free and paid
     by_path = {(o.pools, o.zero_for_one): o for o in free}
     for o in paid:
-        v2_only = all(engine.registry.kind_of(pool_index(engine, k)) is PoolKind.V2
-                      for k in o.pools)  # fmt: skip
+        v2_only = all(
+            engine.registry.kind_of(pool_index(engine, k)) is PoolKind.V2 for k in o.pools
+        )
         units = 21_000 + sum(
             60_000 if engine.registry.kind_of(pool_index(engine, k)) is PoolKind.V2 else 110_000
             for k in o.pools
@@ -247,23 +254,40 @@ class Stream:
         self.seq += 1
         return self.seq
 
-    def block(self, number: int, syncs: dict[int, tuple[int, int]], *, revert: bool = False,
-              base_fee: int = GWEI) -> Settled | None:  # fmt: skip
+    def block(
+        self,
+        number: int,
+        syncs: dict[int, tuple[int, int]],
+        *,
+        revert: bool = False,
+        base_fee: int = GWEI,
+    ) -> Settled | None:
         engine = self.assembler.engine
-        self.feed(m.BeginBlock(stream_seq=self.next_seq(), block_number=number,
-                               block_timestamp=number * 12, base_fee_per_gas=base_fee,
-                               is_revert=revert))  # fmt: skip
+        self.feed(
+            m.BeginBlock(
+                stream_seq=self.next_seq(),
+                block_number=number,
+                block_timestamp=number * 12,
+                base_fee_per_gas=base_fee,
+                is_revert=revert,
+            )
+        )
         for log_index, (index, (r0, r1)) in enumerate(syncs.items()):
             event = m.PoolUpdateMessage(
                 pool_id=m.PoolAddress(value=engine.registry.pools[index].address),
-                protocol=m.Protocol.UNISWAP_V2, update_type=m.UpdateType.SWAP,
-                block_number=number, block_timestamp=number * 12, tx_index=0,
-                log_index=log_index, is_revert=revert,
+                protocol=m.Protocol.UNISWAP_V2,
+                update_type=m.UpdateType.SWAP,
+                block_number=number,
+                block_timestamp=number * 12,
+                tx_index=0,
+                log_index=log_index,
+                is_revert=revert,
                 update=m.V2Sync(reserve0=r0, reserve1=r1),
-            )  # fmt: skip
+            )
             self.feed(m.PoolUpdate(stream_seq=self.next_seq(), event=event))
-        return self.feed(m.EndBlock(stream_seq=self.next_seq(), block_number=number,
-                                    num_updates=len(syncs)))  # fmt: skip
+        return self.feed(
+            m.EndBlock(stream_seq=self.next_seq(), block_number=number, num_updates=len(syncs))
+        )
 
 
 def test_an_opportunity_disappears_when_its_block_is_reverted() -> None:
@@ -284,8 +308,10 @@ def test_an_opportunity_disappears_when_its_block_is_reverted() -> None:
 
     # Block 10 is reorged out and replaced by an empty 10'.
     old = m.ReorgRange(first_block=10, last_block=10, block_count=1)
-    assert stream.feed(m.ReorgStart(stream_seq=stream.next_seq(), old_range=old,
-                                    new_range=old)) is None  # fmt: skip
+    assert (
+        stream.feed(m.ReorgStart(stream_seq=stream.next_seq(), old_range=old, new_range=old))
+        is None
+    )
     assert stream.block(10, {1: skewed}, revert=True) is None  # inside the envelope
     assert engine.table.reserves(1) == (R_USDC // 2, R_WETH // 2)  # pre-image restored
     assert stream.block(10, {}) is None

@@ -105,8 +105,9 @@ def test_v2_screen_is_within_flooring_of_the_exact_integer_optimum(market: Marke
     graph, result = screened(market)
     quoter = ExactQuoter(market.engine)
     assert len(result.cycles) == 2  # one cycle, both directions
-    for c, x, s in zip(result.cycles.tolist(), result.amount_in.tolist(),
-                       result.profit.tolist(), strict=True):  # fmt: skip
+    for c, x, s in zip(
+        result.cycles.tolist(), result.amount_in.tolist(), result.profit.tolist(), strict=True
+    ):
         path = graph.path(c)
         hops = v2_hops(market, path)
         # no exact profit at or beyond the real break-even input x0 = (K - M) / N
@@ -145,16 +146,22 @@ def unit_value_slack(market: Market, graph: CycleGraph, c: int) -> float:
     return slack
 
 
-def assert_stays_in_range(market: Market, quoter: ExactQuoter, path: list[tuple[int, bool]],
-                          amount_in: int) -> None:  # fmt: skip
+def assert_stays_in_range(
+    market: Market, quoter: ExactQuoter, path: list[tuple[int, bool]], amount_in: int
+) -> None:
     """No V3 hop of the screened input crosses an initialized tick."""
     amount = amount_in
     for pool, zero_for_one in path:
         spec = market.pools[pool]
         if spec.kind is PoolKind.V3 and amount > 0:
             sqrt, liquidity, tick = market.engine.table.slot0(pool)
-            state = V3SwapState(sqrt_price_x96=sqrt, tick=tick, liquidity=liquidity,
-                                fee_pips=spec.fee, tick_spacing=spec.tick_spacing)  # fmt: skip
+            state = V3SwapState(
+                sqrt_price_x96=sqrt,
+                tick=tick,
+                liquidity=liquidity,
+                fee_pips=spec.fee,
+                tick_spacing=spec.tick_spacing,
+            )
             result = swap(state, quoter.tick_table(pool), zero_for_one, amount)
             assert result.ticks_crossed == 0, (pool, amount, result)
             assert result.liquidity == liquidity
@@ -167,8 +174,9 @@ def test_screen_never_promises_what_exact_v3_math_refutes(market: Market) -> Non
     graph, result = screened(market)
     quoter = ExactQuoter(market.engine)
     found = 0
-    for c, x, s in zip(result.cycles.tolist(), result.amount_in.tolist(),
-                       result.profit.tolist(), strict=True):  # fmt: skip
+    for c, x, s in zip(
+        result.cycles.tolist(), result.amount_in.tolist(), result.profit.tolist(), strict=True
+    ):
         if x < 1:
             continue
         path = graph.path(c)
@@ -184,8 +192,9 @@ def test_screen_never_promises_what_exact_v3_math_refutes(market: Market) -> Non
 
 
 # -- (c) the recalculator screens exactly the cycles containing a changed pool ----------
-def brute_force_cycles(pools: dict[int, tuple[bytes, bytes]], bases: Iterable[bytes],
-                       max_hops: int) -> set[CycleKey]:  # fmt: skip
+def brute_force_cycles(
+    pools: dict[int, tuple[bytes, bytes]], bases: Iterable[bytes], max_hops: int
+) -> set[CycleKey]:
     """Every closed walk base → … → base over distinct pools through distinct tokens."""
     found: set[CycleKey] = set()
     for base in bases:

@@ -78,8 +78,9 @@ def sample(n: int, block: int = 1) -> list[Opportunity]:
 # -- JSONL ------------------------------------------------------------------------------
 @settings(max_examples=40, deadline=None)
 @given(batches=st.lists(st.lists(opportunities(), max_size=4), max_size=4))
-def test_jsonl_round_trip(tmp_path_factory: pytest.TempPathFactory,
-                          batches: list[list[Opportunity]]) -> None:  # fmt: skip
+def test_jsonl_round_trip(
+    tmp_path_factory: pytest.TempPathFactory, batches: list[list[Opportunity]]
+) -> None:
     path = tmp_path_factory.mktemp("jsonl") / "out.jsonl"
     written = 0
     with JsonlSink(path) as sink:
@@ -134,8 +135,12 @@ async def subscribe(url: str, subject: str) -> tuple[NatsClient, asyncio.Queue[M
     return nc, received
 
 
-async def receive(received: asyncio.Queue[Msg], n: int, sink: NatsSink | None = None,
-                  server: NatsServer | None = None) -> list[Opportunity]:  # fmt: skip
+async def receive(
+    received: asyncio.Queue[Msg],
+    n: int,
+    sink: NatsSink | None = None,
+    server: NatsServer | None = None,
+) -> list[Opportunity]:
     out: list[Opportunity] = []
     for _ in range(n):
         try:
@@ -149,8 +154,10 @@ async def receive(received: asyncio.Queue[Msg], n: int, sink: NatsSink | None = 
 
 
 def describe(sink: NatsSink) -> str:
-    return (f"{sink.name}: state {sink.state}, published {sink.published}, "
-            f"dropped {sink.dropped}, errors {sink.connection_errors}")  # fmt: skip
+    return (
+        f"{sink.name}: state {sink.state}, published {sink.published}, "
+        f"dropped {sink.dropped}, errors {sink.connection_errors}"
+    )
 
 
 def assert_state(sink: NatsSink, state: ConnectionState) -> None:
@@ -221,8 +228,13 @@ async def test_nats_server_going_away_never_blocks_the_arena(
     assert sink.dropped == 1000 - 8  # queue bound: 8 kept for the reconnection
     assert sink.published == 0
     assert elapsed < 5.0  # generous on a loaded CI box; a blocking sink would hang
-    warnings = [r for r in caplog.records if r.name == "pathfinder.sinks" and
-                r.levelno == logging.WARNING and "connection error" in r.getMessage()]  # fmt: skip
+    warnings = [
+        r
+        for r in caplog.records
+        if r.name == "pathfinder.sinks"
+        and r.levelno == logging.WARNING
+        and "connection error" in r.getMessage()
+    ]
     assert len(warnings) == 1  # logged once per outage, counted every time
 
     # The server comes back on the same port: the queued 8 go out, then new ones flow.
