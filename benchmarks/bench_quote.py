@@ -3,7 +3,7 @@
 .venv/bin/python -m benchmarks.bench_quote [--positions 300] [--no-degenbot]
                                            [--save-baseline]
 
-Starts anvil, deploys the real Uniswap contracts (`exex_bridge.devchain`), mints
+Starts anvil, deploys the real Uniswap contracts (`devchain`), mints
 `--positions` random positions into the WETH/USDC 0.3 % V3 pool, hydrates it and a V2 pair
 over RPC, and picks exact-input amounts that cross exactly 0, 1 and 5 initialized ticks
 in each direction (plus two V2 swaps). Ours: `v3_swap.quote_exact_input` over a
@@ -32,12 +32,12 @@ from arena.engine import ArenaEngine
 from arena.hydration import V2PoolSnapshot, V3PoolSnapshot, hydrate_pools
 from benchmarks.common import compare_baseline, machine_line, save_baseline
 from benchmarks.quote_timing import REPEATS, per_call_us
+from devchain import AnvilNode, Deployment, TxRequest, deploy, execute_block
+from devchain.abi import encode_call
+from devchain.deploy import DEADLINE, Pool
+from devchain.rpc import block_number, nonce_at
+from devchain.spec import clamp_range
 from exex_bridge import messages as m
-from exex_bridge.devchain import AnvilNode, Deployment, TxRequest, deploy, execute_block
-from exex_bridge.devchain.abi import encode_call
-from exex_bridge.devchain.deploy import DEADLINE, Pool
-from exex_bridge.devchain.rpc import block_number, nonce_at
-from exex_bridge.devchain.spec import clamp_range
 from exex_bridge.whitelist import Token, WhitelistedPool
 from pathfinder.exact_quote import ExactQuoter
 from pathfinder.tick_math import get_sqrt_ratio_at_tick

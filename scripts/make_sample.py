@@ -4,10 +4,10 @@ Starts anvil, deploys the real Uniswap contracts, writes the whitelist, runs a l
 warm-up traffic, hydrates the initial state at the block before the first recorded one,
 then drives seeded traffic with reorgs and rollbacks through the chain follower while a
 socket client records the stream. Every settled point is checked against eth_call while
-recording (arena.chain_proof), and the finished recording is replayed from the initial
+recording (devchain.chain_proof), and the finished recording is replayed from the initial
 state and compared with the node once more before the files are kept.
 
-    .venv/bin/python scripts/make_sample.py [--seed 1] [--blocks 260] [--out arena/samples]
+    .venv/bin/python scripts/make_sample.py [--seed 1] [--blocks 260] [--out sidecar/samples]
 """
 
 from __future__ import annotations
@@ -21,15 +21,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-import arena
-from arena.chain_check import compare_with_node
-from arena.chain_proof import ChainProof, ProofConfig, ProofResult, plan_steps
+import sidecar
 from arena.engine import ArenaEngine
 from arena.pipeline import PipelineConfig, open_pipeline
 from arena.resync import resync
 from arena.state_file import write_state_file
-from exex_bridge.devchain import AnvilNode, TrafficGenerator, deploy
-from exex_bridge.devchain.whitelist_file import write_whitelist
+from devchain import AnvilNode, TrafficGenerator, deploy
+from devchain.chain_check import compare_with_node
+from devchain.chain_proof import ChainProof, ProofConfig, ProofResult, plan_steps
+from devchain.whitelist_file import write_whitelist
 from exex_bridge.recording import RecordingMetadata, RecordingWriter, open_recording
 from exex_bridge.socket_source import SocketSource
 from exex_bridge.whitelist import Whitelist, load_whitelist_file
@@ -46,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--blocks", type=int, default=260, help="traffic blocks (reorgs add more)")
     p.add_argument("--reorgs", type=int, default=20)
     p.add_argument("--rollbacks", type=int, default=5)
-    p.add_argument("--out", type=Path, default=Path(arena.__file__).parent / "samples")
+    p.add_argument("--out", type=Path, default=Path(sidecar.__file__).parent / "samples")
     return p
 
 

@@ -19,9 +19,9 @@ import platform
 import sys
 import tempfile
 
-from arena.chain_proof import ChainProof, ProofConfig, ProofResult, plan_steps
-from exex_bridge.devchain import AnvilNode, TrafficGenerator, deploy
-from exex_bridge.devchain.whitelist_file import whitelist_json
+from devchain import AnvilNode, TrafficGenerator, deploy
+from devchain.chain_proof import ChainProof, ProofConfig, ProofResult, plan_steps
+from devchain.whitelist_file import whitelist_json
 from exex_bridge.whitelist import parse_pools_document
 
 PROGRESS_EVERY = 100

@@ -11,9 +11,11 @@ ensure_venv test
 ensure_node_packages
 ensure_promtool
 
-step "lint: ruff"
-.venv/bin/ruff check arena exex_bridge pathfinder tests benchmarks scripts
+PACKAGES=(exex_bridge arena pathfinder executor sidecar devchain)
+step "lint: ruff check, ruff format --check"
+.venv/bin/ruff check "${PACKAGES[@]}" tests benchmarks scripts
+.venv/bin/ruff format --check "${PACKAGES[@]}" tests benchmarks scripts
 step "types: mypy --strict"
-.venv/bin/mypy arena exex_bridge pathfinder
+.venv/bin/mypy "${PACKAGES[@]}"
 step "tests: pytest"
 .venv/bin/pytest "$@"

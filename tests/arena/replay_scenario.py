@@ -17,8 +17,8 @@ import msgspec
 
 from exex_bridge import messages as m
 from exex_bridge.codec import encode_frame, encode_message
+from exex_bridge.producers.broadcast import StreamSequencer
 from exex_bridge.recording import RecordingMetadata, RecordingWriter
-from exex_bridge.test_producer import StreamSequencer
 
 Q96 = 1 << 96
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from arena.chain_proof import ProofConfig, plan_steps
+from devchain.chain_proof import ProofConfig, plan_steps
 
 
 @settings(max_examples=200, deadline=None)

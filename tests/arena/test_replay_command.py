@@ -16,12 +16,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import arena.commands.replay as replay_command
-from arena.cli import main
+import sidecar.commands.replay as replay_command
 from arena.pipeline import PipelineConfig, open_pipeline
 from arena.state_file import export_state
 from exex_bridge import messages as m
 from exex_bridge.codec import encode_frame, encode_message
+from sidecar.cli import main
 from tests.arena.replay_scenario import (
     FIRST_BLOCK,
     V2_A,
@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def arena(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "arena.cli", "replay", *map(str, args)],
+        [sys.executable, "-m", "sidecar.cli", "replay", *map(str, args)],
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -16,7 +16,7 @@ from arena.resume import NotCheckpointableError, capture_checkpoint
 from arena.state_file import export_state
 from exex_bridge import messages as m
 from exex_bridge.codec import encode_message
-from exex_bridge.test_producer import StreamSequencer
+from exex_bridge.producers.broadcast import StreamSequencer
 from tests.arena.replay_scenario import V3_E, Scenario, standard_scenario
 
 

@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from arena.cli import build_parser
-from arena.commands.run import LiveRunner, pipeline_config
 from arena.pipeline import Pipeline, open_pipeline
 from exex_bridge import messages as m
+from exex_bridge.producers.broadcast import FrameBroadcastServer, StreamSequencer
 from exex_bridge.socket_source import ConnectionState
-from exex_bridge.test_producer import FrameBroadcastServer, StreamSequencer
+from sidecar.cli import build_parser
+from sidecar.commands.run import LiveRunner, pipeline_config
 from tests.arena.replay_scenario import V2_A, V3_B, Scenario, standard_scenario, swap, sync
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,7 +96,7 @@ async def _arena_run(*args: str | Path) -> AsyncIterator[_Stderr]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "arena.cli",
+        "sidecar.cli",
         "run",
         *map(str, args),
         stderr=asyncio.subprocess.PIPE,
@@ -191,7 +191,7 @@ def test_run_refuses_a_bad_whitelist_cleanly(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "arena.cli",
+            "sidecar.cli",
             "run",
             "--socket",
             str(tmp_path / "s.sock"),

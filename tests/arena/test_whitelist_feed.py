@@ -13,7 +13,7 @@ from arena.pipeline import PipelineConfig, open_pipeline
 from arena.whitelist_changes import boundary_hook
 from exex_bridge import messages as m
 from exex_bridge.codec import encode_message
-from exex_bridge.test_producer import StreamSequencer
+from exex_bridge.producers.broadcast import StreamSequencer
 from exex_bridge.whitelist import RESEED_SUBJECT
 from exex_bridge.whitelist_feed import WhitelistFeed
 from tests.nats_server import NatsServer

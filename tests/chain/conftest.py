@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pytest
 from web3 import Web3
 
-from exex_bridge.devchain import AnvilNode, Deployment, deploy, rpc_call
+from devchain import AnvilNode, Deployment, deploy, rpc_call
 
 
 @dataclass

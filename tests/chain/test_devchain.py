@@ -12,7 +12,7 @@ import pytest
 from eth_utils.crypto import keccak
 
 from arena.hydration import V3PoolSnapshot, hydrate_pools
-from exex_bridge.devchain import (
+from devchain import (
     DEFAULT_SPEC,
     AnvilConfig,
     AnvilNode,
@@ -34,12 +34,12 @@ from exex_bridge.devchain import (
     run_scenario,
     write_whitelist,
 )
-from exex_bridge.devchain.__main__ import main as devchain_main
-from exex_bridge.devchain.abi import call, decode_result, encode_call
-from exex_bridge.devchain.artifacts import ArtifactName, load_artifact
-from exex_bridge.devchain.rpc import block_header, block_number
-from exex_bridge.devchain.spec import raw_price
-from exex_bridge.devchain.tokens import decimals_operand_offset
+from devchain.__main__ import main as devchain_main
+from devchain.abi import call, decode_result, encode_call
+from devchain.artifacts import ArtifactName, load_artifact
+from devchain.rpc import block_header, block_number
+from devchain.spec import raw_price
+from devchain.tokens import decimals_operand_offset
 from exex_bridge.whitelist import load_whitelist_file
 from tests.chain.conftest import DevChain
 

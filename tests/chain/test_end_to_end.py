@@ -1,6 +1,6 @@
 """anvil → chain follower → Unix socket → arena: equal to the contracts after every block.
 
-The proof loop (`arena.chain_proof`) changes the chain (seeded traffic, `anvil_reorg`
+The proof loop (`devchain.chain_proof`) changes the chain (seeded traffic, `anvil_reorg`
 with replacement traffic, `anvil_rollback`), lets the follower publish, waits for each
 settled point and compares every pool — slot0, liquidity, V2 reserves and every
 initialized tick's liquidityNet/liquidityGross — with eth_calls at that block.
@@ -18,14 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from arena.chain_check import compare_with_node
-from arena.chain_proof import ChainProof, ProofConfig, Step, change_chain, plan_steps
 from arena.hydration import V2PoolSnapshot, V3PoolSnapshot, hydrate_pools
 from arena.state_file import read_state_file
-from exex_bridge.chain_follower import ChainFollower
-from exex_bridge.devchain import TrafficGenerator
-from exex_bridge.devchain.whitelist_file import write_whitelist
-from exex_bridge.test_producer import FrameBroadcastServer
+from devchain import TrafficGenerator
+from devchain.chain_check import compare_with_node
+from devchain.chain_proof import ChainProof, ProofConfig, Step, change_chain, plan_steps
+from devchain.whitelist_file import write_whitelist
+from exex_bridge.producers.broadcast import FrameBroadcastServer
+from exex_bridge.producers.chain_follower import ChainFollower
 from exex_bridge.whitelist import load_whitelist_file
 from tests.chain.conftest import DevChain
 from tests.exex_bridge.socket_streams import socket_path_in
@@ -99,7 +99,7 @@ async def test_arena_run_subprocess_hydrates_follows_and_resyncs(
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "arena.cli",
+            "sidecar.cli",
             "run",
             "--socket",
             sock,

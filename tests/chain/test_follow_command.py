@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from arena.chain_proof import Step, change_chain
+from devchain import TrafficGenerator
+from devchain.chain_proof import Step, change_chain
+from devchain.whitelist_file import write_whitelist
 from exex_bridge import messages as m
 from exex_bridge.codec import decode_message
-from exex_bridge.devchain import TrafficGenerator
-from exex_bridge.devchain.whitelist_file import write_whitelist
 from exex_bridge.recording import open_recording
 from exex_bridge.socket_source import ConnectionState, SocketSource
 from tests.chain.conftest import DevChain
@@ -50,7 +50,7 @@ async def test_follow_serves_records_and_stops_cleanly(
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "arena.cli",
+        "sidecar.cli",
         "follow",
         "--rpc",
         clean_devchain.node.url,

@@ -11,17 +11,17 @@ from typing import Any
 import msgspec
 import pytest
 
-from arena.chain_proof import Step, change_chain
+from devchain import TrafficGenerator, rollback, rpc_call
+from devchain.abi import call, encode_call
+from devchain.chain_proof import Step, change_chain
+from devchain.rpc import TxRequest, block_header, execute_block
+from devchain.whitelist_file import whitelist_json
 from exex_bridge import messages as m
-from exex_bridge.chain_follower import ChainFollower, PollReport
 from exex_bridge.codec import decode_message, encode_message
-from exex_bridge.devchain import TrafficGenerator, rollback, rpc_call
-from exex_bridge.devchain.abi import call, encode_call
-from exex_bridge.devchain.rpc import TxRequest, block_header, execute_block
-from exex_bridge.devchain.whitelist_file import whitelist_json
-from exex_bridge.log_decoding import V2_SYNC, V3_BURN, V3_MINT, V3_SWAP
+from exex_bridge.producers.broadcast import FrameBroadcastServer
+from exex_bridge.producers.chain_follower import ChainFollower, PollReport
+from exex_bridge.producers.log_decoding import V2_SYNC, V3_BURN, V3_MINT, V3_SWAP
 from exex_bridge.socket_source import SocketSource
-from exex_bridge.test_producer import FrameBroadcastServer
 from exex_bridge.whitelist import Whitelist, parse_pools_document
 from tests.chain.conftest import DevChain
 from tests.exex_bridge.socket_streams import socket_path_in

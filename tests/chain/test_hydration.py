@@ -22,10 +22,10 @@ from arena.hydration import (
     initialized_ticks,
     word_range,
 )
-from exex_bridge.devchain import TrafficGenerator, reorg_with_traffic, rpc_call
-from exex_bridge.devchain.abi import call
-from exex_bridge.devchain.deploy import Pool
-from exex_bridge.devchain.rpc import block_header, block_number
+from devchain import TrafficGenerator, reorg_with_traffic, rpc_call
+from devchain.abi import call
+from devchain.deploy import Pool
+from devchain.rpc import block_header, block_number
 from tests.chain.conftest import DevChain
 
 pytestmark = pytest.mark.chain

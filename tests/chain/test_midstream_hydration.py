@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from arena.chain_proof import ChainProof, ProofConfig, plan_steps
 from arena.engine import PoolStatus
+from devchain import TrafficGenerator
+from devchain.chain_proof import ChainProof, ProofConfig, plan_steps
+from devchain.whitelist_file import whitelist_json
 from exex_bridge import messages as m
 from exex_bridge.codec import decode_message
-from exex_bridge.devchain import TrafficGenerator
-from exex_bridge.devchain.whitelist_file import whitelist_json
 from exex_bridge.whitelist import parse_pools_document
 from tests.chain.conftest import DevChain
 from tests.exex_bridge.socket_streams import socket_path_in

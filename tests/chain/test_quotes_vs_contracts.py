@@ -24,11 +24,11 @@ import pytest
 from eth_utils.crypto import keccak
 
 from arena.hydration import V2PoolSnapshot, V3PoolSnapshot, hydrate_pools
-from exex_bridge.devchain import TxRequest, execute_block, mine, rpc_call
-from exex_bridge.devchain.abi import encode_call
-from exex_bridge.devchain.deploy import DEADLINE, Deployment, Pool
-from exex_bridge.devchain.rpc import block_number, nonce_at, receipts, send_transactions
-from exex_bridge.devchain.spec import clamp_range
+from devchain import TxRequest, execute_block, mine, rpc_call
+from devchain.abi import encode_call
+from devchain.deploy import DEADLINE, Deployment, Pool
+from devchain.rpc import block_number, nonce_at, receipts, send_transactions
+from devchain.spec import clamp_range
 from pathfinder.tick_math import MAX_SQRT_RATIO, MIN_SQRT_RATIO
 from pathfinder.tick_table import TickTable
 from pathfinder.v2_math import get_amount_out

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from arena.chain_check import compare_with_node
 from arena.engine import ArenaEngine, PoolStatus
 from arena.registry import PoolKind
 from arena.rpc_sync import RpcSync
+from devchain.chain_check import compare_with_node
+from devchain.whitelist_file import whitelist_json
 from exex_bridge import messages as m
-from exex_bridge.devchain.whitelist_file import whitelist_json
 from exex_bridge.whitelist import parse_pools_document
 from tests.chain.conftest import DevChain
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from exex_bridge import messages as m
-from exex_bridge.test_producer import StreamSequencer
+from exex_bridge.producers.broadcast import StreamSequencer
 
 # sockaddr_un.sun_path holds 108 bytes including the terminating NUL.
 _MAX_SOCKET_PATH = 107

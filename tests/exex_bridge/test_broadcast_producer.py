@@ -15,7 +15,7 @@ from exex_bridge import messages as m
 from exex_bridge.codec import encode_frame
 from exex_bridge.errors import NotASocketError
 from exex_bridge.framing import iter_frames
-from exex_bridge.test_producer import FrameBroadcastServer, StreamSequencer
+from exex_bridge.producers.broadcast import FrameBroadcastServer, StreamSequencer
 from tests.exex_bridge.socket_streams import committed_blocks, socket_path_in, swap_event
 
 WAIT = 30.0

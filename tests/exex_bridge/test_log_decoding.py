@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exex_bridge import messages as m
-from exex_bridge.log_decoding import (
+from exex_bridge.producers.log_decoding import (
     V2_MINT,
     V2_SYNC,
     V3_BURN,

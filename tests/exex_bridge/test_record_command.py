@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from exex_bridge.codec import encode_message
+from exex_bridge.producers.broadcast import FrameBroadcastServer, StreamSequencer
 from exex_bridge.recording import open_recording
-from exex_bridge.test_producer import FrameBroadcastServer, StreamSequencer
 from tests.exex_bridge.socket_streams import committed_blocks, socket_path_in
 
 WAIT = 60.0
@@ -61,7 +61,7 @@ async def start_record(sock: str, out: Path, *extra: str) -> Recorder:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "arena.cli",
+        "sidecar.cli",
         "record",
         "--socket",
         sock,

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from exex_bridge.codec import encode_frame
 from exex_bridge.errors import FrameTooLargeError, RecordingFormatError, TruncatedStreamError
 from exex_bridge.framing import frame
+from exex_bridge.producers.broadcast import StreamSequencer
 from exex_bridge.recording import (
     FORMAT_VERSION,
     MAGIC,
@@ -21,7 +22,6 @@ from exex_bridge.recording import (
     RecordingWriter,
     open_recording,
 )
-from exex_bridge.test_producer import StreamSequencer
 from tests.exex_bridge.socket_streams import committed_blocks
 
 META = RecordingMetadata(

@@ -18,7 +18,7 @@ from nats.aio.msg import Msg
 from arena.state_file import write_state_file
 from exex_bridge import messages as m
 from exex_bridge.codec import encode_frame
-from exex_bridge.test_producer import FrameBroadcastServer, StreamSequencer
+from exex_bridge.producers.broadcast import FrameBroadcastServer, StreamSequencer
 from pathfinder.opportunity import OPPORTUNITY_DECODER, Opportunity
 from pathfinder.sinks import opportunities_subject
 from tests.nats_server import NatsServer
@@ -69,7 +69,7 @@ def write_inputs(tmp_path: Path) -> tuple[Path, Path, list[m.ControlMessage]]:
 
 def replay(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "arena.cli", "replay", "--no-progress", *map(str, args)],
+        [sys.executable, "-m", "sidecar.cli", "replay", "--no-progress", *map(str, args)],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -165,7 +165,7 @@ async def test_replay_publishes_to_nats(tmp_path: Path, nats_server: NatsServer)
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "arena.cli",
+        "sidecar.cli",
         "replay",
         "--no-progress",
         str(raw),
@@ -204,7 +204,7 @@ async def test_run_publishes_each_settled_block_to_nats_and_jsonl(
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "arena.cli",
+            "sidecar.cli",
             "run",
             "--socket",
             str(sock),

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from exex_bridge.devchain.anvil import repo_root
-from exex_bridge.devchain.errors import ArtifactError
+from devchain.anvil import repo_root
+from devchain.errors import ArtifactError
 
 NODE_MODULES_ENV_VAR: Final = "ARENA_NODE_MODULES"
 

@@ -2,7 +2,7 @@
 
 `ChainFollower` polls the node for new heads, reads each new block's logs by block hash,
 decodes the whitelisted pools' events exactly as the upstream ExEx does (see
-`exex_bridge.log_decoding`) and publishes `BeginBlock` / `PoolUpdate`* / `EndBlock`
+`exex_bridge.producers.log_decoding`) and publishes `BeginBlock` / `PoolUpdate`* / `EndBlock`
 through a `FrameBroadcastServer`, numbered by one `stream_seq` counter from 1.
 
 Reorgs are found from block hashes (anvil never marks removed logs, and a rollback just
@@ -36,14 +36,19 @@ from typing import Final, Literal, final
 
 from web3 import Web3
 
-from exex_bridge import chain_rpc as rpc
 from exex_bridge import messages as m
-from exex_bridge.chain_rpc import FollowerRpcError, Header
 from exex_bridge.codec import encode_message
-from exex_bridge.follower_reports import FollowedBlock, FollowerStats, PollReport, ReorgReport
 from exex_bridge.framing import LENGTH_PREFIX
-from exex_bridge.log_decoding import EventKind, decode_block_logs
-from exex_bridge.test_producer import FrameBroadcastServer, StreamSequencer
+from exex_bridge.producers import chain_rpc as rpc
+from exex_bridge.producers.broadcast import FrameBroadcastServer, StreamSequencer
+from exex_bridge.producers.chain_rpc import FollowerRpcError, Header
+from exex_bridge.producers.follower_reports import (
+    FollowedBlock,
+    FollowerStats,
+    PollReport,
+    ReorgReport,
+)
+from exex_bridge.producers.log_decoding import EventKind, decode_block_logs
 from exex_bridge.whitelist import Whitelist, WhitelistedPool
 
 __all__ = [

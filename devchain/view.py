@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 from web3 import Web3
 
-from exex_bridge.devchain.abi import decode_result, encode_call
-from exex_bridge.devchain.deploy import Deployment, Pool
-from exex_bridge.devchain.rpc import call_batch, nonce_at
+from devchain.abi import decode_result, encode_call
+from devchain.deploy import Deployment, Pool
+from devchain.rpc import call_batch, nonce_at
 
 
 @dataclass

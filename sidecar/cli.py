@@ -1,4 +1,4 @@
-"""The `arena` command line: one module per subcommand under `arena/commands/`."""
+"""The `arena` command line: one module per subcommand under `sidecar/commands/`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Protocol
 from arena.errors import ArenaError
 from exex_bridge.errors import BridgeError
 
-# Subcommand name -> module in arena.commands. Each module has `register` and `execute`.
+# Subcommand name -> module in sidecar.commands. Each module has `register` and `execute`.
 SUBCOMMANDS: dict[str, str] = {
     "replay": "replay",
     "run": "run",
@@ -30,9 +30,9 @@ class Command(Protocol):
 
 def _load(name: str) -> Command | None:
     try:
-        module = importlib.import_module(f"arena.commands.{SUBCOMMANDS[name]}")
+        module = importlib.import_module(f"sidecar.commands.{SUBCOMMANDS[name]}")
     except ModuleNotFoundError as exc:
-        if exc.name == f"arena.commands.{SUBCOMMANDS[name]}":
+        if exc.name == f"sidecar.commands.{SUBCOMMANDS[name]}":
             return None
         raise
     command: Command = module

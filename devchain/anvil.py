@@ -15,7 +15,7 @@ from typing import IO, Final, Self, final
 
 from web3 import HTTPProvider, Web3
 
-from exex_bridge.devchain.errors import AnvilNotFoundError, AnvilStartError
+from devchain.errors import AnvilNotFoundError, AnvilStartError
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ _STOP_TIMEOUT_S: Final = 10.0
 
 
 def repo_root() -> Path:
-    return Path(__file__).resolve().parents[2]
+    return Path(__file__).resolve().parents[1]
 
 
 def find_anvil_binary(root: Path | None = None) -> Path:
@@ -144,7 +144,7 @@ class AnvilNode:
         log.info("anvil listening on %s (pid %d)", self.url, self._process.pid)
 
     def _configure(self) -> None:
-        from exex_bridge.devchain.rpc import rpc_call
+        from devchain.rpc import rpc_call
 
         w3 = self.web3()
         if self.config.timestamp_interval is not None:

@@ -9,9 +9,9 @@ from eth_abi.abi import decode, encode
 from eth_utils.crypto import keccak
 from web3 import Web3
 
-from exex_bridge.devchain.artifacts import ArtifactName, abi_of, load_artifact, node_modules_dir
-from exex_bridge.devchain.errors import ArtifactError
-from exex_bridge.devchain.rpc import rpc_call
+from devchain.artifacts import ArtifactName, abi_of, load_artifact, node_modules_dir
+from devchain.errors import ArtifactError
+from devchain.rpc import rpc_call
 
 
 def _type_of(param: dict[str, Any]) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from exex_bridge.chain_rpc import Header
-from exex_bridge.log_decoding import DecodedLog
+from exex_bridge.producers.chain_rpc import Header
+from exex_bridge.producers.log_decoding import DecodedLog
 
 
 @dataclass(frozen=True, slots=True)

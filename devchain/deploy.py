@@ -9,10 +9,10 @@ from typing import Final
 
 from web3 import Web3
 
-from exex_bridge.devchain.abi import call, encode_call, encode_deploy
-from exex_bridge.devchain.errors import DeploymentError
-from exex_bridge.devchain.rpc import TxRequest, execute_block, nonce_at, rpc_call
-from exex_bridge.devchain.spec import (
+from devchain.abi import call, encode_call, encode_deploy
+from devchain.errors import DeploymentError
+from devchain.rpc import TxRequest, execute_block, nonce_at, rpc_call
+from devchain.spec import (
     DEFAULT_SPEC,
     TICK_SPACING_BY_FEE,
     DeploymentSpec,
@@ -26,7 +26,7 @@ from exex_bridge.devchain.spec import (
     sqrt_price_x96,
     tick_of_price,
 )
-from exex_bridge.devchain.tokens import patch_decimals
+from devchain.tokens import patch_decimals
 
 log = logging.getLogger(__name__)
 

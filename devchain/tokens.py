@@ -13,9 +13,9 @@ from typing import Final
 
 from web3 import Web3
 
-from exex_bridge.devchain.abi import call
-from exex_bridge.devchain.errors import DeploymentError
-from exex_bridge.devchain.rpc import rpc_call
+from devchain.abi import call
+from devchain.errors import DeploymentError
+from devchain.rpc import rpc_call
 
 _DECIMALS_SELECTOR: Final = bytes.fromhex("313ce567")
 _PUSH1: Final = 0x60

@@ -5,9 +5,9 @@ write their whitelist (`write_whitelist`), drive seeded traffic (`TrafficGenerat
 reorganise the chain (`reorg`, `rollback`, `reorg_with_traffic`, `run_scenario`).
 """
 
-from exex_bridge.devchain.anvil import AnvilConfig, AnvilNode, find_anvil_binary
-from exex_bridge.devchain.deploy import Deployment, Pool, Token, deploy
-from exex_bridge.devchain.errors import (
+from devchain.anvil import AnvilConfig, AnvilNode, find_anvil_binary
+from devchain.deploy import Deployment, Pool, Token, deploy
+from devchain.errors import (
     AnvilNotFoundError,
     AnvilStartError,
     ArtifactError,
@@ -16,7 +16,7 @@ from exex_bridge.devchain.errors import (
     RpcError,
     TransactionFailedError,
 )
-from exex_bridge.devchain.reorgs import (
+from devchain.reorgs import (
     ReorgDepthError,
     ReorgOutcome,
     canonical_hashes,
@@ -24,11 +24,11 @@ from exex_bridge.devchain.reorgs import (
     reorg_with_traffic,
     rollback,
 )
-from exex_bridge.devchain.rpc import TxRequest, execute_block, mine, rpc_call
-from exex_bridge.devchain.scenario import ChainEvent, ScenarioConfig, run_scenario
-from exex_bridge.devchain.spec import DEFAULT_SPEC, DeploymentSpec, PoolSpec, TokenSpec
-from exex_bridge.devchain.traffic import BlockTraffic, TrafficConfig, TrafficGenerator
-from exex_bridge.devchain.whitelist_file import whitelist_document, write_whitelist
+from devchain.rpc import TxRequest, execute_block, mine, rpc_call
+from devchain.scenario import ChainEvent, ScenarioConfig, run_scenario
+from devchain.spec import DEFAULT_SPEC, DeploymentSpec, PoolSpec, TokenSpec
+from devchain.traffic import BlockTraffic, TrafficConfig, TrafficGenerator
+from devchain.whitelist_file import whitelist_document, write_whitelist
 
 __all__ = [
     "DEFAULT_SPEC",

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from exex_bridge.devchain.reorgs import ReorgOutcome, reorg_with_traffic, rollback
-from exex_bridge.devchain.traffic import BlockTraffic, TrafficGenerator
+from devchain.reorgs import ReorgOutcome, reorg_with_traffic, rollback
+from devchain.traffic import BlockTraffic, TrafficGenerator
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,6 @@ import struct
 import sys
 from typing import Final, TextIO
 
-from arena.commands.common import positive
 from exex_bridge.codec import decode_message
 from exex_bridge.errors import BridgeError, CodecError
 from exex_bridge.framing import DEFAULT_MAX_FRAME
@@ -21,6 +20,7 @@ from exex_bridge.messages import BeginBlock, EndBlock
 from exex_bridge.recording import RecordingMetadata, RecordingWriter
 from exex_bridge.socket_owner import SocketOwners
 from exex_bridge.socket_source import DEFAULT_SOCKET_PATH, Disconnection, SocketSource
+from sidecar.commands.common import positive
 
 HELP = "record the ExEx socket stream to a file (frames verbatim) for `arena replay`"
 

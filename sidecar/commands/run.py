@@ -22,17 +22,6 @@ import nats.errors
 
 from arena.block_assembler import Settled
 from arena.checkpoint import DEFAULT_KEEP
-from arena.commands.common import (
-    MetricsServer,
-    add_engine_options,
-    add_metrics_options,
-    add_state_options,
-    default_data_dir,
-    non_negative,
-    positive,
-    seconds,
-)
-from arena.health import Health, health_of
 from arena.pipeline import Pipeline, PipelineConfig, open_pipeline
 from arena.rpc_sync import RpcSync
 from arena.state_file import write_state_file
@@ -44,7 +33,18 @@ from exex_bridge.socket_owner import SocketOwners
 from exex_bridge.socket_source import DEFAULT_SOCKET_PATH, Disconnection, SocketSource
 from exex_bridge.whitelist_feed import WhitelistFeed
 from pathfinder.sinks import SinkError
-from pathfinder.wiring import PathfinderOutputs, add_pathfinder_arguments
+from sidecar.commands.common import (
+    MetricsServer,
+    add_engine_options,
+    add_metrics_options,
+    add_state_options,
+    default_data_dir,
+    non_negative,
+    positive,
+    seconds,
+)
+from sidecar.health import Health, health_of
+from sidecar.pathfinder_outputs import PathfinderOutputs, add_pathfinder_arguments
 
 HELP = "follow the ExEx socket live: exact pool state, reorgs, Prometheus metrics"
 

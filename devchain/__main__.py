@@ -1,4 +1,4 @@
-"""`python -m exex_bridge.devchain`: anvil + Uniswap deployment + seeded traffic with reorgs.
+"""`python -m devchain`: anvil + Uniswap deployment + seeded traffic with reorgs.
 
 Progress goes to stderr; the whitelist `.full` document is written where --whitelist says.
 With --hold the node stays up (its URL on stderr) until interrupted.
@@ -11,16 +11,16 @@ import logging
 import sys
 import threading
 
-from exex_bridge.devchain.anvil import AnvilConfig, AnvilNode
-from exex_bridge.devchain.deploy import deploy
-from exex_bridge.devchain.errors import DevchainError
-from exex_bridge.devchain.scenario import ChainEvent, ScenarioConfig, run_scenario
-from exex_bridge.devchain.traffic import TrafficGenerator
-from exex_bridge.devchain.whitelist_file import write_whitelist
+from devchain.anvil import AnvilConfig, AnvilNode
+from devchain.deploy import deploy
+from devchain.errors import DevchainError
+from devchain.scenario import ChainEvent, ScenarioConfig, run_scenario
+from devchain.traffic import TrafficGenerator
+from devchain.whitelist_file import write_whitelist
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m exex_bridge.devchain", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m devchain", description=__doc__)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--blocks", type=int, default=50)
     p.add_argument("--reorg-probability", type=float, default=0.08)

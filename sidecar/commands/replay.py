@@ -16,14 +16,7 @@ from typing import Final, TextIO, final
 
 import msgspec
 
-import arena
-from arena.commands.common import (
-    MetricsServer,
-    add_engine_options,
-    add_metrics_options,
-    add_state_options,
-    non_negative,
-)
+import sidecar
 from arena.pipeline import Pipeline, PipelineConfig, open_pipeline
 from arena.state_file import write_state_file
 from arena.summary import ReplaySummary, render_table
@@ -31,7 +24,14 @@ from exex_bridge.errors import FrameTooLargeError
 from exex_bridge.framing import LENGTH_PREFIX
 from exex_bridge.recording import RecordingReader, open_recording
 from pathfinder.sinks import SinkError
-from pathfinder.wiring import PathfinderOutputs, add_pathfinder_arguments
+from sidecar.commands.common import (
+    MetricsServer,
+    add_engine_options,
+    add_metrics_options,
+    add_state_options,
+    non_negative,
+)
+from sidecar.pathfinder_outputs import PathfinderOutputs, add_pathfinder_arguments
 
 HELP = "replay a recording or raw dump of the ExEx stream through the arena"
 
@@ -50,7 +50,7 @@ exit status:
   3  --at-block N: block N never settled; no state written
 """
 
-SAMPLES_DIR: Final = Path(arena.__file__).parent / "samples"
+SAMPLES_DIR: Final = Path(sidecar.__file__).parent / "samples"
 SAMPLE_FILES: Final = ("sample.arec", "sample_whitelist.json", "sample_initial_state.json")
 _PROGRESS_EVERY: Final = 1024  # frames between clock reads
 

@@ -11,7 +11,7 @@ from web3 import Web3
 from web3.providers import JSONBaseProvider
 from web3.types import RPCEndpoint
 
-from exex_bridge.devchain.errors import RpcError, TransactionFailedError
+from devchain.errors import RpcError, TransactionFailedError
 
 log = logging.getLogger(__name__)
 

@@ -18,11 +18,11 @@ from typing import Final, final
 
 from web3 import Web3
 
-from exex_bridge.devchain.abi import encode_call
-from exex_bridge.devchain.deploy import DEADLINE, Deployment
-from exex_bridge.devchain.rpc import TxRequest, execute_block
-from exex_bridge.devchain.spec import clamp_range
-from exex_bridge.devchain.view import ChainView, PositionView, V2PairView, V3PoolView
+from devchain.abi import encode_call
+from devchain.deploy import DEADLINE, Deployment
+from devchain.rpc import TxRequest, execute_block
+from devchain.spec import clamp_range
+from devchain.view import ChainView, PositionView, V2PairView, V3PoolView
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from exex_bridge.errors import BridgeError
 
 
 class DevchainError(BridgeError):
-    """Base of every error raised by exex_bridge.devchain."""
+    """Base of every error raised by devchain."""
 
 
 class AnvilNotFoundError(DevchainError):

@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from exex_bridge.devchain.deploy import Deployment, Pool, Token
+from devchain.deploy import Deployment, Pool, Token
 
 
 def _token(token: Token) -> dict[str, Any]:

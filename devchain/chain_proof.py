@@ -8,7 +8,7 @@ arena at the block before the first one it sees and pools that join mid-stream.
 Steps run in lockstep: change the chain, let the follower poll once, wait for the
 settled points that poll produces, and compare every pool (slot0, liquidity, reserves,
 every initialized tick) with independent eth_calls at each settled block
-(`arena.chain_check`). Used by tests/chain/test_end_to_end.py, scripts/soak.py and the
+(`devchain.chain_check`). Used by tests/chain/test_end_to_end.py, scripts/soak.py and the
 sample recorder.
 """
 
@@ -26,18 +26,18 @@ from pathlib import Path
 from typing import Final, Literal, Self, final
 
 from arena.block_assembler import Settled
-from arena.chain_check import Mismatch, compare_with_node
 from arena.engine import ArenaEngine
 from arena.pipeline import Pipeline
 from arena.rpc_sync import RpcSync
 from arena.summary import LatencyStats, samples_by_label
-from exex_bridge.chain_follower import ChainFollower, EpilogueScope, PollReport
+from devchain import TrafficGenerator, TxRequest, execute_block, reorg, rollback
+from devchain.chain_check import Mismatch, compare_with_node
+from devchain.view import ChainView
 from exex_bridge.codec import decode_message
-from exex_bridge.devchain import TrafficGenerator, TxRequest, execute_block, reorg, rollback
-from exex_bridge.devchain.view import ChainView
 from exex_bridge.errors import CodecError
+from exex_bridge.producers.broadcast import FrameBroadcastServer
+from exex_bridge.producers.chain_follower import ChainFollower, EpilogueScope, PollReport
 from exex_bridge.socket_source import Disconnection, SocketSource
-from exex_bridge.test_producer import FrameBroadcastServer
 from exex_bridge.whitelist import WhitelistedPool
 
 log = logging.getLogger(__name__)

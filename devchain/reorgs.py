@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 from web3 import Web3
 
-from exex_bridge.devchain.errors import DevchainError, TransactionFailedError
-from exex_bridge.devchain.rpc import TxRequest, block_header, block_number, receipts, rpc_call
-from exex_bridge.devchain.traffic import TrafficGenerator
+from devchain.errors import DevchainError, TransactionFailedError
+from devchain.rpc import TxRequest, block_header, block_number, receipts, rpc_call
+from devchain.traffic import TrafficGenerator
 
 log = logging.getLogger(__name__)
 

@@ -19,12 +19,12 @@ import sys
 from pathlib import Path
 from typing import Final
 
-from arena.commands.common import positive, seconds
-from exex_bridge.chain_follower import DEFAULT_KEEP_BLOCKS, ChainFollower, PollReport
+from exex_bridge.producers.broadcast import FrameBroadcastServer
+from exex_bridge.producers.chain_follower import DEFAULT_KEEP_BLOCKS, ChainFollower, PollReport
 from exex_bridge.recording import RecordingMetadata, RecordingWriter
 from exex_bridge.socket_source import DEFAULT_SOCKET_PATH
-from exex_bridge.test_producer import FrameBroadcastServer
 from exex_bridge.whitelist import Whitelist, load_whitelist_file
+from sidecar.commands.common import positive, seconds
 
 HELP = "follow a node's JSON-RPC and serve its pool updates on the ExEx socket (no ExEx needed)"
 
