@@ -8,10 +8,7 @@ from __future__ import annotations
 
 from typing import Final, final
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
-
-# The `_created` series double the exposition and no dashboard uses them.
-disable_created_metrics()  # type: ignore[no-untyped-call]
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS: Final = (
     25e-6,

@@ -239,8 +239,9 @@ CONTROL_MESSAGE: Final = b.Enum(
 
 _LEN = struct.Struct("<I")
 _SEQ_AT_4 = struct.Struct("<Q")
-# Variants that start with stream_seq; an unknown index has no readable stream_seq.
-_SEQUENCED_TAGS: Final = frozenset({1, 2, 3, 6, 7, 8})
+# ControlMessage variants that start with a stream_seq (all but UpdateWhitelist, Ping,
+# Pong); an unknown index has no readable stream_seq.
+SEQUENCED_TAGS: Final = frozenset({1, 2, 3, 6, 7, 8})
 
 
 def encode_message(msg: m.ControlMessage) -> bytes:
@@ -262,7 +263,7 @@ def decode_message_generic(payload: bytes | memoryview) -> m.ControlMessage:
     r.path.append("ControlMessage")
     if len(payload) >= 12:
         tag = _LEN.unpack_from(payload, 0)[0]
-        if tag in _SEQUENCED_TAGS:
+        if tag in SEQUENCED_TAGS:
             r.stream_seq = _SEQ_AT_4.unpack_from(payload, 4)[0]
     msg: m.ControlMessage = CONTROL_MESSAGE.read(r)
     if r.pos != r.end:

@@ -16,11 +16,11 @@ import os
 import struct
 from collections.abc import AsyncGenerator, Callable, Iterable
 from dataclasses import asdict, dataclass
-from enum import Enum
 from typing import Final, final
 
 from exex_bridge.backoff import Backoff
-from exex_bridge.codec import decode_message
+from exex_bridge.codec import SEQUENCED_TAGS, decode_message
+from exex_bridge.connection_state import ConnectionState
 from exex_bridge.errors import CodecError, FrameTooLargeError, SocketUnavailableError
 from exex_bridge.framing import DEFAULT_MAX_FRAME, FrameSplitter
 from exex_bridge.messages import ControlMessage
@@ -29,7 +29,6 @@ from exex_bridge.socket_owner import SocketOwners, check_socket_path, expected_u
 __all__ = [
     "DEFAULT_SOCKET_PATH",
     "Backoff",
-    "ConnectionState",
     "Disconnection",
     "SocketOwners",
     "SocketSource",
@@ -42,16 +41,6 @@ DEFAULT_SOCKET_PATH: Final = "/tmp/reth_exex_pool_updates.sock"
 DEFAULT_READ_CHUNK: Final = 256 * 1024
 
 _TAG_SEQ = struct.Struct("<IQ")
-# ControlMessage variants that start with a stream_seq (all but UpdateWhitelist, Ping, Pong).
-_SEQUENCED_TAGS: Final = frozenset({1, 2, 3, 6, 7, 8})
-
-
-class ConnectionState(Enum):
-    DISCONNECTED = "disconnected"
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    BACKING_OFF = "backing_off"
-    CLOSED = "closed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,7 +315,7 @@ class SocketSource:
         if len(payload) < 12:
             return
         tag, seq = _TAG_SEQ.unpack_from(payload)
-        if tag not in _SEQUENCED_TAGS:
+        if tag not in SEQUENCED_TAGS:
             return
         last = counters.last_stream_seq
         if last is not None and seq != last + 1:

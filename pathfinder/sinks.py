@@ -16,7 +16,6 @@ import queue
 import threading
 import weakref
 from collections.abc import Callable, Sequence
-from enum import Enum
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final, Protocol, Self, final
@@ -26,6 +25,7 @@ from nats.errors import Error as NatsError
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from exex_bridge.backoff import Backoff
+from exex_bridge.connection_state import ConnectionState
 from pathfinder.errors import PathfinderError
 from pathfinder.opportunity import OPPORTUNITY_ENCODER, Opportunity
 
@@ -105,14 +105,6 @@ class JsonlSink:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-class ConnectionState(Enum):
-    NOT_STARTED = "not_started"
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    DISCONNECTED = "disconnected"  # nats-py is reconnecting; publishes are buffered
-    CLOSED = "closed"
 
 
 @final

@@ -8,6 +8,8 @@ import logging
 import sys
 from typing import Protocol
 
+from prometheus_client import disable_created_metrics
+
 from arena.errors import ArenaError
 from exex_bridge.errors import BridgeError
 
@@ -66,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # The `_created` series double the exposition and no dashboard uses them. A process
+    # setting: libraries importing the floors below keep prometheus_client's default.
+    disable_created_metrics()  # type: ignore[no-untyped-call]
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

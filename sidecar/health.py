@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from arena.engine import ArenaEngine
-from exex_bridge.socket_source import ConnectionState
+from exex_bridge.connection_state import ConnectionState
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from arena.pipeline import Pipeline, open_pipeline
 from exex_bridge import messages as m
+from exex_bridge.connection_state import ConnectionState
 from exex_bridge.producers.broadcast import FrameBroadcastServer, StreamSequencer
-from exex_bridge.socket_source import ConnectionState
 from sidecar.cli import build_parser
 from sidecar.commands.run import LiveRunner, pipeline_config
 from tests.arena.replay_scenario import V2_A, V3_B, Scenario, standard_scenario, swap, sync

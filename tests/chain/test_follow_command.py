@@ -17,8 +17,9 @@ from devchain.chain_proof import Step, change_chain
 from devchain.whitelist_file import write_whitelist
 from exex_bridge import messages as m
 from exex_bridge.codec import decode_message
+from exex_bridge.connection_state import ConnectionState
 from exex_bridge.recording import open_recording
-from exex_bridge.socket_source import ConnectionState, SocketSource
+from exex_bridge.socket_source import SocketSource
 from tests.chain.conftest import DevChain
 from tests.exex_bridge.socket_streams import socket_path_in
 

@@ -18,10 +18,11 @@ from hypothesis import strategies as st
 from exex_bridge import messages as m
 from exex_bridge.backoff import Backoff
 from exex_bridge.codec import decode_message, encode_frame, encode_message
+from exex_bridge.connection_state import ConnectionState
 from exex_bridge.errors import NotASocketError, SocketOwnershipError, SocketUnavailableError
 from exex_bridge.producers.broadcast import FrameBroadcastServer, StreamSequencer
 from exex_bridge.socket_owner import resolve_owners
-from exex_bridge.socket_source import ConnectionState, Disconnection, SocketSource
+from exex_bridge.socket_source import Disconnection, SocketSource
 from tests.exex_bridge.socket_streams import committed_blocks, socket_path_in
 
 WAIT = 30.0  # upper bound for any single wait; the events normally arrive in milliseconds

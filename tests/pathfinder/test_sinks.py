@@ -18,10 +18,10 @@ from nats.aio.msg import Msg
 from prometheus_client import CollectorRegistry
 
 from exex_bridge.backoff import Backoff
+from exex_bridge.connection_state import ConnectionState
 from pathfinder.opportunity import OPPORTUNITY_DECODER, Opportunity
 from pathfinder.sinks import (
     CallbackSink,
-    ConnectionState,
     JsonlSink,
     NatsSink,
     SinkError,
