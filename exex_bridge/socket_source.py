@@ -41,6 +41,10 @@ DEFAULT_SOCKET_PATH: Final = "/tmp/reth_exex_pool_updates.sock"
 DEFAULT_READ_CHUNK: Final = 256 * 1024
 
 _TAG_SEQ = struct.Struct("<IQ")
+# A connection is stable once it delivered a whole block or reorg envelope (the frame that
+# closes one): only then is the reconnect backoff reset. One good frame before a bad one
+# proves nothing, and resetting on it lets a broken producer cause a reconnect storm.
+_SETTLING_TAGS: Final = frozenset({3, 8})  # EndBlock, ReorgComplete
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +281,7 @@ class SocketSource:
         splitter = FrameSplitter(self.max_frame)
         counters = self._counters
         frames = 0
+        stable = False
         reason = "end of stream"
         while True:
             try:
@@ -291,12 +296,13 @@ class SocketSource:
                 payloads = splitter.feed(chunk)
             except FrameTooLargeError:
                 payloads = []
-            if payloads and not frames:
-                self._backoff.reset()
-                self._delay_next_connect = False
             frames += len(payloads)
             for payload in payloads:
                 self._track(payload)
+                if not stable and _tag_of(payload) in _SETTLING_TAGS:
+                    stable = True
+                    self._backoff.reset()
+                    self._delay_next_connect = False
                 yield payload
             oversize = splitter.error
             if oversize is not None:
@@ -308,6 +314,11 @@ class SocketSource:
                 break
         if not self._closed.is_set():
             self._disconnected(reason, frames, splitter.buffered)
+
+    @property
+    def backoff_attempts(self) -> int:
+        """Reconnect delays taken since the backoff was last reset by a stable connection."""
+        return self._backoff.attempts
 
     def _track(self, payload: bytes) -> None:
         counters = self._counters
@@ -352,3 +363,7 @@ class SocketSource:
                     discarded_bytes=discarded,
                 )
             )
+
+
+def _tag_of(payload: bytes) -> int | None:
+    return int.from_bytes(payload[:4], "little") if len(payload) >= 4 else None

@@ -212,6 +212,32 @@ async def test_oversize_length_prefix_drops_connection_without_allocating(sock: 
     assert "oversize" in log.events[0].reason
 
 
+async def test_one_good_frame_does_not_reset_the_backoff(sock: str) -> None:
+    """A producer that sends one frame then garbage on every connection: each reconnect
+    waits longer than the one before (no reconnect storm). A whole block resets it."""
+    log = DisconnectLog()
+    seq = StreamSequencer()
+    bad = struct.pack("<I", 1 << 30)
+    async with FrameBroadcastServer(sock) as server:
+        source = SocketSource(sock, max_frame=1 << 20, backoff=fast_backoff(), on_disconnect=log)
+        collector = Collector(source)
+        for connection in range(1, 7):
+            await asyncio.wait_for(server.wait_for_accepted(connection), WAIT)
+            # every reconnect so far waited out a longer delay: none was reset
+            assert source.backoff_attempts == connection - 1
+            await server.publish(seq.begin_block(connection))
+            await server.publish(bad)
+            await log.wait_for(connection)
+        await asyncio.wait_for(server.wait_for_accepted(7), WAIT)
+        await server.publish(seq.begin_block(7))
+        await server.publish(seq.end_block(7))
+        await collector.take(6 + 2)
+        assert source.backoff_attempts == 0
+        await source.close()
+    await asyncio.wait_for(collector.task, WAIT)
+    assert source.stats.oversize_frames == 6
+
+
 # --- (d) socket ownership ------------------------------------------------------------------
 
 
