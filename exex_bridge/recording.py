@@ -19,6 +19,7 @@ import importlib.metadata
 import logging
 import mmap
 import os
+import stat
 import struct
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO, Final, Literal, final
@@ -136,11 +137,17 @@ class RecordingWriter:
 
 @final
 class RecordingReader:
-    """Frames of a recording or raw dump, read through a memory map (files may be GBs).
+    """Frames of a recording or raw dump.
+
+    A regular file is read through a memory map (files may be GBs) and can be iterated
+    again. Anything else — a pipe, a FIFO, `/dev/stdin`, a character device — is read
+    once, as a stream, from the file object `open_recording` opened (a FIFO opened twice
+    would wait for a second writer forever); `size` is then None.
 
     A file that ends inside a frame raises `TruncatedStreamError` once the complete
     frames before it were yielded; with `tolerate_truncated` the tail is skipped instead,
-    logged, and its size left in `truncated_bytes`.
+    logged, and its size left in `truncated_bytes`. `position` is the byte offset after
+    the last frame yielded.
     """
 
     def __init__(
@@ -152,6 +159,7 @@ class RecordingReader:
         *,
         max_frame: int,
         tolerate_truncated: bool,
+        stream: _StreamInput | None = None,
     ) -> None:
         self.path = path
         self.format: RecordingFormat = format
@@ -160,8 +168,19 @@ class RecordingReader:
         self.max_frame = max_frame
         self.tolerate_truncated = tolerate_truncated
         self.truncated_bytes = 0
+        self.position = data_offset
+        self._stream = stream
+        self.size: int | None = None if stream is not None else os.stat(path).st_size
+
+    @property
+    def is_stream(self) -> bool:
+        return self._stream is not None
 
     def frames(self) -> Iterator[bytes]:
+        self.position = self.data_offset
+        if self._stream is not None:
+            yield from self._stream_frames(self._stream)
+            return
         with open(self.path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
             if size <= self.data_offset:
@@ -169,6 +188,16 @@ class RecordingReader:
             with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
                 mm.madvise(mmap.MADV_SEQUENTIAL)
                 yield from self._frames_in(mm, size)
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+
+    def __enter__(self) -> RecordingReader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def _frames_in(self, mm: mmap.mmap, end: int) -> Iterator[bytes]:
         pos = self.data_offset
@@ -187,7 +216,29 @@ class RecordingReader:
                 self._truncated(pos, LENGTH_PREFIX + n, available)
                 return
             yield mm[pos + LENGTH_PREFIX : stop]
-            pos = stop
+            pos = self.position = stop
+
+    def _stream_frames(self, stream: _StreamInput) -> Iterator[bytes]:
+        if stream.consumed:
+            raise RecordingFormatError(self.path, "a stream can be read only once")
+        stream.consumed = True
+        cap = self.max_frame
+        while True:
+            prefix = stream.read(LENGTH_PREFIX)
+            if not prefix:
+                return
+            if len(prefix) < LENGTH_PREFIX:
+                self._truncated(self.position, LENGTH_PREFIX, len(prefix))
+                return
+            n = _LEN.unpack(prefix)[0]
+            if n > cap:
+                raise FrameTooLargeError(n, cap)
+            payload = stream.read(n)
+            if len(payload) < n:
+                self._truncated(self.position, LENGTH_PREFIX + n, LENGTH_PREFIX + len(payload))
+                return
+            self.position += LENGTH_PREFIX + n
+            yield payload
 
     def _truncated(self, offset: int, needed: int, available: int) -> None:
         if not self.tolerate_truncated:
@@ -202,32 +253,64 @@ class RecordingReader:
         )
 
 
+@final
+class _StreamInput:
+    """A file read front to back once; bytes already read (the magic check) come first."""
+
+    def __init__(self, file: BinaryIO, pending: bytes) -> None:
+        self._file = file
+        self._pending = pending
+        self.consumed = False
+
+    def read(self, n: int) -> bytes:
+        """Up to `n` bytes; fewer only at the end of the stream."""
+        out = self._pending[:n]
+        self._pending = self._pending[n:]
+        while len(out) < n:
+            chunk = self._file.read(n - len(out))
+            if not chunk:
+                break
+            out += chunk
+        return out
+
+    def close(self) -> None:
+        self._file.close()
+
+
 def open_recording(
     path: str | os.PathLike[str],
     *,
     max_frame: int = DEFAULT_MAX_FRAME,
     tolerate_truncated: bool = False,
 ) -> RecordingReader:
-    """Open a recording (detected by its magic) or a headerless raw dump."""
+    """Open a recording (detected by its magic) or a headerless raw dump; a file that is
+    not a regular one (pipe, FIFO, device) is opened once and read as a stream."""
     name = os.fspath(path)
-    with open(name, "rb") as f:
-        if f.read(len(MAGIC)) != MAGIC:
-            return RecordingReader(
-                name,
-                "raw",
-                None,
-                0,
-                max_frame=max_frame,
-                tolerate_truncated=tolerate_truncated,
-            )
-        metadata, data_offset = _read_header(name, f)
+    f = open(name, "rb")  # noqa: SIM115 - a stream stays open in the reader
+    try:
+        regular = stat.S_ISREG(os.fstat(f.fileno()).st_mode)
+        head = f.read(len(MAGIC))
+        if head == MAGIC:
+            metadata, data_offset = _read_header(name, f)
+            pending = b""
+        else:
+            metadata, data_offset, pending = None, 0, head
+    except BaseException:
+        f.close()
+        raise
+    stream = None
+    if regular:
+        f.close()
+    else:
+        stream = _StreamInput(f, pending)
     return RecordingReader(
         name,
-        "recording",
+        "raw" if metadata is None else "recording",
         metadata,
         data_offset,
         max_frame=max_frame,
         tolerate_truncated=tolerate_truncated,
+        stream=stream,
     )
 
 
