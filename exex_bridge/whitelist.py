@@ -165,7 +165,11 @@ def parse_pools_document(data: bytes | str, source: str = "<message>") -> Whitel
         where = f"{source} pools[{i}]"
         try:
             pool = parse_pool(_POOL_DECODER.decode(raw), where)
-        except (msgspec.DecodeError, ValueError) as exc:
+        except msgspec.DecodeError as exc:  # says what, not where: add the place
+            skipped += 1
+            log.warning("whitelist entry skipped: %s: %s", where, exc)
+            continue
+        except ValueError as exc:  # parse_pool's reasons already name the place
             skipped += 1
             log.warning("whitelist entry skipped: %s", exc)
             continue
