@@ -10,6 +10,9 @@ from typing import Protocol
 
 from arena.errors import ArenaError
 from exex_bridge.errors import BridgeError
+from sidecar.config_file import add_setting_flags, load_settings
+from sidecar.errors import SidecarError
+from sidecar.settings import GLOBAL, ArenaSettings
 
 # Subcommand name -> module in sidecar.commands. Each module has `register` and `execute`.
 SUBCOMMANDS: dict[str, str] = {
@@ -25,7 +28,7 @@ class Command(Protocol):
 
     def register(self, parser: argparse.ArgumentParser) -> None: ...
 
-    def execute(self, args: argparse.Namespace) -> int: ...
+    def execute(self, args: argparse.Namespace, settings: ArenaSettings) -> int: ...
 
 
 def _load(name: str) -> Command | None:
@@ -48,12 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
             "touched."
         ),
     )
-    parser.add_argument(
-        "--log-level",
-        default="INFO",
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="log verbosity on stderr (default: INFO)",
-    )
+    add_setting_flags(parser, GLOBAL)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in SUBCOMMANDS:
         command = _load(name)
@@ -68,15 +66,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args)
+    except SidecarError as exc:
+        print(f"arena {args.command}: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(
-        level=args.log_level,
+        level=settings.service.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     command: Command = args._command
     try:
-        return command.execute(args)
-    except (BridgeError, ArenaError) as exc:
+        return command.execute(args, settings)
+    except (BridgeError, ArenaError, SidecarError) as exc:
         print(f"arena {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -24,7 +24,9 @@ from exex_bridge.producers.chain_follower import DEFAULT_KEEP_BLOCKS, ChainFollo
 from exex_bridge.recording import RecordingMetadata, RecordingWriter
 from exex_bridge.socket_source import DEFAULT_SOCKET_PATH
 from exex_bridge.whitelist import Whitelist, load_whitelist_file
-from sidecar.commands.common import positive, seconds
+from sidecar.commands.common import flag_type
+from sidecar.setting_values import POSITIVE_INT, SECONDS
+from sidecar.settings import ArenaSettings
 
 HELP = "follow a node's JSON-RPC and serve its pool updates on the ExEx socket (no ExEx needed)"
 
@@ -34,7 +36,7 @@ _FLUSH_TIMEOUT_S: Final = 2.0
 
 
 def _keep(value: str) -> int:
-    n = positive(value)
+    n = flag_type(POSITIVE_INT)(value)
     if n < 2:
         raise argparse.ArgumentTypeError("keeps at least 2 blocks (a tip and its parent)")
     return n
@@ -57,13 +59,13 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--from-block",
-        type=positive,
+        type=flag_type(POSITIVE_INT),
         metavar="N",
         help="first block to send (default: the next new block)",
     )
     parser.add_argument(
         "--poll-interval",
-        type=seconds,
+        type=flag_type(SECONDS),
         default=1.0,
         metavar="S",
         help="seconds between polls of the node (default 1)",
@@ -152,7 +154,8 @@ async def _follow(
     return follower
 
 
-def execute(args: argparse.Namespace) -> int:
+def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
+    """Reads its own flags; of the settings only the log level (applied by the CLI)."""
     whitelist = load_whitelist_file(args.whitelist)
     recorder = None
     if args.record is not None:
