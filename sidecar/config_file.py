@@ -13,7 +13,9 @@ a user and password); their values never appear in a message.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import MISSING, Field, fields
@@ -25,6 +27,7 @@ from sidecar.errors import ConfigError
 from sidecar.settings import GLOBAL, SECTIONS, ArenaSettings, Setting, setting_of
 
 CONFIG_DEST: Final = "config"
+_BARE_KEY: Final = re.compile(r"[A-Za-z0-9_-]+")
 
 SectionValues = dict[str, dict[str, Any]]
 
@@ -39,6 +42,11 @@ def settings_fields() -> Iterator[tuple[str, str, Setting]]:
 def environment_names() -> dict[str, str]:
     """Environment variable -> `[section] key` it sets."""
     return {s.env: f"[{sec}] {key}" for sec, key, s in settings_fields() if s.env is not None}
+
+
+def shown_key(name: str) -> str:
+    """A section or key as TOML would write it: bare when it can be, else quoted."""
+    return name if _BARE_KEY.fullmatch(name) else json.dumps(name, ensure_ascii=False)
 
 
 def _dest(section: str, key: str) -> str:
@@ -60,7 +68,7 @@ def _section_values(source: str, section: str, table: object) -> dict[str, Any]:
     known = {f.name: setting_of(f) for f in fields(SECTIONS[section])}
     values: dict[str, Any] = {}
     for key, value in table.items():
-        where = f"[{section}] {key}"
+        where = f"[{section}] {shown_key(key)}"
         if key not in known:
             raise ConfigError(source, where, f"unknown key (known: {', '.join(known)})")
         try:
@@ -76,7 +84,9 @@ def config_values(document: Mapping[str, object], source: str) -> SectionValues:
     for section, table in document.items():
         if section not in SECTIONS:
             raise ConfigError(
-                source, f"[{section}]", f"unknown section (known: {', '.join(SECTIONS)})"
+                source,
+                f"[{shown_key(section)}]",
+                f"unknown section (known: {', '.join(SECTIONS)})",
             )
         values[section] = _section_values(source, section, table)
     return values

@@ -8,6 +8,7 @@ accepts the same values and reports the same error wherever it is given. A kind 
 
 from __future__ import annotations
 
+import json
 import math
 import pwd
 import re
@@ -30,7 +31,7 @@ class SettingValueError(ValueError):
 
     def __init__(self, expected: str, got: object, reason: str | None = None) -> None:
         self.expected, self.got, self.reason = expected, got, reason
-        shown = f'"{got}"' if isinstance(got, str) else repr(got)
+        shown = json.dumps(got, ensure_ascii=False) if isinstance(got, str) else repr(got)
         detail = reason or f"expected {expected}, got {shown}"
         super().__init__(detail)
 

@@ -187,7 +187,9 @@ def pipeline_config(settings: ArenaSettings) -> PipelineConfig:
     """Creates the spill and checkpoint directories (DirectoryError if it cannot)."""
     state, engine, checkpoints = settings.state, settings.engine, settings.checkpoints
     if state.whitelist is None:
-        raise ConfigError("arena run", None, "a whitelist is required (--whitelist or [state])")
+        raise ConfigError(
+            "--whitelist", None, "required (or [state] whitelist in the --config file)"
+        )
     checkpoint_path = None
     if checkpoints.every or checkpoints.resume:
         checkpoint_path = checkpoints.path or engine.data_dir / "checkpoints"
