@@ -6,7 +6,7 @@ import argparse
 import importlib
 import logging
 import sys
-from typing import Protocol
+from typing import Final, Protocol
 
 from arena.errors import ArenaError
 from exex_bridge.errors import BridgeError
@@ -63,6 +63,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Their DEBUG lines print the endpoint URL (or its path), which can hold a password or
+# an API key: they stay at INFO whatever the level.
+_ENDPOINT_LOGGERS: Final = (
+    "web3.providers",
+    "web3._utils.http_session_manager",
+    "urllib3.connectionpool",
+)
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for name in _ENDPOINT_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(max(logger.getEffectiveLevel(), logging.INFO))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -71,11 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     except SidecarError as exc:
         print(f"arena {args.command}: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.service.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(settings.service.log_level)
     command: Command = args._command
     try:
         return command.execute(args, settings)

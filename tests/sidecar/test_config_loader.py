@@ -4,6 +4,7 @@ each of them refuses."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 import pwd
 from pathlib import Path
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from arena.snapshot_ring import DEFAULT_DEPTH
 from exex_bridge.socket_owner import SocketOwners
-from sidecar.cli import build_parser
+from sidecar.cli import build_parser, configure_logging
 from sidecar.config_file import (
     build_settings,
     environment_names,
@@ -236,3 +237,15 @@ def test_any_document_loads_or_is_a_config_error(
         assert "\n" not in str(exc)
     else:
         assert isinstance(got, ArenaSettings)
+
+
+def test_endpoint_loggers_never_go_below_info() -> None:
+    root = logging.getLogger()
+    saved = root.level, list(root.handlers)
+    try:
+        configure_logging("DEBUG")
+        for name in ("web3.providers.HTTPProvider", "urllib3.connectionpool"):
+            assert not logging.getLogger(name).isEnabledFor(logging.DEBUG), name
+    finally:
+        root.setLevel(saved[0])
+        root.handlers[:] = saved[1]
