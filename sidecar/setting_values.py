@@ -95,11 +95,10 @@ def _seconds(n: float, got: object) -> float:
 
 def _seconds_text(text: str) -> float:
     try:
-        return _seconds(float(text), text)
-    except ValueError as exc:
-        if isinstance(exc, SettingValueError):
-            raise
+        n = float(text)
+    except ValueError:
         raise SettingValueError("a positive number of seconds", text) from None
+    return _seconds(n, text)
 
 
 def _seconds_value(value: object) -> float:

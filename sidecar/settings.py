@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, get_type_hints
+from typing import Any, Final, final, get_type_hints
 
 from arena.checkpoint import DEFAULT_KEEP
 from arena.snapshot_ring import DEFAULT_DEPTH
@@ -27,6 +27,7 @@ RECORD: Final = "record"
 GLOBAL: Final = "arena"  # a flag of the `arena` command itself, before the subcommand
 
 
+@final
 @dataclass(frozen=True, slots=True)
 class Setting:
     """How one field is given. `commands` are the subcommands that read it."""
@@ -64,6 +65,7 @@ def default_data_dir() -> Path:
     return Path(base) / "pool-state-arena"
 
 
+@final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SocketSettings:
     """The ExEx socket the stream is read from."""
@@ -101,6 +103,7 @@ class SocketSettings:
     )
 
 
+@final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StateSettings:
     """The pools to model, where their state starts and where it is written."""
@@ -142,6 +145,7 @@ class StateSettings:
     )
 
 
+@final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EngineSettings:
     """The in-memory ring of pre-images and the RocksDB spill below it."""
@@ -183,6 +187,7 @@ class EngineSettings:
     )
 
 
+@final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CheckpointSettings:
     """Whole-state RocksDB checkpoints, and resuming from the latest one."""
@@ -220,6 +225,7 @@ class CheckpointSettings:
     )
 
 
+@final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MetricsSettings:
     """The Prometheus metrics server."""
@@ -244,6 +250,7 @@ class MetricsSettings:
     )
 
 
+@final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RpcSettings:
     """The node's JSON-RPC: hydration of pools and resync after a loss."""
@@ -260,6 +267,7 @@ class RpcSettings:
     )
 
 
+@final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WhitelistFeedSettings:
     """Whitelist changes followed on NATS."""
@@ -276,6 +284,7 @@ class WhitelistFeedSettings:
     )
 
 
+@final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PathfinderSettings:
     """Where opportunities go, and which cycles are searched."""
@@ -328,6 +337,7 @@ class PathfinderSettings:
     )
 
 
+@final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServiceSettings:
     """The service around the pipeline: stopping, health lines, logging."""
@@ -358,6 +368,7 @@ class ServiceSettings:
     )
 
 
+@final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ArenaSettings:
     """Everything `arena run` reads; `arena replay` and `arena record` read their part."""
