@@ -17,6 +17,7 @@ from typing import Any, Literal, NamedTuple, final
 import nats
 
 from exex_bridge.errors import WhitelistError
+from exex_bridge.redaction import shown_url
 from exex_bridge.whitelist import (
     RESEED_SUBJECT,
     WhitelistedPool,
@@ -59,7 +60,9 @@ class WhitelistFeed:
             await self._nc.subscribe(subject(self.chain, kind), cb=self._on_message)
         await self._nc.publish(RESEED_SUBJECT, b"")
         await self._nc.flush()
-        log.info("whitelist feed on %s, subjects whitelist.pools.%s.*", self.url, self.chain)
+        log.info(
+            "whitelist feed on %s, subjects whitelist.pools.%s.*", shown_url(self.url), self.chain
+        )
 
     async def close(self) -> None:
         if self._nc is not None:

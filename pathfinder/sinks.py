@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from exex_bridge.backoff import Backoff
 from exex_bridge.connection_state import ConnectionState
+from exex_bridge.redaction import shown_url
 from pathfinder.errors import PathfinderError
 from pathfinder.opportunity import OPPORTUNITY_ENCODER, Opportunity
 
@@ -392,7 +393,7 @@ class NatsSink:
         self._wake()
 
     async def _on_reconnected(self) -> None:
-        log.info("%s reconnected to %s", self.name, self.url)
+        log.info("%s reconnected to %s", self.name, shown_url(self.url))
         self._on_connected()
 
     # -- bookkeeping --------------------------------------------------------------------
@@ -402,7 +403,7 @@ class NatsSink:
             self._metrics.connection_errors.labels(sink=self.name).inc()
         if not self._error_logged:  # once per outage; the counter has the rest
             self._error_logged = True
-            log.warning("%s: connection error with %s: %r", self.name, self.url, exc)
+            log.warning("%s: connection error with %s: %r", self.name, shown_url(self.url), exc)
         self._notify()
 
     def _count_dropped(self, n: int) -> None:

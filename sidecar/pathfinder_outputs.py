@@ -1,18 +1,16 @@
-"""How `arena replay` and `arena run` attach the path recalculation: options, sinks, and
-the best opportunities for the replay summary.
+"""How `arena replay` and `arena run` attach the path recalculation: sinks, and the best
+opportunities for the replay summary.
 
-`PathfinderOutputs.open(engine, args)` builds the sinks the options ask for (JSONL file,
-NATS subject), a tracker of the best opportunities, and the recalculator; its
-`on_settled` must see every settled point, trustworthy or not (the recalculator keeps
-the changes of untrusted points for the next trusted one).
+`PathfinderOutputs.open(engine, settings)` builds the sinks the `[pathfinder]` settings
+ask for (JSONL file, NATS subject), a tracker of the best opportunities, and the
+recalculator; its `on_settled` must see every settled point, trustworthy or not (the
+recalculator keeps the changes of untrusted points for the next trusted one).
 """
 
 from __future__ import annotations
 
-import argparse
 import heapq
 import logging
-import re
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Final, Self, final
@@ -22,75 +20,25 @@ from arena.engine import ArenaEngine
 from pathfinder.opportunity import Opportunity
 from pathfinder.recalculator import PathfinderConfig, PathRecalculator
 from pathfinder.sinks import JsonlSink, NatsSink, OpportunitySink
+from sidecar.settings import PathfinderSettings
 
 log = logging.getLogger(__name__)
 
 BEST_SHOWN: Final = 5
-_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 
-def _address(value: str) -> bytes:
-    if not _ADDRESS.match(value):
-        raise argparse.ArgumentTypeError(f"not a 20-byte 0x address: {value!r}")
-    return bytes.fromhex(value[2:])
-
-
-def _positive(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return n
-
-
-def add_pathfinder_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("arbitrage opportunities")
-    group.add_argument(
-        "--opportunities-out",
-        metavar="FILE",
-        help="append each opportunity to FILE as one JSON object per line",
-    )
-    group.add_argument(
-        "--nats",
-        metavar="URL",
-        help="publish each opportunity as JSON on the subject arena.{chain}.opportunities",
-    )
-    group.add_argument(
-        "--chain",
-        default="ethereum",
-        metavar="NAME",
-        help="chain name in opportunities and the NATS subject (default %(default)s)",
-    )
-    group.add_argument(
-        "--base-token",
-        type=_address,
-        action="append",
-        metavar="0x…",
-        help="cycles start and end at this token (repeatable; default: the whitelist's WETH)",
-    )
-    group.add_argument(
-        "--top-k",
-        type=_positive,
-        default=PathfinderConfig().top_k,
-        metavar="K",
-        help="best screened cycles verified exactly per settled block (default %(default)s)",
-    )
-
-
-def pathfinder_config(args: argparse.Namespace) -> PathfinderConfig:
+def pathfinder_config(settings: PathfinderSettings) -> PathfinderConfig:
     return PathfinderConfig(
-        chain=args.chain,
-        base_tokens=tuple(args.base_token or ()),
-        top_k=args.top_k,
+        chain=settings.chain,
+        base_tokens=settings.base_tokens,
+        top_k=settings.top_k,
     )
 
 
 def build_recalculator(
-    engine: ArenaEngine, args: argparse.Namespace, sinks: Sequence[OpportunitySink] = ()
+    engine: ArenaEngine, settings: PathfinderSettings, sinks: Sequence[OpportunitySink] = ()
 ) -> PathRecalculator:
-    return PathRecalculator(engine, pathfinder_config(args), sinks)
+    return PathRecalculator(engine, pathfinder_config(settings), sinks)
 
 
 @final
@@ -178,19 +126,21 @@ class PathfinderOutputs:
         self.tracker = best
 
     @classmethod
-    def open(cls, engine: ArenaEngine, args: argparse.Namespace) -> PathfinderOutputs:
+    def open(cls, engine: ArenaEngine, settings: PathfinderSettings) -> PathfinderOutputs:
         """Raises SinkError if the JSONL file cannot be opened. The NATS sink connects
         in the background (never blocking the arena); see `NatsSink`."""
         sinks: list[OpportunitySink] = []
-        if args.opportunities_out is not None:
-            sinks.append(JsonlSink(args.opportunities_out))
-        if args.nats is not None:
-            nats_sink = NatsSink(args.nats, args.chain, registry=engine.metrics.registry)
+        if settings.opportunities_out is not None:
+            sinks.append(JsonlSink(settings.opportunities_out))
+        if settings.nats_url is not None:
+            nats_sink = NatsSink(
+                settings.nats_url, settings.chain, registry=engine.metrics.registry
+            )
             nats_sink.start()
             sinks.append(nats_sink)
         best = BestOpportunities()
         try:
-            recalculator = build_recalculator(engine, args, [*sinks, best])
+            recalculator = build_recalculator(engine, settings, [*sinks, best])
         except BaseException:
             for sink in sinks:
                 sink.close()

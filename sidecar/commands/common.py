@@ -1,114 +1,49 @@
-"""Options and helpers shared by `arena replay` and `arena run` (not a subcommand)."""
+"""What `arena replay` and `arena run` share (not a subcommand): the metrics server,
+the directories their settings name, flags read by setting kinds."""
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import final
+from typing import TypeVar, final
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, start_http_server
 
 from arena.errors import ArenaError
-from arena.snapshot_ring import DEFAULT_DEPTH
-from arena.spill import DEFAULT_SPILL_DEPTH
+from sidecar.errors import DirectoryError
+from sidecar.setting_values import Kind, SettingValueError
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 
-def non_negative(value: str) -> int:
+
+def flag_type(kind: Kind[T]) -> Callable[[str], T]:
+    """An argparse `type=` for a flag that is not a setting, read by a setting kind."""
+
+    def parse(text: str) -> T:
+        try:
+            return kind.from_text(text)
+        except SettingValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+def prepare_directory(path: Path, role: str) -> Path:
+    """Create `path` (and its parents) if missing; a one-line error if that fails."""
     try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
-    return n
-
-
-def positive(value: str) -> int:
-    n = non_negative(value)
-    if n == 0:
-        raise argparse.ArgumentTypeError("must be positive, got 0")
-    return n
-
-
-def seconds(value: str) -> float:
-    try:
-        n = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
-    if not n > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return n
-
-
-def port(value: str) -> int:
-    n = non_negative(value)
-    if n > 65535:
-        raise argparse.ArgumentTypeError(f"not a TCP port: {value}")
-    return n
-
-
-def default_data_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(Path.home(), ".local", "state")
-    return Path(base) / "pool-state-arena"
-
-
-def add_state_options(parser: argparse.ArgumentParser, *, whitelist_required: bool) -> None:
-    parser.add_argument(
-        "--whitelist",
-        type=Path,
-        required=whitelist_required,
-        metavar="W.json",
-        help="pools to model: a whitelist.pools.{chain}.full JSON document",
-    )
-    parser.add_argument(
-        "--initial-state",
-        type=Path,
-        metavar="S0.json",
-        help="seed the pools from a state file (as written by --state-out) before the stream",
-    )
-    parser.add_argument(
-        "--state-out", type=Path, metavar="S.json", help="write the final state here (atomic)"
-    )
-
-
-def add_engine_options(parser: argparse.ArgumentParser, *, spill_help: str) -> None:
-    parser.add_argument("--spill-path", type=Path, metavar="DIR", help=spill_help)
-    parser.add_argument(
-        "--spill-depth",
-        type=non_negative,
-        default=DEFAULT_SPILL_DEPTH,
-        metavar="BLOCKS",
-        help=f"blocks kept in RocksDB below the ring (default {DEFAULT_SPILL_DEPTH}; 0: no spill)",
-    )
-    parser.add_argument(
-        "--ring-depth",
-        type=positive,
-        default=DEFAULT_DEPTH,
-        metavar="BLOCKS",
-        help=f"blocks of pre-images kept in memory (default {DEFAULT_DEPTH})",
-    )
-
-
-def add_metrics_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--metrics-port",
-        type=port,
-        metavar="P",
-        help="serve Prometheus metrics on this port (0: any free port; default: not served)",
-    )
-    parser.add_argument(
-        "--metrics-addr",
-        default="127.0.0.1",
-        metavar="ADDR",
-        help="address the metrics server binds (default 127.0.0.1)",
-    )
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise DirectoryError(path, role, "a file of that name exists") from None
+    except OSError as exc:
+        raise DirectoryError(path, role, exc.strerror or str(exc)) from None
+    return path
 
 
 class MetricsServerError(ArenaError):

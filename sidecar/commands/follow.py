@@ -16,15 +16,24 @@ import contextlib
 import logging
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, final
 
 from exex_bridge.producers.broadcast import FrameBroadcastServer
-from exex_bridge.producers.chain_follower import DEFAULT_KEEP_BLOCKS, ChainFollower, PollReport
+from exex_bridge.producers.chain_follower import (
+    DEFAULT_KEEP_BLOCKS,
+    ChainFollower,
+    EpilogueScope,
+    PollReport,
+)
 from exex_bridge.recording import RecordingMetadata, RecordingWriter
+from exex_bridge.redaction import shown_url
 from exex_bridge.socket_source import DEFAULT_SOCKET_PATH
 from exex_bridge.whitelist import Whitelist, load_whitelist_file
-from sidecar.commands.common import positive, seconds
+from sidecar.commands.common import flag_type
+from sidecar.setting_values import POSITIVE_INT, SECONDS
+from sidecar.settings import ArenaSettings
 
 HELP = "follow a node's JSON-RPC and serve its pool updates on the ExEx socket (no ExEx needed)"
 
@@ -34,7 +43,7 @@ _FLUSH_TIMEOUT_S: Final = 2.0
 
 
 def _keep(value: str) -> int:
-    n = positive(value)
+    n = flag_type(POSITIVE_INT)(value)
     if n < 2:
         raise argparse.ArgumentTypeError("keeps at least 2 blocks (a tip and its parent)")
     return n
@@ -57,13 +66,13 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--from-block",
-        type=positive,
+        type=flag_type(POSITIVE_INT),
         metavar="N",
         help="first block to send (default: the next new block)",
     )
     parser.add_argument(
         "--poll-interval",
-        type=seconds,
+        type=flag_type(SECONDS),
         default=1.0,
         metavar="S",
         help="seconds between polls of the node (default 1)",
@@ -86,6 +95,34 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="reorg finals for the producer's pools (reverted V2 events, reverted V3 swaps) "
         "or for every pool the reverted and new blocks touched (default producer)",
     )
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FollowRequest:
+    """What `arena follow` was asked to do (its own flags; it reads no settings file)."""
+
+    rpc: str
+    socket: str
+    whitelist: Path
+    from_block: int | None
+    poll_interval: float
+    record: Path | None
+    keep_blocks: int
+    epilogue_scope: EpilogueScope
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> FollowRequest:
+        return cls(
+            rpc=args.rpc,
+            socket=args.socket,
+            whitelist=args.whitelist,
+            from_block=args.from_block,
+            poll_interval=args.poll_interval,
+            record=args.record,
+            keep_blocks=args.keep_blocks,
+            epilogue_scope=args.epilogue_scope,
+        )
 
 
 def _progress(report: PollReport) -> None:
@@ -114,7 +151,7 @@ def _progress(report: PollReport) -> None:
 
 
 async def _follow(
-    args: argparse.Namespace, whitelist: Whitelist, recorder: RecordingWriter | None
+    request: FollowRequest, whitelist: Whitelist, recorder: RecordingWriter | None
 ) -> ChainFollower:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -127,19 +164,19 @@ async def _follow(
             recorder.flush()
 
     try:
-        async with FrameBroadcastServer(args.socket) as server:
+        async with FrameBroadcastServer(request.socket) as server:
             follower = ChainFollower(
-                args.rpc,
+                request.rpc,
                 whitelist,
                 server,
-                start_block=args.from_block,
-                poll_interval=args.poll_interval,
-                keep_blocks=args.keep_blocks,
-                epilogue_scope=args.epilogue_scope,
+                start_block=request.from_block,
+                poll_interval=request.poll_interval,
+                keep_blocks=request.keep_blocks,
+                epilogue_scope=request.epilogue_scope,
                 on_frame=None if recorder is None else recorder.write_frame,
             )
             print(
-                f"arena follow: serving {args.socket} from {args.rpc} "
+                f"arena follow: serving {request.socket} from {shown_url(request.rpc)} "
                 f"({len(follower.tracked)} pools)",
                 file=sys.stderr,
             )
@@ -152,20 +189,23 @@ async def _follow(
     return follower
 
 
-def execute(args: argparse.Namespace) -> int:
-    whitelist = load_whitelist_file(args.whitelist)
+def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
+    """Reads its own flags; of the settings only the log level (applied by the CLI)."""
+    request = FollowRequest.from_args(args)
+    whitelist = load_whitelist_file(request.whitelist)
     recorder = None
-    if args.record is not None:
-        notes = {"rpc": args.rpc, "whitelist": str(args.whitelist)}
+    if request.record is not None:
+        rpc = shown_url(request.rpc)  # the recording must not keep an API key or password
+        notes = {"rpc": rpc, "whitelist": str(request.whitelist)}
         try:
             recorder = RecordingWriter(
-                args.record, RecordingMetadata.new(f"follow:{args.rpc}", notes)
+                request.record, RecordingMetadata.new(f"follow:{rpc}", notes)
             )
         except OSError as exc:
-            print(f"arena follow: cannot create {args.record}: {exc.strerror}", file=sys.stderr)
+            print(f"arena follow: cannot create {request.record}: {exc.strerror}", file=sys.stderr)
             return 2
     try:
-        follower = asyncio.run(_follow(args, whitelist, recorder))
+        follower = asyncio.run(_follow(request, whitelist, recorder))
     finally:
         if recorder is not None:
             recorder.close()

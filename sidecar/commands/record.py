@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import pwd
 import signal
 import struct
 import sys
@@ -15,12 +14,14 @@ from typing import Final, TextIO
 
 from exex_bridge.codec import decode_message
 from exex_bridge.errors import BridgeError, CodecError
-from exex_bridge.framing import DEFAULT_MAX_FRAME
 from exex_bridge.messages import BeginBlock, EndBlock
 from exex_bridge.recording import RecordingMetadata, RecordingWriter
-from exex_bridge.socket_owner import SocketOwners
-from exex_bridge.socket_source import DEFAULT_SOCKET_PATH, Disconnection, SocketSource
-from sidecar.commands.common import positive
+from exex_bridge.socket_source import Disconnection, SocketSource
+from sidecar.commands.common import flag_type
+from sidecar.config_file import add_setting_flags
+from sidecar.setting_values import POSITIVE_INT, SECONDS
+from sidecar.settings import RECORD, ArenaSettings
+from sidecar.socket_owners import expected_owners
 
 HELP = "record the ExEx socket stream to a file (frames verbatim) for `arena replay`"
 
@@ -28,54 +29,24 @@ log = logging.getLogger(__name__)
 
 _TAG = struct.Struct("<I")
 _BLOCK_TAGS: Final = frozenset({1, 3})  # BeginBlock, EndBlock: decoded only to show progress
-_ANY: Final = -1
-
-
-def _owner(value: str) -> int:
-    if value == "any":
-        return _ANY
-    if value.isdigit():
-        return int(value)
-    try:
-        return pwd.getpwnam(value).pw_uid
-    except KeyError:
-        raise argparse.ArgumentTypeError(f"unknown user {value!r}") from None
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--socket",
-        default=DEFAULT_SOCKET_PATH,
-        metavar="PATH",
-        help=f"ExEx socket (default {DEFAULT_SOCKET_PATH})",
-    )
+    add_setting_flags(parser, RECORD)
     parser.add_argument("--out", required=True, metavar="FILE", help="recording file to create")
     parser.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     parser.add_argument(
-        "--max-frames", type=positive, metavar="N", help="stop after this many frames"
+        "--max-frames",
+        type=flag_type(POSITIVE_INT),
+        metavar="N",
+        help="stop after this many frames",
     )
     parser.add_argument(
-        "--socket-owner",
-        type=_owner,
-        action="append",
-        metavar="UID|NAME|any",
-        help="accepted owner of the socket (repeatable; default: you or root; any: no check)",
-    )
-    parser.add_argument(
-        "--connect-timeout",
-        type=float,
+        "--progress-interval",
+        type=flag_type(SECONDS),
+        default=1.0,
         metavar="SECONDS",
-        help="give up if the first connection fails for this long (default: keep retrying)",
-    )
-    parser.add_argument(
-        "--max-frame-size",
-        type=positive,
-        default=DEFAULT_MAX_FRAME,
-        metavar="BYTES",
-        help="a longer length prefix drops the connection (default 16 MiB)",
-    )
-    parser.add_argument(
-        "--progress-interval", type=float, default=1.0, metavar="SECONDS", help=argparse.SUPPRESS
+        help=argparse.SUPPRESS,
     )
 
 
@@ -171,17 +142,10 @@ def _note_disconnect(event: Disconnection) -> None:
     )
 
 
-def _expected_owners(values: list[int] | None) -> list[int] | SocketOwners | None:
-    if not values:
-        return SocketOwners.CURRENT_USER_OR_ROOT
-    if _ANY in values:
-        return None
-    return values
-
-
-def execute(args: argparse.Namespace) -> int:
+def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
     out: str = args.out
-    metadata = RecordingMetadata.new(args.socket, {"command": "arena record"})
+    socket = settings.socket
+    metadata = RecordingMetadata.new(socket.path, {"command": "arena record"})
     try:
         writer = RecordingWriter(out, metadata, overwrite=args.force)
     except FileExistsError:
@@ -191,10 +155,10 @@ def execute(args: argparse.Namespace) -> int:
         print(f"arena record: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     source = SocketSource(
-        args.socket,
-        max_frame=args.max_frame_size,
-        expected_owners=_expected_owners(args.socket_owner),
-        connect_timeout=args.connect_timeout,
+        socket.path,
+        max_frame=socket.max_frame_size,
+        expected_owners=expected_owners(socket),
+        connect_timeout=socket.connect_timeout,
         on_disconnect=_note_disconnect,
     )
     recorder = _Recorder(writer, source, args.max_frames, sys.stderr)

@@ -24,14 +24,11 @@ from exex_bridge.errors import FrameTooLargeError
 from exex_bridge.framing import LENGTH_PREFIX
 from exex_bridge.recording import RecordingReader, open_recording
 from pathfinder.sinks import SinkError
-from sidecar.commands.common import (
-    MetricsServer,
-    add_engine_options,
-    add_metrics_options,
-    add_state_options,
-    non_negative,
-)
-from sidecar.pathfinder_outputs import PathfinderOutputs, add_pathfinder_arguments
+from sidecar.commands.common import MetricsServer, flag_type
+from sidecar.config_file import add_setting_flags
+from sidecar.pathfinder_outputs import PathfinderOutputs
+from sidecar.setting_values import NON_NEGATIVE_INT
+from sidecar.settings import REPLAY, ArenaSettings, EngineSettings, StateSettings
 
 HELP = "replay a recording or raw dump of the ExEx stream through the arena"
 
@@ -76,10 +73,9 @@ def register(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help=f"replay the bundled sample ({', '.join(SAMPLE_FILES)} in {SAMPLES_DIR})",
     )
-    add_state_options(parser, whitelist_required=False)
     parser.add_argument(
         "--at-block",
-        type=non_negative,
+        type=flag_type(NON_NEGATIVE_INT),
         metavar="N",
         help="stop when the state settles at block N (outside a reorg) and write that state",
     )
@@ -87,11 +83,29 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--json-summary", action="store_true", help="print the summary as JSON instead of a table"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress on stderr")
-    add_engine_options(
-        parser, spill_help="RocksDB spill directory (default: a temporary one, removed at exit)"
-    )
-    add_metrics_options(parser)
-    add_pathfinder_arguments(parser)
+    add_setting_flags(parser, REPLAY)
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplayRequest:
+    """What one replay is asked to do; the settings say with which state and outputs."""
+
+    file: Path | None
+    sample: bool
+    at_block: int | None
+    json_summary: bool
+    progress: bool
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> ReplayRequest:
+        return cls(
+            file=args.file,
+            sample=args.sample,
+            at_block=args.at_block,
+            json_summary=args.json_summary,
+            progress=not args.no_progress,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,9 +115,9 @@ class _Inputs:
     initial_state: Path | None
 
 
-def _inputs(args: argparse.Namespace) -> _Inputs:
-    if args.sample:
-        if args.file is not None:
+def _inputs(request: ReplayRequest, state: StateSettings) -> _Inputs:
+    if request.sample:
+        if request.file is not None:
             raise _UsageError("give either FILE or --sample, not both")
         missing = [name for name in SAMPLE_FILES if not (SAMPLES_DIR / name).is_file()]
         if missing:
@@ -113,14 +127,14 @@ def _inputs(args: argparse.Namespace) -> _Inputs:
             )
         return _Inputs(
             SAMPLES_DIR / SAMPLE_FILES[0],
-            args.whitelist or SAMPLES_DIR / SAMPLE_FILES[1],
-            args.initial_state or SAMPLES_DIR / SAMPLE_FILES[2],
+            state.whitelist or SAMPLES_DIR / SAMPLE_FILES[1],
+            state.initial_state or SAMPLES_DIR / SAMPLE_FILES[2],
         )
-    if args.file is None:
+    if request.file is None:
         raise _UsageError("give the FILE to replay (or --sample)")
-    if args.whitelist is None:
-        raise _UsageError("--whitelist is required with FILE")
-    return _Inputs(args.file, args.whitelist, args.initial_state)
+    if state.whitelist is None:
+        raise _UsageError("--whitelist is required with FILE (or [state] whitelist in --config)")
+    return _Inputs(request.file, state.whitelist, state.initial_state)
 
 
 @final
@@ -200,19 +214,20 @@ def _replay(
 
 
 @contextlib.contextmanager
-def _spill_path(args: argparse.Namespace) -> Iterator[Path | None]:
-    if args.spill_depth == 0:
+def _spill_path(engine: EngineSettings) -> Iterator[Path | None]:
+    if engine.spill_depth == 0:
         yield None
-    elif args.spill_path is not None:
-        yield args.spill_path
+    elif engine.spill_path is not None:
+        yield engine.spill_path
     else:
         with tempfile.TemporaryDirectory(prefix="arena-replay-spill-") as tmp:
             yield Path(tmp) / "spill"
 
 
-def execute(args: argparse.Namespace) -> int:
+def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
+    request = ReplayRequest.from_args(args)
     try:
-        inputs = _inputs(args)
+        inputs = _inputs(request, settings.state)
         reader = open_recording(inputs.recording, tolerate_truncated=True)
     except _UsageError as exc:
         print(f"arena replay: {exc}", file=sys.stderr)
@@ -220,48 +235,50 @@ def execute(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"arena replay: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
         return EXIT_USAGE
-    with _spill_path(args) as spill_path:
+    engine = settings.engine
+    with _spill_path(engine) as spill_path:
         config = PipelineConfig(
             whitelist=inputs.whitelist,
             initial_state=inputs.initial_state,
             spill_path=spill_path,
-            spill_depth=args.spill_depth,
-            ring_depth=args.ring_depth,
+            spill_depth=engine.spill_depth,
+            ring_depth=engine.ring_depth,
         )
         with open_pipeline(config) as pipeline:
             try:
-                outputs = PathfinderOutputs.open(pipeline.engine, args)
+                outputs = PathfinderOutputs.open(pipeline.engine, settings.pathfinder)
             except SinkError as exc:
                 print(f"arena replay: {exc}", file=sys.stderr)
                 return EXIT_USAGE
             with outputs:
                 pipeline.pathfinder = outputs.on_settled
-                return _run(args, pipeline, reader, outputs)
+                return _run(request, settings, pipeline, reader, outputs)
 
 
 def _run(
-    args: argparse.Namespace,
+    request: ReplayRequest,
+    settings: ArenaSettings,
     pipeline: Pipeline,
     reader: RecordingReader,
     outputs: PathfinderOutputs,
 ) -> int:
     server = None
-    if args.metrics_port is not None:
-        server = MetricsServer.start(
-            pipeline.metrics.registry, args.metrics_addr, args.metrics_port
-        )
+    metrics = settings.metrics
+    if metrics.port is not None:
+        server = MetricsServer.start(pipeline.metrics.registry, metrics.addr, metrics.port)
     try:
         size = os.stat(reader.path).st_size
-        progress = _Progress(sys.stderr, size, enabled=not args.no_progress)
+        progress = _Progress(sys.stderr, size, enabled=request.progress)
         try:
-            outcome = _replay(pipeline, reader, progress, args.at_block)
+            outcome = _replay(pipeline, reader, progress, request.at_block)
         finally:
             progress.finish()
     finally:
         if server is not None:
             server.stop()
     summary = _finish(pipeline, reader, outcome)
-    return _report(args, pipeline, summary, outcome, outputs)
+    state_out = settings.state.state_out
+    return _report(request, pipeline, summary, outcome, outputs, state_out=state_out)
 
 
 def _finish(pipeline: Pipeline, reader: RecordingReader, outcome: _Outcome) -> ReplaySummary:
@@ -280,27 +297,30 @@ def _finish(pipeline: Pipeline, reader: RecordingReader, outcome: _Outcome) -> R
 
 
 def _report(
-    args: argparse.Namespace,
+    request: ReplayRequest,
     pipeline: Pipeline,
     summary: ReplaySummary,
     outcome: _Outcome,
     outputs: PathfinderOutputs,
+    *,
+    state_out: Path | None,
 ) -> int:
-    if args.json_summary:
+    if request.json_summary:
         document = msgspec.to_builtins(summary)
         document["best_opportunities"] = outputs.best_rows()
         print(msgspec.json.encode(document).decode())
     else:
         print(render_table(summary))
         print(outputs.render_best())
-    if args.at_block is not None and not outcome.reached:
+    if request.at_block is not None and not outcome.reached:
         print(
-            f"arena replay: block {args.at_block} never settled; no state written", file=sys.stderr
+            f"arena replay: block {request.at_block} never settled; no state written",
+            file=sys.stderr,
         )
         return EXIT_BLOCK_NOT_REACHED
-    if args.state_out is not None:
-        write_state_file(pipeline.engine, args.state_out)
-        log.info("state at block %s written to %s", pipeline.engine.tip_block, args.state_out)
+    if state_out is not None:
+        write_state_file(pipeline.engine, state_out)
+        log.info("state at block %s written to %s", pipeline.engine.tip_block, state_out)
     if summary.unsynced is not None or summary.truncated_bytes:
         print(
             f"arena replay: data was lost; the final state is unsynced ({summary.unsynced})",

@@ -1,8 +1,8 @@
 """`arena run`: follow the ExEx socket live, keep the exact state, serve metrics.
 
-On SIGINT/SIGTERM the open block (or reorg envelope) is given `--stop-grace` seconds to
-complete; whatever is still open then is discarded, the state of the last complete block
-is written to `--state-out`, and the command exits 0.
+On SIGINT/SIGTERM the open block (or reorg envelope) is given `[service] stop_grace`
+seconds to complete; whatever is still open then is discarded, the state of the last
+complete block is written to `[state] state_out`, and the command exits 0.
 """
 
 from __future__ import annotations
@@ -16,179 +16,57 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final, final
+from typing import final
 
 import nats.errors
 
 from arena.block_assembler import Settled
-from arena.checkpoint import DEFAULT_KEEP
 from arena.pipeline import Pipeline, PipelineConfig, open_pipeline
 from arena.rpc_sync import RpcSync
 from arena.state_file import write_state_file
 from arena.whitelist_changes import boundary_hook
 from exex_bridge import messages as m
 from exex_bridge.errors import WhitelistError
-from exex_bridge.framing import DEFAULT_MAX_FRAME
-from exex_bridge.socket_owner import SocketOwners
-from exex_bridge.socket_source import DEFAULT_SOCKET_PATH, Disconnection, SocketSource
+from exex_bridge.socket_source import Disconnection, SocketSource
 from exex_bridge.whitelist_feed import WhitelistFeed
 from pathfinder.sinks import SinkError
-from sidecar.commands.common import (
-    MetricsServer,
-    add_engine_options,
-    add_metrics_options,
-    add_state_options,
-    default_data_dir,
-    non_negative,
-    positive,
-    seconds,
-)
+from sidecar.commands.common import MetricsServer, prepare_directory
+from sidecar.config_file import add_setting_flags
+from sidecar.errors import ConfigError
 from sidecar.health import Health, health_of
-from sidecar.pathfinder_outputs import PathfinderOutputs, add_pathfinder_arguments
+from sidecar.pathfinder_outputs import PathfinderOutputs
+from sidecar.settings import RUN, ArenaSettings, EngineSettings
+from sidecar.socket_owners import expected_owners
 
 HELP = "follow the ExEx socket live: exact pool state, reorgs, Prometheus metrics"
 
 log = logging.getLogger(__name__)
 
-_ANY_OWNER: Final = "any"
-
-
-def _owner(value: str) -> str:
-    if value != _ANY_OWNER and not value.isdigit() and not value.isidentifier():
-        raise argparse.ArgumentTypeError(f"not a uid or user name: {value!r}")
-    return value
-
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--socket",
-        default=DEFAULT_SOCKET_PATH,
-        metavar="PATH",
-        help=f"ExEx socket (default {DEFAULT_SOCKET_PATH})",
-    )
-    add_state_options(parser, whitelist_required=True)
-    parser.add_argument(
-        "--state-every",
-        type=non_negative,
-        default=0,
-        metavar="N",
-        help="also write --state-out every N settled blocks (default: only at exit)",
-    )
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=default_data_dir(),
-        metavar="DIR",
-        help="where the spill lives by default (default %(default)s)",
-    )
-    add_engine_options(parser, spill_help="RocksDB spill directory (default DATA_DIR/spill)")
-    _add_checkpoint_options(parser)
-    parser.add_argument(
-        "--socket-owner",
-        type=_owner,
-        action="append",
-        metavar="UID|NAME|any",
-        help="accepted owner of the socket (repeatable; default: you or root; any: no check)",
-    )
-    parser.add_argument(
-        "--connect-timeout",
-        type=seconds,
-        metavar="SECONDS",
-        help="give up if the first connection fails this long (default: retry)",
-    )
-    parser.add_argument(
-        "--max-frame-size",
-        type=positive,
-        default=DEFAULT_MAX_FRAME,
-        metavar="BYTES",
-        help="a longer length prefix drops the connection",
-    )
-    parser.add_argument(
-        "--stop-grace",
-        type=seconds,
-        default=2.0,
-        metavar="SECONDS",
-        help="on SIGINT/SIGTERM, time the open block gets to complete (default 2)",
-    )
-    parser.add_argument(
-        "--health-interval",
-        type=seconds,
-        default=30.0,
-        metavar="SECONDS",
-        help="log a health line this often (default 30)",
-    )
-    add_metrics_options(parser)
-    parser.add_argument(
-        "--rpc",
-        metavar="URL",
-        help="node JSON-RPC: hydrate every pool at N-1 when the first block N arrives, "
-        "resync after a loss, hydrate pools added mid-stream (default: none)",
-    )
-    parser.add_argument(
-        "--whitelist-nats",
-        metavar="URL",
-        help="follow whitelist.pools.{chain}.full|add|remove on this NATS server; changes "
-        "apply at the next block boundary (with --rpc, added pools are hydrated there)",
-    )
-    add_pathfinder_arguments(parser)
-
-
-def _add_checkpoint_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--checkpoint-every",
-        type=non_negative,
-        default=0,
-        metavar="N",
-        help="checkpoint the whole state every N trustworthy blocks, and at a clean stop "
-        "(default 0: never)",
-    )
-    parser.add_argument(
-        "--checkpoint-path",
-        type=Path,
-        metavar="DIR",
-        help="RocksDB checkpoint directory (default DATA_DIR/checkpoints)",
-    )
-    parser.add_argument(
-        "--checkpoint-keep",
-        type=positive,
-        default=DEFAULT_KEEP,
-        metavar="K",
-        help=f"checkpoints retained (default {DEFAULT_KEEP})",
-    )
-    parser.add_argument(
-        "--resume",
-        action="store_true",
-        help="start from the latest checkpoint (else from --initial-state, if given)",
-    )
-
-
-def _expected_owners(values: list[str] | None) -> list[int | str] | SocketOwners | None:
-    if not values:
-        return SocketOwners.CURRENT_USER_OR_ROOT
-    if _ANY_OWNER in values:
-        return None
-    return list(values)
+    add_setting_flags(parser, RUN)
 
 
 @final
 class LiveRunner:
     """The consumer, the health ticker and the graceful stop around one pipeline.
 
-    `args` are this command's parsed options. `run()` stops on SIGINT/SIGTERM, or when
-    the `stop` event it is given is set (then no signal handler is installed).
+    `run()` stops on SIGINT/SIGTERM, or when the `stop` event it is given is set (then
+    no signal handler is installed).
     """
 
     def __init__(
-        self, pipeline: Pipeline, args: argparse.Namespace, feed: WhitelistFeed | None = None
+        self, pipeline: Pipeline, settings: ArenaSettings, feed: WhitelistFeed | None = None
     ) -> None:
         self.pipeline = pipeline
-        self.args = args
+        self.settings = settings
         self.feed = feed
+        socket = settings.socket
         self.source = SocketSource(
-            args.socket,
-            max_frame=args.max_frame_size,
-            expected_owners=_expected_owners(args.socket_owner),
-            connect_timeout=args.connect_timeout,
+            socket.path,
+            max_frame=socket.max_frame_size,
+            expected_owners=expected_owners(socket),
+            connect_timeout=socket.connect_timeout,
             on_disconnect=self._on_disconnect,
         )
         self.stopping = False
@@ -218,7 +96,7 @@ class LiveRunner:
             except (OSError, TimeoutError, nats.errors.Error) as exc:
                 for sig in signals:
                     loop.remove_signal_handler(sig)
-                raise WhitelistError(self.feed.url, f"cannot subscribe: {exc!r}") from exc
+                raise WhitelistError("feed", f"cannot subscribe: {exc!r}") from exc
         consumer = asyncio.create_task(self._consume())
         ticker = asyncio.create_task(self._tick())
         stopper = asyncio.create_task(stop.wait())
@@ -242,12 +120,11 @@ class LiveRunner:
         """Let the open block or envelope complete within the grace period, then stop."""
         self.stopping = True
         pipeline = self.pipeline
+        grace = self.settings.service.stop_grace
         if not pipeline.at_boundary:
-            log.info(
-                "stopping: giving the open block up to %.1f s to complete", self.args.stop_grace
-            )
+            log.info("stopping: giving the open block up to %.1f s to complete", grace)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.at_boundary.wait(), self.args.stop_grace)
+                await asyncio.wait_for(self.at_boundary.wait(), grace)
         await self.source.close()
         consumer.cancel()
         await asyncio.gather(consumer, return_exceptions=True)
@@ -276,12 +153,12 @@ class LiveRunner:
 
     def _on_settled(self, settled: Settled) -> None:
         self.last_block_at = time.monotonic()
-        every = self.args.state_every
-        if every and self.args.state_out is not None:
+        state = self.settings.state
+        if state.every and state.state_out is not None:
             self.settled_since_write += 1
-            if self.settled_since_write >= every:
+            if self.settled_since_write >= state.every:
                 self.settled_since_write = 0
-                write_state_file(self.pipeline.engine, self.args.state_out)
+                write_state_file(self.pipeline.engine, state.state_out)
 
     def _on_disconnect(self, event: Disconnection) -> None:
         log.warning(
@@ -296,35 +173,37 @@ class LiveRunner:
 
     async def _tick(self) -> None:
         while True:
-            await asyncio.sleep(self.args.health_interval)
+            await asyncio.sleep(self.settings.service.health_interval)
             log.info("health: %s", self.health().line())
 
 
-def _spill_path(args: argparse.Namespace) -> Path | None:
-    if args.spill_depth == 0:
+def _spill_path(engine: EngineSettings) -> Path | None:
+    if engine.spill_depth == 0:
         return None
-    if args.spill_path is not None:
-        return Path(args.spill_path)
-    path = Path(args.data_dir) / "spill"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
+    return prepare_directory(engine.spill_path or engine.data_dir / "spill", "spill")
 
 
-def pipeline_config(args: argparse.Namespace) -> PipelineConfig:
+def pipeline_config(settings: ArenaSettings) -> PipelineConfig:
+    """Creates the spill and checkpoint directories (DirectoryError if it cannot)."""
+    state, engine, checkpoints = settings.state, settings.engine, settings.checkpoints
+    if state.whitelist is None:
+        raise ConfigError(
+            "--whitelist", None, "required (or [state] whitelist in the --config file)"
+        )
     checkpoint_path = None
-    if args.checkpoint_every or args.resume:
-        checkpoint_path = args.checkpoint_path or Path(args.data_dir) / "checkpoints"
-        checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+    if checkpoints.every or checkpoints.resume:
+        checkpoint_path = checkpoints.path or engine.data_dir / "checkpoints"
+        prepare_directory(checkpoint_path, "checkpoint")
     return PipelineConfig(
-        whitelist=args.whitelist,
-        initial_state=args.initial_state,
-        spill_path=_spill_path(args),
-        spill_depth=args.spill_depth,
-        ring_depth=args.ring_depth,
+        whitelist=state.whitelist,
+        initial_state=state.initial_state,
+        spill_path=_spill_path(engine),
+        spill_depth=engine.spill_depth,
+        ring_depth=engine.ring_depth,
         checkpoint_path=checkpoint_path,
-        checkpoint_every=args.checkpoint_every,
-        checkpoint_keep=args.checkpoint_keep,
-        resume=args.resume,
+        checkpoint_every=checkpoints.every,
+        checkpoint_keep=checkpoints.keep,
+        resume=checkpoints.resume,
     )
 
 
@@ -336,44 +215,39 @@ def _in_order(hooks: list[Callable[[m.BeginBlock], None]]) -> Callable[[m.BeginB
     return run_all
 
 
-def execute(args: argparse.Namespace) -> int:
-    with open_pipeline(pipeline_config(args)) as pipeline:
+def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
+    with open_pipeline(pipeline_config(settings)) as pipeline:
         if pipeline.resumed is not None:
             print(f"arena run: resumed at block {pipeline.resumed.block}", file=sys.stderr)
         server = None
-        if args.metrics_port is not None:
-            server = MetricsServer.start(
-                pipeline.metrics.registry, args.metrics_addr, args.metrics_port
-            )
+        metrics = settings.metrics
+        if metrics.port is not None:
+            server = MetricsServer.start(pipeline.metrics.registry, metrics.addr, metrics.port)
         hooks: list[Callable[[m.BeginBlock], None]] = []
         feed = None
-        if args.whitelist_nats is not None:
-            feed = WhitelistFeed(args.whitelist_nats, args.chain)
+        if settings.whitelist_feed.nats_url is not None:
+            feed = WhitelistFeed(settings.whitelist_feed.nats_url, settings.pathfinder.chain)
             hooks.append(boundary_hook(pipeline.engine, pipeline.assembler, feed))
-        if args.rpc is not None:  # after the whitelist: added pools are hydrated at once
-            hooks.append(RpcSync(pipeline.engine, args.rpc).before_block)
+        if settings.rpc.url is not None:  # after the whitelist: added pools are hydrated at once
+            hooks.append(RpcSync(pipeline.engine, settings.rpc.url).before_block)
         if hooks:
             pipeline.block_start = _in_order(hooks)
         try:
-            outputs = PathfinderOutputs.open(pipeline.engine, args)
+            outputs = PathfinderOutputs.open(pipeline.engine, settings.pathfinder)
         except SinkError as exc:
             if server is not None:
                 server.stop()
             print(f"arena run: {exc}", file=sys.stderr)
             return 2
         pipeline.pathfinder = outputs.on_settled
-        live = LiveRunner(pipeline, args, feed)
+        live = LiveRunner(pipeline, settings, feed)
         try:
             asyncio.run(live.run())
         finally:
             outputs.close()  # publishes what is queued (bounded by a timeout)
             if server is not None:
                 server.stop()
-        if args.checkpoint_every:
-            pipeline.checkpoint_now()
-        if args.state_out is not None:
-            write_state_file(pipeline.engine, args.state_out)
-            log.info("state at block %s written to %s", pipeline.engine.tip_block, args.state_out)
+        _write_final_state(pipeline, settings)
         log.info(
             "stopped: %s; %d frames, %d blocks applied, %d reverted",
             live.health().line(),
@@ -382,3 +256,12 @@ def execute(args: argparse.Namespace) -> int:
             len(pipeline.revert_latency),
         )
     return 0
+
+
+def _write_final_state(pipeline: Pipeline, settings: ArenaSettings) -> None:
+    if settings.checkpoints.every:
+        pipeline.checkpoint_now()
+    state_out = settings.state.state_out
+    if state_out is not None:
+        write_state_file(pipeline.engine, state_out)
+        log.info("state at block %s written to %s", pipeline.engine.tip_block, state_out)

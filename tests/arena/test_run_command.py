@@ -24,6 +24,7 @@ from exex_bridge.connection_state import ConnectionState
 from exex_bridge.producers.broadcast import FrameBroadcastServer, StreamSequencer
 from sidecar.cli import build_parser
 from sidecar.commands.run import LiveRunner, pipeline_config
+from sidecar.config_file import load_settings
 from tests.arena.replay_scenario import V2_A, V3_B, Scenario, standard_scenario, swap, sync
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -220,24 +221,27 @@ async def _live(
 ) -> AsyncIterator[tuple[FrameBroadcastServer, Pipeline, LiveRunner, asyncio.Event, _Changes]]:
     whitelist, initial = scenario.write_inputs(tmp_path)
     sock = tmp_path / "exex.sock"
-    args = build_parser().parse_args(
-        [
-            "run",
-            "--socket",
-            str(sock),
-            "--whitelist",
-            str(whitelist),
-            "--initial-state",
-            str(initial),
-            "--spill-depth",
-            "0",
-            "--stop-grace",
-            grace,
-        ]
+    settings = load_settings(
+        build_parser().parse_args(
+            [
+                "run",
+                "--socket",
+                str(sock),
+                "--whitelist",
+                str(whitelist),
+                "--initial-state",
+                str(initial),
+                "--spill-depth",
+                "0",
+                "--stop-grace",
+                grace,
+            ]
+        ),
+        environ={},
     )
     async with FrameBroadcastServer(sock) as server:
-        with open_pipeline(pipeline_config(args)) as pipeline:
-            runner = LiveRunner(pipeline, args)
+        with open_pipeline(pipeline_config(settings)) as pipeline:
+            runner = LiveRunner(pipeline, settings)
             changes = _Changes(pipeline, runner)
             stop = asyncio.Event()
             task = asyncio.create_task(runner.run(stop))

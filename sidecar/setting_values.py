@@ -1,0 +1,216 @@
+"""How each kind of setting value is read: from a flag's text and from a TOML value.
+
+One kind per meaning (a positive integer, a TCP port, a socket owner…), used by the
+command-line flags, the environment and the configuration file alike, so an option
+accepts the same values and reports the same error wherever it is given. A kind raises
+`SettingValueError` naming what it expected and what it got.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pwd
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Generic, Literal, TypeVar, final
+
+T = TypeVar("T")
+
+ANY_OWNER: Final = "any"
+LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
+_ADDRESS: Final = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+SocketOwner = int | Literal["any"]
+
+
+class SettingValueError(ValueError):
+    """A value a kind does not accept; `expected` says what it wanted."""
+
+    def __init__(self, expected: str, got: object, reason: str | None = None) -> None:
+        self.expected, self.got, self.reason = expected, got, reason
+        shown = json.dumps(got, ensure_ascii=False) if isinstance(got, str) else repr(got)
+        detail = reason or f"expected {expected}, got {shown}"
+        super().__init__(detail)
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Kind(Generic[T]):
+    """`from_text` reads a flag or an environment variable, `from_file` a TOML value;
+    both accept the same values. A `repeatable` kind is given any number of times."""
+
+    expected: str
+    from_text: Callable[[str], T]
+    from_file: Callable[[object], T]
+    repeatable: bool = False
+
+
+def _integer_text(expected: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            return int(text.strip())
+        except ValueError:
+            raise SettingValueError(expected, text) from None
+
+    return parse
+
+
+def _integer_value(expected: str) -> Callable[[object], int]:
+    def parse(value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SettingValueError(expected, value)
+        return value
+
+    return parse
+
+
+def _integer(expected: str, low: int, high: int | None = None) -> Kind[int]:
+    text, file = _integer_text(expected), _integer_value(expected)
+
+    def checked(n: int, got: object) -> int:
+        if n < low or (high is not None and n > high):
+            raise SettingValueError(expected, got)
+        return n
+
+    return Kind(
+        expected,
+        lambda s: checked(text(s), s),
+        lambda v: checked(file(v), v),
+    )
+
+
+POSITIVE_INT: Final = _integer("a positive integer", 1)
+NON_NEGATIVE_INT: Final = _integer("a non-negative integer", 0)
+PORT: Final = _integer("a TCP port (0 to 65535)", 0, 65535)
+
+
+def _seconds(n: float, got: object) -> float:
+    if not (math.isfinite(n) and n > 0):
+        raise SettingValueError("a positive number of seconds", got)
+    return n
+
+
+def _seconds_text(text: str) -> float:
+    try:
+        n = float(text)
+    except ValueError:
+        raise SettingValueError("a positive number of seconds", text) from None
+    return _seconds(n, text)
+
+
+def _seconds_value(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SettingValueError("a positive number of seconds", value)
+    return _seconds(float(value), value)
+
+
+SECONDS: Final = Kind("a positive number of seconds", _seconds_text, _seconds_value)
+
+
+def _text_value(expected: str, check: Callable[[str], T]) -> Kind[T]:
+    def from_file(value: object) -> T:
+        if not isinstance(value, str):
+            raise SettingValueError(expected, value)
+        return check(value)
+
+    return Kind(expected, check, from_file)
+
+
+def _non_empty(expected: str) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        if not text.strip() or "\x00" in text:
+            raise SettingValueError(expected, text)
+        return text
+
+    return check
+
+
+TEXT: Final = _text_value("a non-empty string", _non_empty("a non-empty string"))
+PATH: Final = _text_value("a path", lambda s: Path(_non_empty("a path")(s)).expanduser())
+
+
+def _url(text: str) -> str:
+    scheme, sep, rest = text.partition("://")
+    if not sep or not scheme or not rest or any(c.isspace() for c in text):
+        # The value may carry a password: never echoed back.
+        raise SettingValueError("a URL", "…", "expected a URL such as scheme://host:port")
+    return text
+
+
+URL: Final = _text_value("a URL", _url)
+
+
+def _log_level(text: str) -> str:
+    level = text.upper()
+    if level not in LOG_LEVELS:
+        raise SettingValueError(f"one of {', '.join(LOG_LEVELS)}", text)
+    return level
+
+
+LOG_LEVEL: Final = _text_value("a log level", _log_level)
+
+
+def _address(text: str) -> bytes:
+    if not _ADDRESS.match(text):
+        raise SettingValueError("a 20-byte 0x address", text, f"not a 20-byte 0x address: {text!r}")
+    return bytes.fromhex(text[2:])
+
+
+ADDRESS: Final = _text_value("a 20-byte 0x address", _address)
+
+
+def socket_owner(text: str) -> SocketOwner:
+    """A uid, a user name of this system (service users such as `systemd-network` too),
+    or `any` (no ownership check)."""
+    if text == ANY_OWNER:
+        return ANY_OWNER
+    if text.isdigit():
+        return int(text)
+    try:
+        return pwd.getpwnam(text).pw_uid
+    except (KeyError, ValueError):
+        raise SettingValueError(
+            "a uid, a user name or any", text, f"unknown user {text!r}"
+        ) from None
+
+
+def _owner_value(value: object) -> SocketOwner:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise SettingValueError("a uid, a user name or any", value)
+    if isinstance(value, int):
+        if value < 0:
+            raise SettingValueError("a uid, a user name or any", value)
+        return value
+    return socket_owner(value)
+
+
+SOCKET_OWNER: Final = Kind("a uid, a user name or any", socket_owner, _owner_value, True)
+
+
+def _flag_text(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise SettingValueError("true or false", text)
+
+
+def _flag_value(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise SettingValueError("true or false", value)
+    return value
+
+
+SWITCH: Final = Kind("true or false", _flag_text, _flag_value)
+
+
+def repeated(kind: Kind[T]) -> Kind[T]:
+    """The same kind, given any number of times (a flag repeated, a TOML array)."""
+    return Kind(kind.expected, kind.from_text, kind.from_file, repeatable=True)
+
+
+BASE_TOKEN: Final = repeated(ADDRESS)

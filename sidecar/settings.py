@@ -1,0 +1,387 @@
+"""The settings of the `arena` commands: one frozen model per component.
+
+Each field carries its `Setting`: the value kind that reads it, the flag that overrides
+it, the environment variable for values that may hold credentials, and its help. The
+defaults live here and nowhere else. `ArenaSettings` holds one model per section of the
+configuration file (`[socket]`, `[state]`, …), named by `SECTIONS`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, final, get_type_hints
+
+from arena.checkpoint import DEFAULT_KEEP
+from arena.snapshot_ring import DEFAULT_DEPTH
+from arena.spill import DEFAULT_SPILL_DEPTH
+from exex_bridge.framing import DEFAULT_MAX_FRAME
+from exex_bridge.socket_source import DEFAULT_SOCKET_PATH
+from pathfinder.recalculator import PathfinderConfig
+from sidecar import setting_values as v
+
+RUN: Final = "run"
+REPLAY: Final = "replay"
+RECORD: Final = "record"
+GLOBAL: Final = "arena"  # a flag of the `arena` command itself, before the subcommand
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """How one field is given. `commands` are the subcommands that read it."""
+
+    kind: v.Kind[Any]
+    flag: str
+    help: str
+    commands: frozenset[str]
+    metavar: str | None = None
+    env: str | None = None
+
+
+def setting(
+    default: Any,
+    kind: v.Kind[Any],
+    flag: str,
+    help: str,
+    *commands: str,
+    metavar: str | None = None,
+    env: str | None = None,
+) -> Any:
+    meta = {"setting": Setting(kind, flag, help, frozenset(commands), metavar, env)}
+    if callable(default):
+        return field(default_factory=default, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def setting_of(f: Any) -> Setting:
+    found: Setting = f.metadata["setting"]
+    return found
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(Path.home(), ".local", "state")
+    return Path(base) / "pool-state-arena"
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SocketSettings:
+    """The ExEx socket the stream is read from."""
+
+    path: str = setting(
+        DEFAULT_SOCKET_PATH, v.TEXT, "--socket", "ExEx socket", RUN, RECORD, metavar="PATH"
+    )
+    owners: tuple[v.SocketOwner, ...] = setting(
+        tuple,
+        v.SOCKET_OWNER,
+        "--socket-owner",
+        "accepted owner of the socket: uid, user name or any (no check); repeatable; "
+        "none given: you or root",
+        RUN,
+        RECORD,
+        metavar="UID|NAME|any",
+    )
+    connect_timeout: float | None = setting(
+        None,
+        v.SECONDS,
+        "--connect-timeout",
+        "give up if the first connection fails this long (unset: keep retrying)",
+        RUN,
+        RECORD,
+        metavar="SECONDS",
+    )
+    max_frame_size: int = setting(
+        DEFAULT_MAX_FRAME,
+        v.POSITIVE_INT,
+        "--max-frame-size",
+        "a longer length prefix drops the connection",
+        RUN,
+        RECORD,
+        metavar="BYTES",
+    )
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StateSettings:
+    """The pools to model, where their state starts and where it is written."""
+
+    whitelist: Path | None = setting(
+        None,
+        v.PATH,
+        "--whitelist",
+        "pools to model: a whitelist.pools.{chain}.full JSON document (required)",
+        RUN,
+        REPLAY,
+        metavar="W.json",
+    )
+    initial_state: Path | None = setting(
+        None,
+        v.PATH,
+        "--initial-state",
+        "seed the pools from a state file (as written by --state-out) before the stream",
+        RUN,
+        REPLAY,
+        metavar="S0.json",
+    )
+    state_out: Path | None = setting(
+        None,
+        v.PATH,
+        "--state-out",
+        "write the final state here (atomic)",
+        RUN,
+        REPLAY,
+        metavar="S.json",
+    )
+    every: int = setting(
+        0,
+        v.NON_NEGATIVE_INT,
+        "--state-every",
+        "also write the state out every N settled blocks (0: only at exit)",
+        RUN,
+        metavar="N",
+    )
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineSettings:
+    """The in-memory ring of pre-images and the RocksDB spill below it."""
+
+    ring_depth: int = setting(
+        DEFAULT_DEPTH,
+        v.POSITIVE_INT,
+        "--ring-depth",
+        "blocks of pre-images kept in memory",
+        RUN,
+        REPLAY,
+        metavar="BLOCKS",
+    )
+    spill_path: Path | None = setting(
+        None,
+        v.PATH,
+        "--spill-path",
+        "RocksDB spill directory (unset: DATA_DIR/spill for run, a temporary one for replay)",
+        RUN,
+        REPLAY,
+        metavar="DIR",
+    )
+    spill_depth: int = setting(
+        DEFAULT_SPILL_DEPTH,
+        v.NON_NEGATIVE_INT,
+        "--spill-depth",
+        "blocks kept in RocksDB below the ring (0: no spill)",
+        RUN,
+        REPLAY,
+        metavar="BLOCKS",
+    )
+    data_dir: Path = setting(
+        default_data_dir,
+        v.PATH,
+        "--data-dir",
+        "where the spill and the checkpoints live unless given their own paths",
+        RUN,
+        metavar="DIR",
+    )
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckpointSettings:
+    """Whole-state RocksDB checkpoints, and resuming from the latest one."""
+
+    every: int = setting(
+        0,
+        v.NON_NEGATIVE_INT,
+        "--checkpoint-every",
+        "checkpoint the whole state every N trustworthy blocks and at a clean stop (0: never)",
+        RUN,
+        metavar="N",
+    )
+    path: Path | None = setting(
+        None,
+        v.PATH,
+        "--checkpoint-path",
+        "RocksDB checkpoint directory (unset: DATA_DIR/checkpoints)",
+        RUN,
+        metavar="DIR",
+    )
+    keep: int = setting(
+        DEFAULT_KEEP,
+        v.POSITIVE_INT,
+        "--checkpoint-keep",
+        "checkpoints retained",
+        RUN,
+        metavar="K",
+    )
+    resume: bool = setting(
+        False,
+        v.SWITCH,
+        "--resume",
+        "start from the latest checkpoint (else from the initial state, if given)",
+        RUN,
+    )
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MetricsSettings:
+    """The Prometheus metrics server."""
+
+    port: int | None = setting(
+        None,
+        v.PORT,
+        "--metrics-port",
+        "serve Prometheus metrics on this port (0: any free port; unset: not served)",
+        RUN,
+        REPLAY,
+        metavar="P",
+    )
+    addr: str = setting(
+        "127.0.0.1",
+        v.TEXT,
+        "--metrics-addr",
+        "address the metrics server binds",
+        RUN,
+        REPLAY,
+        metavar="ADDR",
+    )
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RpcSettings:
+    """The node's JSON-RPC: hydration of pools and resync after a loss."""
+
+    url: str | None = setting(
+        None,
+        v.URL,
+        "--rpc",
+        "node JSON-RPC: hydrate every pool at N-1 when the first block N arrives, resync "
+        "after a loss, hydrate pools added mid-stream (unset: none)",
+        RUN,
+        metavar="URL",
+        env="ARENA_RPC_URL",
+    )
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WhitelistFeedSettings:
+    """Whitelist changes followed on NATS."""
+
+    nats_url: str | None = setting(
+        None,
+        v.URL,
+        "--whitelist-nats",
+        "follow whitelist.pools.{chain}.full|add|remove on this NATS server; changes apply "
+        "at the next block boundary (with an RPC URL, added pools are hydrated there)",
+        RUN,
+        metavar="URL",
+        env="ARENA_WHITELIST_NATS_URL",
+    )
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PathfinderSettings:
+    """Where opportunities go, and which cycles are searched."""
+
+    opportunities_out: Path | None = setting(
+        None,
+        v.PATH,
+        "--opportunities-out",
+        "append each opportunity to FILE as one JSON object per line",
+        RUN,
+        REPLAY,
+        metavar="FILE",
+    )
+    nats_url: str | None = setting(
+        None,
+        v.URL,
+        "--nats",
+        "publish each opportunity as JSON on the subject arena.{chain}.opportunities",
+        RUN,
+        REPLAY,
+        metavar="URL",
+        env="ARENA_NATS_URL",
+    )
+    chain: str = setting(
+        PathfinderConfig().chain,
+        v.TEXT,
+        "--chain",
+        "chain name in opportunities and the NATS subjects",
+        RUN,
+        REPLAY,
+        metavar="NAME",
+    )
+    base_tokens: tuple[bytes, ...] = setting(
+        tuple,
+        v.BASE_TOKEN,
+        "--base-token",
+        "cycles start and end at this token (repeatable; none given: the whitelist's WETH)",
+        RUN,
+        REPLAY,
+        metavar="0x…",
+    )
+    top_k: int = setting(
+        PathfinderConfig().top_k,
+        v.POSITIVE_INT,
+        "--top-k",
+        "best screened cycles verified exactly per settled block",
+        RUN,
+        REPLAY,
+        metavar="K",
+    )
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceSettings:
+    """The service around the pipeline: stopping, health lines, logging."""
+
+    stop_grace: float = setting(
+        2.0,
+        v.SECONDS,
+        "--stop-grace",
+        "on SIGINT/SIGTERM, time the open block gets to complete",
+        RUN,
+        metavar="SECONDS",
+    )
+    health_interval: float = setting(
+        30.0,
+        v.SECONDS,
+        "--health-interval",
+        "log a health line this often",
+        RUN,
+        metavar="SECONDS",
+    )
+    log_level: str = setting(
+        "INFO",
+        v.LOG_LEVEL,
+        "--log-level",
+        f"log verbosity on stderr ({', '.join(v.LOG_LEVELS)})",
+        GLOBAL,
+        metavar="LEVEL",
+    )
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArenaSettings:
+    """Everything `arena run` reads; `arena replay` and `arena record` read their part."""
+
+    socket: SocketSettings = field(default_factory=SocketSettings)
+    state: StateSettings = field(default_factory=StateSettings)
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    checkpoints: CheckpointSettings = field(default_factory=CheckpointSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    rpc: RpcSettings = field(default_factory=RpcSettings)
+    whitelist_feed: WhitelistFeedSettings = field(default_factory=WhitelistFeedSettings)
+    pathfinder: PathfinderSettings = field(default_factory=PathfinderSettings)
+    service: ServiceSettings = field(default_factory=ServiceSettings)
+
+
+SECTIONS: Final[dict[str, type[Any]]] = get_type_hints(ArenaSettings)
