@@ -9,6 +9,7 @@ initialized ticks. Pools never hydrated are listed in `unhydrated`, not in `pool
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -90,11 +91,30 @@ def write_state_file(engine: ArenaEngine, path: str | Path) -> None:
     """Write atomically (temp file + rename): a reader never sees half a state."""
     target = Path(path)
     data = msgspec.json.format(msgspec.json.encode(export_state(engine)), indent=1)
+    tmp: str | None = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=target.name, dir=target.parent or Path("."))
         with os.fdopen(fd, "wb") as f:
             f.write(data + b"\n")
         os.replace(tmp, target)
+    except OSError as exc:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise StateFileError(str(target), exc.strerror or str(exc)) from exc
+
+
+def check_state_path(path: str | Path) -> None:
+    """Raise StateFileError now if `write_state_file(…, path)` could not succeed later:
+    the target is a directory, or its folder is missing or not writable (the same temp
+    file + rename as a write, with nothing renamed)."""
+    target = Path(path)
+    if target.is_dir():
+        raise StateFileError(str(target), "is a directory")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=target.name, dir=target.parent or Path("."))
+        os.close(fd)
+        os.unlink(tmp)
     except OSError as exc:
         raise StateFileError(str(target), exc.strerror or str(exc)) from exc
 

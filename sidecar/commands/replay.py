@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import os
+import signal
 import sys
 import tempfile
 import time
@@ -18,7 +18,7 @@ import msgspec
 
 import sidecar
 from arena.pipeline import Pipeline, PipelineConfig, open_pipeline
-from arena.state_file import write_state_file
+from arena.state_file import check_state_path, write_state_file
 from arena.summary import ReplaySummary, render_table
 from exex_bridge.errors import FrameTooLargeError
 from exex_bridge.framing import LENGTH_PREFIX
@@ -36,15 +36,23 @@ EXIT_OK: Final = 0
 EXIT_DATA_LOST: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_BLOCK_NOT_REACHED: Final = 3
+EXIT_INTERRUPTED: Final = 4
 
 EPILOG = """\
+FILE may be a pipe, a FIFO or /dev/stdin: anything that is not a regular file is read
+once, as a stream.
+
 exit status:
   0  the whole input was replayed and the final state is trustworthy
   1  data was lost: a truncated file, undecodable frames, stream_seq gaps, a block or
      reorg envelope cut off at the end. The state of the last complete block is still
      written to --state-out, marked "unsynced": true
-  2  bad usage or unusable input: missing file, bad whitelist or initial state
+  2  bad usage or unusable input: missing file, bad whitelist or initial state, an
+     unwritable --state-out (checked before replaying), an input with no frames, an
+     input that is neither a recording nor a raw dump
   3  --at-block N: block N never settled; no state written
+  4  stopped by SIGINT or SIGTERM: the state of the last complete block is written to
+     --state-out, marked "unsynced": true; temporary files are removed
 """
 
 SAMPLES_DIR: Final = Path(sidecar.__file__).parent / "samples"
@@ -56,6 +64,35 @@ log = logging.getLogger(__name__)
 
 class _UsageError(Exception):
     pass
+
+
+class _StoppedWhileWaitingError(Exception):
+    pass
+
+
+@final
+class _StopRequest:
+    """Set by SIGINT/SIGTERM; the replay loop stops after the frame it is feeding. While
+    the loop waits for input (a quiet pipe) the handler raises there instead: between
+    two frames, where stopping loses nothing."""
+
+    def __init__(self) -> None:
+        self.signal: signal.Signals | None = None
+        self.waiting = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.signal = signal.Signals(signum)
+        if self.waiting:
+            raise _StoppedWhileWaitingError
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[_StopRequest]:
+        previous = {sig: signal.signal(sig, self) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -139,11 +176,12 @@ def _inputs(request: ReplayRequest, state: StateSettings) -> _Inputs:
 
 @final
 class _Progress:
-    """One line on stderr: redrawn in place on a terminal, else every `interval` s."""
+    """One line on stderr: redrawn in place on a terminal, else every `interval` s.
+    `total_bytes` None: a stream of unknown length (bytes read are shown instead)."""
 
-    def __init__(self, out: TextIO, total_bytes: int, *, enabled: bool) -> None:
+    def __init__(self, out: TextIO, total_bytes: int | None, *, enabled: bool) -> None:
         self.out = out
-        self.total = max(1, total_bytes)
+        self.total = None if total_bytes is None else max(1, total_bytes)
         self.enabled = enabled
         self.tty = out.isatty()
         self.interval = 0.2 if self.tty else 5.0
@@ -157,9 +195,13 @@ class _Progress:
         self.last = now
         elapsed = max(now - self.started, 1e-9)
         blocks = len(pipeline.apply_latency) + len(pipeline.revert_latency)
+        done = (
+            f"{position:,} bytes"
+            if self.total is None
+            else f"{100.0 * position / self.total:5.1f}% of bytes"
+        )
         line = (
-            f"arena replay: {pipeline.frames} frames, {blocks} blocks, "
-            f"{100.0 * position / self.total:5.1f}% of bytes, "
+            f"arena replay: {pipeline.frames} frames, {blocks} blocks, {done}, "
             f"{pipeline.frames / elapsed:,.0f} frames/s"
         )
         if self.tty:
@@ -180,37 +222,67 @@ class _Outcome:
     position: int
     reached: bool  # --at-block N settled (always False without --at-block)
     unread_bytes: int = 0  # an incomplete or corrupt tail that was not replayed
+    framing_lost: bool = False  # an impossible length prefix: the rest was not replayed
+    stopped_by: signal.Signals | None = None
 
 
 def _replay(
-    pipeline: Pipeline, reader: RecordingReader, progress: _Progress, at_block: int | None
+    pipeline: Pipeline,
+    reader: RecordingReader,
+    progress: _Progress,
+    at_block: int | None,
+    stop: _StopRequest,
 ) -> _Outcome:
     position = reader.data_offset
     feed = pipeline.feed_frame
     try:
         # Returning early drops the generator, which closes the file map (CPython refcount).
-        for payload in reader.frames():
+        for payload in _frames_until_stopped(reader, stop):
             position += LENGTH_PREFIX + len(payload)
             settled = feed(payload)
             if settled is not None and settled.block == at_block:
                 progress.update(pipeline, position, force=True)
                 return _Outcome(position, reached=True)
+            if stop.signal is not None:
+                progress.update(pipeline, position, force=True)
+                return _Outcome(position, reached=False, stopped_by=stop.signal)
             if pipeline.frames % _PROGRESS_EVERY == 0:
                 progress.update(pipeline, position)
+    except _StoppedWhileWaitingError:
+        progress.update(pipeline, position, force=True)
+        return _Outcome(position, reached=False, stopped_by=stop.signal)
     except FrameTooLargeError as exc:
-        # Framing is lost from here on: the rest of the file is as good as truncated.
-        unread = os.stat(reader.path).st_size - position
+        if pipeline.frames == 0:
+            raise _UsageError(
+                f"{reader.path} is neither a recording nor a raw dump of the ExEx stream: "
+                f"its first length prefix claims {exc.length} bytes (cap {exc.cap})"
+            ) from exc
+        # Framing is lost from here on: the rest of the input is as good as truncated.
+        unread = None if reader.size is None else reader.size - position
         log.error(
-            "%s: %s at byte %d; the %d bytes after it are not replayed",
+            "%s: %s at byte %d; %s after it not replayed",
             reader.path,
             exc,
             position,
-            unread,
+            "the rest of the stream is" if unread is None else f"the {unread} bytes",
         )
         progress.update(pipeline, position, force=True)
-        return _Outcome(position, reached=False, unread_bytes=unread)
+        return _Outcome(position, reached=False, unread_bytes=unread or 0, framing_lost=True)
     progress.update(pipeline, position, force=True)
     return _Outcome(position, reached=False, unread_bytes=reader.truncated_bytes)
+
+
+def _frames_until_stopped(reader: RecordingReader, stop: _StopRequest) -> Iterator[bytes]:
+    frames = reader.frames()
+    while True:
+        stop.waiting = True
+        try:
+            payload = next(frames)
+        except StopIteration:
+            return
+        finally:
+            stop.waiting = False
+        yield payload
 
 
 @contextlib.contextmanager
@@ -228,6 +300,8 @@ def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
     request = ReplayRequest.from_args(args)
     try:
         inputs = _inputs(request, settings.state)
+        if settings.state.state_out is not None:
+            check_state_path(settings.state.state_out)
         reader = open_recording(inputs.recording, tolerate_truncated=True)
     except _UsageError as exc:
         print(f"arena replay: {exc}", file=sys.stderr)
@@ -235,6 +309,21 @@ def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
     except OSError as exc:
         print(f"arena replay: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
         return EXIT_USAGE
+    try:
+        with reader, _StopRequest().installed() as stop:
+            return _replay_with_pipeline(request, settings, inputs, reader, stop)
+    except _UsageError as exc:
+        print(f"arena replay: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _replay_with_pipeline(
+    request: ReplayRequest,
+    settings: ArenaSettings,
+    inputs: _Inputs,
+    reader: RecordingReader,
+    stop: _StopRequest,
+) -> int:
     engine = settings.engine
     with _spill_path(engine) as spill_path:
         config = PipelineConfig(
@@ -252,7 +341,7 @@ def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
                 return EXIT_USAGE
             with outputs:
                 pipeline.pathfinder = outputs.on_settled
-                return _run(request, settings, pipeline, reader, outputs)
+                return _run(request, settings, pipeline, reader, outputs, stop=stop)
 
 
 def _run(
@@ -261,21 +350,24 @@ def _run(
     pipeline: Pipeline,
     reader: RecordingReader,
     outputs: PathfinderOutputs,
+    *,
+    stop: _StopRequest,
 ) -> int:
     server = None
     metrics = settings.metrics
     if metrics.port is not None:
         server = MetricsServer.start(pipeline.metrics.registry, metrics.addr, metrics.port)
     try:
-        size = os.stat(reader.path).st_size
-        progress = _Progress(sys.stderr, size, enabled=request.progress)
+        progress = _Progress(sys.stderr, reader.size, enabled=request.progress)
         try:
-            outcome = _replay(pipeline, reader, progress, request.at_block)
+            outcome = _replay(pipeline, reader, progress, request.at_block, stop)
         finally:
             progress.finish()
     finally:
         if server is not None:
             server.stop()
+    if pipeline.frames == 0:
+        raise _UsageError(f"{reader.path} holds no frames: there is nothing to replay")
     summary = _finish(pipeline, reader, outcome)
     state_out = settings.state.state_out
     return _report(request, pipeline, summary, outcome, outputs, state_out=state_out)
@@ -284,9 +376,12 @@ def _run(
 def _finish(pipeline: Pipeline, reader: RecordingReader, outcome: _Outcome) -> ReplaySummary:
     """Close the input like a lost connection if it stopped short of a block boundary."""
     ended_inside = not outcome.reached and not pipeline.at_boundary
-    if outcome.unread_bytes or ended_inside:
+    if outcome.unread_bytes or outcome.framing_lost or ended_inside:
         # The end of the input is a lost connection: what was open never completed.
         pipeline.on_connection_lost()
+    if outcome.stopped_by is not None:
+        # Stopped part-way: the last complete block's state, but not the input's end.
+        pipeline.engine.mark_unsynced(f"replay stopped by {outcome.stopped_by.name}")
     return pipeline.summary(
         source=reader.path,
         format=reader.format,
@@ -321,6 +416,13 @@ def _report(
     if state_out is not None:
         write_state_file(pipeline.engine, state_out)
         log.info("state at block %s written to %s", pipeline.engine.tip_block, state_out)
+    if outcome.stopped_by is not None:
+        print(
+            f"arena replay: stopped by {outcome.stopped_by.name} at block "
+            f"{pipeline.engine.tip_block}; the state written is marked unsynced",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     if summary.unsynced is not None or summary.truncated_bytes:
         print(
             f"arena replay: data was lost; the final state is unsynced ({summary.unsynced})",
