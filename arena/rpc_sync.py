@@ -22,6 +22,7 @@ from web3 import HTTPProvider, Web3
 from arena.engine import ArenaEngine
 from arena.hydration import HydrationError
 from arena.resync import ResyncReport, hydrate_indices, pools_to_hydrate, resync
+from arena.sync_state import LossCause
 from exex_bridge import messages as m
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ def web3_for(url: str, timeout_s: float = 60.0) -> Web3:
 
 @final
 class RpcSync:
-    """`pipeline.block_start = RpcSync(engine, w3).before_block`."""
+    """`pipeline.subscribe_block_start(RpcSync(engine, w3).before_block)`."""
 
     def __init__(self, engine: ArenaEngine, w3: Web3 | str) -> None:
         self.engine = engine
@@ -50,7 +51,8 @@ class RpcSync:
         engine = self.engine
         try:
             if not engine.synced or engine.tip_block != base:
-                reason = engine.unsynced_reason or f"state at block {engine.tip_block}"
+                status = engine.sync_status
+                reason = status if not status.synced else f"state at block {engine.tip_block}"
                 log.info("resync at block %d before block %d (%s)", base, base + 1, reason)
                 self.last_report = resync(engine, self.w3, base)
                 self.resyncs += 1
@@ -62,5 +64,7 @@ class RpcSync:
                 self.hydrations += 1
         except (HydrationError, OSError, ValueError) as exc:
             self.failures += 1
-            engine.mark_unsynced(f"RPC hydration at block {base} failed: {exc}")
+            engine.mark_unsynced(
+                LossCause.RPC_HYDRATION_FAILED, f"RPC hydration at block {base} failed: {exc}"
+            )
             log.warning("hydration at block %d failed (%s): retrying at the next block", base, exc)

@@ -235,7 +235,7 @@ def execute(args: argparse.Namespace) -> int:
                 print(f"arena replay: {exc}", file=sys.stderr)
                 return EXIT_USAGE
             with outputs:
-                pipeline.pathfinder = outputs.on_settled
+                pipeline.subscribe_settled(outputs.on_settled)
                 return _run(args, pipeline, reader, outputs)
 
 

@@ -14,7 +14,6 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Final, final
 
@@ -26,7 +25,6 @@ from arena.pipeline import Pipeline, PipelineConfig, open_pipeline
 from arena.rpc_sync import RpcSync
 from arena.state_file import write_state_file
 from arena.whitelist_changes import boundary_hook
-from exex_bridge import messages as m
 from exex_bridge.errors import WhitelistError
 from exex_bridge.framing import DEFAULT_MAX_FRAME
 from exex_bridge.socket_owner import SocketOwners
@@ -195,6 +193,7 @@ class LiveRunner:
         self.at_boundary = asyncio.Event()
         self.last_block_at: float | None = None
         self.settled_since_write = 0
+        pipeline.subscribe_settled(self._on_settled)
 
     def health(self) -> Health:
         return health_of(
@@ -252,7 +251,7 @@ class LiveRunner:
         consumer.cancel()
         await asyncio.gather(consumer, return_exceptions=True)
         assembler = pipeline.assembler
-        if assembler.in_reorg:
+        if assembler.phase.in_reorg:
             # Half a reorg applied is no chain's state.
             log.warning("stopped inside a reorg envelope: the state is marked unsynced")
             pipeline.on_connection_lost()
@@ -267,9 +266,7 @@ class LiveRunner:
         pipeline = self.pipeline
         async with contextlib.aclosing(self.source.frames()) as frames:
             async for payload in frames:
-                settled = pipeline.feed_frame(payload)
-                if settled is not None:
-                    self._on_settled(settled)
+                pipeline.feed_frame(payload)
                 if self.stopping and pipeline.at_boundary:
                     self.at_boundary.set()
                     return
@@ -328,14 +325,6 @@ def pipeline_config(args: argparse.Namespace) -> PipelineConfig:
     )
 
 
-def _in_order(hooks: list[Callable[[m.BeginBlock], None]]) -> Callable[[m.BeginBlock], None]:
-    def run_all(begin: m.BeginBlock) -> None:
-        for hook in hooks:
-            hook(begin)
-
-    return run_all
-
-
 def execute(args: argparse.Namespace) -> int:
     with open_pipeline(pipeline_config(args)) as pipeline:
         if pipeline.resumed is not None:
@@ -345,15 +334,12 @@ def execute(args: argparse.Namespace) -> int:
             server = MetricsServer.start(
                 pipeline.metrics.registry, args.metrics_addr, args.metrics_port
             )
-        hooks: list[Callable[[m.BeginBlock], None]] = []
         feed = None
         if args.whitelist_nats is not None:
             feed = WhitelistFeed(args.whitelist_nats, args.chain)
-            hooks.append(boundary_hook(pipeline.engine, pipeline.assembler, feed))
+            pipeline.subscribe_block_start(boundary_hook(pipeline.engine, pipeline.assembler, feed))
         if args.rpc is not None:  # after the whitelist: added pools are hydrated at once
-            hooks.append(RpcSync(pipeline.engine, args.rpc).before_block)
-        if hooks:
-            pipeline.block_start = _in_order(hooks)
+            pipeline.subscribe_block_start(RpcSync(pipeline.engine, args.rpc).before_block)
         try:
             outputs = PathfinderOutputs.open(pipeline.engine, args)
         except SinkError as exc:
@@ -361,7 +347,7 @@ def execute(args: argparse.Namespace) -> int:
                 server.stop()
             print(f"arena run: {exc}", file=sys.stderr)
             return 2
-        pipeline.pathfinder = outputs.on_settled
+        pipeline.subscribe_settled(outputs.on_settled)  # before the runner's state writer
         live = LiveRunner(pipeline, args, feed)
         try:
             asyncio.run(live.run())
