@@ -173,7 +173,9 @@ class LiveRunner:
     """The consumer, the health ticker and the graceful stop around one pipeline.
 
     `args` are this command's parsed options. `run()` stops on SIGINT/SIGTERM, or when
-    the `stop` event it is given is set (then no signal handler is installed).
+    the `stop` event it is given is set (then no signal handler is installed). The runner
+    subscribes to the pipeline's settled points: each one dates the last block and counts
+    towards `--state-every`.
     """
 
     def __init__(
