@@ -5,10 +5,10 @@
     UNSYNCED ──(state file, checkpoint, RPC resync)──▶ SYNCED
 
 A block applied while UNSYNCED leaves it UNSYNCED: only a state from outside the stream
-makes it trustworthy again; the loss that made it UNSYNCED is the one kept (later ones
-follow from it or come on top of it: they are logged and counted). The cause of a loss is a fixed vocabulary (it labels
-`arena_block_discarded_total` where a block or message was discarded); the detail is
-free text for logs and summaries only.
+makes it trustworthy again. The loss that made it UNSYNCED is the one kept (later ones
+follow from it or come on top of it: they are logged and counted). Its cause is a fixed
+vocabulary (it labels `arena_block_discarded_total` where a block or message was
+discarded); its detail is free text for logs and summaries only.
 """
 
 from __future__ import annotations
