@@ -95,7 +95,7 @@ class Pipeline:
         self.spill = spill
         self.checkpoints = checkpoints
         self.checkpoint_every = checkpoint_every if checkpoints is not None else 0
-        self._block_start: list[BlockStartSubscriber] = []
+        self._block_start_subscribers: list[BlockStartSubscriber] = []
         self._settled_subscribers: list[SettledSubscriber] = []
         self.resumed: RestoreReport | None = None
         self._since_checkpoint = 0
@@ -116,7 +116,7 @@ class Pipeline:
     def subscribe_block_start(self, subscriber: BlockStartSubscriber) -> None:
         """`subscriber(begin)` when a block opens, before any of it applies (RPC
         hydration and whitelist changes act here). Raises AlreadySubscribedError."""
-        _add_once(self._block_start, subscriber)
+        _add_once(self._block_start_subscribers, subscriber)
 
     def subscribe_settled(self, subscriber: SettledSubscriber) -> None:
         """`subscriber(settled)` at every settled point, trustworthy or not: it reads
@@ -138,6 +138,7 @@ class Pipeline:
         return self.feed(msg)
 
     def feed(self, msg: m.ControlMessage) -> Settled | None:
+        """Returns the point `msg` settled, if any, after every subscriber has seen it."""
         if isinstance(msg, m.EndBlock):
             settled = self._feed_end(msg)
         else:
@@ -146,7 +147,7 @@ class Pipeline:
             settled = self.assembler.feed(msg)
             opened = self.assembler.open_block
             if opened is not None and opened.begin is msg:
-                for subscriber in self._block_start:
+                for subscriber in self._block_start_subscribers:
                     subscriber(msg)
         if settled is not None:
             self._settled(settled)

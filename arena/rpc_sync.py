@@ -22,7 +22,7 @@ from web3 import HTTPProvider, Web3
 from arena.engine import ArenaEngine
 from arena.hydration import HydrationError
 from arena.resync import ResyncReport, hydrate_indices, pools_to_hydrate, resync
-from arena.sync_state import LossCause
+from arena.sync_state import LossCause, SyncState
 from exex_bridge import messages as m
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,15 @@ log = logging.getLogger(__name__)
 
 def web3_for(url: str, timeout_s: float = 60.0) -> Web3:
     return Web3(HTTPProvider(url, request_kwargs={"timeout": timeout_s}))
+
+
+def _resync_reason(engine: ArenaEngine) -> str:
+    status = engine.sync_status
+    if status.loss is not None:
+        return str(status.loss)
+    if status.state is SyncState.UNSEEDED:
+        return "nothing seeded yet"
+    return f"state at block {engine.tip_block}"
 
 
 @final
@@ -51,8 +60,7 @@ class RpcSync:
         engine = self.engine
         try:
             if not engine.synced or engine.tip_block != base:
-                status = engine.sync_status
-                reason = status if not status.synced else f"state at block {engine.tip_block}"
+                reason = _resync_reason(engine)
                 log.info("resync at block %d before block %d (%s)", base, base + 1, reason)
                 self.last_report = resync(engine, self.w3, base)
                 self.resyncs += 1
