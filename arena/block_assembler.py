@@ -4,16 +4,24 @@ Checks `stream_seq` continuity (a gap or a producer restart means lost messages;
 duplicate is dropped), block framing (`BeginBlock` … `PoolUpdate`* … `EndBlock` with
 matching block number and `num_updates`) and the reorg envelope. A block reaches the
 engine only after its `EndBlock` validates. Anything lost discards the open block,
-marks the engine unsynced, and skips to the next block boundary.
+marks the engine unsynced (with its `LossCause`), and skips to the next block boundary.
+
+Where the assembler stands is one `AssemblerPhase`:
+
+    SKIPPING_TO_BOUNDARY ─BeginBlock─▶ IN_BLOCK ─EndBlock─▶ AT_BOUNDARY ─BeginBlock─▶ …
+    SKIPPING_TO_BOUNDARY / AT_BOUNDARY ─ReorgStart─▶ IN_REORG ⇄ IN_REORG_BLOCK
+    IN_REORG ─ReorgComplete─▶ AT_BOUNDARY;   any phase ─loss─▶ SKIPPING_TO_BOUNDARY
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
+from enum import Enum
 from typing import Final, NamedTuple, final
 
 from arena.engine import ArenaEngine
+from arena.sync_state import LossCause, SyncState
 from exex_bridge import messages as m
 
 log = logging.getLogger(__name__)
@@ -29,7 +37,38 @@ class Settled(NamedTuple):
     base_fee_per_gas: int
     changed: frozenset[int]
     after_reorg: bool
-    trustworthy: bool
+    sync: SyncState  # the engine's state at this point: only SYNCED is trustworthy
+
+    @property
+    def trustworthy(self) -> bool:
+        return self.sync is SyncState.SYNCED
+
+
+class AssemblerPhase(Enum):
+    # A client sees the stream from "now": whatever precedes the first block boundary,
+    # or follows a loss, belongs to state the arena takes from elsewhere.
+    SKIPPING_TO_BOUNDARY = "skipping_to_boundary"
+    AT_BOUNDARY = "at_boundary"
+    IN_BLOCK = "in_block"
+    IN_REORG = "in_reorg"  # inside an envelope, between its blocks
+    IN_REORG_BLOCK = "in_reorg_block"
+
+    @property
+    def in_block(self) -> bool:
+        return self in _IN_BLOCK
+
+    @property
+    def in_reorg(self) -> bool:
+        return self in _IN_REORG
+
+    @property
+    def at_boundary(self) -> bool:
+        """No block and no envelope is open: stopping here loses nothing."""
+        return not (self.in_block or self.in_reorg)
+
+
+_IN_BLOCK: Final = frozenset({AssemblerPhase.IN_BLOCK, AssemblerPhase.IN_REORG_BLOCK})
+_IN_REORG: Final = frozenset({AssemblerPhase.IN_REORG, AssemblerPhase.IN_REORG_BLOCK})
 
 
 class _OpenBlock(NamedTuple):
@@ -45,16 +84,13 @@ class BlockAssembler:
         self.last_seq: int | None = None
         self._recent: dict[int, m.SequencedMessage] = {}
         self._recent_order: deque[int] = deque()
-        self.open_block: _OpenBlock | None = None
-        self.reorg: m.ReorgStart | None = None
-        # A client sees the stream from "now": whatever precedes the first block boundary
-        # belongs to state the arena takes from elsewhere (hydration, checkpoint).
-        self.skipping = True
+        self.phase = AssemblerPhase.SKIPPING_TO_BOUNDARY
+        self._block: _OpenBlock | None = None  # the block open while `phase.in_block`
         self.base_fee_per_gas = 0
 
     @property
-    def in_reorg(self) -> bool:
-        return self.reorg is not None
+    def open_block(self) -> _OpenBlock | None:
+        return self._block if self.phase.in_block else None
 
     # -- input --------------------------------------------------------------------------
     def feed(self, msg: m.ControlMessage) -> Settled | None:
@@ -85,11 +121,11 @@ class BlockAssembler:
         """A frame that did not decode: its content is lost."""
         if stream_seq is not None:
             self.last_seq = stream_seq
-        self._lose("decode_error", f"undecodable frame (stream_seq {stream_seq})")
+        self._lose(LossCause.DECODE_ERROR, f"undecodable frame (stream_seq {stream_seq})")
 
     def on_connection_lost(self) -> None:
         """EOF or a dropped connection: the producer keeps no backlog for us."""
-        self._lose("connection_lost", "connection to the producer lost")
+        self._lose(LossCause.CONNECTION_LOST, "connection to the producer lost")
         self.last_seq = None
         self._recent.clear()
         self._recent_order.clear()
@@ -104,13 +140,13 @@ class BlockAssembler:
                 return False
             if seq <= last:
                 self.metrics.producer_restarts.inc()
-                self._lose("producer_restart", f"stream_seq went from {last} to {seq}")
+                self._lose(LossCause.PRODUCER_RESTART, f"stream_seq went from {last} to {seq}")
                 self._recent.clear()
                 self._recent_order.clear()
             else:
                 self.metrics.seq_gaps.inc()
                 self.metrics.seq_lost_messages.inc(seq - last - 1)
-                self._lose("seq_gap", f"stream_seq jumped from {last} to {seq}")
+                self._lose(LossCause.SEQ_GAP, f"stream_seq jumped from {last} to {seq}")
         self.last_seq = seq
         self._recent[seq] = msg
         self._recent_order.append(seq)
@@ -118,45 +154,45 @@ class BlockAssembler:
             self._recent.pop(self._recent_order.popleft(), None)
         return True
 
-    def _lose(self, reason: str, detail: str) -> None:
+    def _lose(self, cause: LossCause, detail: str) -> None:
         """Discard whatever is open, mark unsynced, skip to the next block boundary."""
-        if self.open_block is not None:
+        block = self.open_block
+        if block is not None:
             log.warning(
-                "block %d discarded (%s): %s",
-                self.open_block.begin.block_number,
-                reason,
-                detail,
+                "block %d discarded (%s): %s", block.begin.block_number, cause.value, detail
             )
-        elif not self.skipping:
-            log.warning("stream loss (%s): %s", reason, detail)
-        if self.open_block is not None or not self.skipping:
-            self.metrics.count_discard(reason)
-        self.open_block = None
-        self.reorg = None
-        self.skipping = True
-        self.engine.mark_unsynced(f"{reason}: {detail}")
+        elif self.phase is not AssemblerPhase.SKIPPING_TO_BOUNDARY:
+            log.warning("stream loss (%s): %s", cause.value, detail)
+        if self.phase is not AssemblerPhase.SKIPPING_TO_BOUNDARY:
+            self.metrics.count_discard(cause)
+        self._block = None
+        self.phase = AssemblerPhase.SKIPPING_TO_BOUNDARY
+        self.engine.mark_unsynced(cause, detail)
 
     # -- blocks -------------------------------------------------------------------------
     def _on_begin(self, msg: m.BeginBlock) -> None:
-        if self.open_block is not None:
-            self._lose("begin_inside_block", f"BeginBlock {msg.block_number} inside a block")
-        self.skipping = False
-        self.open_block = _OpenBlock(msg, [])
+        if self.phase.in_block:
+            self._lose(
+                LossCause.BEGIN_INSIDE_BLOCK, f"BeginBlock {msg.block_number} inside a block"
+            )
+        in_reorg = self.phase is AssemblerPhase.IN_REORG
+        self.phase = AssemblerPhase.IN_REORG_BLOCK if in_reorg else AssemblerPhase.IN_BLOCK
+        self._block = _OpenBlock(msg, [])
 
     def _on_update(self, msg: m.PoolUpdate) -> None:
         block = self.open_block
         if block is None:
-            if self.skipping:
+            if self.phase is AssemblerPhase.SKIPPING_TO_BOUNDARY:
                 self.metrics.updates_ignored.labels(reason="skipped_to_block_boundary").inc()
             else:
-                self._lose("update_outside_block", f"PoolUpdate seq {msg.stream_seq}")
+                self._lose(LossCause.UPDATE_OUTSIDE_BLOCK, f"PoolUpdate seq {msg.stream_seq}")
             return
         event = msg.event
         if event.block_number != block.begin.block_number or (
             event.is_revert != block.begin.is_revert
         ):
             self._lose(
-                "update_block_mismatch",
+                LossCause.UPDATE_BLOCK_MISMATCH,
                 f"update for block {event.block_number} (revert={event.is_revert}) inside "
                 f"block {block.begin.block_number} (revert={block.begin.is_revert})",
             )
@@ -166,23 +202,25 @@ class BlockAssembler:
     def _on_end(self, msg: m.EndBlock) -> Settled | None:
         block = self.open_block
         if block is None:
-            if not self.skipping:
-                self._lose("end_without_begin", f"EndBlock {msg.block_number}")
+            if self.phase is not AssemblerPhase.SKIPPING_TO_BOUNDARY:
+                self._lose(LossCause.END_WITHOUT_BEGIN, f"EndBlock {msg.block_number}")
             return None
         begin = block.begin
         if msg.block_number != begin.block_number:
             self._lose(
-                "end_block_mismatch",
+                LossCause.END_BLOCK_MISMATCH,
                 f"EndBlock {msg.block_number} closes block {begin.block_number}",
             )
             return None
         if msg.num_updates != len(block.events):
             self._lose(
-                "num_updates_mismatch",
+                LossCause.NUM_UPDATES_MISMATCH,
                 f"EndBlock says {msg.num_updates} updates, {len(block.events)} received",
             )
             return None
-        self.open_block = None
+        in_reorg = self.phase is AssemblerPhase.IN_REORG_BLOCK
+        self.phase = AssemblerPhase.IN_REORG if in_reorg else AssemblerPhase.AT_BOUNDARY
+        self._block = None
         return self._commit(begin, block.events)
 
     def _commit(self, begin: m.BeginBlock, events: list[m.PoolUpdateMessage]) -> Settled | None:
@@ -191,56 +229,59 @@ class BlockAssembler:
         number = begin.block_number
         if begin.is_revert:
             if tip is not None and number != tip:
-                self._lose("revert_not_tip", f"revert of block {number}, tip is {tip}")
+                self._lose(LossCause.REVERT_NOT_TIP, f"revert of block {number}, tip is {tip}")
                 return None
             engine.revert_block(begin, events)
         else:
             if tip is not None and number <= tip:
-                self._lose("block_not_after_tip", f"block {number} arrived with tip {tip}")
+                self._lose(LossCause.BLOCK_NOT_AFTER_TIP, f"block {number} arrived with tip {tip}")
                 return None
             if tip is not None and number > tip + 1:
-                engine.mark_unsynced(f"blocks {tip + 1}..{number - 1} never arrived")
-                self.metrics.count_discard("block_gap")
+                engine.mark_unsynced(
+                    LossCause.BLOCK_GAP, f"blocks {tip + 1}..{number - 1} never arrived"
+                )
+                self.metrics.count_discard(LossCause.BLOCK_GAP)
             engine.apply_block(begin, events)
             self.base_fee_per_gas = begin.base_fee_per_gas
-        if self.reorg is not None:
+        engine.seed_from_stream()
+        if self.phase.in_reorg:
             return None
         return self._settle(number, after_reorg=False)
 
     # -- reorg envelope -----------------------------------------------------------------
     def _on_reorg_start(self, msg: m.ReorgStart) -> None:
-        if self.open_block is not None:
-            self._lose("reorg_start_inside_block", f"ReorgStart seq {msg.stream_seq}")
-        elif self.reorg is not None:
-            self._lose("reorg_start_inside_reorg", f"ReorgStart seq {msg.stream_seq}")
-        self.skipping = False
-        self.reorg = msg
+        if self.phase.in_block:
+            self._lose(LossCause.REORG_START_INSIDE_BLOCK, f"ReorgStart seq {msg.stream_seq}")
+        elif self.phase.in_reorg:
+            self._lose(LossCause.REORG_START_INSIDE_REORG, f"ReorgStart seq {msg.stream_seq}")
+        self.phase = AssemblerPhase.IN_REORG
 
     def _on_epilogue(self, msg: m.ReorgEpilogue) -> None:
-        if self.open_block is not None:
-            self._lose("epilogue_inside_block", f"ReorgEpilogue seq {msg.stream_seq}")
+        if self.phase.in_block:
+            self._lose(LossCause.EPILOGUE_INSIDE_BLOCK, f"ReorgEpilogue seq {msg.stream_seq}")
             return
-        if self.reorg is None:
+        if not self.phase.in_reorg:
             # A final is the state at its envelope's tip; alone it is a framing violation.
-            self._lose("epilogue_outside_reorg", f"ReorgEpilogue seq {msg.stream_seq}")
+            self._lose(LossCause.EPILOGUE_OUTSIDE_REORG, f"ReorgEpilogue seq {msg.stream_seq}")
             return
         self.engine.apply_final(msg.update)
 
     def _on_reorg_complete(self, msg: m.ReorgComplete) -> Settled | None:
-        if self.open_block is not None:
-            self._lose("reorg_complete_inside_block", f"ReorgComplete seq {msg.stream_seq}")
+        if self.phase.in_block:
+            self._lose(LossCause.REORG_COMPLETE_INSIDE_BLOCK, f"ReorgComplete seq {msg.stream_seq}")
             return None
-        if self.reorg is None:
+        if not self.phase.in_reorg:
             self.metrics.updates_ignored.labels(reason="reorg_complete_outside_reorg").inc()
             return None
-        self.reorg = None
+        self.phase = AssemblerPhase.AT_BOUNDARY
         self.metrics.reorgs.inc()
         tip = self.engine.tip_block
         if tip != msg.final_tip_block:
             self.engine.mark_unsynced(
-                f"ReorgComplete says tip {msg.final_tip_block}, arena is at {tip}"
+                LossCause.REORG_TIP_MISMATCH,
+                f"ReorgComplete says tip {msg.final_tip_block}, arena is at {tip}",
             )
-            self.metrics.count_discard("reorg_tip_mismatch")
+            self.metrics.count_discard(LossCause.REORG_TIP_MISMATCH)
         return self._settle(msg.final_tip_block, after_reorg=True)
 
     def _settle(self, block: int, *, after_reorg: bool) -> Settled:
@@ -249,5 +290,5 @@ class BlockAssembler:
             base_fee_per_gas=self.base_fee_per_gas,
             changed=frozenset(self.engine.take_changed()),
             after_reorg=after_reorg,
-            trustworthy=self.engine.synced,
+            sync=self.engine.sync_state,
         )

@@ -30,6 +30,7 @@ from arena.state_table import (
     pack_slot0,
     unpack_slot0,
 )
+from arena.sync_state import SYNCED, UNSEEDED, LossCause, SyncLoss, SyncState, SyncStatus
 from arena.tick_maps import U128_MAX, TickMaps
 from exex_bridge import messages as m
 from exex_bridge.whitelist import WhitelistedPool
@@ -69,7 +70,7 @@ class ArenaEngine:
         self.ring = SnapshotRing(ring_depth, spill=spill)
         self.metrics = metrics or ArenaMetrics()
         self.tip_block: int | None = None
-        self.unsynced_reason: str | None = None
+        self.sync_status: SyncStatus = UNSEEDED
         self.changed: set[int] = set()
         # The status of every pool a block touched that was not LIVE before it, by block:
         # a status is part of a pre-image (reverting the Sync that made a V2 pool LIVE
@@ -132,13 +133,20 @@ class ArenaEngine:
 
     # -- sync state ---------------------------------------------------------------------
     @property
-    def synced(self) -> bool:
-        return self.unsynced_reason is None
+    def sync_state(self) -> SyncState:
+        return self.sync_status.state
 
-    def mark_unsynced(self, reason: str) -> None:
-        if self.unsynced_reason is None:
-            log.warning("arena unsynced at block %s: %s", self.tip_block, reason)
-        self.unsynced_reason = reason
+    @property
+    def synced(self) -> bool:
+        return self.sync_status.state is SyncState.SYNCED
+
+    def mark_unsynced(self, cause: LossCause, detail: str) -> None:
+        """From any state. The loss that made the arena UNSYNCED is kept (and logged) until
+        it is synced again; later ones are its consequences or come on top of it."""
+        if self.sync_status.state is SyncState.UNSYNCED:
+            return
+        log.warning("arena unsynced at block %s: %s: %s", self.tip_block, cause.value, detail)
+        self.sync_status = SyncStatus(SyncState.UNSYNCED, SyncLoss(cause, detail, self.tip_block))
         self.metrics.synced.set(0)
 
     def mark_synced(self, block: int, *, keep_history: bool) -> None:
@@ -153,9 +161,16 @@ class ArenaEngine:
                 self.ring.spill.clear()
             self.metrics.ring_blocks.set(0)
         self.tip_block = block
-        self.unsynced_reason = None
+        self.sync_status = SYNCED
         self.metrics.synced.set(1)
         self.metrics.tip_block.set(block)
+
+    def seed_from_stream(self) -> None:
+        """UNSEEDED → SYNCED once a block was taken: with nothing loaded, the state starts
+        from the stream's first block boundary (pools it never set stay UNKNOWN)."""
+        if self.sync_status.state is SyncState.UNSEEDED and self.tip_block is not None:
+            self.sync_status = SYNCED
+            self.metrics.synced.set(1)
 
     def mark_stale(self, index: int, reason: str) -> None:
         self.mark_stale_many([index], reason)

@@ -10,6 +10,8 @@ from typing import Final, final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from arena.sync_state import LossCause
+
 _LATENCY_BUCKETS: Final = (
     25e-6,
     50e-6,
@@ -80,7 +82,9 @@ class ArenaMetrics:
         self.stale_pools = Gauge("arena_pools_stale", "Pools currently stale", registry=r)
         self.pools_tracked = Gauge("arena_pools_tracked", "Active modelled pools", registry=r)
         self.synced = Gauge(
-            "arena_state_synced", "1 when the state is trustworthy, 0 when unsynced", registry=r
+            "arena_state_synced",
+            "1 when the state is trustworthy; 0 when unsynced or before anything is seeded",
+            registry=r,
         )
         self.tip_block = Gauge("arena_state_tip_block", "Block the state is at", registry=r)
         self.ring_blocks = Gauge(
@@ -104,5 +108,5 @@ class ArenaMetrics:
         )
         self.synced.set(0)
 
-    def count_discard(self, reason: str) -> None:
-        self.blocks_discarded.labels(reason=reason).inc()
+    def count_discard(self, cause: LossCause) -> None:
+        self.blocks_discarded.labels(reason=cause.value).inc()

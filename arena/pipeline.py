@@ -2,8 +2,14 @@
 
 `open_pipeline` builds an engine (with its RocksDB spill and metrics), registers the
 whitelist and optionally seeds an initial state. `Pipeline.feed_frame` decodes one frame
-payload and hands it to the block assembler; every settled point that is trustworthy
-goes to `on_settled`, the hook the pathfinder attaches to.
+payload and hands it to the block assembler.
+
+Consumers subscribe; the pipeline never names them. One rule for every subscriber:
+`subscribe_block_start` subscribers see every block as it opens (before any of it
+applies), `subscribe_settled` subscribers see every settled point with its `SyncState`
+and decide themselves what an untrusted point means to them. Each list runs in
+registration order; a subscriber is registered at most once. Checkpoints are the
+pipeline's own business: taken at trustworthy points before the subscribers run.
 """
 
 from __future__ import annotations
@@ -16,11 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Final, final
+from typing import Final, TypeVar, final
 
 from arena.block_assembler import BlockAssembler, Settled
 from arena.checkpoint import DEFAULT_KEEP, CheckpointStore
 from arena.engine import ArenaEngine
+from arena.errors import ArenaError
 from arena.metrics import ArenaMetrics
 from arena.resume import NotCheckpointableError, RestoreReport, capture_checkpoint, seed_engine
 from arena.snapshot_ring import DEFAULT_DEPTH
@@ -38,7 +45,9 @@ from exex_bridge.whitelist import PROTOCOL_SHORT, load_whitelist_file
 
 log = logging.getLogger(__name__)
 
-SettledHook = Callable[[Settled], None]
+BlockStartSubscriber = Callable[[m.BeginBlock], object]
+SettledSubscriber = Callable[[Settled], object]
+_S = TypeVar("_S")
 _LOGGED_DECODE_ERRORS: Final = 10  # then only counted: a corrupt file must not flood the log
 
 
@@ -60,6 +69,14 @@ class PipelineConfig:
     resume: bool = False
 
 
+class AlreadySubscribedError(ArenaError):
+    """A subscriber registered twice would see every point twice."""
+
+    def __init__(self, subscriber: object) -> None:
+        self.subscriber = subscriber
+        super().__init__(f"{subscriber!r} is already subscribed")
+
+
 @final
 class Pipeline:
     """Decodes frames, feeds the assembler, times each block and counts what happened."""
@@ -71,7 +88,6 @@ class Pipeline:
         spill: RocksSpill | None = None,
         checkpoints: CheckpointStore | None = None,
         checkpoint_every: int = 0,
-        on_settled: SettledHook | None = None,
     ) -> None:
         self.engine = engine
         self.metrics = engine.metrics
@@ -79,12 +95,8 @@ class Pipeline:
         self.spill = spill
         self.checkpoints = checkpoints
         self.checkpoint_every = checkpoint_every if checkpoints is not None else 0
-        self.on_settled = on_settled
-        # Called when a block opens (before any of it applies): RPC hydration hooks here.
-        self.block_start: Callable[[m.BeginBlock], None] | None = None
-        # Sees every settled point, trustworthy or not (the path recalculation needs the
-        # changes of untrusted points too; it emits nothing from them).
-        self.pathfinder: SettledHook | None = None
+        self._block_start_subscribers: list[BlockStartSubscriber] = []
+        self._settled_subscribers: list[SettledSubscriber] = []
         self.resumed: RestoreReport | None = None
         self._since_checkpoint = 0
         self.frames = 0
@@ -99,7 +111,17 @@ class Pipeline:
     @property
     def at_boundary(self) -> bool:
         """No block and no reorg envelope is open: stopping here loses nothing."""
-        return self.assembler.open_block is None and not self.assembler.in_reorg
+        return self.assembler.phase.at_boundary
+
+    def subscribe_block_start(self, subscriber: BlockStartSubscriber) -> None:
+        """`subscriber(begin)` when a block opens, before any of it applies (RPC
+        hydration and whitelist changes act here). Raises AlreadySubscribedError."""
+        _add_once(self._block_start_subscribers, subscriber)
+
+    def subscribe_settled(self, subscriber: SettledSubscriber) -> None:
+        """`subscriber(settled)` at every settled point, trustworthy or not: it reads
+        `settled.sync`. Raises AlreadySubscribedError."""
+        _add_once(self._settled_subscribers, subscriber)
 
     def feed_frame(self, payload: bytes | memoryview) -> Settled | None:
         self.frames += 1
@@ -116,6 +138,7 @@ class Pipeline:
         return self.feed(msg)
 
     def feed(self, msg: m.ControlMessage) -> Settled | None:
+        """Returns the point `msg` settled, if any, after every subscriber has seen it."""
         if isinstance(msg, m.EndBlock):
             settled = self._feed_end(msg)
         else:
@@ -123,8 +146,9 @@ class Pipeline:
                 self.updates_by_protocol[msg.event.protocol] += 1
             settled = self.assembler.feed(msg)
             opened = self.assembler.open_block
-            if self.block_start is not None and opened is not None and opened.begin is msg:
-                self.block_start(opened.begin)
+            if opened is not None and opened.begin is msg:
+                for subscriber in self._block_start_subscribers:
+                    subscriber(msg)
         if settled is not None:
             self._settled(settled)
         return settled
@@ -150,16 +174,12 @@ class Pipeline:
         self.last_settled = settled
         if self.spill is not None:
             self.metrics.spill_blocks.set(len(self.spill))
-        if self.pathfinder is not None:
-            self.pathfinder(settled)
-        if not settled.trustworthy:
-            return
-        if self.checkpoint_every:
+        if settled.trustworthy and self.checkpoint_every:
             self._since_checkpoint += 1
             if self._since_checkpoint >= self.checkpoint_every:
                 self.checkpoint_now()
-        if self.on_settled is not None:
-            self.on_settled(settled)
+        for subscriber in self._settled_subscribers:
+            subscriber(settled)
 
     def checkpoint_now(self) -> int | None:
         """Save a checkpoint if there is a store and the state is trustworthy at a block
@@ -204,7 +224,9 @@ class Pipeline:
             discarded_by_reason=samples_by_label(registry, "arena_block_discarded_total", "reason"),
             divergences_by_kind=samples_by_label(registry, "arena_reorg_divergences_total", "kind"),
             stale_pools=self.engine.stale_count(),
-            unsynced=self.engine.unsynced_reason,
+            sync=self.engine.sync_state.value,
+            unsynced=self.engine.sync_status.unsynced_reason,
+            unsynced_cause=_loss_cause(self.engine),
             apply_latency=self.apply_latency.stats(),
             revert_latency=self.revert_latency.stats(),
             elapsed_seconds=round(time.perf_counter() - self._started, 6),
@@ -230,11 +252,21 @@ class Pipeline:
         self.close()
 
 
+def _add_once(subscribers: list[_S], subscriber: _S) -> None:
+    if subscriber in subscribers:
+        raise AlreadySubscribedError(subscriber)
+    subscribers.append(subscriber)
+
+
+def _loss_cause(engine: ArenaEngine) -> str | None:
+    loss = engine.sync_status.loss
+    return loss.cause.value if loss is not None else None
+
+
 def open_pipeline(
     config: PipelineConfig,
     *,
     metrics: ArenaMetrics | None = None,
-    on_settled: SettledHook | None = None,
 ) -> Pipeline:
     """Whitelist, spill, engine and initial state (or checkpoint), ready for the first frame.
 
@@ -274,7 +306,6 @@ def open_pipeline(
             spill=spill,
             checkpoints=checkpoints,
             checkpoint_every=config.checkpoint_every,
-            on_settled=on_settled,
         )
         pipeline.resumed = seed_engine(
             engine,

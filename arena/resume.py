@@ -20,6 +20,7 @@ from arena.errors import ArenaError, CheckpointError
 from arena.snapshot_ring import BlockPreImages
 from arena.state_file import load_state, read_state_file
 from arena.state_table import SWAP_STATE
+from arena.sync_state import SyncStatus
 
 log = logging.getLogger(__name__)
 
@@ -27,15 +28,15 @@ log = logging.getLogger(__name__)
 class NotCheckpointableError(ArenaError):
     """The engine is not at a trustworthy block: a checkpoint of it would resume lies."""
 
-    def __init__(self, tip: int | None, unsynced_reason: str | None) -> None:
-        self.tip, self.unsynced_reason = tip, unsynced_reason
-        super().__init__(f"no checkpoint at tip {tip} (unsynced: {unsynced_reason})")
+    def __init__(self, tip: int | None, sync: SyncStatus) -> None:
+        self.tip, self.sync = tip, sync
+        super().__init__(f"no checkpoint at tip {tip} ({sync})")
 
 
 def capture_checkpoint(engine: ArenaEngine, stream_seq: int | None) -> Checkpoint:
     """A self-contained copy (nothing shares memory with the engine)."""
     if engine.tip_block is None or not engine.synced:
-        raise NotCheckpointableError(engine.tip_block, engine.unsynced_reason)
+        raise NotCheckpointableError(engine.tip_block, engine.sync_status)
     pools = engine.registry.pools
     n = len(pools)
     return Checkpoint(

@@ -22,6 +22,7 @@ from web3 import HTTPProvider, Web3
 from arena.engine import ArenaEngine
 from arena.hydration import HydrationError
 from arena.resync import ResyncReport, hydrate_indices, pools_to_hydrate, resync
+from arena.sync_state import LossCause, SyncState
 from exex_bridge import messages as m
 
 log = logging.getLogger(__name__)
@@ -31,9 +32,18 @@ def web3_for(url: str, timeout_s: float = 60.0) -> Web3:
     return Web3(HTTPProvider(url, request_kwargs={"timeout": timeout_s}))
 
 
+def _resync_reason(engine: ArenaEngine) -> str:
+    status = engine.sync_status
+    if status.loss is not None:
+        return str(status.loss)
+    if status.state is SyncState.UNSEEDED:
+        return "nothing seeded yet"
+    return f"state at block {engine.tip_block}"
+
+
 @final
 class RpcSync:
-    """`pipeline.block_start = RpcSync(engine, w3).before_block`."""
+    """`pipeline.subscribe_block_start(RpcSync(engine, w3).before_block)`."""
 
     def __init__(self, engine: ArenaEngine, w3: Web3 | str) -> None:
         self.engine = engine
@@ -50,7 +60,7 @@ class RpcSync:
         engine = self.engine
         try:
             if not engine.synced or engine.tip_block != base:
-                reason = engine.unsynced_reason or f"state at block {engine.tip_block}"
+                reason = _resync_reason(engine)
                 log.info("resync at block %d before block %d (%s)", base, base + 1, reason)
                 self.last_report = resync(engine, self.w3, base)
                 self.resyncs += 1
@@ -62,5 +72,7 @@ class RpcSync:
                 self.hydrations += 1
         except (HydrationError, OSError, ValueError) as exc:
             self.failures += 1
-            engine.mark_unsynced(f"RPC hydration at block {base} failed: {exc}")
+            engine.mark_unsynced(
+                LossCause.RPC_HYDRATION_FAILED, f"RPC hydration at block {base} failed: {exc}"
+            )
             log.warning("hydration at block %d failed (%s): retrying at the next block", base, exc)

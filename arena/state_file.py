@@ -20,6 +20,7 @@ import msgspec
 from arena.engine import ArenaEngine, PoolStatus
 from arena.errors import ArenaError
 from arena.registry import PoolKind
+from arena.sync_state import LossCause, SyncState
 from exex_bridge.whitelist import PROTOCOL_SHORT
 
 
@@ -80,7 +81,7 @@ def export_state(engine: ArenaEngine) -> StateJson:
         )
     return StateJson(
         block=engine.tip_block,
-        unsynced=not engine.synced,
+        unsynced=engine.sync_state is SyncState.UNSYNCED,
         stale=sorted(stale),
         pools=dict(sorted(pools.items())),
         unhydrated=sorted(unhydrated),
@@ -153,7 +154,9 @@ def load_state(engine: ArenaEngine, state: StateJson, source: str = "<state>") -
     if state.block is not None:
         engine.mark_synced(state.block, keep_history=False)
     if state.unsynced:
-        engine.mark_unsynced(f"the state loaded from {source} was unsynced")
+        engine.mark_unsynced(
+            LossCause.UNSYNCED_STATE_LOADED, f"the state loaded from {source} was unsynced"
+        )
     for key in state.stale:
         index = engine.registry.index_of.get(bytes.fromhex(key.removeprefix("0x")))
         if index is not None:

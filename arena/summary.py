@@ -54,8 +54,10 @@ class LatencyStats(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ReplaySummary(msgspec.Struct, frozen=True, kw_only=True):
-    """`unsynced` is the reason the final state is not trustworthy, None when it is.
-    `truncated_bytes` is the size of an incomplete final frame that was ignored."""
+    """`sync` is the final `SyncState` ("synced", "unsynced", "unseeded": nothing was
+    loaded and no block taken). `unsynced` is the latest loss as text and
+    `unsynced_cause` its `LossCause`, both None unless unsynced. `truncated_bytes` is the
+    size of an incomplete final frame that was ignored."""
 
     source: str
     format: str
@@ -73,7 +75,9 @@ class ReplaySummary(msgspec.Struct, frozen=True, kw_only=True):
     discarded_by_reason: dict[str, int]
     divergences_by_kind: dict[str, int]
     stale_pools: int
+    sync: str
     unsynced: str | None
+    unsynced_cause: str | None
     apply_latency: LatencyStats
     revert_latency: LatencyStats
     elapsed_seconds: float
@@ -104,6 +108,12 @@ def _mapping(values: dict[str, int]) -> str:
     return ", ".join(f"{k}={v}" for k, v in values.items()) or "-"
 
 
+def _state(summary: ReplaySummary) -> str:
+    if summary.unsynced is not None:
+        return f"UNSYNCED ({summary.unsynced})"
+    return summary.sync
+
+
 def render_table(summary: ReplaySummary) -> str:
     rate = summary.frames / summary.elapsed_seconds if summary.elapsed_seconds > 0 else 0.0
     rows = [
@@ -120,7 +130,7 @@ def render_table(summary: ReplaySummary) -> str:
         ("discarded by reason", _mapping(summary.discarded_by_reason)),
         ("divergences", _mapping(summary.divergences_by_kind)),
         ("stale pools", str(summary.stale_pools)),
-        ("state", "synced" if summary.unsynced is None else f"UNSYNCED ({summary.unsynced})"),
+        ("state", _state(summary)),
         ("apply per block", _latency(summary.apply_latency)),
         ("revert per block", _latency(summary.revert_latency)),
         ("elapsed", f"{summary.elapsed_seconds:.3f} s"),

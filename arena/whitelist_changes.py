@@ -45,11 +45,12 @@ def apply_whitelist_changes(
 def boundary_hook(
     engine: ArenaEngine, assembler: BlockAssembler, feed: WhitelistFeed
 ) -> Callable[[m.BeginBlock], None]:
-    """A `Pipeline.block_start` hook: pending changes apply when a committed block opens
-    outside a reorg envelope (before any of the block applies)."""
+    """A block-start subscriber (`Pipeline.subscribe_block_start`): pending changes
+    apply when a committed block opens outside a reorg envelope (before any of it
+    applies)."""
 
     def apply_pending(begin: m.BeginBlock) -> None:
-        if begin.is_revert or assembler.in_reorg:
+        if begin.is_revert or assembler.phase.in_reorg:
             return
         changes = feed.drain()
         if not changes:

@@ -66,7 +66,7 @@ def run_block(
         base_fee_per_gas=begin.base_fee_per_gas,
         changed=frozenset(engine.take_changed()),
         after_reorg=False,
-        trustworthy=engine.synced,
+        sync=engine.sync_state,
     )
     quotes = recalculator.quoter.quotes
     if profiler is not None:

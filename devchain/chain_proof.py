@@ -228,7 +228,9 @@ class ChainProof:
         self.engine.add_pools(self.pools)
         self.pipeline = Pipeline(self.engine)
         self.rpc_sync = RpcSync(self.engine, self.w3)
-        self.pipeline.block_start = self.rpc_sync.before_block
+        self.pipeline.subscribe_block_start(self.rpc_sync.before_block)
+        self._unchecked: list[Settled] = []  # settled by the frame being fed
+        self.pipeline.subscribe_settled(self._unchecked.append)
         self.source = SocketSource(socket_path, on_disconnect=self._on_disconnect)
         self.result = ProofResult()
         # The consumer waits at each settled point until it was checked: the state must
@@ -316,7 +318,7 @@ class ChainProof:
         self.result.settles += 1
         if not point.trustworthy:
             self.result.untrusted_settles += 1
-            log.error("settled at block %d untrusted: %s", point.block, self.engine.unsynced_reason)
+            log.error("settled at block %d untrusted: %s", point.block, self.engine.sync_status)
         if not force and self.result.settles % self.config.check_every:
             return
         found = await asyncio.to_thread(
@@ -344,10 +346,10 @@ class ChainProof:
                     self.result.decode_errors += 1
                     self.pipeline.assembler.on_decode_error(exc.stream_seq)
                     continue
-                settled = self.pipeline.feed(msg)
-                if settled is not None:
+                self.pipeline.feed(msg)
+                while self._unchecked:
                     done = asyncio.get_running_loop().create_future()
-                    self._settled.put_nowait((settled, done))
+                    self._settled.put_nowait((self._unchecked.pop(0), done))
                     await done
 
     def _on_disconnect(self, event: Disconnection) -> None:

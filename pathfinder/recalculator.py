@@ -3,7 +3,9 @@
 Screen all of them at once (closed form), verify the best `top_k` with exact integer
 math and an integer search around the screened optimum, subtract gas (units × the
 block's base fee, converted to the start token) and hand the profitable ones to sinks.
-Nothing is emitted from a state the arena does not vouch for.
+Nothing is emitted from a state the arena does not vouch for: `on_settled` subscribes to
+every settled point (`Pipeline.subscribe_settled`); at a point whose `sync` is not SYNCED
+it keeps the changed pools for the next SYNCED point and emits nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy.typing as npt
 from arena.block_assembler import Settled
 from arena.engine import ArenaEngine
 from arena.registry import PoolKind
+from arena.sync_state import SyncState
 from pathfinder.cycle_graph import CycleGraph
 from pathfinder.exact_quote import ExactQuoter
 from pathfinder.hop_params import HopParams
@@ -114,7 +117,7 @@ class PathRecalculator:
     def on_settled(self, settled: Settled) -> list[Opportunity]:
         started = time.perf_counter()
         self.sync_registry()
-        if not settled.trustworthy:
+        if settled.sync is not SyncState.SYNCED:
             # Their cycles are screened at the next trustworthy point, not forgotten.
             self._deferred.update(settled.changed)
             self.metrics.suppressed.inc()

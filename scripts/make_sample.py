@@ -87,7 +87,7 @@ def _replay_check(out: Path, generator: TrafficGenerator) -> int:
             pipeline.feed_frame(payload)
         tip = pipeline.engine.tip_block
         if tip is None or not pipeline.engine.synced:
-            print(f"replay did not settle: {pipeline.engine.unsynced_reason}", file=sys.stderr)
+            print(f"replay did not settle: {pipeline.engine.sync_status}", file=sys.stderr)
             return 1
         mismatches = compare_with_node(pipeline.engine, generator.w3, tip)
     for found in mismatches[:10]:

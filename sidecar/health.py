@@ -5,20 +5,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from arena.engine import ArenaEngine
+from arena.sync_state import SyncStatus
 from exex_bridge.connection_state import ConnectionState
 
 
 @dataclass(frozen=True, slots=True)
 class Health:
-    """`last_block_age_seconds` is None until a block settles; `unsynced_reason` is None
-    when the state is trustworthy."""
+    """`last_block_age_seconds` is None until a block settles. Healthy means SYNCED and
+    connected: before anything is seeded the arena is not ready, after a loss it is not
+    trustworthy."""
 
-    synced: bool
-    unsynced_reason: str | None
+    sync: SyncStatus
     tip_block: int | None
     stale_pools: int
     last_block_age_seconds: float | None
     connection: ConnectionState
+
+    @property
+    def synced(self) -> bool:
+        return self.sync.synced
+
+    @property
+    def unsynced_reason(self) -> str | None:
+        return self.sync.unsynced_reason
 
     @property
     def healthy(self) -> bool:
@@ -26,10 +35,9 @@ class Health:
 
     def line(self) -> str:
         age = "-" if self.last_block_age_seconds is None else f"{self.last_block_age_seconds:.1f}s"
-        sync = "synced" if self.synced else f"UNSYNCED ({self.unsynced_reason})"
         tip = "-" if self.tip_block is None else str(self.tip_block)
         return (
-            f"{sync} tip={tip} stale={self.stale_pools} last_block_age={age} "
+            f"{self.sync} tip={tip} stale={self.stale_pools} last_block_age={age} "
             f"connection={self.connection.value}"
         )
 
@@ -43,8 +51,7 @@ def health_of(
 ) -> Health:
     """`last_block_at` and `now` are readings of the same monotonic clock."""
     return Health(
-        synced=engine.synced,
-        unsynced_reason=engine.unsynced_reason,
+        sync=engine.sync_status,
         tip_block=engine.tip_block,
         stale_pools=engine.stale_count(),
         last_block_age_seconds=None if last_block_at is None else max(0.0, now - last_block_at),

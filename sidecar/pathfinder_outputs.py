@@ -3,8 +3,9 @@ opportunities for the replay summary.
 
 `PathfinderOutputs.open(engine, settings)` builds the sinks the `[pathfinder]` settings
 ask for (JSONL file, NATS subject), a tracker of the best opportunities, and the
-recalculator; its `on_settled` must see every settled point, trustworthy or not (the
-recalculator keeps the changes of untrusted points for the next trusted one).
+recalculator; its `on_settled` subscribes to every settled point
+(`Pipeline.subscribe_settled`), trustworthy or not: the recalculator keeps the changes of
+untrusted points for the next trusted one and emits nothing from them.
 """
 
 from __future__ import annotations

@@ -340,7 +340,7 @@ def _replay_with_pipeline(
                 print(f"arena replay: {exc}", file=sys.stderr)
                 return EXIT_USAGE
             with outputs:
-                pipeline.pathfinder = outputs.on_settled
+                pipeline.subscribe_settled(outputs.on_settled)
                 return _run(request, settings, pipeline, reader, outputs, stop=stop)
 
 

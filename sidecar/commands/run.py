@@ -14,7 +14,6 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import final
 
@@ -25,7 +24,6 @@ from arena.pipeline import Pipeline, PipelineConfig, open_pipeline
 from arena.rpc_sync import RpcSync
 from arena.state_file import write_state_file
 from arena.whitelist_changes import boundary_hook
-from exex_bridge import messages as m
 from exex_bridge.errors import WhitelistError
 from exex_bridge.socket_source import Disconnection, SocketSource
 from exex_bridge.whitelist_feed import WhitelistFeed
@@ -52,7 +50,8 @@ class LiveRunner:
     """The consumer, the health ticker and the graceful stop around one pipeline.
 
     `run()` stops on SIGINT/SIGTERM, or when the `stop` event it is given is set (then
-    no signal handler is installed).
+    no signal handler is installed). The runner subscribes to the pipeline's settled
+    points: each one dates the last block and counts towards `[state] every`.
     """
 
     def __init__(
@@ -73,6 +72,7 @@ class LiveRunner:
         self.at_boundary = asyncio.Event()
         self.last_block_at: float | None = None
         self.settled_since_write = 0
+        pipeline.subscribe_settled(self._on_settled)
 
     def health(self) -> Health:
         return health_of(
@@ -129,7 +129,7 @@ class LiveRunner:
         consumer.cancel()
         await asyncio.gather(consumer, return_exceptions=True)
         assembler = pipeline.assembler
-        if assembler.in_reorg:
+        if assembler.phase.in_reorg:
             # Half a reorg applied is no chain's state.
             log.warning("stopped inside a reorg envelope: the state is marked unsynced")
             pipeline.on_connection_lost()
@@ -144,9 +144,7 @@ class LiveRunner:
         pipeline = self.pipeline
         async with contextlib.aclosing(self.source.frames()) as frames:
             async for payload in frames:
-                settled = pipeline.feed_frame(payload)
-                if settled is not None:
-                    self._on_settled(settled)
+                pipeline.feed_frame(payload)
                 if self.stopping and pipeline.at_boundary:
                     self.at_boundary.set()
                     return
@@ -207,14 +205,6 @@ def pipeline_config(settings: ArenaSettings) -> PipelineConfig:
     )
 
 
-def _in_order(hooks: list[Callable[[m.BeginBlock], None]]) -> Callable[[m.BeginBlock], None]:
-    def run_all(begin: m.BeginBlock) -> None:
-        for hook in hooks:
-            hook(begin)
-
-    return run_all
-
-
 def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
     with open_pipeline(pipeline_config(settings)) as pipeline:
         if pipeline.resumed is not None:
@@ -223,15 +213,12 @@ def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
         metrics = settings.metrics
         if metrics.port is not None:
             server = MetricsServer.start(pipeline.metrics.registry, metrics.addr, metrics.port)
-        hooks: list[Callable[[m.BeginBlock], None]] = []
         feed = None
         if settings.whitelist_feed.nats_url is not None:
             feed = WhitelistFeed(settings.whitelist_feed.nats_url, settings.pathfinder.chain)
-            hooks.append(boundary_hook(pipeline.engine, pipeline.assembler, feed))
+            pipeline.subscribe_block_start(boundary_hook(pipeline.engine, pipeline.assembler, feed))
         if settings.rpc.url is not None:  # after the whitelist: added pools are hydrated at once
-            hooks.append(RpcSync(pipeline.engine, settings.rpc.url).before_block)
-        if hooks:
-            pipeline.block_start = _in_order(hooks)
+            pipeline.subscribe_block_start(RpcSync(pipeline.engine, settings.rpc.url).before_block)
         try:
             outputs = PathfinderOutputs.open(pipeline.engine, settings.pathfinder)
         except SinkError as exc:
@@ -239,7 +226,7 @@ def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
                 server.stop()
             print(f"arena run: {exc}", file=sys.stderr)
             return 2
-        pipeline.pathfinder = outputs.on_settled
+        pipeline.subscribe_settled(outputs.on_settled)  # before the runner's state writer
         live = LiveRunner(pipeline, settings, feed)
         try:
             asyncio.run(live.run())

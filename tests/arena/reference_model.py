@@ -23,7 +23,10 @@ The rules it encodes (DESIGN.md, EXEX_WIRE.md "Semantics"):
 - A pool never hydrated is unknown (its record is zero). A V2 pool becomes live with
   its first applied V2Sync, and unknown again if the block of that Sync is reverted; a
   V2 final or a resync makes it live too.
-- A committed block more than one after the tip means blocks were lost: unsynced.
+- Sync: unseeded until a hydration or the first block taken; a loss makes it unsynced
+  and names its cause (the first loss since synced is the one kept); only a hydration
+  makes an unsynced arena synced again. A committed block more than one after the tip
+  means blocks were lost: unsynced, cause "block_gap".
 """
 
 from __future__ import annotations
@@ -39,6 +42,12 @@ U128_MAX = (1 << 128) - 1
 
 Record = tuple[int, ...]  # (reserve0, reserve1) or (sqrt_price_x96, liquidity, tick)
 TickMap = dict[int, tuple[int, int]]  # tick -> (liquidity_net, liquidity_gross)
+
+
+class Sync(Enum):
+    UNSEEDED = "unseeded"
+    SYNCED = "synced"
+    UNSYNCED = "unsynced"
 
 
 class Kind(Enum):
@@ -110,7 +119,8 @@ class ReferenceArena:
         # The last block that changed (or hydrated) each pool: a revert deeper than the
         # history makes every live pool changed at or after it stale.
         self.last_changed: dict[bytes, int] = {}
-        self.unsynced = True
+        self.sync = Sync.UNSEEDED
+        self.loss: str | None = None  # the cause of the loss, while unsynced
         self.tip: int | None = None
         self.ring: list[Snapshot] = []
         self.spill: list[Snapshot] = []
@@ -130,14 +140,23 @@ class ReferenceArena:
         self.unknown.difference_update(records)
         self.ring.clear()
         self.spill.clear()
-        self.unsynced = False
+        self.sync, self.loss = Sync.SYNCED, None
         self.tip = tip
         for key in self.kinds:
             self.last_changed[key] = max(self.last_changed.get(key, -1), tip)
         self.changed.update(records)
 
-    def mark_unsynced(self) -> None:
-        self.unsynced = True
+    @property
+    def unsynced(self) -> bool:
+        return self.sync is Sync.UNSYNCED
+
+    def mark_unsynced(self, cause: str) -> None:
+        if self.sync is not Sync.UNSYNCED:
+            self.sync, self.loss = Sync.UNSYNCED, cause
+
+    def _seed_from_stream(self) -> None:
+        if self.sync is Sync.UNSEEDED:
+            self.sync = Sync.SYNCED
 
     def take_changed(self) -> set[bytes]:
         changed, self.changed = self.changed, set()
@@ -148,7 +167,7 @@ class ReferenceArena:
         """A committed block that the assembler accepted (number > tip)."""
         if self.tip is not None and number > self.tip + 1:
             self.discards["block_gap"] += 1
-            self.unsynced = True
+            self.mark_unsynced("block_gap")
         touched = frozenset(self.pools_touched(updates))
         status_before = {k: "unknown" for k in touched & self.unknown}
         status_before.update({k: "stale" for k in touched & self.stale})
@@ -167,6 +186,7 @@ class ReferenceArena:
                 self.stale.discard(key)
         self.records = work
         self.tip = number
+        self._seed_from_stream()
         self.applied += 1
 
     def revert(self, number: int, updates: Sequence[m.PoolUpdateMessage]) -> None:
@@ -203,6 +223,7 @@ class ReferenceArena:
                 else:
                     self._mark_stale(key)
         self.tip = number - 1
+        self._seed_from_stream()
         self.reverted += 1
 
     def apply_final(self, update: m.ReorgEpilogueUpdate) -> None:

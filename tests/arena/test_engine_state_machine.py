@@ -32,14 +32,14 @@ from hypothesis.stateful import (
     rule,
 )
 
-from arena.block_assembler import BlockAssembler, Settled
+from arena.block_assembler import AssemblerPhase, BlockAssembler, Settled
 from arena.engine import ArenaEngine, PoolStatus
 from arena.errors import StateUnavailableError
 from arena.history import oldest_answerable_block, state_at
 from arena.spill import RocksSpill
 from exex_bridge import messages as m
 from tests.arena.canonical_chain import PROTOCOL, CanonicalChain, Pool, seed_state
-from tests.arena.reference_model import Kind, ReferenceArena, record_bytes
+from tests.arena.reference_model import Kind, ReferenceArena, Sync, record_bytes
 from tests.arena.stream_builder import (
     FRAMING_FAULTS,
     ChainBlock,
@@ -124,7 +124,8 @@ class EngineMachine(RuleBasedStateMachine):
         self.model = ReferenceArena(kinds, ring_depth=RING_DEPTH, spill_depth=self.spill_depth)
         self.chain = CanonicalChain(POOLS, START_BLOCK, {})
         # what the assembler must be doing, and the counters it must have moved
-        self.skipping = True  # a client sees the stream from "now": first, a block boundary
+        # a client sees the stream from "now": first, a block boundary
+        self.phase = AssemblerPhase.SKIPPING_TO_BOUNDARY
         self.base_fee = 0
         self.sent: list[m.SequencedMessage] = []  # since the last connection reset
         self.seq_known = False  # the assembler holds a last stream_seq to find gaps from
@@ -164,28 +165,33 @@ class EngineMachine(RuleBasedStateMachine):
     def model_commit(self, block: ChainBlock) -> None:
         self.model.commit(block.number, block_events(block))
         self.base_fee = block.base_fee_per_gas
-        self.skipping = False
+        self.phase = AssemblerPhase.AT_BOUNDARY
 
     def lose(self, reason: str, *, counted: bool) -> None:
         if counted:
             self.model.discards[reason] += 1
-        self.model.mark_unsynced()
-        self.skipping = True
+        self.model.mark_unsynced(reason)
+        self.phase = AssemblerPhase.SKIPPING_TO_BOUNDARY
 
     def check_settled(self, settled: list[Settled], block: int, *, after_reorg: bool) -> None:
         assert len(settled) == 1, settled
         s = settled[0]
         assert s.block == block
         assert s.after_reorg is after_reorg
-        assert s.trustworthy is (not self.model.unsynced)
+        assert s.sync.value == self.model.sync.value
         assert s.base_fee_per_gas == self.base_fee
         assert {self.key_of[i] for i in s.changed} == self.model.take_changed()
 
-    def send_losing_a_frame(self, mode: str, msgs: list[m.SequencedMessage], pos: int) -> bool:
+    def send_losing_a_frame(
+        self, mode: str, msgs: list[m.SequencedMessage], pos: int
+    ) -> bool | None:
         """Send a block whose frame `pos` is lost: dropped upstream (a seq gap) or not
-        decodable. Returns whether the loss is counted as a discard."""
+        decodable. Returns whether the loss is counted as a discard; None when nothing
+        can notice it (the BeginBlock dropped before any stream_seq to compare with,
+        while skipping to a boundary anyway)."""
         at = pos % len(msgs)
-        counted = at > 0 or not self.skipping  # before its BeginBlock nothing is open
+        # before its BeginBlock nothing is open
+        counted = at > 0 or self.phase is not AssemblerPhase.SKIPPING_TO_BOUNDARY
         # a gap shows at the next frame, unless nothing came since a reset
         gap_seen = at > 0 or self.seq_known
         if mode == "gap":
@@ -202,6 +208,8 @@ class EngineMachine(RuleBasedStateMachine):
         if gap_seen:
             self.expected["seq_gaps"] += 1
             self.expected["lost_messages"] += 1
+        elif mode == "gap":
+            return None
         return counted
 
     def commit_one(self, rng: random.Random, dup: int | None = None) -> None:
@@ -296,7 +304,7 @@ class EngineMachine(RuleBasedStateMachine):
             tally("reorg finals diverge")
         if self.model.stale and not self.model.unsynced:
             tally("pools left stale after the envelope (no final for them)")
-        self.skipping = False
+        self.phase = AssemblerPhase.AT_BOUNDARY
         self.expected["reorgs"] += 1
         self.check_settled(settled, self.chain.tip, after_reorg=True)
 
@@ -316,10 +324,11 @@ class EngineMachine(RuleBasedStateMachine):
             mode = "num_updates"
         if mode in FRAMING_FAULTS:  # the open block is discarded at the fault
             self.feed(self.builder.malformed(block, mode, at=pos, as_revert=rng.random() < 0.5))
-            counted = True
+            counted: bool | None = True
         else:
             counted = self.send_losing_a_frame(mode, self.builder.committed(block), pos)
-        self.lose(LOSS_REASON[mode], counted=counted)
+        if counted is not None:
+            self.lose(LOSS_REASON[mode], counted=counted)
         follow = self.chain.generate(rng)
         settled = self.feed(self.builder.committed(follow))
         self.model_commit(follow)  # one block after a missing one: block_gap, unsynced
@@ -344,7 +353,8 @@ class EngineMachine(RuleBasedStateMachine):
             update=payload,
         )
         assert self.feed([self.builder.raw_update(event)]) == []
-        if not self.skipping:  # while skipping to a boundary it is just ignored
+        # while skipping to a boundary it is just ignored
+        if self.phase is not AssemblerPhase.SKIPPING_TO_BOUNDARY:
             self.lose("update_outside_block", counted=True)
 
     @rule(back=st.integers(1, 64))
@@ -358,7 +368,7 @@ class EngineMachine(RuleBasedStateMachine):
     @rule()
     def connection_lost(self) -> None:
         self.assembler.on_connection_lost()
-        self.lose("connection_lost", counted=not self.skipping)
+        self.lose("connection_lost", counted=self.phase is not AssemblerPhase.SKIPPING_TO_BOUNDARY)
         self.sent.clear()
         self.seq_known = False
 
@@ -372,7 +382,10 @@ class EngineMachine(RuleBasedStateMachine):
     def state_equals_model(self) -> None:
         engine, model = self.engine, self.model
         assert engine.tip_block == model.tip
-        assert engine.synced is (not model.unsynced)
+        assert engine.sync_state.value == model.sync.value
+        loss = engine.sync_status.loss
+        assert (None if loss is None else loss.cause.value) == model.loss
+        assert self.assembler.phase is self.phase
         for pool in POOLS:
             i = self.index[pool.key]
             assert engine.status[i] == STATUS[model.status(pool.key)], pool
@@ -424,7 +437,7 @@ class EngineMachine(RuleBasedStateMachine):
         )
         assert divergences == model.divergences
         assert value("arena_pools_stale") == len(model.stale)
-        assert value("arena_state_synced") == (0 if model.unsynced else 1)
+        assert value("arena_state_synced") == (1 if model.sync is Sync.SYNCED else 0)
         assert value("arena_state_tip_block") == model.tip
         assert value("arena_ring_blocks") == len(model.ring)
 
@@ -433,7 +446,7 @@ class EngineMachine(RuleBasedStateMachine):
         """The model itself, checked against the chain's own bookkeeping."""
         model, chain = self.model, self.chain
         assert model.tip == chain.tip
-        if model.unsynced:
+        if model.sync is not Sync.SYNCED:
             return
         records = chain.records()
         for key in model.unknown:

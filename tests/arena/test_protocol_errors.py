@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import msgspec
 import pytest
 
-from arena.block_assembler import BlockAssembler, Settled
+from arena.block_assembler import AssemblerPhase, BlockAssembler, Settled
 from arena.engine import ArenaEngine, PoolStatus
+from arena.sync_state import LossCause, SyncState
 from exex_bridge import messages as m
 from exex_bridge.whitelist import Token, WhitelistedPool
 from tests.arena.stream_builder import (
@@ -137,9 +138,13 @@ def arena() -> Iterator[Arena]:
 
 
 def expect_discarded(arena: Arena, before: State, reason: str) -> None:
-    """The one counter moved, the arena is unsynced, and no part of the block shows."""
+    """The one counter moved, the arena is unsynced for that cause, and no part of the
+    block shows."""
     assert arena.discards() == {reason: 1.0}
-    assert not arena.engine.synced
+    status = arena.engine.sync_status
+    assert status.state is SyncState.UNSYNCED
+    assert status.loss is not None and status.loss.cause is LossCause(reason)
+    assert status.loss.tip_block == 101
     assert arena.metric("arena_state_synced") == 0
     assert arena.state() == before
 
@@ -172,8 +177,10 @@ def test_next_block_after_a_loss_applies_and_counts_the_missing_block(arena: Are
     del msgs[1]
     arena.feed(msgs)
     settled = arena.feed(b.committed(block(103, sync(1, 2, 0))))
-    assert [(s.block, s.trustworthy) for s in settled] == [(103, False)]
+    assert [(s.block, s.sync) for s in settled] == [(103, SyncState.UNSYNCED)]
     assert arena.discards() == {"seq_gap": 1.0, "block_gap": 1.0}
+    loss = arena.engine.sync_status.loss
+    assert loss is not None and loss.cause is LossCause.SEQ_GAP  # the first loss is kept
     assert arena.engine.tip_block == 103
     assert arena.engine.table.reserves(arena.v2) == (1, 2)
 
@@ -195,7 +202,7 @@ def test_duplicate_is_dropped_counted_and_keeps_sync(arena: Arena) -> None:
     msgs += [b.update(B102, u) for u in B102.updates[1:]]
     msgs += [b.end(102, 3), msgs[0]]  # and an old BeginBlock after the block
     settled = arena.feed(msgs)
-    assert [(s.block, s.trustworthy) for s in settled] == [(102, True)]
+    assert [(s.block, s.sync) for s in settled] == [(102, SyncState.SYNCED)]
     assert arena.metric("arena_stream_duplicates_total") == 2
     assert arena.discards() == {}
     assert arena.engine.synced
@@ -310,7 +317,7 @@ def test_reorg_start_inside_a_block(arena: Arena) -> None:
     ]
     assert arena.feed(msgs) == []
     expect_discarded(arena, before, "reorg_start_inside_block")
-    assert arena.assembler.in_reorg
+    assert arena.assembler.phase is AssemblerPhase.IN_REORG
 
 
 def test_reorg_start_inside_an_open_envelope(arena: Arena) -> None:
@@ -370,7 +377,7 @@ def test_reorg_complete_with_a_mismatched_final_tip(arena: Arena) -> None:
     )
     msgs = b.reorg([b101], [new101], finals, final_tip_block=105)
     settled = arena.feed(msgs)
-    assert [(s.block, s.after_reorg, s.trustworthy) for s in settled] == [(105, True, False)]
+    assert [(s.block, s.after_reorg, s.sync) for s in settled] == [(105, True, SyncState.UNSYNCED)]
     assert arena.discards() == {"reorg_tip_mismatch": 1.0}
     assert not arena.engine.synced
     # each block of the envelope is whole: the state is the envelope's, nothing half-done

@@ -252,8 +252,33 @@ def test_undecodable_frame_discards_its_block(
     summary = json.loads(done.stdout)
     assert summary["decode_errors"] == 1
     assert summary["discarded_by_reason"] == {"decode_error": 1}
-    assert summary["unsynced"].startswith("decode_error")
+    assert summary["unsynced"].startswith("decode_error: ")
+    assert (summary["sync"], summary["unsynced_cause"]) == ("unsynced", "decode_error")
     assert summary["tip_block"] == 101
+
+
+def test_without_an_initial_state_a_stream_ends_synced_and_no_stream_unseeded(
+    tmp_path: Path, scenario: Scenario, inputs: tuple[Path, Path]
+) -> None:
+    """No state loaded: the first block taken seeds the arena (a good stream ends synced);
+    with no block at all it ends unseeded, which is no data lost either."""
+    whitelist, _ = inputs
+    empty = tmp_path / "empty.raw"
+    empty.write_bytes(b"")
+    summaries = []
+    for recording in (_raw_dump(tmp_path, scenario), empty):
+        done = arena(recording, "--whitelist", whitelist, "--json-summary")
+        assert done.returncode == 0, done.stderr
+        summaries.append(json.loads(done.stdout))
+    seeded, unseeded = summaries
+    assert (seeded["sync"], seeded["unsynced"], seeded["tip_block"]) == ("synced", None, 108)
+    assert (unseeded["sync"], unseeded["unsynced"], unseeded["tip_block"]) == (
+        "unseeded",
+        None,
+        None,
+    )
+    table = arena(empty, "--whitelist", whitelist)
+    assert ["state", "unseeded"] in [line.split() for line in table.stdout.splitlines()]
 
 
 def test_missing_file_and_bad_whitelist_fail_cleanly(

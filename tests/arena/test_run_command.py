@@ -19,6 +19,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from arena.pipeline import Pipeline, open_pipeline
+from arena.sync_state import LossCause
 from exex_bridge import messages as m
 from exex_bridge.connection_state import ConnectionState
 from exex_bridge.producers.broadcast import FrameBroadcastServer, StreamSequencer
@@ -370,7 +371,7 @@ async def test_stop_inside_a_reorg_envelope_marks_the_state_unsynced(
     )
     async with _live(tmp_path, scenario, grace="0.2") as (server, pipeline, _runner, stop, changes):
         await server.publish_many([*b101, start])
-        await changes.until(lambda: pipeline.assembler.in_reorg)
+        await changes.until(lambda: pipeline.assembler.phase.in_reorg)
         stop.set()
     assert not pipeline.engine.synced
     assert pipeline.engine.tip_block == 101
@@ -390,5 +391,6 @@ async def test_connection_loss_discards_the_open_block(tmp_path: Path, scenario:
         assert health.tip_block == 101
         assert health.last_block_age_seconds is not None
     assert pipeline.assembler.open_block is None
-    assert pipeline.engine.unsynced_reason is not None
-    assert pipeline.engine.unsynced_reason.startswith("connection_lost")
+    loss = pipeline.engine.sync_status.loss
+    assert loss is not None and loss.cause is LossCause.CONNECTION_LOST
+    assert str(loss).startswith("connection_lost: ")

@@ -65,7 +65,8 @@ async def test_adds_and_removes_apply_at_the_block_boundary(
         engine = pipeline.engine
         async with WhitelistFeed(nats_server.url) as feed:
             assert await asyncio.wait_for(reseeds.get(), 10) == b""  # asked for a re-send
-            pipeline.block_start = boundary_hook(engine, pipeline.assembler, feed)
+            hook = boundary_hook(engine, pipeline.assembler, feed)
+            pipeline.subscribe_block_start(hook)
             add = {"chain": "ethereum", "pools": [_pool(0x22), {**_pool(0x33), "protocol": "x"}]}
             await publisher.publish("whitelist.pools.ethereum.add", json.dumps(add).encode())
             await publisher.publish("whitelist.pools.ethereum.full", b"{not json")
@@ -98,8 +99,6 @@ async def test_adds_and_removes_apply_at_the_block_boundary(
             await publisher.publish("whitelist.pools.ethereum.full", json.dumps(full).encode())
             await publisher.flush()
             await asyncio.wait_for(feed.wait_for_documents(4), 10)
-            hook = pipeline.block_start
-            assert hook is not None
             revert = m.BeginBlock(
                 stream_seq=0,
                 block_number=101,

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from arena.block_assembler import Settled
 from arena.engine import ArenaEngine
 from arena.registry import PoolKind
+from arena.sync_state import SyncState
 from exex_bridge.messages import Protocol
 from exex_bridge.whitelist import PROTOCOL_SHORT, Token, WhitelistedPool
 from pathfinder.tick_math import get_sqrt_ratio_at_tick, get_tick_at_sqrt_ratio
@@ -96,7 +97,7 @@ class Market:
         block: int = 1,
         *,
         base_fee: int = 0,
-        trustworthy: bool = True,
+        sync: SyncState = SyncState.SYNCED,
         changed: frozenset[int] | None = None,
     ) -> Settled:
         """A settled point over what the engine marked changed (or `changed`)."""
@@ -106,7 +107,7 @@ class Market:
             base_fee_per_gas=base_fee,
             changed=taken if changed is None else changed,
             after_reorg=False,
-            trustworthy=trustworthy,
+            sync=sync,
         )
 
 

@@ -12,6 +12,7 @@ from hypothesis import assume, given, settings
 from arena.block_assembler import BlockAssembler, Settled
 from arena.engine import ArenaEngine, PoolStatus
 from arena.registry import PoolKind
+from arena.sync_state import SyncState
 from exex_bridge import messages as m
 from pathfinder.exact_quote import ExactQuoter
 from pathfinder.opportunity import Opportunity
@@ -42,14 +43,14 @@ class Recorder:
 
 
 def settle(
-    engine: ArenaEngine, block: int = 7, *, base_fee: int = 0, trustworthy: bool = True
+    engine: ArenaEngine, block: int = 7, *, base_fee: int = 0, sync: SyncState = SyncState.SYNCED
 ) -> Settled:
     return Settled(
         block=block,
         base_fee_per_gas=base_fee,
         changed=frozenset(engine.take_changed()),
         after_reorg=False,
-        trustworthy=trustworthy,
+        sync=sync,
     )
 
 
@@ -190,14 +191,14 @@ def test_untrustworthy_points_emit_nothing_and_are_screened_later(market: Market
     recalculator = PathRecalculator(market.engine, sinks=[recorder])
     twin = twin_engine(market.engine)
     reference = PathRecalculator(twin)  # sees everything at once, trusted
-    untrusted = market.settled(3, trustworthy=False)
+    untrusted = market.settled(3, sync=SyncState.UNSYNCED)
     assert recalculator.on_settled(untrusted) == []
     assert recorder.batches == []
     registry = market.engine.metrics.registry
     assert registry.get_sample_value("arena_path_suppressed_total") == 1
-    later = recalculator.on_settled(Settled(4, 0, frozenset(), False, True))
+    later = recalculator.on_settled(Settled(4, 0, frozenset(), False, SyncState.SYNCED))
     twin.take_changed()
-    expected = reference.on_settled(Settled(4, 0, untrusted.changed, False, True))
+    expected = reference.on_settled(Settled(4, 0, untrusted.changed, False, SyncState.SYNCED))
     assert later == expected
     assert recorder.batches == ([later] if later else [])
 
@@ -300,7 +301,7 @@ def test_an_opportunity_disappears_when_its_block_is_reverted() -> None:
     skewed = (R_USDC // 2 * 104 // 100, R_WETH // 2)
     settled = stream.block(10, {1: skewed})
     assert settled is not None
-    assert settled.trustworthy
+    assert settled.sync is SyncState.SYNCED
     found = recalculator.on_settled(settled)
     assert found
     assert {o.block for o in found} == {10}
@@ -318,7 +319,7 @@ def test_an_opportunity_disappears_when_its_block_is_reverted() -> None:
     after = stream.feed(m.ReorgComplete(stream_seq=stream.next_seq(), final_tip_block=10))
     assert after is not None
     assert after.after_reorg
-    assert after.trustworthy
+    assert after.sync is SyncState.SYNCED
     assert 1 in after.changed
     assert recalculator.on_settled(after) == []
 
@@ -355,7 +356,7 @@ def test_a_stream_gap_suppresses_the_next_point() -> None:
     stream.seq += 5  # five messages lost
     settled = stream.block(11, {1: (R_USDC // 2 * 104 // 100, R_WETH // 2)})
     assert settled is not None
-    assert not settled.trustworthy
+    assert settled.sync is SyncState.UNSYNCED
     assert recalculator.on_settled(settled) == []
 
 
