@@ -125,7 +125,12 @@ class BlockAssembler:
 
     def on_connection_lost(self) -> None:
         """EOF or a dropped connection: the producer keeps no backlog for us."""
-        self._lose(LossCause.CONNECTION_LOST, "connection to the producer lost")
+        self.on_stream_end(LossCause.CONNECTION_LOST, "connection to the producer lost")
+
+    def on_stream_end(self, cause: LossCause, detail: str) -> None:
+        """The stream ended where it should not have (`cause` says how): what is open is
+        lost, and whatever comes next is a new stream."""
+        self._lose(cause, detail)
         self.last_seq = None
         self._recent.clear()
         self._recent_order.clear()

@@ -38,6 +38,7 @@ from arena.summary import (
     sample_value,
     samples_by_label,
 )
+from arena.sync_state import LossCause
 from exex_bridge import messages as m
 from exex_bridge.codec import decode_message
 from exex_bridge.errors import CodecError
@@ -155,6 +156,9 @@ class Pipeline:
 
     def on_connection_lost(self) -> None:
         self.assembler.on_connection_lost()
+
+    def on_stream_end(self, cause: LossCause, detail: str) -> None:
+        self.assembler.on_stream_end(cause, detail)
 
     def _feed_end(self, msg: m.EndBlock) -> Settled | None:
         """EndBlock is where a block is applied or reverted: time it. The tip moves

@@ -32,6 +32,8 @@ class LossCause(Enum):
     PRODUCER_RESTART = "producer_restart"
     DECODE_ERROR = "decode_error"
     CONNECTION_LOST = "connection_lost"
+    INPUT_ENDED = "input_ended"  # a recording or pipe ended inside a block or its framing
+    STOPPED = "stopped"  # a signal stopped the arena part-way through its input
     # block framing
     BEGIN_INSIDE_BLOCK = "begin_inside_block"
     UPDATE_OUTSIDE_BLOCK = "update_outside_block"

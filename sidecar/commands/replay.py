@@ -20,6 +20,7 @@ import sidecar
 from arena.pipeline import Pipeline, PipelineConfig, open_pipeline
 from arena.state_file import check_state_path, write_state_file
 from arena.summary import ReplaySummary, render_table
+from arena.sync_state import LossCause
 from exex_bridge.errors import FrameTooLargeError
 from exex_bridge.framing import LENGTH_PREFIX
 from exex_bridge.recording import RecordingReader, open_recording
@@ -376,12 +377,22 @@ def _run(
 def _finish(pipeline: Pipeline, reader: RecordingReader, outcome: _Outcome) -> ReplaySummary:
     """Close the input like a lost connection if it stopped short of a block boundary."""
     ended_inside = not outcome.reached and not pipeline.at_boundary
-    if outcome.unread_bytes or outcome.framing_lost or ended_inside:
-        # The end of the input is a lost connection: what was open never completed.
-        pipeline.on_connection_lost()
     if outcome.stopped_by is not None:
         # Stopped part-way: the last complete block's state, but not the input's end.
-        pipeline.engine.mark_unsynced(f"replay stopped by {outcome.stopped_by.name}")
+        detail = f"replay stopped by {outcome.stopped_by.name} at byte {outcome.position}"
+        if pipeline.at_boundary:
+            pipeline.engine.mark_unsynced(LossCause.STOPPED, detail)
+        else:
+            pipeline.on_stream_end(LossCause.STOPPED, detail)
+    elif outcome.framing_lost:
+        pipeline.on_stream_end(
+            LossCause.INPUT_ENDED, f"framing lost at byte {outcome.position}: rest not replayed"
+        )
+    elif outcome.unread_bytes or ended_inside:
+        # What was open when the input ended never completed.
+        pipeline.on_stream_end(
+            LossCause.INPUT_ENDED, f"the input ended inside a block at byte {outcome.position}"
+        )
     return pipeline.summary(
         source=reader.path,
         format=reader.format,

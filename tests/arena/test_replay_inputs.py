@@ -172,10 +172,10 @@ def test_a_signal_stops_cleanly_with_the_last_complete_block(
     ) as proc:  # fmt: skip
         os.close(read_fd)
         assert proc.stderr is not None
+        os.write(write_fd, first)  # the replay reads the first bytes before serving metrics
         url = _metrics_url(proc.stderr)
-        assert os.listdir(temp), "the replay's temporary spill exists while it runs"
-        os.write(write_fd, first)
         _wait_for_blocks(url, 2)
+        assert os.listdir(temp), "the replay's temporary spill exists while it runs"
         proc.send_signal(sig)
         stdout, stderr = proc.communicate(timeout=WAIT)
     os.close(write_fd)
