@@ -9,8 +9,9 @@ reason they were skipped; an update of the wrong kind for a known pool makes it 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Final, final
 
 import numpy as np
@@ -93,7 +94,8 @@ class UpdateCounters:
     """The labelled children of the update counters, resolved once per label set.
 
     `resolve` (which may raise, e.g. for a label the metric refuses) runs before a block
-    changes anything; `publish` only adds to counters already resolved.
+    changes anything, and a failed block takes back the series it created; `publish`
+    only adds to counters already resolved.
     """
 
     def __init__(self, metrics: ArenaMetrics) -> None:
@@ -101,22 +103,33 @@ class UpdateCounters:
         self._updates: dict[UpdateKey, Counter] = {}
         self._ignored: dict[str, Counter] = {}
 
-    def resolve(self, found: BlockEvents) -> list[tuple[Counter, int]]:
+    def resolve(
+        self, found: BlockEvents, undo: list[Callable[[], object]]
+    ) -> list[tuple[Counter, int]]:
+        """The children to add each count to; a series created here is removed by `undo`."""
         out = []
         for key, n in found.seen.items():
             child = self._updates.get(key)
             if child is None:
-                protocol, kind = key[0].name.lower(), key[1].__name__
-                child = self._metrics.updates.labels(protocol=protocol, kind=kind)
-                self._updates[key] = child
+                labels = (key[0].name.lower(), key[1].__name__)
+                child = self._updates[key] = self._metrics.updates.labels(*labels)
+                undo.append(partial(self._forget_update, key, labels))
             out.append((child, n))
         for reason, n in found.skipped.items():
             child = self._ignored.get(reason)
             if child is None:
-                child = self._metrics.updates_ignored.labels(reason=reason)
-                self._ignored[reason] = child
+                child = self._ignored[reason] = self._metrics.updates_ignored.labels(reason)
+                undo.append(partial(self._forget_ignored, reason))
             out.append((child, n))
         return out
+
+    def _forget_update(self, key: UpdateKey, labels: tuple[str, str]) -> None:
+        del self._updates[key]
+        self._metrics.updates.remove(*labels)
+
+    def _forget_ignored(self, reason: str) -> None:
+        del self._ignored[reason]
+        self._metrics.updates_ignored.remove(reason)
 
 
 def publish(counts: list[tuple[Counter, int]]) -> None:

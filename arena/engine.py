@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Sequence
+from functools import partial
 from typing import final
 
 import numpy as np
@@ -196,10 +197,10 @@ class ArenaEngine:
         started = time.perf_counter()
         block = begin.block_number
         found = classify(events, self.registry.lookup)
-        counts = self._counters.resolve(found)
         statuses = StatusChanges(self.status)
         undo: UndoSteps = []
         try:
+            counts = self._counters.resolve(found, undo)
             journal = TickJournal(self.ticks)
             undo.append(journal.undo)
             work, synced = stage_records(found, self.table, journal, statuses)
@@ -211,7 +212,7 @@ class ArenaEngine:
                 statuses.set(indices[self.status[indices] != PoolStatus.LIVE], PoolStatus.LIVE)
             for index, reason in found.mismatched:
                 statuses.mark_stale((index,), reason)
-            stale_counts = self._resolve_stale_counts(statuses)
+            stale_counts = self._resolve_stale_counts(statuses, undo)
             undo.append(lambda: self.table.scatter(rows, pre_images))
             if work:
                 written = np.fromiter(work.keys(), dtype=np.int64, count=len(work))
@@ -240,17 +241,17 @@ class ArenaEngine:
         block = begin.block_number
         pre = self.ring.peek(block)
         found = classify(events, self.registry.lookup)
-        counts = self._counters.resolve(found)
         statuses = StatusChanges(self.status)
         undo: UndoSteps = []
         try:
+            counts = self._counters.resolve(found, undo)
             journal = TickJournal(self.ticks)
             undo.append(journal.undo)
             invert_liquidity(found, journal, statuses)
             for index, reason in found.mismatched:
                 statuses.mark_stale((index,), reason)
             self._stage_revert_statuses(block, pre, touched_rows(found), statuses)
-            stale_counts = self._resolve_stale_counts(statuses)
+            stale_counts = self._resolve_stale_counts(statuses, undo)
             touched = found.indices
             if pre is not None:
                 current = self.table.gather(pre.indices)
@@ -318,9 +319,20 @@ class ArenaEngine:
         undo.append(lambda: setattr(self, "tip_block", tip))
         self.tip_block = block
 
-    def _resolve_stale_counts(self, statuses: StatusChanges) -> list[tuple[Counter, int]]:
+    def _resolve_stale_counts(
+        self, statuses: StatusChanges, undo: UndoSteps
+    ) -> list[tuple[Counter, int]]:
+        """The stale-marking children a block adds to (a series it creates goes on undo)."""
+        if not statuses.newly_stale:
+            return []
         marked = self.metrics.stale_marked
-        return [(marked.labels(reason=r), len(i)) for r, i in statuses.newly_stale.items()]
+        held = {s.labels["reason"] for family in marked.collect() for s in family.samples}
+        out = []
+        for reason, indices in statuses.newly_stale.items():
+            out.append((marked.labels(reason=reason), len(indices)))
+            if reason not in held:
+                undo.append(partial(marked.remove, reason))
+        return out
 
     def _publish(
         self,
