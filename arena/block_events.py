@@ -50,7 +50,8 @@ def classify(
 ) -> BlockEvents:
     """Sort a block's updates; `lookup` is the registry's key -> (index, kind) of active pools."""
     found = BlockEvents()
-    indices, payloads, seen, kinds = found.indices, found.payloads, found.seen, KIND_OF_UPDATE
+    add_index, add_payload = found.indices.append, found.payloads.append
+    seen, kinds = found.seen, KIND_OF_UPDATE
     skipped: list[tuple[m.PoolUpdatePayload, tuple[int, int] | None]] = []
     for event in events:  # the hot loop: one dict probe per lookup, no other allocation
         p = event.update
@@ -61,8 +62,8 @@ def classify(
         if entry is None or kinds.get(cls) != entry[1]:
             skipped.append((p, entry))
             continue
-        indices.append(entry[0])
-        payloads.append(p)
+        add_index(entry[0])
+        add_payload(p)
     if skipped:
         _sort_skipped(found, skipped)
     return found
@@ -70,7 +71,10 @@ def classify(
 
 def touched_rows(found: BlockEvents) -> npt.NDArray[np.int64]:
     """The pools the block's modelled updates touch, sorted, each once."""
-    return np.unique(np.array(found.indices, dtype=np.int64))
+    unique = set(found.indices)
+    rows = np.fromiter(unique, dtype=np.int64, count=len(unique))
+    rows.sort()
+    return rows
 
 
 def _sort_skipped(

@@ -31,17 +31,19 @@ def stage_records(
     """The block's new records, and the V2 pools it synced (in order, maybe repeated)."""
     work: Work = {}
     synced: list[int] = []
+    add_synced = synced.append
+    # Exact-class tests narrow the payload's type as a `match` does, at half the cost;
+    # the decoder makes exactly these classes. Most frequent first.
     for index, p in zip(found.indices, found.payloads, strict=True):
-        match p:  # by frequency on the stream
-            case V3Swap():
-                work[index] = (p.sqrt_price_x96, p.liquidity, p.tick)
-            case V2Sync():
-                work[index] = (p.reserve0, p.reserve1)
-                synced.append(index)
-            case V4Swap():
-                work[index] = (p.sqrt_price_x96, p.liquidity, p.tick)
-            case V3Liquidity() | V4Liquidity():
-                _apply_liquidity(work, index, p, table=table, journal=journal, statuses=statuses)
+        if p.__class__ is V3Swap:
+            work[index] = (p.sqrt_price_x96, p.liquidity, p.tick)
+        elif p.__class__ is V2Sync:
+            work[index] = (p.reserve0, p.reserve1)
+            add_synced(index)
+        elif p.__class__ is V4Swap:
+            work[index] = (p.sqrt_price_x96, p.liquidity, p.tick)
+        elif p.__class__ is V3Liquidity or p.__class__ is V4Liquidity:
+            _apply_liquidity(work, index, p, table=table, journal=journal, statuses=statuses)
     return work, synced
 
 
@@ -71,9 +73,8 @@ def _apply_liquidity(
 def invert_liquidity(found: BlockEvents, journal: TickJournal, statuses: StatusChanges) -> None:
     """Apply the negated delta of every mint and burn, in the order received."""
     for index, p in zip(found.indices, found.payloads, strict=True):
-        match p:
-            case V3Liquidity() | V4Liquidity():
-                try:
-                    journal.apply(index, p.tick_lower, p.tick_upper, -p.liquidity_delta)
-                except TickMapError as exc:
-                    statuses.mark_stale((index,), str(exc))
+        if p.__class__ is V3Liquidity or p.__class__ is V4Liquidity:
+            try:
+                journal.apply(index, p.tick_lower, p.tick_upper, -p.liquidity_delta)
+            except TickMapError as exc:
+                statuses.mark_stale((index,), str(exc))

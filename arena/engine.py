@@ -207,7 +207,9 @@ class ArenaEngine:
             rows = touched_rows(found)
             pre_images = self.table.gather(rows)
             before = self.status[rows]
-            if synced:  # a Sync carries a V2 pool's whole state: it is LIVE
+            not_live = before != PoolStatus.LIVE
+            any_not_live = bool(not_live.any())
+            if synced and any_not_live:  # a Sync is a V2 pool's whole state: LIVE
                 indices = np.asarray(synced, dtype=np.int64)
                 statuses.set(indices[self.status[indices] != PoolStatus.LIVE], PoolStatus.LIVE)
             for index, reason in found.mismatched:
@@ -217,8 +219,7 @@ class ArenaEngine:
             if work:
                 written = np.fromiter(work.keys(), dtype=np.int64, count=len(work))
                 self.table.scatter_bytes(written, pack_records(work.values()))
-            not_live = before != PoolStatus.LIVE
-            if not_live.any():
+            if any_not_live:
                 self._status_before.push(block, (rows[not_live], before[not_live]), undo)
             self._write_common(undo, block, rows, statuses, found.indices)
             self.ring.push(block, rows, pre_images)
@@ -314,8 +315,11 @@ class ArenaEngine:
             undo.append(lambda: self.last_changed.__setitem__(rows, last))
             self.last_changed[rows] = block
         changed, tip = self.changed, self.tip_block
-        undo.append(lambda: setattr(self, "changed", changed))
-        self.changed = changed.union(touched, statuses.flagged)
+        fresh = set(touched)
+        fresh.update(statuses.flagged)
+        fresh = fresh.difference(changed)  # O(touched): `changed` may hold many pools
+        undo.append(lambda: changed.difference_update(fresh))
+        changed |= fresh
         undo.append(lambda: setattr(self, "tip_block", tip))
         self.tip_block = block
 

@@ -9,38 +9,21 @@ from __future__ import annotations
 
 from typing import final
 
-from arena.tick_maps import TickMaps
-
-# pool index, lower tick, its entry before, upper tick, its entry before, map version before
-_Change = tuple[int, int, list[int] | None, int, list[int] | None, int | None]
+from arena.tick_maps import TickChange, TickMaps
 
 
 @final
 class TickJournal:
-    __slots__ = ("_apply", "_changes", "_maps", "_ticks", "_versions")
+    __slots__ = ("_apply", "_changes", "_maps")
 
     def __init__(self, maps: TickMaps) -> None:
         self._maps = maps
-        self._ticks, self._apply, self._versions = maps.ticks, maps.apply, maps.version
-        self._changes: list[_Change] = []
+        self._apply = maps.apply
+        self._changes: list[TickChange] = []
 
     def apply(self, index: int, tick_lower: int, tick_upper: int, delta: int) -> None:
         """`TickMaps.apply`, remembered; raises TickMapError as it does (map unchanged)."""
-        if delta == 0:
-            return
-        ticks = self._ticks(index)
-        lower, upper = ticks.get(tick_lower), ticks.get(tick_upper)
-        self._changes.append(
-            (
-                index,
-                tick_lower,
-                lower and lower.copy(),
-                tick_upper,
-                upper and upper.copy(),
-                self._versions.get(index),
-            )
-        )
-        self._apply(index, tick_lower, tick_upper, delta)
+        self._apply(index, tick_lower, tick_upper, delta, self._changes)
 
     def undo(self) -> None:
         maps = self._maps
