@@ -69,10 +69,8 @@ def classify(
     return found
 
 
-def touched_rows(found: BlockEvents) -> npt.NDArray[np.int64]:
-    """The pools the block's modelled updates touch, sorted, each once."""
-    unique = set(found.indices)
-    rows = np.fromiter(unique, dtype=np.int64, count=len(unique))
+def sorted_rows(pools: set[int]) -> npt.NDArray[np.int64]:
+    rows = np.fromiter(pools, dtype=np.int64, count=len(pools))
     rows.sort()
     return rows
 

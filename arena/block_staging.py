@@ -10,6 +10,7 @@ result, each write pushing the step that undoes it on an `UndoSteps` list.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Final
 
 from arena.block_events import BlockEvents
 from arena.errors import TickMapError
@@ -19,6 +20,7 @@ from arena.tick_journal import TickJournal
 from arena.tick_maps import U128_MAX
 from exex_bridge.messages import V2Sync, V3Liquidity, V3Swap, V4Liquidity, V4Swap
 
+_LIQUIDITY: Final[frozenset[type]] = frozenset({V3Liquidity, V4Liquidity})
 # pool index -> (sqrt, liquidity, tick) or (reserve0, reserve1): the block's new records
 Work = dict[int, tuple[int, ...]]
 # run newest first to put back what a block wrote before it failed
@@ -72,7 +74,12 @@ def _apply_liquidity(
 
 def invert_liquidity(found: BlockEvents, journal: TickJournal, statuses: StatusChanges) -> None:
     """Apply the negated delta of every mint and burn, in the order received."""
+    liquidity = _LIQUIDITY
+    if not any(cls in liquidity for _, cls in found.seen):
+        return
     for index, p in zip(found.indices, found.payloads, strict=True):
+        if p.__class__ not in liquidity:  # one set probe for the many that are not
+            continue
         if p.__class__ is V3Liquidity or p.__class__ is V4Liquidity:
             try:
                 journal.apply(index, p.tick_lower, p.tick_upper, -p.liquidity_delta)

@@ -14,13 +14,13 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 from functools import partial
-from typing import final
+from typing import Final, final
 
 import numpy as np
 import numpy.typing as npt
 from prometheus_client import Counter
 
-from arena.block_events import UpdateCounters, classify, publish, touched_rows
+from arena.block_events import UpdateCounters, classify, publish, sorted_rows
 from arena.block_staging import UndoSteps, invert_liquidity, stage_records
 from arena.metrics import ArenaMetrics
 from arena.pool_status import PoolStatus, StatusChanges, StatusHistory
@@ -41,6 +41,11 @@ from exex_bridge.whitelist import WhitelistedPool
 __all__ = ["ArenaEngine", "PoolStatus"]
 
 log = logging.getLogger(__name__)
+
+# Plain ints for NumPy comparisons (an IntEnum operand costs microseconds per compare).
+_UNKNOWN: Final = int(PoolStatus.UNKNOWN)
+_LIVE: Final = int(PoolStatus.LIVE)
+_STALE: Final = int(PoolStatus.STALE)
 
 
 @final
@@ -204,14 +209,15 @@ class ArenaEngine:
             journal = TickJournal(self.ticks)
             undo.append(journal.undo)
             work, synced = stage_records(found, self.table, journal, statuses)
-            rows = touched_rows(found)
+            touched = set(found.indices)
+            rows = sorted_rows(touched)
             pre_images = self.table.gather(rows)
             before = self.status[rows]
-            not_live = before != PoolStatus.LIVE
+            not_live = before != _LIVE
             any_not_live = bool(not_live.any())
             if synced and any_not_live:  # a Sync is a V2 pool's whole state: LIVE
                 indices = np.asarray(synced, dtype=np.int64)
-                statuses.set(indices[self.status[indices] != PoolStatus.LIVE], PoolStatus.LIVE)
+                statuses.set(indices[self.status[indices] != _LIVE], PoolStatus.LIVE)
             for index, reason in found.mismatched:
                 statuses.mark_stale((index,), reason)
             stale_counts = self._resolve_stale_counts(statuses, undo)
@@ -221,7 +227,7 @@ class ArenaEngine:
                 self.table.scatter_bytes(written, pack_records(work.values()))
             if any_not_live:
                 self._status_before.push(block, (rows[not_live], before[not_live]), undo)
-            self._write_common(undo, block, rows, statuses, found.indices)
+            self._write_common(undo, block, rows, statuses, touched)
             self.ring.push(block, rows, pre_images)
         except BaseException:
             for step in reversed(undo):
@@ -251,14 +257,14 @@ class ArenaEngine:
             invert_liquidity(found, journal, statuses)
             for index, reason in found.mismatched:
                 statuses.mark_stale((index,), reason)
-            self._stage_revert_statuses(block, pre, touched_rows(found), statuses)
+            touched = set(found.indices)
+            self._stage_revert_statuses(block, pre, sorted_rows(touched), statuses)
             stale_counts = self._resolve_stale_counts(statuses, undo)
-            touched = found.indices
             if pre is not None:
                 current = self.table.gather(pre.indices)
                 undo.append(lambda: self.table.scatter(pre.indices, current))
                 self.table.scatter(pre.indices, pre.records)
-                touched = touched + pre.indices.tolist()
+                touched.update(pre.indices.tolist())
             self._status_before.pop(block, undo)
             self._write_common(undo, block - 1, None, statuses, touched)
             self.ring.take(block)
@@ -282,7 +288,7 @@ class ArenaEngine:
         if pre is None:
             n = len(self.registry)
             changed_since = np.flatnonzero(
-                (self.last_changed[:n] >= block) & (self.status[:n] != PoolStatus.UNKNOWN)
+                (self.last_changed[:n] >= block) & (self.status[:n] != _UNKNOWN)
             )
             uncovered, reason = np.union1d(rows, changed_since), "revert_too_deep"
         else:
@@ -293,8 +299,8 @@ class ArenaEngine:
         history = self._status_before.get(block)
         if pre is not None and history is not None:
             indices, before = history
-            statuses.set(indices[before == PoolStatus.UNKNOWN], PoolStatus.UNKNOWN)
-            stale = indices[before == PoolStatus.STALE].tolist()
+            statuses.set(indices[before == _UNKNOWN], PoolStatus.UNKNOWN)
+            stale = indices[before == _STALE].tolist()
             statuses.mark_stale(stale, "stale_before_reverted_block")
 
     def _write_common(
@@ -303,10 +309,11 @@ class ArenaEngine:
         block: int,
         rows: npt.NDArray[np.int64] | None,
         statuses: StatusChanges,
-        touched: list[int],
+        touched: set[int],
     ) -> None:
         """Statuses, `last_changed` (of an applied block's `rows`), `changed` and the tip,
-        each with its undo step; `block` is the new tip."""
+        each with its undo step; `block` is the new tip. `touched` becomes `changed` or
+        part of it."""
         if statuses:
             indices, overwritten = statuses.write()
             undo.append(lambda: self.status.__setitem__(indices, overwritten))
@@ -315,11 +322,14 @@ class ArenaEngine:
             undo.append(lambda: self.last_changed.__setitem__(rows, last))
             self.last_changed[rows] = block
         changed, tip = self.changed, self.tip_block
-        fresh = set(touched)
-        fresh.update(statuses.flagged)
-        fresh = fresh.difference(changed)  # O(touched): `changed` may hold many pools
-        undo.append(lambda: changed.difference_update(fresh))
-        changed |= fresh
+        touched.update(statuses.flagged)
+        if changed:  # O(touched), not O(changed): a reorg may change many pools
+            fresh = touched.difference(changed)
+            undo.append(lambda: changed.difference_update(fresh))
+            changed |= fresh
+        else:  # drained after the last block, as usual
+            undo.append(lambda: setattr(self, "changed", changed))
+            self.changed = touched
         undo.append(lambda: setattr(self, "tip_block", tip))
         self.tip_block = block
 
