@@ -134,6 +134,22 @@ class UpdateCounters:
         self._metrics.updates_ignored.remove(reason)
 
 
+def resolve_stale_counts(
+    metrics: ArenaMetrics, newly_stale: Mapping[str, list[int]], undo: list[Callable[[], object]]
+) -> list[tuple[Counter, int]]:
+    """The stale-marking children a block adds to; a series created here goes on `undo`."""
+    if not newly_stale:
+        return []
+    marked = metrics.stale_marked
+    held = {s.labels["reason"] for family in marked.collect() for s in family.samples}
+    out = []
+    for reason, indices in newly_stale.items():
+        out.append((marked.labels(reason=reason), len(indices)))
+        if reason not in held:
+            undo.append(partial(marked.remove, reason))
+    return out
+
+
 def publish(counts: list[tuple[Counter, int]]) -> None:
     for child, n in counts:
         child.inc(n)

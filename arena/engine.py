@@ -13,14 +13,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from functools import partial
 from typing import Final, final
 
 import numpy as np
 import numpy.typing as npt
 from prometheus_client import Counter
 
-from arena.block_events import UpdateCounters, classify, publish, sorted_rows
+from arena.block_events import (
+    UpdateCounters,
+    classify,
+    publish,
+    resolve_stale_counts,
+    sorted_rows,
+)
 from arena.block_staging import UndoSteps, invert_liquidity, stage_records
 from arena.metrics import ArenaMetrics
 from arena.pool_status import PoolStatus, StatusChanges, StatusHistory
@@ -220,7 +225,7 @@ class ArenaEngine:
                 statuses.set(indices[self.status[indices] != _LIVE], PoolStatus.LIVE)
             for index, reason in found.mismatched:
                 statuses.mark_stale((index,), reason)
-            stale_counts = self._resolve_stale_counts(statuses, undo)
+            stale_counts = resolve_stale_counts(self.metrics, statuses.newly_stale, undo)
             undo.append(lambda: self.table.scatter(rows, pre_images))
             if work:
                 written = np.fromiter(work.keys(), dtype=np.int64, count=len(work))
@@ -259,7 +264,7 @@ class ArenaEngine:
                 statuses.mark_stale((index,), reason)
             touched = set(found.indices)
             self._stage_revert_statuses(block, pre, sorted_rows(touched), statuses)
-            stale_counts = self._resolve_stale_counts(statuses, undo)
+            stale_counts = resolve_stale_counts(self.metrics, statuses.newly_stale, undo)
             if pre is not None:
                 current = self.table.gather(pre.indices)
                 undo.append(lambda: self.table.scatter(pre.indices, current))
@@ -332,21 +337,6 @@ class ArenaEngine:
             self.changed = touched
         undo.append(lambda: setattr(self, "tip_block", tip))
         self.tip_block = block
-
-    def _resolve_stale_counts(
-        self, statuses: StatusChanges, undo: UndoSteps
-    ) -> list[tuple[Counter, int]]:
-        """The stale-marking children a block adds to (a series it creates goes on undo)."""
-        if not statuses.newly_stale:
-            return []
-        marked = self.metrics.stale_marked
-        held = {s.labels["reason"] for family in marked.collect() for s in family.samples}
-        out = []
-        for reason, indices in statuses.newly_stale.items():
-            out.append((marked.labels(reason=reason), len(indices)))
-            if reason not in held:
-                undo.append(partial(marked.remove, reason))
-        return out
 
     def _publish(
         self,
