@@ -1,11 +1,11 @@
 """The arena engine: applies committed blocks, reverts blocks, sets epilogue finals.
 
 The engine is fed whole, validated blocks by the block assembler; it never sees a
-partial block. A committed block first writes the pre-images of every pool it touches
-into the snapshot ring (one fancy-index copy), then applies its updates in order. A
-revert restores those pre-images and inverts the block's mints and burns in the order
-received. Pools whose state the engine cannot vouch for become STALE and are excluded
-until an epilogue final or a resync sets them.
+partial block. A committed block keeps the pre-images of every pool it touches (one
+fancy-index copy) in the snapshot ring and applies its updates in order. A revert
+restores those pre-images and inverts the block's mints and burns in the order received.
+Either takes effect whole or not at all. Pools whose state the engine cannot vouch for
+become STALE and are excluded until an epilogue final or a resync sets them.
 """
 
 from __future__ import annotations
@@ -13,16 +13,24 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from enum import IntEnum
-from typing import Any, Final, final
+from typing import Final, final
 
 import numpy as np
 import numpy.typing as npt
+from prometheus_client import Counter
 
-from arena.errors import TickMapError
+from arena.block_events import (
+    UpdateCounters,
+    classify,
+    publish,
+    resolve_stale_counts,
+    sorted_rows,
+)
+from arena.block_staging import UndoSteps, invert_liquidity, stage_records
 from arena.metrics import ArenaMetrics
+from arena.pool_status import PoolStatus, StatusChanges, StatusHistory
 from arena.registry import PoolKind, PoolRegistry
-from arena.snapshot_ring import DEFAULT_DEPTH, PreImageSpill, SnapshotRing
+from arena.snapshot_ring import DEFAULT_DEPTH, BlockPreImages, PreImageSpill, SnapshotRing
 from arena.state_table import (
     StateTable,
     pack_records,
@@ -31,22 +39,19 @@ from arena.state_table import (
     unpack_slot0,
 )
 from arena.sync_state import SYNCED, UNSEEDED, LossCause, SyncLoss, SyncState, SyncStatus
-from arena.tick_maps import U128_MAX, TickMaps
+from arena.tick_journal import TickJournal
+from arena.tick_maps import TickMaps
 from exex_bridge import messages as m
 from exex_bridge.whitelist import WhitelistedPool
 
+__all__ = ["ArenaEngine", "PoolStatus"]
+
 log = logging.getLogger(__name__)
 
-
-class PoolStatus(IntEnum):
-    UNKNOWN = 0  # registered, state never hydrated: excluded
-    LIVE = 1
-    STALE = 2  # state not trustworthy (deep revert, divergent tick map): excluded
-
-
-# pool index -> (sqrt, liquidity, tick) or (reserve0, reserve1): the block's new records
-Work = dict[int, tuple[int, ...]]
-_Skipped = tuple[m.PoolUpdateMessage, tuple[int, int] | None, tuple[int, int] | None]
+# Plain ints for NumPy comparisons (an IntEnum operand costs microseconds per compare).
+_UNKNOWN: Final = int(PoolStatus.UNKNOWN)
+_LIVE: Final = int(PoolStatus.LIVE)
+_STALE: Final = int(PoolStatus.STALE)
 
 
 @final
@@ -75,11 +80,8 @@ class ArenaEngine:
         # The status of every pool a block touched that was not LIVE before it, by block:
         # a status is part of a pre-image (reverting the Sync that made a V2 pool LIVE
         # makes it UNKNOWN again; a pre-image taken while a pool was STALE restores STALE).
-        self._status_before: dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]] = {}
-        self._applying = False
-        self._prior_status: dict[int, int] = {}  # marked stale while applying a block
-        self._update_counters: dict[tuple[m.Protocol, type], Any] = {}
-        self._ignored_counters: dict[str, Any] = {}
+        self._status_before = StatusHistory()
+        self._counters = UpdateCounters(self.metrics)
         self.metrics.ring_bytes.set(self.ring.nbytes)
 
     # -- whitelist ----------------------------------------------------------------------
@@ -183,11 +185,12 @@ class ArenaEngine:
         fresh = [i for i in indices if self.status[i] != PoolStatus.STALE]
         if not fresh:
             return
-        if self._applying:
-            for i in fresh:
-                self._prior_status.setdefault(i, int(self.status[i]))
         self.status[fresh] = PoolStatus.STALE
         self.metrics.stale_marked.labels(reason=reason).inc(len(fresh))
+        self._log_stale(fresh, reason, detail)
+        self.metrics.stale_pools.set(self.stale_count())
+
+    def _log_stale(self, fresh: Sequence[int], reason: str, detail: str) -> None:
         keys = ", ".join(self.registry.pools[i].key_hex for i in fresh[:5])
         more = f" and {len(fresh) - 5} more" if len(fresh) > 5 else ""
         log.warning(
@@ -199,7 +202,6 @@ class ArenaEngine:
             keys,
             more,
         )
-        self.metrics.stale_pools.set(self.stale_count())
 
     def stale_count(self) -> int:
         return int(np.count_nonzero(self.status[: len(self.registry)] == PoolStatus.STALE))
@@ -210,113 +212,161 @@ class ArenaEngine:
 
     # -- blocks -------------------------------------------------------------------------
     def apply_block(self, begin: m.BeginBlock, events: Sequence[m.PoolUpdateMessage]) -> None:
-        """Apply one validated committed block.
+        """Apply one validated committed block: all of it, or on any error none of it.
 
-        The updates are folded into a work dict first; the table is untouched until the
-        pre-images of every touched pool are in the ring, then written back at once.
+        The block's new records, tick-map changes and statuses are worked out first; then
+        the state is written, keeping what each write replaced, and the pre-images go into
+        the ring last, as that may spill to RocksDB. An error at any step puts back what
+        was written and propagates. Metrics move once the block is in.
         """
         started = time.perf_counter()
-        self._applying = True
-        lookup, operations = self.registry.lookup, _OPERATIONS
-        work: Work = {}
-        synced: list[int] = []
-        touched: set[int] = set()
-        seen: dict[tuple[m.Protocol, type], int] = {}
-        skipped: list[_Skipped] = []
-        for event in events:  # the hot loop: one pass, no per-update allocations but work
-            p = event.update
-            cls = p.__class__
-            key = (event.protocol, cls)
-            seen[key] = seen.get(key, 0) + 1
-            entry = lookup.get(event.pool_id.value)
-            op = operations.get(cls)
-            if entry is None or op is None or op[1] != entry[1]:
-                skipped.append((event, entry, op))
-                continue
-            index = entry[0]
-            touched.add(index)
-            if op[0] == _SWAP:
-                work[index] = (p.sqrt_price_x96, p.liquidity, p.tick)  # type: ignore[union-attr]
-            elif op[0] == _SYNC:
-                work[index] = (p.reserve0, p.reserve1)  # type: ignore[union-attr]
-                synced.append(index)
-            else:
-                self._apply_liquidity(work, index, p)  # type: ignore[arg-type]
-        self._applying = False
-        self._write_block(begin.block_number, touched, work, synced)
-        self._count_updates(seen, skipped)
-        self.tip_block = begin.block_number
+        block = begin.block_number
+        found = classify(events, self.registry.lookup)
+        statuses = StatusChanges(self.status)
+        undo: UndoSteps = []
+        try:
+            counts = self._counters.resolve(found, undo)
+            journal = TickJournal(self.ticks)
+            undo.append(journal.undo)
+            work, synced = stage_records(found, self.table, journal, statuses)
+            touched = set(found.indices)
+            rows = sorted_rows(touched)
+            pre_images = self.table.gather(rows)
+            before = self.status[rows]
+            not_live = before != _LIVE
+            any_not_live = bool(not_live.any())
+            if synced and any_not_live:  # a Sync is a V2 pool's whole state: LIVE
+                indices = np.asarray(synced, dtype=np.int64)
+                statuses.set(indices[self.status[indices] != _LIVE], PoolStatus.LIVE)
+            for index, reason in found.mismatched:
+                statuses.mark_stale((index,), reason)
+            stale_counts = resolve_stale_counts(self.metrics, statuses.newly_stale, undo)
+            undo.append(lambda: self.table.scatter(rows, pre_images))
+            if work:
+                written = np.fromiter(work.keys(), dtype=np.int64, count=len(work))
+                self.table.scatter_bytes(written, pack_records(work.values()))
+            if any_not_live:
+                self._status_before.push(block, (rows[not_live], before[not_live]), undo)
+            self._write_common(undo, block, rows, statuses, touched)
+            self.ring.push(block, rows, pre_images)
+        except BaseException:
+            for step in reversed(undo):
+                step()
+            raise
+        # Entries older than the blocks the ring and the spill can hold are never read.
+        spill = self.ring.spill
+        self._status_before.keep_newest(self.ring.depth + (spill.depth if spill else 0))
+        self._publish(counts, stale_counts, statuses, f" (block {block})")
         self.metrics.blocks_applied.inc()
         self.metrics.apply_seconds.observe(time.perf_counter() - started)
-        self._after_block()
-
-    def _write_block(self, block: int, touched: set[int], work: Work, synced: list[int]) -> None:
-        """Pre-images (records and non-LIVE statuses) into the ring, then the new records."""
-        rows = np.sort(np.fromiter(touched, dtype=np.int64, count=len(touched)))
-        self.ring.push(block, rows, self.table.gather(rows))
-        self.last_changed[rows] = block
-        before = self.status[rows]
-        if self._prior_status:  # pools marked stale inside this block: their status before it
-            marked = np.fromiter(self._prior_status, np.int64, len(self._prior_status))
-            before[np.searchsorted(rows, marked)] = list(self._prior_status.values())
-            self._prior_status.clear()
-        not_live = before != PoolStatus.LIVE
-        if not_live.any():
-            self._status_before[block] = (rows[not_live], before[not_live])
-            if len(self._status_before) > _STATUS_HISTORY:
-                del self._status_before[min(self._status_before)]
-        if work:
-            written = np.fromiter(work.keys(), dtype=np.int64, count=len(work))
-            self.table.scatter_bytes(written, pack_records(work.values()))
-        if synced:
-            self._live_from_sync(synced)
-        self.changed |= touched
 
     def revert_block(self, begin: m.BeginBlock, events: Sequence[m.PoolUpdateMessage]) -> None:
-        """Revert the tip block: restore its pre-images, invert its mints/burns in order."""
+        """Revert the tip block: restore its pre-images, invert its mints/burns in order.
+
+        Atomic as `apply_block` is: the pre-images leave the ring (or the spill) last."""
         started = time.perf_counter()
         block = begin.block_number
-        pre = self.ring.take(block)
-        if pre is not None:
-            self.table.scatter(pre.indices, pre.records)
-            self.changed.update(pre.indices.tolist())
-        lookup, operations = self.registry.lookup, _OPERATIONS
-        touched: set[int] = set()
-        seen: dict[tuple[m.Protocol, type], int] = {}
-        skipped: list[_Skipped] = []
-        for event in events:
-            p = event.update
-            cls = p.__class__
-            key = (event.protocol, cls)
-            seen[key] = seen.get(key, 0) + 1
-            entry = lookup.get(event.pool_id.value)
-            op = operations.get(cls)
-            if entry is None or op is None or op[1] != entry[1]:
-                skipped.append((event, entry, op))
-                continue
-            touched.add(entry[0])
-            if op[0] == _LIQUIDITY:
-                self._invert_liquidity(entry[0], p)  # type: ignore[arg-type]
-        self._count_updates(seen, skipped)
-        rows = np.sort(np.fromiter(touched, dtype=np.int64, count=len(touched)))
+        pre = self.ring.peek(block)
+        found = classify(events, self.registry.lookup)
+        statuses = StatusChanges(self.status)
+        undo: UndoSteps = []
+        try:
+            counts = self._counters.resolve(found, undo)
+            journal = TickJournal(self.ticks)
+            undo.append(journal.undo)
+            invert_liquidity(found, journal, statuses)
+            for index, reason in found.mismatched:
+                statuses.mark_stale((index,), reason)
+            touched = set(found.indices)
+            self._stage_revert_statuses(block, pre, sorted_rows(touched), statuses)
+            stale_counts = resolve_stale_counts(self.metrics, statuses.newly_stale, undo)
+            if pre is not None:
+                current = self.table.gather(pre.indices)
+                undo.append(lambda: self.table.scatter(pre.indices, current))
+                self.table.scatter(pre.indices, pre.records)
+                touched.update(pre.indices.tolist())
+            self._status_before.pop(block, undo)
+            self._write_common(undo, block - 1, None, statuses, touched)
+            self.ring.take(block)
+        except BaseException:
+            for step in reversed(undo):
+                step()
+            raise
+        self._publish(counts, stale_counts, statuses, f" (revert of block {block})")
+        self.metrics.blocks_reverted.inc()
+        self.metrics.revert_seconds.observe(time.perf_counter() - started)
+
+    def _stage_revert_statuses(
+        self,
+        block: int,
+        pre: BlockPreImages | None,
+        rows: npt.NDArray[np.int64],
+        statuses: StatusChanges,
+    ) -> None:
+        """Pools the revert cannot restore become stale; with the pre-images, the pools
+        that were UNKNOWN or STALE before the block are so again (never LIVE)."""
         if pre is None:
             n = len(self.registry)
             changed_since = np.flatnonzero(
-                (self.last_changed[:n] >= block) & (self.status[:n] != PoolStatus.UNKNOWN)
+                (self.last_changed[:n] >= block) & (self.status[:n] != _UNKNOWN)
             )
             uncovered, reason = np.union1d(rows, changed_since), "revert_too_deep"
         else:
             uncovered = np.setdiff1d(rows, pre.indices, assume_unique=True)
             reason = "revert_without_pre_image"
         if len(uncovered):
-            self.mark_stale_many(uncovered.tolist(), reason, f" (revert of block {block})")
-        self.changed |= touched
-        statuses = self._status_before.pop(block, None)
-        if pre is not None and statuses is not None:
-            self._restore_statuses(*statuses)
-        self.tip_block = block - 1
-        self.metrics.blocks_reverted.inc()
-        self.metrics.revert_seconds.observe(time.perf_counter() - started)
+            statuses.mark_stale(uncovered.tolist(), reason)
+        history = self._status_before.get(block)
+        if pre is not None and history is not None:
+            indices, before = history
+            statuses.set(indices[before == _UNKNOWN], PoolStatus.UNKNOWN)
+            stale = indices[before == _STALE].tolist()
+            statuses.mark_stale(stale, "stale_before_reverted_block")
+
+    def _write_common(
+        self,
+        undo: UndoSteps,
+        block: int,
+        rows: npt.NDArray[np.int64] | None,
+        statuses: StatusChanges,
+        touched: set[int],
+    ) -> None:
+        """Statuses, `last_changed` (of an applied block's `rows`), `changed` and the tip,
+        each with its undo step; `block` is the new tip. `touched` becomes `changed` or
+        part of it."""
+        if statuses:
+            indices, overwritten = statuses.write()
+            undo.append(lambda: self.status.__setitem__(indices, overwritten))
+        if rows is not None:
+            last = self.last_changed[rows]
+            undo.append(lambda: self.last_changed.__setitem__(rows, last))
+            self.last_changed[rows] = block
+        changed, tip = self.changed, self.tip_block
+        touched.update(statuses.flagged)
+        if changed:  # O(touched), not O(changed): a reorg may change many pools
+            fresh = touched.difference(changed)
+            undo.append(lambda: changed.difference_update(fresh))
+            changed |= fresh
+        else:  # drained after the last block, as usual
+            undo.append(lambda: setattr(self, "changed", changed))
+            self.changed = touched
+        undo.append(lambda: setattr(self, "tip_block", tip))
+        self.tip_block = block
+
+    def _publish(
+        self,
+        counts: list[tuple[Counter, int]],
+        stale_counts: list[tuple[Counter, int]],
+        statuses: StatusChanges,
+        detail: str,
+    ) -> None:
+        """The metrics and log lines of a block that is in (nothing here can fail it)."""
+        publish(counts)
+        publish(stale_counts)
+        for reason, indices in statuses.newly_stale.items():
+            self._log_stale(indices, reason, detail)
+        if statuses:
+            self.metrics.stale_pools.set(self.stale_count())
         self._after_block()
 
     def apply_final(self, update: m.ReorgEpilogueUpdate) -> None:
@@ -367,96 +417,9 @@ class ArenaEngine:
             return None
         return index
 
-    def _count_updates(
-        self, seen: dict[tuple[m.Protocol, type], int], skipped: list[_Skipped]
-    ) -> None:
-        """Count a block's updates, and those that do not apply to modelled state."""
-        for key, n in seen.items():
-            child = self._update_counters.get(key)
-            if child is None:
-                protocol, kind = key[0].name.lower(), key[1].__name__
-                child = self.metrics.updates.labels(protocol=protocol, kind=kind)
-                self._update_counters[key] = child
-            child.inc(n)
-        if not skipped:
-            return
-        reasons: dict[str, int] = {}
-        for event, entry, op in skipped:
-            if entry is None:
-                reason = "unknown_pool"
-            elif op is None:
-                reason = "unmodelled_update"
-            else:
-                reason = "kind_mismatch"
-                name = type(event.update).__name__
-                self.mark_stale(entry[0], f"{name} for a {PoolKind(entry[1]).name} pool")
-            reasons[reason] = reasons.get(reason, 0) + 1
-        for reason, n in reasons.items():
-            child = self._ignored_counters.get(reason)
-            if child is None:
-                child = self._ignored_counters[reason] = self.metrics.updates_ignored.labels(
-                    reason=reason
-                )
-            child.inc(n)
-
-    def _live_from_sync(self, synced: list[int]) -> None:
-        """A Sync carries a V2 pool's whole state: an UNKNOWN or STALE V2 pool is LIVE."""
-        indices = np.asarray(synced, dtype=np.int64)
-        revived = indices[self.status[indices] != PoolStatus.LIVE]
-        if len(revived):
-            self.status[revived] = PoolStatus.LIVE
-            self.metrics.stale_pools.set(self.stale_count())
-
-    def _restore_statuses(
-        self, indices: npt.NDArray[np.int64], statuses: npt.NDArray[np.uint8]
-    ) -> None:
-        """After restoring a block's pre-images: the pools that were UNKNOWN or STALE
-        before it are so again (a revert never makes a pool LIVE)."""
-        unknown = indices[statuses == PoolStatus.UNKNOWN]
-        self.status[unknown] = PoolStatus.UNKNOWN
-        stale = indices[statuses == PoolStatus.STALE].tolist()
-        if stale:
-            self.mark_stale_many(stale, "stale_before_reverted_block")
-        self.metrics.stale_pools.set(self.stale_count())
-
-    def _apply_liquidity(self, work: Work, index: int, p: m.V3Liquidity | m.V4Liquidity) -> None:
-        try:
-            self.ticks.apply(index, p.tick_lower, p.tick_upper, p.liquidity_delta)
-        except TickMapError as exc:
-            self.mark_stale(index, str(exc))
-            return
-        state = work.get(index) or self.table.slot0(index)
-        sqrt, liquidity, tick = state
-        if p.tick_lower <= tick < p.tick_upper:
-            liquidity += p.liquidity_delta
-            if not 0 <= liquidity <= U128_MAX:
-                liquidity = max(0, min(liquidity, U128_MAX))
-                self.mark_stale(index, "active liquidity out of range after mint/burn")
-            work[index] = (sqrt, liquidity, tick)
-
-    def _invert_liquidity(self, index: int, p: m.V3Liquidity | m.V4Liquidity) -> None:
-        try:
-            self.ticks.apply(index, p.tick_lower, p.tick_upper, -p.liquidity_delta)
-        except TickMapError as exc:
-            self.mark_stale(index, str(exc))
-
     def _after_block(self) -> None:
         self.metrics.tip_block.set(self.tip_block or 0)
         self.metrics.ring_blocks.set(len(self.ring))
 
     def _update_pool_gauges(self) -> None:
         self.metrics.pools_tracked.set(int(np.count_nonzero(self.registry.active)))
-
-
-_STATUS_HISTORY: Final = 1 << 16  # blocks; beyond the spill, reverts mark pools stale anyway
-_SWAP: Final = 0
-_SYNC: Final = 1
-_LIQUIDITY: Final = 2
-# payload type -> (operation, the pool kind it applies to)
-_OPERATIONS: Final[dict[type, tuple[int, int]]] = {
-    m.V2Sync: (_SYNC, PoolKind.V2),
-    m.V3Swap: (_SWAP, PoolKind.V3),
-    m.V4Swap: (_SWAP, PoolKind.V4),
-    m.V3Liquidity: (_LIQUIDITY, PoolKind.V3),
-    m.V4Liquidity: (_LIQUIDITY, PoolKind.V4),
-}

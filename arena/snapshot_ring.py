@@ -8,6 +8,7 @@ full (in entries or in record space) its oldest entries go to the spill, if one 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final, NamedTuple, Protocol, final
 
 import numpy as np
@@ -27,7 +28,11 @@ class BlockPreImages(NamedTuple):
 class PreImageSpill(Protocol):
     """Where blocks that leave the ring go (RocksDB in production; see arena.spill)."""
 
-    def put(self, pre_images: BlockPreImages) -> None: ...
+    depth: int  # block numbers kept below the newest one spilled
+
+    def put_many(self, entries: Sequence[BlockPreImages]) -> None:
+        """Store blocks (ascending) in one write: all of them, or on error none."""
+        ...
 
     def take_newest(self, block: int) -> BlockPreImages | None: ...
 
@@ -101,15 +106,20 @@ class SnapshotRing:
 
     # -- push / pop -------------------------------------------------------------------
     def push(self, block: int, indices: IndexArray, records: StateArray) -> None:
-        """Record the pre-images of `block`, evicting the oldest entries as needed."""
+        """Record the pre-images of `block`, evicting the oldest entries as needed.
+
+        The evicted entries go to the spill in one write before the ring changes: if the
+        spill raises, the ring holds what it held (its buffer may have grown).
+        """
         n = len(indices)
         if n > len(self._records):
             self._grow(n)
-        if self._count == self.depth:
-            self._evict_oldest()
-        start = self._write if self._write + n <= len(self._records) else 0
-        while self._count and self._overlaps_live(start, n):
-            self._evict_oldest()
+        evicted, start = self._plan_push(n)
+        if evicted and self.spill is not None:
+            self.spill.put_many([self._entry(s, copy=True) for s in self._oldest(evicted)])
+            self.spilled_blocks += evicted
+        self._head = (self._head + evicted) % self.depth
+        self._count -= evicted
         slot = (self._head + self._count) % self.depth
         self._indices[start : start + n] = indices
         self._records[start : start + n] = records
@@ -126,6 +136,18 @@ class SnapshotRing:
         self._count -= 1
         self._write = int(self._start[slot])
         return entry
+
+    def peek(self, block: int) -> BlockPreImages | None:
+        """What `take(block)` would return, left in place (a ring entry as a view)."""
+        if self._count:
+            if self.newest_block != block:
+                return None
+            return self._entry((self._head + self._count - 1) % self.depth, copy=False)
+        if self.spill is not None:
+            spilled = self.spill.blocks()
+            if spilled and spilled[-1] == block:
+                return self.spill.get(block)
+        return None
 
     def take(self, block: int) -> BlockPreImages | None:
         """The pre-images of `block` if it is the newest block held here or in the spill."""
@@ -157,24 +179,27 @@ class SnapshotRing:
             idx, rec = idx.copy(), rec.copy()
         return BlockPreImages(int(self._block[slot]), idx, rec)
 
-    def _overlaps_live(self, start: int, n: int) -> bool:
+    def _plan_push(self, n: int) -> tuple[int, int]:
+        """How many oldest entries a push of `n` records evicts, and where it goes."""
+        evicted = 1 if self._count == self.depth else 0
+        write = 0 if evicted and self._count == evicted else self._write
+        start = write if write + n <= len(self._records) else 0
+        while self._count > evicted and self._overlaps_live(start, n, evicted):
+            evicted += 1
+        return evicted, start
+
+    def _oldest(self, count: int) -> list[int]:
+        return [(self._head + i) % self.depth for i in range(count)]
+
+    def _overlaps_live(self, start: int, n: int, skip: int) -> bool:
+        """Whether [start, start + n) meets a live entry other than the `skip` oldest."""
         # Every live entry, not only the oldest: after a wrap the newest entries sit at the
         # front of the buffer, and an empty oldest entry says nothing about the next one.
         if n == 0:
             return False
-        slots = self._slot_order[self._head : self._head + self._count]
+        slots = self._slot_order[self._head + skip : self._head + self._count]
         starts, sizes = self._start[slots], self._size[slots]
         return bool(np.any((sizes > 0) & (starts < start + n) & (start < starts + sizes)))
-
-    def _evict_oldest(self) -> None:
-        slot = self._head
-        if self.spill is not None:
-            self.spill.put(self._entry(slot, copy=True))
-            self.spilled_blocks += 1
-        self._head = (self._head + 1) % self.depth
-        self._count -= 1
-        if not self._count:
-            self._write = 0
 
     def _grow(self, needed: int) -> None:
         entries = [

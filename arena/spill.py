@@ -13,10 +13,12 @@ the spill.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import struct
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Final, final, overload
@@ -116,29 +118,42 @@ class RocksSpill:
         A block at or below the newest spilled one replaces history: spilled blocks from
         it upwards belong to a chain the ring has since left, and are dropped with it.
         """
-        block = self._check_block(pre_images.block)
-        value = encode_pre_images(pre_images)
-        dropped = self._count_from(block)
-        pruned = self._count_below(block - self.depth + 1)
+        self.put_many((pre_images,))
+
+    def put_many(self, entries: Sequence[BlockPreImages]) -> None:
+        """Store blocks of ascending numbers in one write, as `put` of each in turn would
+        (a block the later ones push out of `depth` is never written). On an error
+        nothing is written."""
+        if not entries:
+            return
+        blocks = [self._check_block(pre.block) for pre in entries]
+        if any(a >= b for a, b in itertools.pairwise(blocks)):
+            raise ValueError(f"spilled blocks must ascend, got {blocks}")
+        floor = blocks[-1] - self.depth + 1
+        kept = [(b, encode_pre_images(pre)) for b, pre in zip(blocks, entries, strict=True)]
+        kept = [(b, value) for b, value in kept if b >= floor]
+        dropped = self._count_from(blocks[0])
+        pruned = min(self._count_below(floor), len(self._blocks) - dropped)
         batch = WriteBatch(raw_mode=True)
         # Point deletes of known keys: range tombstones, one per block, would pile up.
         for i in range(pruned):
             batch.delete(_key(self._blocks[i]))
         for i in range(1, dropped + 1):
             batch.delete(_key(self._blocks[-i]))
-        batch.put(_key(block), value)
+        for b, value in kept:
+            batch.put(_key(b), value)
         self._write(batch)
         for _ in range(dropped):
             self._blocks.pop()
         for _ in range(pruned):
             self._blocks.popleft()
-        self._blocks.append(block)
+        self._blocks.extend(b for b, _ in kept)
         if dropped:
-            log.info("spill put of block %d dropped %d spilled blocks >= it", block, dropped)
+            log.info("spill put of block %d dropped %d spilled blocks >= it", blocks[0], dropped)
         self.stats.blocks_dropped += dropped
-        self.stats.blocks_pruned += pruned
-        self.stats.blocks_written += 1
-        self.stats.bytes_written += len(value)
+        self.stats.blocks_pruned += pruned + len(entries) - len(kept)
+        self.stats.blocks_written += len(entries)
+        self.stats.bytes_written += sum(len(value) for _, value in kept)
 
     def take_newest(self, block: int) -> BlockPreImages | None:
         """Remove and return `block` if it is the newest spilled block, else None."""

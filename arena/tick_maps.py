@@ -14,6 +14,8 @@ from arena.errors import TickMapError
 U128_MAX: Final = (1 << 128) - 1
 
 TickMap = dict[int, list[int]]  # tick -> [liquidity_net, liquidity_gross]
+# pool index, lower tick, its entry before, upper tick, its entry before, map version before
+TickChange = tuple[int, int, list[int] | None, int, list[int] | None, int | None]
 
 
 @final
@@ -39,11 +41,19 @@ class TickMaps:
         self._maps.pop(index, None)
         self.version[index] = self.version.get(index, 0) + 1
 
-    def apply(self, index: int, tick_lower: int, tick_upper: int, delta: int) -> None:
+    def apply(
+        self,
+        index: int,
+        tick_lower: int,
+        tick_upper: int,
+        delta: int,
+        journal: list[TickChange] | None = None,
+    ) -> None:
         """Add `delta` liquidity over [tick_lower, tick_upper) (negative: burn).
 
         Raises TickMapError, leaving the map unchanged, if the result is impossible
-        (gross below zero or above u128), which means the map had diverged.
+        (gross below zero or above u128), which means the map had diverged. With a
+        `journal`, what the change replaces is appended to it first (see TickJournal).
         """
         if delta == 0:
             return
@@ -63,6 +73,17 @@ class TickMaps:
                 else (tick_upper, gross_upper)
             )
             raise TickMapError(index, bad, f"liquidityGross would become {gross}")
+        if journal is not None:
+            journal.append(
+                (
+                    index,
+                    tick_lower,
+                    lower and lower.copy(),
+                    tick_upper,
+                    upper and upper.copy(),
+                    self.version.get(index),
+                )
+            )
         if not gross_lower:
             del ticks[tick_lower]
         elif lower:

@@ -6,6 +6,8 @@ content of what leaves the ring are visible; the RocksDB spill has its own tests
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -19,8 +21,13 @@ class ListSpill:
     """A `PreImageSpill` over a Python list, oldest first."""
 
     def __init__(self) -> None:
+        self.depth = 1 << 30
         self.entries: list[BlockPreImages] = []
         self.puts: list[int] = []
+
+    def put_many(self, entries: Sequence[BlockPreImages]) -> None:
+        for pre in entries:
+            self.put(pre)
 
     def put(self, pre_images: BlockPreImages) -> None:
         self.puts.append(pre_images.block)
