@@ -30,8 +30,6 @@ from pathfinder.screen import screen, top_candidates
 log = logging.getLogger(__name__)
 
 MAINNET_WETH: Final = bytes.fromhex("c02aaa39b223fe8d0a0e5c4f27ead9083c756cc2")
-# Relative step of the local check around a screened optimum (see _best_input).
-LOCAL_STEP: Final = 1e-4
 
 
 class PathfinderConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -170,20 +168,14 @@ class PathRecalculator:
         return rate
 
     def _best_input(self, path: list[tuple[int, bool]], guess: int) -> tuple[int, int]:
-        """(amount_in, amount_out) at the best exact profit near the screened optimum.
-
-        Where the screen's closed form was exact (no tick boundary in the way) the guess
-        already sits at the exact optimum, up to float rounding: three exact quotes confirm
-        it is a local maximum. Otherwise (a capped hop, rounding at tiny amounts) the
-        quoter's golden-section search runs: about 18 quotes of the whole path.
-        """
-        step = max(1, int(guess * LOCAL_STEP))
-        out = self.quoter.cycle_out(path, guess)
-        profit = out - guess
-        neighbours = [x for x in (guess - step, guess + step) if x > 0]
-        if all(self.quoter.cycle_out(path, x) - x <= profit for x in neighbours):
-            return guess, out
-        return self.quoter.best_input(path, guess)
+        """(amount_in, amount_out) at the best exact profit from the screened optimum:
+        the real-valued optimum over the exact state, crossing ticks piecewise, settled by
+        a bounded number of exact cycle quotes (`ExactQuoter.verify`)."""
+        verified = self.quoter.verify(path, guess)
+        self.metrics.verify_quotes.inc(verified.evaluations)
+        if not verified.modelled:
+            self.metrics.verify_unmodelled.inc()
+        return verified.amount_in, verified.amount_out
 
     def _verify(
         self,
