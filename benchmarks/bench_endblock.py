@@ -42,6 +42,7 @@ from benchmarks.common import (
 )
 from benchmarks.synthetic_market import BlockStream, build_market, load_engine
 from pathfinder.bounded_search import Verified
+from pathfinder.exact_quote import QuoteBatch
 from pathfinder.recalculator import PathfinderConfig, PathRecalculator
 from pathfinder.screen import screen
 
@@ -63,17 +64,28 @@ class Samples:
 
 
 class CountingVerifier:
-    """Records each verification's exact cycle quotes (wraps `ExactQuoter.verify`)."""
+    """Records each verification's exact cycle quotes (wraps `ExactQuoter.batch`)."""
 
     def __init__(self, recalculator: PathRecalculator) -> None:
-        self.inner = recalculator.quoter.verify
+        self.quoter = recalculator.quoter
+        self.inner = recalculator.quoter.batch
         self.evaluations: list[int] = []
-        recalculator.quoter.verify = self  # type: ignore[method-assign]
+        recalculator.quoter.batch = self  # type: ignore[method-assign]
 
-    def __call__(self, path: Sequence[tuple[int, bool]], guess: int) -> Verified:
-        verified = self.inner(path, guess)
-        self.evaluations.append(verified.evaluations)
-        return verified
+    def __call__(self) -> QuoteBatch:
+        batch = self.inner()
+        verify = batch.verify
+
+        def counted(path: Sequence[tuple[int, bool]], guess: int) -> Verified:
+            verified = verify(path, guess)
+            self.evaluations.append(verified.evaluations)
+            return verified
+
+        batch.verify = counted  # type: ignore[method-assign]
+        return batch
+
+    def detach(self) -> None:
+        self.quoter.batch = self.inner  # type: ignore[method-assign]
 
 
 def run_block(
@@ -206,7 +218,7 @@ def run_scenario(
     for _ in range(args.blocks):
         run_block(engine, recalculator, stream, samples, profiler)
     samples.evaluations = [float(e) for e in counter.evaluations]
-    recalculator.quoter.verify = counter.inner  # type: ignore[method-assign]
+    counter.detach()
     return samples
 
 

@@ -9,7 +9,6 @@ the exact state (`pathfinder.optimum_walk`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import final
 
 from arena.engine import ArenaEngine
@@ -139,16 +138,50 @@ class ExactQuoter:
     def priced_cycle(self, path: Path) -> PricedCycle:
         return PricedCycle([self.hop_quotes(i, z) for i, z in path])
 
+    def batch(self) -> QuoteBatch:
+        """Verifications over the state as it is now (until the arena changes)."""
+        return QuoteBatch(self)
+
     def best_input(self, path: Path, guess: int) -> tuple[int, int]:
         """(amount_in, amount_out) at the best exact profit found (see `verify`)."""
         verified = self.verify(path, guess)
         return verified.amount_in, verified.amount_out
 
-    def verify(self, path: Sequence[tuple[int, bool]], guess: int) -> Verified:
+    def verify(self, path: Path, guess: int) -> Verified:
         """The best input of a cycle from at most `EVALUATION_CAP` exact cycle quotes,
         never worse than `guess` (the screened optimum, an integer ≥ 1)."""
+        return self.batch().verify(path, guess)
+
+
+@final
+class QuoteBatch:
+    """Verifications of many cycles over one state: each hop's state is read once.
+
+    Valid only while the arena's state stays as it was when the batch was made."""
+
+    def __init__(self, quoter: ExactQuoter) -> None:
+        self.quoter = quoter
+        self._quotes: dict[tuple[int, bool], HopQuotes] = {}
+        self._curves: dict[tuple[int, bool], HopCurve] = {}
+
+    def hop_quotes(self, index: int, zero_for_one: bool) -> HopQuotes:
+        key = (index, zero_for_one)
+        quotes = self._quotes.get(key)
+        if quotes is None:
+            quotes = self._quotes[key] = self.quoter.hop_quotes(index, zero_for_one)
+        return quotes
+
+    def hop_curve(self, index: int, zero_for_one: bool) -> HopCurve:
+        """A fresh copy (the walk moves it) of the hop's real-valued form."""
+        key = (index, zero_for_one)
+        curve = self._curves.get(key)
+        if curve is None:
+            curve = self._curves[key] = self.quoter.hop_curve(index, zero_for_one)
+        return curve.copy()
+
+    def verify(self, path: Path, guess: int) -> Verified:
         optimum = walk_optimum([self.hop_curve(i, z) for i, z in path])
-        return settle(self.priced_cycle(path), guess, optimum)
+        return settle(PricedCycle([self.hop_quotes(i, z) for i, z in path]), guess, optimum)
 
 
 def _v2_fee_bps(engine: ArenaEngine, index: int) -> int:

@@ -111,6 +111,23 @@ class HopCurve:
         curve.rate0 = gamma * curve.y / curve.x if curve.x else 0.0
         return curve
 
+    def copy(self) -> HopCurve:
+        return HopCurve(
+            x=self.x,
+            y=self.y,
+            gamma=self.gamma,
+            end=self.end,
+            rate0=self.rate0,
+            ladder=self.ladder,
+            zero_for_one=self.zero_for_one,
+            liquidity=self.liquidity,
+            position=self.position,
+            tick=self.tick,
+            last_sqrt=self.last_sqrt,
+            crossings=self.crossings,
+            exhausted=self.exhausted,
+        )
+
     def _enter(self, s: float) -> None:
         """Virtual reserves at price √P = s with the current liquidity, and the next end."""
         ladder = self.ladder

@@ -21,7 +21,7 @@ from arena.block_assembler import Settled
 from arena.engine import ArenaEngine
 from arena.registry import PoolKind
 from pathfinder.cycle_graph import CycleGraph
-from pathfinder.exact_quote import ExactQuoter
+from pathfinder.exact_quote import ExactQuoter, QuoteBatch
 from pathfinder.hop_params import HopParams
 from pathfinder.metrics import PathMetrics
 from pathfinder.opportunity import Opportunity
@@ -167,11 +167,13 @@ class PathRecalculator:
                 rate = float(k / (n * self.params.m[index, d]))
         return rate
 
-    def _best_input(self, path: list[tuple[int, bool]], guess: int) -> tuple[int, int]:
+    def _best_input(
+        self, batch: QuoteBatch, path: list[tuple[int, bool]], guess: int
+    ) -> tuple[int, int]:
         """(amount_in, amount_out) at the best exact profit from the screened optimum:
         the real-valued optimum over the exact state, crossing ticks piecewise, settled by
-        a bounded number of exact cycle quotes (`ExactQuoter.verify`)."""
-        verified = self.quoter.verify(path, guess)
+        a bounded number of exact cycle quotes (`QuoteBatch.verify`)."""
+        verified = batch.verify(path, guess)
         self.metrics.verify_quotes.inc(verified.evaluations)
         if not verified.modelled:
             self.metrics.verify_unmodelled.inc()
@@ -186,15 +188,20 @@ class PathRecalculator:
     ) -> list[Opportunity]:
         found = []
         registry = self.engine.registry
-        for c, x, s in zip(cycles.tolist(), amounts.tolist(), screened.tolist(), strict=True):
-            self.metrics.candidates_verified.inc()
-            path = self.graph.path(c)
-            amount_in, amount_out = self._best_input(path, max(1, int(x)))
-            profit = amount_out - amount_in
-            gas_units = int(self._gas_units(np.array([c]))[0])
-            rate = self._gas_price_in_start(np.array([c]))[0]
+        batch = self.quoter.batch()  # each pool's state read once for all candidates
+        units = self._gas_units(cycles).tolist()
+        rates = self._gas_price_in_start(cycles).tolist()
+        candidates = zip(
+            cycles.tolist(), amounts.tolist(), screened.tolist(), units, rates, strict=True
+        )
+        for c, x, s, gas, rate in candidates:
             if not np.isfinite(rate):
                 continue
+            self.metrics.candidates_verified.inc()
+            path = self.graph.path(c)
+            amount_in, amount_out = self._best_input(batch, path, max(1, int(x)))
+            profit = amount_out - amount_in
+            gas_units = int(gas)
             gas_cost = int(gas_units * settled.base_fee_per_gas * rate)
             if profit - gas_cost < self.config.min_net_profit:
                 continue
