@@ -6,10 +6,12 @@
    the real one up to the rounding the exact math may lose (`Optimum.slack`), the real
    model described the pools and its optimum is the exact one up to that rounding;
    otherwise a bracketed search spends what is left of the budget;
-3. trims the rounding: walking the best input's hop amounts backwards, each hop is asked
-   (exact output) for the least input that still yields what the next hop consumed, and
-   the trimmed input is quoted forwards. Exact outputs are floors, so an input may carry
-   up to one unit of an intermediate token's worth of waste; this gives it back.
+3. trims the rounding where it can matter (the slack above a billionth of the profit,
+   as with 6- or 8-decimals tokens between hops): walking the best input's hop amounts
+   backwards, each hop is asked (exact output) for the least input that still yields
+   what the next hop consumed, and the trimmed input is quoted forwards. Exact outputs
+   are floors, so an input may carry up to one unit of an intermediate token's worth of
+   waste; this gives it back.
 At most `EVALUATION_CAP` cycle quotes are spent (a backward walk counts as one).
 """
 
@@ -24,6 +26,8 @@ Path = Sequence[tuple[int, bool]]
 EVALUATION_CAP: Final = 12
 # Quotes kept back from the bracketed search for the trim (a backward walk, a forward).
 TRIM_QUOTES: Final = 2
+# Rounding below this share of the profit is not worth the trim's quotes.
+TRIM_WORTH: Final = 1e-9
 # A real optimum this close (relative) to the screened guess is the guess.
 SAME_INPUT: Final = 1e-9
 GOLDEN: Final = 0.6180339887498949
@@ -99,7 +103,8 @@ def settle(cycle: PricedCycle, guess: int, optimum: Optimum) -> Verified:
     if not modelled:
         bracketed_search(cycle, cycle.best(), EVALUATION_CAP - TRIM_QUOTES)
     best = cycle.best()
-    if cycle.profit(best) > 0:
+    profit = cycle.profit(best)
+    if profit > 0 and (not modelled or optimum.slack > TRIM_WORTH * profit):
         trimmed = cycle.least_input_for(best)
         if 0 < trimmed < best:
             cycle.profit(trimmed)

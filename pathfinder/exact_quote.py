@@ -9,7 +9,7 @@ the exact state (`pathfinder.optimum_walk`).
 
 from __future__ import annotations
 
-from typing import final
+from typing import NamedTuple, final
 
 from arena.engine import ArenaEngine
 from arena.registry import PoolKind
@@ -20,6 +20,21 @@ from pathfinder.optimum_walk import HopCurve, TickLadder, walk_optimum
 from pathfinder.tick_table import TickTable
 from pathfinder.v2_math import fee_fraction, get_amount_in, get_amount_out
 from pathfinder.v3_swap import V3SwapState, quote_exact_input, quote_exact_output
+
+
+class V2Read(NamedTuple):
+    reserve0: int
+    reserve1: int
+    fee_bps: int
+
+
+class V3Read(NamedTuple):
+    state: V3SwapState
+    table: TickTable
+    ladder: TickLadder
+
+
+PoolRead = V2Read | V3Read
 
 
 @final
@@ -60,16 +75,43 @@ class ExactQuoter:
             amount = self.hop_out(index, zero_for_one, amount)
         return amount
 
+    def read_pool(self, index: int) -> PoolRead:
+        """What the exact quotes of a pool read from the arena: its state now."""
+        engine = self.engine
+        pool = engine.registry.pools[index]
+        if engine.registry.kind_of(index) is PoolKind.V2:
+            r0, r1 = engine.table.reserves(index)
+            fee = pool.fee if pool.fee is not None else DEFAULT_V2_FEE
+            return V2Read(r0, r1, fee // 100)
+        sqrt, liquidity, tick = engine.table.slot0(index)
+        state = V3SwapState(
+            sqrt_price_x96=sqrt,
+            tick=tick,
+            liquidity=liquidity,
+            fee_pips=pool.fee or 0,
+            tick_spacing=pool.tick_spacing or 1,
+        )
+        _, table, ladder = self._cached_ticks(index)
+        return V3Read(state, table, ladder)
+
     def hop_quotes(self, index: int, zero_for_one: bool) -> HopQuotes:
         """Exact quotes of one hop over the pool's state as it is now, read once."""
-        if self.engine.registry.kind_of(index) is PoolKind.V2:
-            return self._v2_quotes(index, zero_for_one)
-        return self._v3_quotes(index, zero_for_one)
+        return self.quotes_of(self.read_pool(index), zero_for_one)
 
-    def _v2_quotes(self, index: int, zero_for_one: bool) -> HopQuotes:
-        r0, r1 = self.engine.table.reserves(index)
+    def hop_curve(self, index: int, zero_for_one: bool) -> HopCurve:
+        """The real-valued form of one hop over the pool's exact state (`optimum_walk`)."""
+        return curve_of(self.read_pool(index), zero_for_one)
+
+    def quotes_of(self, read: PoolRead, zero_for_one: bool) -> HopQuotes:
+        match read:
+            case V2Read():
+                return self._v2_quotes(read, zero_for_one)
+            case V3Read():
+                return self._v3_quotes(read, zero_for_one)
+
+    def _v2_quotes(self, read: V2Read, zero_for_one: bool) -> HopQuotes:
+        r0, r1, fee_bps = read
         r_in, r_out = (r0, r1) if zero_for_one else (r1, r0)
-        fee_bps = _v2_fee_bps(self.engine, index)
 
         def out(amount_in: int) -> int:
             self.quotes += 1
@@ -87,17 +129,8 @@ class ExactQuoter:
 
         return HopQuotes(out, need)
 
-    def _v3_quotes(self, index: int, zero_for_one: bool) -> HopQuotes:
-        pool = self.engine.registry.pools[index]
-        sqrt, liquidity, tick = self.engine.table.slot0(index)
-        state = V3SwapState(
-            sqrt_price_x96=sqrt,
-            tick=tick,
-            liquidity=liquidity,
-            fee_pips=pool.fee or 0,
-            tick_spacing=pool.tick_spacing or 1,
-        )
-        table = self.tick_table(index)
+    def _v3_quotes(self, read: V3Read, zero_for_one: bool) -> HopQuotes:
+        state, table, _ = read
 
         def out(amount_in: int) -> int:
             self.quotes += 1
@@ -114,26 +147,6 @@ class ExactQuoter:
                 return 0
 
         return HopQuotes(out, need)
-
-    def hop_curve(self, index: int, zero_for_one: bool) -> HopCurve:
-        """The real-valued form of one hop over the pool's exact state (`optimum_walk`)."""
-        engine = self.engine
-        if engine.registry.kind_of(index) is PoolKind.V2:
-            r0, r1 = engine.table.reserves(index)
-            kept, scale = fee_fraction(_v2_fee_bps(engine, index))
-            r_in, r_out = (r0, r1) if zero_for_one else (r1, r0)
-            return HopCurve.constant_product(r_in, r_out, kept / scale)
-        sqrt, liquidity, tick = engine.table.slot0(index)
-        gamma = 1.0 - (engine.registry.pools[index].fee or 0) / 1e6
-        ladder = self.tick_ladder(index)
-        return HopCurve.concentrated(
-            sqrt_price_x96=sqrt,
-            liquidity=liquidity,
-            tick=tick,
-            gamma=gamma,
-            zero_for_one=zero_for_one,
-            ladder=ladder,
-        )
 
     def priced_cycle(self, path: Path) -> PricedCycle:
         return PricedCycle([self.hop_quotes(i, z) for i, z in path])
@@ -161,14 +174,22 @@ class QuoteBatch:
 
     def __init__(self, quoter: ExactQuoter) -> None:
         self.quoter = quoter
+        self._reads: dict[int, PoolRead] = {}
         self._quotes: dict[tuple[int, bool], HopQuotes] = {}
         self._curves: dict[tuple[int, bool], HopCurve] = {}
+
+    def _read(self, index: int) -> PoolRead:
+        read = self._reads.get(index)
+        if read is None:
+            read = self._reads[index] = self.quoter.read_pool(index)
+        return read
 
     def hop_quotes(self, index: int, zero_for_one: bool) -> HopQuotes:
         key = (index, zero_for_one)
         quotes = self._quotes.get(key)
         if quotes is None:
-            quotes = self._quotes[key] = self.quoter.hop_quotes(index, zero_for_one)
+            quotes = self.quoter.quotes_of(self._read(index), zero_for_one)
+            self._quotes[key] = quotes
         return quotes
 
     def hop_curve(self, index: int, zero_for_one: bool) -> HopCurve:
@@ -176,7 +197,7 @@ class QuoteBatch:
         key = (index, zero_for_one)
         curve = self._curves.get(key)
         if curve is None:
-            curve = self._curves[key] = self.quoter.hop_curve(index, zero_for_one)
+            curve = self._curves[key] = curve_of(self._read(index), zero_for_one)
         return curve.copy()
 
     def verify(self, path: Path, guess: int) -> Verified:
@@ -184,6 +205,18 @@ class QuoteBatch:
         return settle(PricedCycle([self.hop_quotes(i, z) for i, z in path]), guess, optimum)
 
 
-def _v2_fee_bps(engine: ArenaEngine, index: int) -> int:
-    fee = engine.registry.pools[index].fee
-    return (fee if fee is not None else DEFAULT_V2_FEE) // 100
+def curve_of(read: PoolRead, zero_for_one: bool) -> HopCurve:
+    match read:
+        case V2Read(reserve0=r0, reserve1=r1, fee_bps=fee_bps):
+            kept, scale = fee_fraction(fee_bps)
+            r_in, r_out = (r0, r1) if zero_for_one else (r1, r0)
+            return HopCurve.constant_product(r_in, r_out, kept / scale)
+        case V3Read(state=state, ladder=ladder):
+            return HopCurve.concentrated(
+                sqrt_price_x96=state.sqrt_price_x96,
+                liquidity=state.liquidity,
+                tick=state.tick,
+                gamma=1.0 - state.fee_pips / 1e6,
+                zero_for_one=zero_for_one,
+                ladder=ladder,
+            )
