@@ -2,10 +2,11 @@
 
 `settle` receives the real-valued optimum over the exact state (`optimum_walk`) and:
 1. quotes the screened guess (the answer is never worse than it);
-2. quotes the optimum, rounded to an integer; where the exact profit there agrees with
-   the real one up to the rounding the exact math may lose (`Optimum.slack`), the real
-   model described the pools and its optimum is the exact one up to that rounding;
-   otherwise a bracketed search spends what is left of the budget;
+2. quotes the optimum, rounded to an integer (or takes the guess for it where the two
+   differ by less than the rounding could tell); where the exact profit there agrees
+   with the real one up to the rounding the exact math may lose (`Optimum.slack`), the
+   real model described the pools and the quoted input is the exact optimum up to twice
+   that slack; otherwise a bracketed search spends what is left of the budget;
 3. trims the rounding where it can matter (the slack above a billionth of the profit,
    as with 6- or 8-decimals tokens between hops): walking the best input's hop amounts
    backwards, each hop is asked (exact output) for the least input that still yields
@@ -17,6 +18,7 @@ At most `EVALUATION_CAP` cycle quotes are spent (a backward walk counts as one).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Final, NamedTuple, final
 
@@ -28,8 +30,6 @@ EVALUATION_CAP: Final = 12
 TRIM_QUOTES: Final = 2
 # Rounding below this share of the profit is not worth the trim's quotes.
 TRIM_WORTH: Final = 1e-9
-# A real optimum this close (relative) to the screened guess is the guess.
-SAME_INPUT: Final = 1e-9
 GOLDEN: Final = 0.6180339887498949
 
 
@@ -93,11 +93,16 @@ class PricedCycle:
 
 def settle(cycle: PricedCycle, guess: int, optimum: Optimum) -> Verified:
     cycle.profit(guess)
-    if optimum.amount_in >= 1.0:
-        x = round(optimum.amount_in)
-        if abs(x - guess) <= SAME_INPUT * guess:
-            x = guess
-        modelled = abs(cycle.profit(x) - optimum.profit) <= optimum.slack
+    if 1.0 <= optimum.amount_in < math.inf:
+        # Quoted `moved` off the real optimum, the profit may differ by up to `moved`
+        # times the marginal rate's distance from 1 (the rate is at most its value at 0).
+        # The guess stands for the optimum where that is within the rounding slack.
+        steepness = optimum.steepest + 1.0
+        x = guess
+        if abs(optimum.amount_in - guess) * steepness > optimum.slack:
+            x = round(optimum.amount_in)
+        tolerance = optimum.slack + abs(optimum.amount_in - x) * steepness
+        modelled = abs(cycle.profit(x) - optimum.profit) <= tolerance
     else:  # no profit in the real model: the exact one must not find any either
         modelled = cycle.profit(guess) <= optimum.slack
     if not modelled:

@@ -198,6 +198,7 @@ class Optimum(NamedTuple):
     profit: float  # the real-valued profit there
     slack: float  # the exact profit there may trail `profit` by up to this much
     segments: int  # segments walked
+    steepest: float = 1.0  # the cycle's marginal rate at no input: its largest anywhere
 
 
 def walk_optimum(curves: Sequence[HopCurve]) -> Optimum:
@@ -291,4 +292,4 @@ def _optimum(curves: Sequence[HopCurve], amount_in: float, out: float, segments:
         slack += units * downstream
         downstream *= curve.rate0
     slack += FLOAT_REL * (segments + len(curves)) * (amount_in + abs(out))
-    return Optimum(amount_in, out - amount_in, slack, segments)
+    return Optimum(amount_in, out - amount_in, slack, segments, downstream)

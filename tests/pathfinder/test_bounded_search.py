@@ -7,11 +7,15 @@ exact hops may lose there: `Optimum.slack`, i.e. per swap step 1 unit of the hop
 and 3 of its input (amountIn and the fee round up, the input less fee rounds down), each
 unit valued at the later hops' marginal rates at the start, plus 1e-12 relative float64
 error per walked segment and per hop. So the bounded result may trail the golden
-section's (or any other search's) by at most that slack; it is usually ahead of it, the
-backward trim taking back the intermediate tokens' rounding.
+section's (or any other search's) by at most that slack, and by as much again where the
+screened guess stands in for a real optimum it differs from by less than the rounding
+could tell (within the slack over the cycle's steepest marginal rate). It is usually
+ahead of it, the backward trim taking back the intermediate tokens' rounding.
 """
 
 from __future__ import annotations
+
+import math
 
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
@@ -47,7 +51,7 @@ def compare_with_golden_section(market: Market) -> None:
         assert verified.evaluations <= EVALUATION_CAP
         assert verified.modelled, (path, guess, optimum)
         assert found >= reference.profit(guess)
-        assert found >= golden - optimum.slack, (found, golden, optimum)
+        assert found >= golden - 2 * optimum.slack, (found, golden, optimum)
         event("ahead of golden section" if found > golden else "level or behind, in slack")
 
 
@@ -100,3 +104,12 @@ def test_the_bracketed_search_climbs_towards_a_distant_peak() -> None:
     bracketed_search(cycle, start, EVALUATION_CAP)
     assert cycle.evaluations <= EVALUATION_CAP
     assert cycle.profit(cycle.best()) > cycle.profit(start)
+
+
+def test_a_degenerate_real_optimum_falls_back_to_the_search() -> None:
+    cycle = concave_cycle(10**6)
+    for amount in (math.inf, math.nan, -1.0):
+        verified = settle(concave_cycle(10**6), 10**5, Optimum(amount, math.nan, 0.0, 1))
+        assert not verified.modelled
+        assert verified.evaluations <= EVALUATION_CAP
+        assert verified.amount_out - verified.amount_in >= cycle.profit(10**5)
