@@ -94,14 +94,12 @@ class PricedCycle:
 def settle(cycle: PricedCycle, guess: int, optimum: Optimum) -> Verified:
     cycle.profit(guess)
     if 1.0 <= optimum.amount_in < math.inf:
-        # Quoted `moved` off the real optimum, the profit may differ by up to `moved`
-        # times the marginal rate's distance from 1 (the rate is at most its value at 0).
-        # The guess stands for the optimum where that is within the rounding slack.
-        steepness = optimum.steepest + 1.0
+        # The guess stands for the optimum where the real profit cannot tell them apart
+        # beyond the rounding slack.
         x = guess
-        if abs(optimum.amount_in - guess) * steepness > optimum.slack:
+        if off_optimum(optimum, guess) > optimum.slack:
             x = round(optimum.amount_in)
-        tolerance = optimum.slack + abs(optimum.amount_in - x) * steepness
+        tolerance = optimum.slack + off_optimum(optimum, x)
         modelled = abs(cycle.profit(x) - optimum.profit) <= tolerance
     else:  # no profit in the real model: the exact one must not find any either
         modelled = cycle.profit(guess) <= optimum.slack
@@ -115,6 +113,16 @@ def settle(cycle: PricedCycle, guess: int, optimum: Optimum) -> Verified:
             cycle.profit(trimmed)
         best = cycle.best()
     return Verified(best, cycle.out(best), cycle.evaluations, modelled)
+
+
+def off_optimum(optimum: Optimum, x: int) -> float:
+    """How much less real profit `x` may make than the real optimum."""
+    moved = abs(optimum.amount_in - x)
+    low, high = optimum.segment
+    if low <= x <= high:  # an interior optimum: the marginal rate is 1 there
+        return optimum.curvature * moved * moved
+    # Elsewhere the marginal rate is at most its value at no input.
+    return moved * (optimum.steepest + 1.0)
 
 
 def bracketed_search(cycle: PricedCycle, start: int, cap: int) -> None:

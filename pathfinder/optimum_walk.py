@@ -199,6 +199,11 @@ class Optimum(NamedTuple):
     slack: float  # the exact profit there may trail `profit` by up to this much
     segments: int  # segments walked
     steepest: float = 1.0  # the cycle's marginal rate at no input: its largest anywhere
+    # The last segment's inputs (where the optimum is interior, i.e. the marginal rate is
+    # 1 there) and the largest |f''| inside it; an interior optimum loses at most
+    # curvature·Δ² of profit to an input Δ away in the same segment.
+    segment: tuple[float, float] = (0.0, 0.0)
+    curvature: float = math.inf
 
 
 def walk_optimum(curves: Sequence[HopCurve]) -> Optimum:
@@ -211,9 +216,13 @@ def walk_optimum(curves: Sequence[HopCurve]) -> Optimum:
         rate, n, bound, binding, reach_rate = _compose(curves)
         step = (math.sqrt(rate) - 1.0) / n if rate > 1.0 and n > 0.0 else 0.0
         if step <= bound or segments > MAX_SEGMENTS:
+            interior = 0.0 < step < bound
             step = min(step, bound)
             gained = rate * step / (1.0 + n * step) if step > 0.0 else 0.0
-            return _optimum(curves, anchor + step, paid + gained, segments)
+            found = _optimum(curves, anchor + step, paid + gained, segments)
+            if not interior:
+                return found
+            return found._replace(segment=(anchor, anchor + bound), curvature=2.0 * rate * n)
         wall = curves[binding]
         back = WALL_MARGIN * wall.end / wall.gamma / reach_rate
         paid += _advance(curves, bound, binding)
