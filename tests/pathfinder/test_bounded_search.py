@@ -31,6 +31,7 @@ from pathfinder.exact_quote import ExactQuoter
 from pathfinder.optimum_walk import Optimum, walk_optimum
 from tests.pathfinder.golden_section import golden_section_input
 from tests.pathfinder.strategies import SMALL, Market, markets, v2_cycles
+from tests.pathfinder.test_best_input import _market as stacked_bands
 from tests.pathfinder.test_screen_properties import screened
 
 
@@ -113,3 +114,19 @@ def test_a_degenerate_real_optimum_falls_back_to_the_search() -> None:
         assert not verified.modelled
         assert verified.evaluations <= EVALUATION_CAP
         assert verified.amount_out - verified.amount_in >= cycle.profit(10**5)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    skew_bps=st.integers(min_value=60, max_value=400),
+    band=st.sampled_from([10, 20, 50]),
+    liquidity=st.integers(min_value=10**15, max_value=10**18),
+)
+def test_optima_ranges_away_cost_no_more_quotes(skew_bps: int, band: int, liquidity: int) -> None:
+    engine, path = stacked_bands(skew_bps, band, liquidity)
+    quoter = ExactQuoter(engine)
+    verified = quoter.verify(path, 10**15)  # a guess inside the first range
+    optimum = walk_optimum([quoter.hop_curve(i, z) for i, z in path])
+    assert verified.modelled
+    assert verified.evaluations <= 4  # guess, optimum, trim backwards and forwards
+    event(f"segments walked: {optimum.segments if optimum.segments < 10 else '10 or more'}")
