@@ -9,6 +9,7 @@ Nothing is emitted from a state the arena does not vouch for.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Final, final
@@ -194,10 +195,11 @@ class PathRecalculator:
         candidates = zip(
             cycles.tolist(), amounts.tolist(), screened.tolist(), units, rates, strict=True
         )
+        verified = 0
         for c, x, s, gas, rate in candidates:
-            if not np.isfinite(rate):
+            if not math.isfinite(rate):
                 continue
-            self.metrics.candidates_verified.inc()
+            verified += 1
             path = self.graph.path(c)
             amount_in, amount_out = self._best_input(batch, path, max(1, int(x)))
             profit = amount_out - amount_in
@@ -224,6 +226,7 @@ class PathRecalculator:
                     screened_amount_in=x,
                 )
             )
+        self.metrics.candidates_verified.inc(verified)
         found.sort(key=lambda o: -o.net_profit)
         return found
 
