@@ -7,6 +7,11 @@ through the hubs number like on mainnet. A pool is V2 (0.3 %) or V3 (0.05/0.3/1 
 full-range position plus a few narrow ones). Every price sits within a few bps of fair,
 so few cycles are profitable. A block's updates re-price pools (mostly within a few bps
 of fair, some tens of bps off: the arbitrages) and mint or burn a few V3 positions.
+
+A hot stream (`BlockStream.move_bps` > 0) adds a market-wide move to every block: one
+token's fair value jumps by `move_bps`, and a share of the block's updates re-price the
+pools of that token (largest first) to the new value while its other pools lag, so
+dozens of cycles through the token turn profitable in the same block.
 """
 
 from __future__ import annotations
@@ -196,11 +201,34 @@ class BlockStream:
     far_bps: float = 40.0
     far_share: float = 0.05
     liquidity_share: float = 0.05
+    move_bps: float = 0.0  # > 0: a market-wide move of one token in every block
+    move_share: float = 0.5  # share of the updates that re-price the moved token's pools
     block: int = FIRST_BLOCK
     _hot: list[float] = field(default_factory=list)
+    _pools_of: dict[int, list[SimPool]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._hot = [math.sqrt(p.depth_wei) for p in self.market.pools]
+        for pool in self.market.pools:
+            for token in (pool.token0, pool.token1):
+                self._pools_of.setdefault(token, []).append(pool)
+        for pools in self._pools_of.values():
+            pools.sort(key=lambda p: -p.depth_wei)
+
+    def _moved_pools(self, rng: random.Random) -> list[SimPool]:
+        """Move one token's fair value; its deepest pools, to be re-priced first."""
+        if self.move_bps <= 0:
+            return []
+        market = self.market
+        # A token with pools on both hubs, by popularity (the hubs themselves stay put).
+        while True:
+            token = rng.choices(range(2, len(market.value)), market.weight[2:])[0]
+            if len(self._pools_of.get(token, ())) >= 8:
+                break
+        sign = 1 if rng.random() < 0.5 else -1
+        market.value[token] *= 1 + sign * self.move_bps / 1e4
+        wanted = int(self.updates * self.move_share)
+        return self._pools_of[token][:wanted]
 
     def next_block(self) -> tuple[m.BeginBlock, list[m.PoolUpdateMessage]]:
         rng = self.market.rng
@@ -215,8 +243,11 @@ class BlockStream:
             is_revert=False,
         )
         events = []
-        for log_index, pool in enumerate(rng.choices(self.market.pools, self._hot, k=self.updates)):
-            update_type, payload = self._update(pool, rng)
+        moved = self._moved_pools(rng)
+        near = {pool.index for pool in moved}
+        others = rng.choices(self.market.pools, self._hot, k=self.updates - len(moved))
+        for log_index, pool in enumerate(moved + others):
+            update_type, payload = self._update(pool, rng, near=pool.index in near)
             events.append(
                 m.PoolUpdateMessage(
                     pool_id=m.PoolAddress(value=self.market.whitelist[pool.index].key),
@@ -233,11 +264,11 @@ class BlockStream:
         return begin, events
 
     def _update(
-        self, pool: SimPool, rng: random.Random
+        self, pool: SimPool, rng: random.Random, *, near: bool = False
     ) -> tuple[m.UpdateType, m.PoolUpdatePayload]:
-        if not pool.v2 and rng.random() < self.liquidity_share:
+        if not near and not pool.v2 and rng.random() < self.liquidity_share:
             return self._liquidity(pool, rng)
-        far = rng.random() < self.far_share
+        far = not near and rng.random() < self.far_share
         price = self.market.fair_price(pool) * (
             1 + rng.gauss(0, self.far_bps if far else self.near_bps) / 1e4
         )

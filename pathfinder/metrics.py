@@ -32,6 +32,16 @@ class PathMetrics:
             "Screened candidates verified exactly",
             registry=registry,
         )
+        self.verify_quotes = Counter(
+            "arena_path_verify_quotes",
+            "Exact cycle quotes spent verifying candidates (at most 12 per candidate)",
+            registry=registry,
+        )
+        self.verify_unmodelled = Counter(
+            "arena_path_verify_unmodelled",
+            "Candidates whose exact profit disagreed with the real-valued optimum",
+            registry=registry,
+        )
         self.opportunities = Counter(
             "arena_path_opportunities", "Opportunities emitted", registry=registry
         )

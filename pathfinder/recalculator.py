@@ -11,6 +11,7 @@ it keeps the changed pools for the next SYNCED point and emits nothing.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Final, final
@@ -24,7 +25,7 @@ from arena.engine import ArenaEngine
 from arena.registry import PoolKind
 from arena.sync_state import SyncState
 from pathfinder.cycle_graph import CycleGraph
-from pathfinder.exact_quote import ExactQuoter
+from pathfinder.exact_quote import ExactQuoter, QuoteBatch
 from pathfinder.hop_params import HopParams
 from pathfinder.metrics import PathMetrics
 from pathfinder.opportunity import Opportunity
@@ -33,8 +34,6 @@ from pathfinder.screen import screen, top_candidates
 log = logging.getLogger(__name__)
 
 MAINNET_WETH: Final = bytes.fromhex("c02aaa39b223fe8d0a0e5c4f27ead9083c756cc2")
-# Relative step of the local check around a screened optimum (see _best_input).
-LOCAL_STEP: Final = 1e-4
 
 
 class PathfinderConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -172,21 +171,17 @@ class PathRecalculator:
                 rate = float(k / (n * self.params.m[index, d]))
         return rate
 
-    def _best_input(self, path: list[tuple[int, bool]], guess: int) -> tuple[int, int]:
-        """(amount_in, amount_out) at the best exact profit near the screened optimum.
-
-        Where the screen's closed form was exact (no tick boundary in the way) the guess
-        already sits at the exact optimum, up to float rounding: three exact quotes confirm
-        it is a local maximum. Otherwise (a capped hop, rounding at tiny amounts) the
-        quoter's golden-section search runs: about 18 quotes of the whole path.
-        """
-        step = max(1, int(guess * LOCAL_STEP))
-        out = self.quoter.cycle_out(path, guess)
-        profit = out - guess
-        neighbours = [x for x in (guess - step, guess + step) if x > 0]
-        if all(self.quoter.cycle_out(path, x) - x <= profit for x in neighbours):
-            return guess, out
-        return self.quoter.best_input(path, guess)
+    def _best_input(
+        self, batch: QuoteBatch, path: list[tuple[int, bool]], guess: int
+    ) -> tuple[int, int]:
+        """(amount_in, amount_out) at the best exact profit from the screened optimum:
+        the real-valued optimum over the exact state, crossing ticks piecewise, settled by
+        a bounded number of exact cycle quotes (`QuoteBatch.verify`)."""
+        verified = batch.verify(path, guess)
+        self.metrics.verify_quotes.inc(verified.evaluations)
+        if not verified.modelled:
+            self.metrics.verify_unmodelled.inc()
+        return verified.amount_in, verified.amount_out
 
     def _verify(
         self,
@@ -197,15 +192,21 @@ class PathRecalculator:
     ) -> list[Opportunity]:
         found = []
         registry = self.engine.registry
-        for c, x, s in zip(cycles.tolist(), amounts.tolist(), screened.tolist(), strict=True):
-            self.metrics.candidates_verified.inc()
-            path = self.graph.path(c)
-            amount_in, amount_out = self._best_input(path, max(1, int(x)))
-            profit = amount_out - amount_in
-            gas_units = int(self._gas_units(np.array([c]))[0])
-            rate = self._gas_price_in_start(np.array([c]))[0]
-            if not np.isfinite(rate):
+        batch = self.quoter.batch()  # each pool's state read once for all candidates
+        units = self._gas_units(cycles).tolist()
+        rates = self._gas_price_in_start(cycles).tolist()
+        candidates = zip(
+            cycles.tolist(), amounts.tolist(), screened.tolist(), units, rates, strict=True
+        )
+        verified = 0
+        for c, x, s, gas, rate in candidates:
+            if not math.isfinite(rate):
                 continue
+            verified += 1
+            path = self.graph.path(c)
+            amount_in, amount_out = self._best_input(batch, path, max(1, int(x)))
+            profit = amount_out - amount_in
+            gas_units = int(gas)
             gas_cost = int(gas_units * settled.base_fee_per_gas * rate)
             if profit - gas_cost < self.config.min_net_profit:
                 continue
@@ -228,6 +229,7 @@ class PathRecalculator:
                     screened_amount_in=x,
                 )
             )
+        self.metrics.candidates_verified.inc(verified)
         found.sort(key=lambda o: -o.net_profit)
         return found
 

@@ -91,6 +91,6 @@ def test_search_reaches_the_optimum_beyond_the_first_range(
     amount_in, amount_out = quoter.best_input(path, guess)
     found = amount_out - amount_in
     assert amount_out == quoter.cycle_out(path, amount_in)
-    # Near its optimum profit is flat; the grid is coarse (12 % steps) and the golden
-    # section stops at a bracket of ~1/1000 of its width: at least as good, less 1e-5.
+    # Near its optimum profit is flat and the grid is coarse (12 % steps): the search,
+    # walking the ranges to the real optimum, is at least as good, less 1e-5.
     assert found >= reference - max(reference // 10**5, 10)
