@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from devchain.solidity import build_all  # noqa: E402
+from devchain.solidity import build_all
 
 
 def main() -> int:

@@ -64,6 +64,7 @@ contract ArenaExecutor {
 
     bool private transient executing;
     address private transient expectedPool;
+    uint256 private transient requiredProfit;
 
     event Executed(address indexed startToken, uint256 amountIn, uint256 profit, uint256 coinbasePayment);
 
@@ -74,7 +75,7 @@ contract ArenaExecutor {
     error BadHopFlags(uint256 hop, uint8 flags);
     error AmountTooLarge(uint256 amount);
     error UnexpectedCallback(address caller, address expected);
-    error InsufficientProfit(uint256 balanceBefore, uint256 balanceAfter, uint256 required);
+    error InsufficientProfit(int256 profit, uint256 required);
     error PaymentNeedsWrappedNative(address startToken);
     error CoinbasePaymentFailed(address coinbase, uint256 amount);
     error TransferFailed(address token, address to, uint256 amount);
@@ -117,14 +118,16 @@ contract ArenaExecutor {
         if (coinbasePayment != 0 && startToken != wrappedNative) {
             revert PaymentNeedsWrappedNative(startToken);
         }
+        uint256 required = minProfit + coinbasePayment;
+        requiredProfit = required;
         uint256 balanceBefore = IBalance(startToken).balanceOf(address(this));
         _flashFirstHop(path, amountIn);
         uint256 balanceAfter = IBalance(startToken).balanceOf(address(this));
-        uint256 required = minProfit + coinbasePayment;
         if (balanceAfter < balanceBefore + required) {
-            revert InsufficientProfit(balanceBefore, balanceAfter, required);
+            revert InsufficientProfit(int256(balanceAfter) - int256(balanceBefore), required);
         }
         profit = balanceAfter - balanceBefore;
+        requiredProfit = 0;
         if (coinbasePayment != 0) _payCoinbase(coinbasePayment);
         emit Executed(startToken, amountIn, profit, coinbasePayment);
     }
@@ -148,7 +151,8 @@ contract ArenaExecutor {
         if (owed <= 0) revert UnexpectedCallback(msg.sender, address(0));
         if (data.length != 0) {
             int256 received = owesToken0 ? amount1Delta : amount0Delta;
-            _runHops(data, 1, uint256(-received));
+            uint256 returned = _runHops(data, 1, uint256(-received));
+            _checkProfit(uint256(owed), returned);
         }
         address token = owesToken0 ? IPoolTokens(msg.sender).token0() : IPoolTokens(msg.sender).token1();
         _transfer(token, msg.sender, uint256(owed));
@@ -169,7 +173,7 @@ contract ArenaExecutor {
             address tokenOut = zeroForOne ? IPoolTokens(msg.sender).token1() : IPoolTokens(msg.sender).token0();
             _transfer(tokenOut, next, received);
         }
-        _runHops(path, 1, received);
+        _checkProfit(owed, _runHops(path, 1, received));
         address tokenIn = zeroForOne ? IPoolTokens(msg.sender).token0() : IPoolTokens(msg.sender).token1();
         _transfer(tokenIn, msg.sender, owed);
     }
@@ -178,6 +182,13 @@ contract ArenaExecutor {
         address expected = expectedPool;
         if (!executing || msg.sender != expected) revert UnexpectedCallback(msg.sender, expected);
         expectedPool = address(0);
+    }
+
+    /// @dev The cycle returned `returned` of the start token and owes `owed` to the first
+    /// pool: the difference must reach the required profit before the pool is paid.
+    function _checkProfit(uint256 owed, uint256 returned) private view {
+        uint256 required = requiredProfit;
+        if (returned < owed + required) revert InsufficientProfit(int256(returned) - int256(owed), required);
     }
 
     function _flashFirstHop(bytes calldata path, uint256 amountIn) private {
