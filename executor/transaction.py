@@ -27,7 +27,7 @@ class UnsignedTransaction(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     max_priority_fee_per_gas: int
     max_fee_per_gas: int
     gas: int
-    to: bytes
+    to: bytes  # empty: contract creation
     value: int = 0
     data: bytes = b""
 
@@ -46,15 +46,18 @@ class UnsignedTransaction(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 
     def call_object(self, sender: bytes) -> dict[str, str]:
         """The JSON-RPC call object of this transaction (eth_call / eth_estimateGas)."""
-        return {
+        call = {
             "from": "0x" + sender.hex(),
-            "to": "0x" + self.to.hex(),
             "data": "0x" + self.data.hex(),
             "value": hex(self.value),
-            "gas": hex(self.gas),
             "maxFeePerGas": hex(self.max_fee_per_gas),
             "maxPriorityFeePerGas": hex(self.max_priority_fee_per_gas),
         }
+        if self.to:
+            call["to"] = "0x" + self.to.hex()
+        if self.gas:
+            call["gas"] = hex(self.gas)
+        return call
 
 
 class SignedTransaction(msgspec.Struct, frozen=True, kw_only=True, gc=False):
