@@ -14,6 +14,10 @@ from web3.types import RPCEndpoint
 from executor.errors import ChainRpcError
 
 DEFAULT_TIMEOUT_S: Final = 30.0
+# Simulations run on the latest state in the next block's context (number, timestamp):
+# what a pool does can depend on them (a V3 pool writes an oracle observation only in a
+# block later than its last one), and so can the gas it uses.
+SIMULATION_TAG: Final = "pending"
 
 
 def _int(value: object) -> int:
@@ -68,10 +72,10 @@ class ChainClient:
     def code(self, address: bytes) -> bytes:
         return bytes.fromhex(str(self.request("eth_getCode", ["0x" + address.hex(), "latest"]))[2:])
 
-    def estimate_gas(self, call: dict[str, str]) -> int:
-        return _int(self.request("eth_estimateGas", [call, "latest"]))
+    def estimate_gas(self, call: dict[str, str], tag: str = SIMULATION_TAG) -> int:
+        return _int(self.request("eth_estimateGas", [call, tag]))
 
-    def call(self, call: dict[str, str], tag: str = "latest") -> bytes:
+    def call(self, call: dict[str, str], tag: str = SIMULATION_TAG) -> bytes:
         return bytes.fromhex(str(self.request("eth_call", [call, tag]))[2:])
 
     def send_raw(self, raw: bytes) -> str:
