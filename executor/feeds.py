@@ -113,6 +113,7 @@ class NatsFeed:
         feed = cls(client, opportunities_subject(chain))
         await client.subscribe(feed.subject, queue=QUEUE_GROUP, cb=feed._on_message)
         await client.flush()
+        log.info("subscribed to %s (queue group %s)", feed.subject, QUEUE_GROUP)
         return feed
 
     async def _on_message(self, msg: Msg) -> None:
