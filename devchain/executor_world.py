@@ -26,7 +26,7 @@ from executor.deployment import deploy_executor, send_and_wait
 from executor.keys import SigningKey
 from exex_bridge.whitelist import WhitelistedPool
 from pathfinder.opportunity import Opportunity
-from pathfinder.recalculator import PathfinderConfig, PathRecalculator
+from pathfinder.recalculator import PathfinderConfig, PathRecalculator, Sink
 
 ETHER: Final = 10**18
 FUNDING: Final = 1_000 * ETHER
@@ -76,14 +76,16 @@ def arena_opportunities(
     pools: Sequence[WhitelistedPool],
     block: int | None = None,
     config: PathfinderConfig | None = None,
+    sinks: Sequence[Sink] = (),
 ) -> list[Opportunity]:
-    """The pathfinder's opportunities over an arena hydrated from the node at `block`."""
+    """The pathfinder's opportunities over an arena hydrated from the node at `block`
+    (also handed to `sinks`, as `arena run` hands them)."""
     at = int(w3.eth.block_number) if block is None else block
     engine = ArenaEngine(capacity=max(16, 2 * len(pools)))
     engine.add_pools(pools)
     resync(engine, w3, at)
     base_fee = int(w3.eth.get_block(at).get("baseFeePerGas", 0))
-    recalculator = PathRecalculator(engine, config or PathfinderConfig(top_k=64))
+    recalculator = PathRecalculator(engine, config or PathfinderConfig(top_k=64), sinks)
     everything = frozenset(range(len(engine.registry)))
     return recalculator.on_settled(
         Settled(

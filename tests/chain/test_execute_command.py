@@ -29,6 +29,7 @@ from eth_utils.crypto import keccak
 from devchain import TrafficGenerator
 from devchain.executor_world import arena_opportunities, automine, new_funded_key
 from executor.journal import AttemptStatus, read_journal
+from executor.session import OpportunityExecutor
 from pathfinder.opportunity import OPPORTUNITY_ENCODER, Opportunity
 from pathfinder.sinks import opportunities_subject
 from tests.chain.executor_fixtures import ExecutorWorld, executor_world
@@ -250,3 +251,16 @@ def test_the_journal_entries_are_json_objects_one_per_line(executor_world: Execu
         entry = msgspec.json.decode(line)
         assert isinstance(entry, dict)
         assert {"block", "status", "expected_profit"} <= set(entry)
+
+
+def test_the_executor_is_a_sink_of_the_path_recalculator(executor_world: ExecutorWorld) -> None:
+    """How `arena run` attaches it: one more sink."""
+    world = executor_world
+    executor = OpportunityExecutor.open(world.settings(live=False))
+    try:
+        found = arena_opportunities(world.chain.w3, world.pools, sinks=[executor])
+    finally:
+        executor.close()
+    journal = read_journal(world.tmp / "journal.jsonl")
+    assert len(journal) == len(found) > 0
+    assert journal[0].status is AttemptStatus.SIMULATED
