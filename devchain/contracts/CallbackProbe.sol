@@ -1,6 +1,13 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+interface IExecutorEntry {
+    function execute(bytes calldata path, uint256 amountIn, uint256 minProfit, uint256 payment, uint256 deadline)
+        external
+        returns (uint256);
+    function withdraw(address token, address to, uint256 amount) external;
+}
+
 interface IFlashCallbacks {
     function uniswapV3SwapCallback(int256 amount0Delta, int256 amount1Delta, bytes calldata data) external;
     function uniswapV2Call(address sender, uint256 amount0, uint256 amount1, bytes calldata data) external;
@@ -8,8 +15,30 @@ interface IFlashCallbacks {
 
 /// @title CallbackProbe
 /// @notice A contract posing as a pool, for tests only: it calls a target's swap
-/// callbacks the way a real pool would, claiming tokens it is owed but never sent.
+/// callbacks the way a real pool would, claiming tokens it is owed but never sent. Put in
+/// a path as a V3 pool, its `swap` overclaims by one (mode 0) or re-enters the caller's
+/// `execute` (mode 1) or `withdraw` (mode 2).
 contract CallbackProbe {
+    uint8 public mode;
+
+    function setMode(uint8 mode_) external {
+        mode = mode_;
+    }
+
+    function swap(address, bool, int256 amountSpecified, uint160, bytes calldata data)
+        external
+        returns (int256, int256)
+    {
+        if (mode == 1) {
+            IExecutorEntry(msg.sender).execute(data, uint256(amountSpecified), 0, 0, type(uint256).max);
+        } else if (mode == 2) {
+            IExecutorEntry(msg.sender).withdraw(address(this), address(this), 1);
+        } else {
+            IFlashCallbacks(msg.sender).uniswapV3SwapCallback(amountSpecified + 1, -1, data);
+        }
+        return (amountSpecified, -1);
+    }
+
     function probeConcentrated(address target, int256 amount0Delta, int256 amount1Delta, bytes calldata data)
         external
     {
@@ -20,6 +49,10 @@ contract CallbackProbe {
         external
     {
         IFlashCallbacks(target).uniswapV2Call(sender, amount0, amount1, data);
+    }
+
+    function balanceOf(address) external pure returns (uint256) {
+        return 0;
     }
 
     function token0() external view returns (address) {

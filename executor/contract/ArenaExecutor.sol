@@ -41,7 +41,8 @@ interface IWrappedNative {
 ///
 /// Guards: only the owner (the deploying key) starts a cycle or withdraws; a callback is
 /// accepted only from the one pool the contract is waiting for, and only while a cycle
-/// runs (both held in transient storage); the start token's balance must grow by at
+/// runs (both held in transient storage), and that pool may claim no more than the input
+/// it was asked to swap (a pair: exactly the output it was asked for); the start token's balance must grow by at
 /// least `minProfit + coinbasePayment`; the cycle must run at or before `deadlineBlock`.
 /// The coinbase payment is made last, in native currency: the contract unwraps that much
 /// of the start token, so a payment needs the start token to be the wrapped native token
@@ -65,6 +66,7 @@ contract ArenaExecutor {
     bool private transient executing;
     address private transient expectedPool;
     uint256 private transient requiredProfit;
+    uint256 private transient expectedAmount;
 
     event Executed(address indexed startToken, uint256 amountIn, uint256 profit, uint256 coinbasePayment);
 
@@ -75,6 +77,7 @@ contract ArenaExecutor {
     error BadHopFlags(uint256 hop, uint8 flags);
     error AmountTooLarge(uint256 amount);
     error UnexpectedCallback(address caller, address expected);
+    error UnexpectedAmount(uint256 claimed, uint256 expected);
     error InsufficientProfit(int256 profit, uint256 required);
     error PaymentNeedsWrappedNative(address startToken);
     error CoinbasePaymentFailed(address coinbase, uint256 amount);
@@ -149,6 +152,7 @@ contract ArenaExecutor {
         bool owesToken0 = amount0Delta > 0;
         int256 owed = owesToken0 ? amount0Delta : amount1Delta;
         if (owed <= 0) revert UnexpectedCallback(msg.sender, address(0));
+        _checkAmount(uint256(owed), false);
         if (data.length != 0) {
             int256 received = owesToken0 ? amount1Delta : amount0Delta;
             uint256 returned = _runHops(data, 1, uint256(-received));
@@ -167,7 +171,9 @@ contract ArenaExecutor {
         uint256 owed = uint256(bytes32(data[:32]));
         bytes calldata path = data[32:];
         (, , bool zeroForOne) = _hop(path, 0);
-        uint256 received = amount0 + amount1;
+        uint256 received = zeroForOne ? amount1 : amount0;
+        if ((zeroForOne ? amount0 : amount1) != 0) revert UnexpectedAmount(amount0 + amount1, received);
+        _checkAmount(received, true);
         address next = _recipient(path, 1);
         if (next != address(this)) {
             address tokenOut = zeroForOne ? IPoolTokens(msg.sender).token1() : IPoolTokens(msg.sender).token0();
@@ -176,6 +182,14 @@ contract ArenaExecutor {
         _checkProfit(owed, _runHops(path, 1, received));
         address tokenIn = zeroForOne ? IPoolTokens(msg.sender).token0() : IPoolTokens(msg.sender).token1();
         _transfer(tokenIn, msg.sender, owed);
+    }
+
+    /// @dev A pool may claim no more than the input it was asked to swap (V3), and a
+    /// pair must report exactly the output it was asked for (V2).
+    function _checkAmount(uint256 claimed, bool exact) private {
+        uint256 expected = expectedAmount;
+        if (exact ? claimed != expected : claimed > expected) revert UnexpectedAmount(claimed, expected);
+        expectedAmount = 0;
     }
 
     function _acceptCallback() private {
@@ -195,6 +209,7 @@ contract ArenaExecutor {
         (address pool, uint8 kind, bool zeroForOne) = _hop(path, 0);
         expectedPool = pool;
         if (kind == KIND_V3) {
+            expectedAmount = amountIn;
             IConcentratedPoolSwap(pool).swap(
                 _recipient(path, 1),
                 zeroForOne,
@@ -205,6 +220,7 @@ contract ArenaExecutor {
         } else {
             uint256 out = _pairAmountOut(pool, zeroForOne, amountIn);
             (uint256 out0, uint256 out1) = zeroForOne ? (uint256(0), out) : (out, uint256(0));
+            expectedAmount = out;
             IPairSwap(pool).swap(out0, out1, address(this), abi.encodePacked(amountIn, path));
         }
         if (expectedPool != address(0)) revert UnexpectedCallback(address(0), pool);
@@ -235,6 +251,7 @@ contract ArenaExecutor {
     {
         if (amountIn > uint256(type(int256).max)) revert AmountTooLarge(amountIn);
         expectedPool = pool;
+        expectedAmount = amountIn;
         (int256 amount0, int256 amount1) =
             IConcentratedPoolSwap(pool).swap(to, zeroForOne, int256(amountIn), _priceLimit(zeroForOne), "");
         if (expectedPool != address(0)) revert UnexpectedCallback(address(0), pool);

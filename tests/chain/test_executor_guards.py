@@ -5,6 +5,8 @@
 - a profit that differs from the opportunity's: refused as stale;
 - the swap callbacks called by an EOA, or by a contract posing as a pool: UnexpectedCallback;
 - `execute` or `withdraw` from anyone but the owner: NotOwner;
+- a contract posing as a V3 pool inside the path: claiming more than the hop's input
+  reverts with UnexpectedAmount, re-entering `execute` or `withdraw` with NotOwner;
 - a passed deadline, a coinbase payment without the wrapped native start token, a bad
   path: their named errors.
 """
@@ -27,6 +29,7 @@ from devchain.executor_world import (
 from executor.attempt import AttemptBuilder, ChainHead, Prepared, Refusal
 from executor.interface import encode_execute, encode_withdraw, revert_name
 from executor.keys import SigningKey
+from executor.path import Hop, HopKind, decode_path, encode_path
 from pathfinder.opportunity import Opportunity
 from tests.chain.executor_fixtures import (
     ExecutorWorld,
@@ -198,3 +201,26 @@ def test_deadline_payment_and_path_errors_are_named(executor_world: ExecutorWorl
     }
     for name, data in cases.items():
         assert revert_name(call_revert(world, owner, executor, data)) == name, name
+
+
+def test_a_pool_in_the_path_that_overclaims_or_re_enters_is_stopped(
+    executor_world: ExecutorWorld,
+) -> None:
+    """The owner's mistake — a contract that is no Uniswap pool, listed as a V3 pool —
+    cannot take more than the hop's input, nor re-enter the contract."""
+    world = executor_world
+    real = decode_path(world.kinds.packed_path(best(world)))
+    attacker, _ = new_funded_key(world.chain.w3)
+    probe = deploy_test_contract(world.chain.w3, world.chain.node.url, attacker, "CallbackProbe")
+    fake = Hop(pool=bytes.fromhex(probe[2:]), kind=HopKind.UNISWAP_V3, zero_for_one=True)
+    tip = world.client.block_number()
+    data = encode_execute(encode_path([fake, *real[1:]]), 10**18, 0, 0, tip + 5)
+    set_mode = keccak(text="setMode(uint8)")[:4]
+    for mode, expected in ((0, "UnexpectedAmount"), (1, "NotOwner"), (2, "NotOwner")):
+        assert (
+            send_unchecked(world, attacker, probe, set_mode + encode(["uint8"], [mode]))["status"]
+            == "0x1"
+        )
+        assert revert_name(call_revert(world, world.key.address, world.executor, data)) == (
+            expected
+        ), mode

@@ -50,6 +50,7 @@ def test_the_packaged_artifact_names_every_guard() -> None:
         "DeadlinePassed",
         "Reentered",
         "UnexpectedCallback",
+        "UnexpectedAmount",
         "InsufficientProfit",
         "PaymentNeedsWrappedNative",
         "BadPathLength",
