@@ -175,9 +175,11 @@ class OpportunityExecutor:
                 receipt, opportunity.tokens[0], self.settings.executor
             ),
         }
-        ok = receipt.get("status") == "0x1"
-        status = AttemptStatus.INCLUDED if ok else AttemptStatus.REVERTED
-        self._record(opportunity, status, **fields, **mined)
+        if receipt.get("status") == "0x1":
+            self._record(opportunity, AttemptStatus.INCLUDED, **fields, **mined)
+        else:
+            reason = "reverted on chain: the state moved after the simulation"
+            self._record(opportunity, AttemptStatus.REVERTED, reason=reason, **fields, **mined)
 
     def _record(self, opportunity: Opportunity, status: AttemptStatus, **fields: Any) -> None:
         fields.setdefault("expected_profit", opportunity.profit)

@@ -1,7 +1,8 @@
 """The contract's guards, each shown by an attack that fails on anvil.
 
 - a competitor's identical cycle mined first: our simulation refuses; our transaction
-  sent anyway (no simulation) reverts on chain with InsufficientProfit;
+  sent anyway (no simulation) reverts on chain with InsufficientProfit, and the live
+  executor journals such a transaction as `reverted`;
 - a profit that differs from the opportunity's: refused as stale;
 - the swap callbacks called by an EOA, or by a contract posing as a pool: UnexpectedCallback;
 - `execute` or `withdraw` from anyone but the owner: NotOwner;
@@ -22,14 +23,17 @@ from eth_utils.crypto import keccak
 
 from devchain.executor_world import (
     arena_opportunities,
+    automine,
     deploy_executor_contract,
     deploy_test_contract,
     new_funded_key,
 )
 from executor.attempt import AttemptBuilder, ChainHead, Prepared, Refusal
 from executor.interface import encode_execute, encode_withdraw, revert_name
+from executor.journal import AttemptStatus, read_journal
 from executor.keys import SigningKey
 from executor.path import Hop, HopKind, decode_path, encode_path
+from executor.session import OpportunityExecutor
 from pathfinder.opportunity import Opportunity
 from tests.chain.executor_fixtures import (
     ExecutorWorld,
@@ -100,6 +104,35 @@ def test_a_competitor_first_makes_the_simulation_refuse_and_the_chain_revert(
     receipt = send_unchecked(world, world.key, world.executor, calldata(world, opportunity))
     assert receipt["status"] == "0x0"
     assert revert_name(onchain_revert(world, receipt["transactionHash"])) == "InsufficientProfit"
+
+
+def test_a_transaction_prepared_before_a_competitor_is_journaled_as_reverted(
+    executor_world: ExecutorWorld,
+) -> None:
+    """The live executor sends what it prepared; the state moves before inclusion."""
+    world = executor_world
+    opportunity = best(world)
+    settings = msgspec.structs.replace(world.settings(live=True), deadline_blocks=20)
+    executor = OpportunityExecutor.open(settings)
+    try:
+        nonce = world.client.nonce(world.key.address)
+        prepared = executor.builder.prepare(opportunity, head(world), nonce)
+        assert isinstance(prepared, Prepared)
+        rival_key, rival = competitor(world)
+        assert send_unchecked(world, rival_key, rival, prepared.transaction.data)["status"] == (
+            "0x1"
+        )
+        with automine(world.chain.w3):
+            executor.send(prepared)
+    finally:
+        executor.close()
+    sent, reverted = read_journal(world.tmp / "journal.jsonl")
+    assert sent.status is AttemptStatus.SENT and reverted.status is AttemptStatus.REVERTED
+    assert reverted.tx_hash == sent.tx_hash and reverted.nonce == nonce
+    assert reverted.expected_profit == opportunity.profit and reverted.realized_profit == 0
+    assert reverted.tx_hash is not None
+    assert revert_name(onchain_revert(world, reverted.tx_hash)) == "InsufficientProfit"
+    assert world.client.nonce(world.key.address, "latest") == nonce + 1
 
 
 def test_a_profit_other_than_the_opportunitys_is_refused_as_stale(
