@@ -17,7 +17,7 @@ interface IFlashCallbacks {
 /// @notice A contract posing as a pool, for tests only: it calls a target's swap
 /// callbacks the way a real pool would, claiming tokens it is owed but never sent. Put in
 /// a path as a V3 pool, its `swap` overclaims by one (mode 0) or re-enters the caller's
-/// `execute` (mode 1) or `withdraw` (mode 2).
+/// `execute` (mode 1) or `withdraw` (mode 2); as a V2 pair, it overstates its output.
 contract CallbackProbe {
     uint8 public mode;
 
@@ -49,6 +49,16 @@ contract CallbackProbe {
         external
     {
         IFlashCallbacks(target).uniswapV2Call(sender, amount0, amount1, data);
+    }
+
+    /// @dev As a V2 pair: reserves of 10^18 each, and a flash swap that reports one wei
+    /// more output than it was asked for (and sends nothing).
+    function getReserves() external pure returns (uint112, uint112, uint32) {
+        return (1e18, 1e18, 0);
+    }
+
+    function swap(uint256 amount0Out, uint256 amount1Out, address to, bytes calldata data) external {
+        IFlashCallbacks(to).uniswapV2Call(msg.sender, amount0Out == 0 ? 0 : amount0Out + 1, amount1Out == 0 ? 0 : amount1Out + 1, data);
     }
 
     function balanceOf(address) external pure returns (uint256) {

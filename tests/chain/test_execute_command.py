@@ -264,3 +264,27 @@ def test_the_executor_is_a_sink_of_the_path_recalculator(executor_world: Executo
     journal = read_journal(world.tmp / "journal.jsonl")
     assert len(journal) == len(found) > 0
     assert journal[0].status is AttemptStatus.SIMULATED
+
+
+def test_live_sends_and_journals_the_outcome(executor_world: ExecutorWorld) -> None:
+    world = executor_world
+    nonce = world.client.nonce(world.key.address, "latest")
+    source = world.tmp / "live.jsonl"
+    found = arena_opportunities(world.chain.w3, world.pools)
+    append(source, found)
+    with automine(world.chain.w3):
+        done = subprocess.run(
+            execute_args(world, str(source), "--live", "--until-idle", "0.5"),
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=TIMEOUT,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    assert "arena execute (live):" in done.stdout.splitlines()[-1]
+    journal = read_journal(world.tmp / "journal.jsonl")
+    included = [e for e in journal if e.status is AttemptStatus.INCLUDED]
+    assert included and all(e.realized_profit == e.expected_profit for e in included)
+    assert world.client.nonce(world.key.address, "latest") == nonce + len(included)
+    assert_no_key(world, done.stdout, done.stderr, (world.tmp / "journal.jsonl").read_text())

@@ -7,7 +7,8 @@
 - the swap callbacks called by an EOA, or by a contract posing as a pool: UnexpectedCallback;
 - `execute` or `withdraw` from anyone but the owner: NotOwner;
 - a contract posing as a V3 pool inside the path: claiming more than the hop's input
-  reverts with UnexpectedAmount, re-entering `execute` or `withdraw` with NotOwner;
+  reverts with UnexpectedAmount, re-entering `execute` or `withdraw` with NotOwner; posing
+  as a V2 pair and overstating its output: UnexpectedAmount;
 - a passed deadline, a coinbase payment without the wrapped native start token, a bad
   path: their named errors.
 """
@@ -257,3 +258,9 @@ def test_a_pool_in_the_path_that_overclaims_or_re_enters_is_stopped(
         assert revert_name(call_revert(world, world.key.address, world.executor, data)) == (
             expected
         ), mode
+    # listed as a V2 pair: it reports more output than it was asked for
+    pair = Hop(pool=fake.pool, kind=HopKind.UNISWAP_V2, zero_for_one=True)
+    data = encode_execute(encode_path([pair, *real[1:]]), 10**18, 0, 0, tip + 5)
+    assert revert_name(call_revert(world, world.key.address, world.executor, data)) == (
+        "UnexpectedAmount"
+    )
