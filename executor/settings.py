@@ -34,4 +34,8 @@ class ExecutorSettings(msgspec.Struct, frozen=True, kw_only=True):
     receipt_poll_s: float = 0.05
 
     def cap_for(self, start_token: str) -> int | None:
-        return self.max_amount_in.get(start_token.lower())
+        wanted = start_token.lower()
+        for token, cap in self.max_amount_in.items():
+            if token.lower() == wanted:
+                return cap
+        return None

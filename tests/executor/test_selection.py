@@ -67,3 +67,14 @@ def test_a_cycle_is_left_out_only_for_a_better_one_it_conflicts_with(
         assert "shares a pool" in choice.refusal
         better = [c.opportunity for c in choices[:i] if c.chosen]
         assert any(set(b.pools) & set(choice.opportunity.pools) for b in better)
+
+
+def test_caps_match_the_start_token_in_any_case() -> None:
+    from executor.settings import ExecutorSettings
+
+    token = "0x" + "Ab" * 20
+    settings = ExecutorSettings(
+        rpc_url="", executor="", whitelist="", journal="", max_amount_in={token: 5}
+    )
+    assert settings.cap_for(token.lower()) == 5 and settings.cap_for(token.upper()) == 5
+    assert settings.cap_for("0x" + "00" * 20) is None
