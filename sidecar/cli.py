@@ -22,6 +22,8 @@ SUBCOMMANDS: dict[str, str] = {
     "run": "run",
     "record": "record",
     "follow": "follow",
+    "execute": "execute",
+    "executor": "executor_admin",
 }
 
 

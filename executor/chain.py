@@ -1,0 +1,86 @@
+"""The JSON-RPC calls the executor makes, over one HTTP provider, typed and checked.
+
+A revert (eth_call / eth_estimateGas) raises ChainRpcError with the revert data, so the
+caller can name the contract's custom error.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, cast, final
+
+from web3 import HTTPProvider
+from web3.types import RPCEndpoint
+
+from executor.errors import ChainRpcError
+
+DEFAULT_TIMEOUT_S: Final = 30.0
+# Simulations run on the latest state in the next block's context (number, timestamp):
+# what a pool does can depend on them (a V3 pool writes an oracle observation only in a
+# block later than its last one), and so can the gas it uses.
+SIMULATION_TAG: Final = "pending"
+
+
+def _int(value: object) -> int:
+    return int(str(value), 16)
+
+
+def _revert_data(error: object) -> bytes | None:
+    if not isinstance(error, dict):
+        return None
+    data = error.get("data")
+    if isinstance(data, dict):  # some nodes nest it
+        data = data.get("data")
+    if isinstance(data, str) and data.startswith("0x"):
+        try:
+            return bytes.fromhex(data[2:])
+        except ValueError:
+            return None
+    return None
+
+
+@final
+class ChainClient:
+    def __init__(self, url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        self.url = url
+        self._provider = HTTPProvider(url, request_kwargs={"timeout": timeout_s})
+
+    def request(self, method: str, params: list[Any]) -> Any:
+        try:
+            response = self._provider.make_request(cast(RPCEndpoint, method), params)
+        except (OSError, ValueError) as exc:  # requests' errors derive from OSError
+            raise ChainRpcError(method, f"{self.url} unreachable: {exc}") from None
+        error = response.get("error")
+        if error is not None:
+            message = error.get("message", error) if isinstance(error, dict) else error
+            raise ChainRpcError(method, str(message), _revert_data(error))
+        return response.get("result")
+
+    def chain_id(self) -> int:
+        return _int(self.request("eth_chainId", []))
+
+    def block_number(self) -> int:
+        return _int(self.request("eth_blockNumber", []))
+
+    def latest_header(self) -> tuple[int, int]:
+        """(number, base fee per gas) of the latest block."""
+        header = self.request("eth_getBlockByNumber", ["latest", False])
+        return _int(header["number"]), _int(header.get("baseFeePerGas", "0x0"))
+
+    def nonce(self, address: bytes, tag: str = "pending") -> int:
+        return _int(self.request("eth_getTransactionCount", ["0x" + address.hex(), tag]))
+
+    def code(self, address: bytes) -> bytes:
+        return bytes.fromhex(str(self.request("eth_getCode", ["0x" + address.hex(), "latest"]))[2:])
+
+    def estimate_gas(self, call: dict[str, str], tag: str = SIMULATION_TAG) -> int:
+        return _int(self.request("eth_estimateGas", [call, tag]))
+
+    def call(self, call: dict[str, str], tag: str = SIMULATION_TAG) -> bytes:
+        return bytes.fromhex(str(self.request("eth_call", [call, tag]))[2:])
+
+    def send_raw(self, raw: bytes) -> str:
+        return str(self.request("eth_sendRawTransaction", ["0x" + raw.hex()]))
+
+    def receipt(self, tx_hash: str) -> dict[str, Any] | None:
+        found = self.request("eth_getTransactionReceipt", [tx_hash])
+        return cast(dict[str, Any], found) if found is not None else None

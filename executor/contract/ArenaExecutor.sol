@@ -1,0 +1,317 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+interface IPoolTokens {
+    function token0() external view returns (address);
+    function token1() external view returns (address);
+}
+
+interface IPairSwap {
+    function getReserves() external view returns (uint112, uint112, uint32);
+    function swap(uint256 amount0Out, uint256 amount1Out, address to, bytes calldata data) external;
+}
+
+interface IConcentratedPoolSwap {
+    function swap(
+        address recipient,
+        bool zeroForOne,
+        int256 amountSpecified,
+        uint160 sqrtPriceLimitX96,
+        bytes calldata data
+    ) external returns (int256 amount0, int256 amount1);
+}
+
+interface IBalance {
+    function balanceOf(address account) external view returns (uint256);
+}
+
+interface IWrappedNative {
+    function withdraw(uint256 amount) external;
+}
+
+/// @title ArenaExecutor
+/// @notice Runs one arbitrage cycle over Uniswap V2 pairs and V3 pools without capital.
+/// The first hop is a flash swap: its callback runs the remaining hops and then pays the
+/// first pool. Each later hop pays its pool directly: a V2 pair receives its input from
+/// the hop before (as that hop's recipient), a V3 pool is paid inside its callback.
+///
+/// The path is packed, 21 bytes per hop: the pool's 20-byte address, then a flags byte
+/// (bit 0: token0 -> token1; bits 1-4: 0 = Uniswap V2 pair, 1 = Uniswap V3 pool; bits
+/// 5-7 zero). A cycle has 2 to 8 hops and ends in the token it starts with.
+///
+/// Guards: only the owner (the deploying key) starts a cycle or withdraws; a callback is
+/// accepted only from the one pool the contract is waiting for, and only while a cycle
+/// runs (both held in transient storage), and that pool may claim no more than the input
+/// it was asked to swap (a pair: exactly the output it was asked for); the start token's balance must grow by at
+/// least `minProfit + coinbasePayment`; the cycle must run at or before `deadlineBlock`.
+/// The coinbase payment is made last, in native currency: the contract unwraps that much
+/// of the start token, so a payment needs the start token to be the wrapped native token
+/// given at deployment; with any other start token the payment must be zero. The
+/// contract never approves a token to anyone.
+contract ArenaExecutor {
+    uint256 private constant HOP_BYTES = 21;
+    uint256 private constant MIN_HOPS = 2;
+    uint256 private constant MAX_HOPS = 8;
+    uint8 private constant DIRECTION_BIT = 0x01;
+    uint8 private constant KIND_V2 = 0;
+    uint8 private constant KIND_V3 = 1;
+    uint8 private constant KNOWN_FLAGS = 0x03;
+    uint160 private constant MIN_SQRT_RATIO_PLUS_ONE = 4295128740;
+    uint160 private constant MAX_SQRT_RATIO_MINUS_ONE =
+        1461446703485210103287273052203988822378723970341;
+
+    address public immutable owner;
+    address public immutable wrappedNative;
+
+    bool private transient executing;
+    address private transient expectedPool;
+    uint256 private transient requiredProfit;
+    uint256 private transient expectedAmount;
+
+    event Executed(address indexed startToken, uint256 amountIn, uint256 profit, uint256 coinbasePayment);
+
+    error NotOwner(address caller);
+    error DeadlinePassed(uint256 deadlineBlock, uint256 currentBlock);
+    error Reentered();
+    error BadPathLength(uint256 length);
+    error BadHopFlags(uint256 hop, uint8 flags);
+    error AmountTooLarge(uint256 amount);
+    error UnexpectedCallback(address caller, address expected);
+    error UnexpectedAmount(uint256 claimed, uint256 expected);
+    error InsufficientProfit(int256 profit, uint256 required);
+    error PaymentNeedsWrappedNative(address startToken);
+    error CoinbasePaymentFailed(address coinbase, uint256 amount);
+    error TransferFailed(address token, address to, uint256 amount);
+    error UnexpectedEther(address sender);
+
+    modifier onlyOwner() {
+        if (msg.sender != owner) revert NotOwner(msg.sender);
+        _;
+    }
+
+    modifier locked() {
+        if (executing) revert Reentered();
+        executing = true;
+        _;
+        executing = false;
+    }
+
+    constructor(address wrappedNative_) {
+        owner = msg.sender;
+        wrappedNative = wrappedNative_;
+    }
+
+    receive() external payable {
+        if (msg.sender != wrappedNative || !executing) revert UnexpectedEther(msg.sender);
+    }
+
+    /// @notice Runs the cycle `path` with `amountIn` of its start token and returns the
+    /// growth of the contract's start-token balance (before the coinbase payment).
+    function execute(
+        bytes calldata path,
+        uint256 amountIn,
+        uint256 minProfit,
+        uint256 coinbasePayment,
+        uint256 deadlineBlock
+    ) external onlyOwner locked returns (uint256 profit) {
+        if (block.number > deadlineBlock) revert DeadlinePassed(deadlineBlock, block.number);
+        _checkPath(path);
+        if (amountIn > uint256(type(int256).max)) revert AmountTooLarge(amountIn);
+        address startToken = _tokenIn(path, 0);
+        if (coinbasePayment != 0 && startToken != wrappedNative) {
+            revert PaymentNeedsWrappedNative(startToken);
+        }
+        uint256 required = minProfit + coinbasePayment;
+        requiredProfit = required;
+        uint256 balanceBefore = IBalance(startToken).balanceOf(address(this));
+        _flashFirstHop(path, amountIn);
+        uint256 balanceAfter = IBalance(startToken).balanceOf(address(this));
+        if (balanceAfter < balanceBefore + required) {
+            revert InsufficientProfit(int256(balanceAfter) - int256(balanceBefore), required);
+        }
+        profit = balanceAfter - balanceBefore;
+        requiredProfit = 0;
+        if (coinbasePayment != 0) _payCoinbase(coinbasePayment);
+        emit Executed(startToken, amountIn, profit, coinbasePayment);
+    }
+
+    /// @notice Sends `amount` of `token` (the zero address: native currency) to `to`.
+    function withdraw(address token, address to, uint256 amount) external onlyOwner locked {
+        if (token == address(0)) {
+            (bool ok, ) = to.call{value: amount}("");
+            if (!ok) revert TransferFailed(token, to, amount);
+        } else {
+            _transfer(token, to, amount);
+        }
+    }
+
+    /// @dev Called by a V3 pool inside `swap`. With data, this is the first hop: the
+    /// remaining hops run before the pool is paid; without, a later hop: pay and return.
+    function uniswapV3SwapCallback(int256 amount0Delta, int256 amount1Delta, bytes calldata data) external {
+        _acceptCallback();
+        bool owesToken0 = amount0Delta > 0;
+        int256 owed = owesToken0 ? amount0Delta : amount1Delta;
+        if (owed <= 0) revert UnexpectedCallback(msg.sender, address(0));
+        _checkAmount(uint256(owed), false);
+        if (data.length != 0) {
+            int256 received = owesToken0 ? amount1Delta : amount0Delta;
+            uint256 returned = _runHops(data, 1, uint256(-received));
+            _checkProfit(uint256(owed), returned);
+        }
+        address token = owesToken0 ? IPoolTokens(msg.sender).token0() : IPoolTokens(msg.sender).token1();
+        _transfer(token, msg.sender, uint256(owed));
+    }
+
+    /// @dev Called by a V2 pair that sent the first hop's output here: forward it to the
+    /// second hop, run the remaining hops, then pay the pair. `data` is the amount owed
+    /// (32 bytes) followed by the path.
+    function uniswapV2Call(address sender, uint256 amount0, uint256 amount1, bytes calldata data) external {
+        _acceptCallback();
+        if (sender != address(this)) revert UnexpectedCallback(sender, address(this));
+        uint256 owed = uint256(bytes32(data[:32]));
+        bytes calldata path = data[32:];
+        (, , bool zeroForOne) = _hop(path, 0);
+        uint256 received = zeroForOne ? amount1 : amount0;
+        if ((zeroForOne ? amount0 : amount1) != 0) revert UnexpectedAmount(amount0 + amount1, received);
+        _checkAmount(received, true);
+        address next = _recipient(path, 1);
+        if (next != address(this)) {
+            address tokenOut = zeroForOne ? IPoolTokens(msg.sender).token1() : IPoolTokens(msg.sender).token0();
+            _transfer(tokenOut, next, received);
+        }
+        _checkProfit(owed, _runHops(path, 1, received));
+        address tokenIn = zeroForOne ? IPoolTokens(msg.sender).token0() : IPoolTokens(msg.sender).token1();
+        _transfer(tokenIn, msg.sender, owed);
+    }
+
+    /// @dev A pool may claim no more than the input it was asked to swap (V3), and a
+    /// pair must report exactly the output it was asked for (V2).
+    function _checkAmount(uint256 claimed, bool exact) private {
+        uint256 expected = expectedAmount;
+        if (exact ? claimed != expected : claimed > expected) revert UnexpectedAmount(claimed, expected);
+        expectedAmount = 0;
+    }
+
+    function _acceptCallback() private {
+        address expected = expectedPool;
+        if (!executing || msg.sender != expected) revert UnexpectedCallback(msg.sender, expected);
+        expectedPool = address(0);
+    }
+
+    /// @dev The cycle returned `returned` of the start token and owes `owed` to the first
+    /// pool: the difference must reach the required profit before the pool is paid.
+    function _checkProfit(uint256 owed, uint256 returned) private view {
+        uint256 required = requiredProfit;
+        if (returned < owed + required) revert InsufficientProfit(int256(returned) - int256(owed), required);
+    }
+
+    function _flashFirstHop(bytes calldata path, uint256 amountIn) private {
+        (address pool, uint8 kind, bool zeroForOne) = _hop(path, 0);
+        expectedPool = pool;
+        if (kind == KIND_V3) {
+            expectedAmount = amountIn;
+            IConcentratedPoolSwap(pool).swap(
+                _recipient(path, 1),
+                zeroForOne,
+                int256(amountIn),
+                _priceLimit(zeroForOne),
+                path
+            );
+        } else {
+            uint256 out = _pairAmountOut(pool, zeroForOne, amountIn);
+            (uint256 out0, uint256 out1) = zeroForOne ? (uint256(0), out) : (out, uint256(0));
+            expectedAmount = out;
+            IPairSwap(pool).swap(out0, out1, address(this), abi.encodePacked(amountIn, path));
+        }
+        if (expectedPool != address(0)) revert UnexpectedCallback(address(0), pool);
+    }
+
+    function _runHops(bytes calldata path, uint256 first, uint256 amount) private returns (uint256) {
+        uint256 hops = path.length / HOP_BYTES;
+        for (uint256 i = first; i < hops; ++i) {
+            (address pool, uint8 kind, bool zeroForOne) = _hop(path, i);
+            address to = _recipient(path, i + 1);
+            amount = kind == KIND_V3
+                ? _swapConcentrated(pool, zeroForOne, amount, to)
+                : _swapPair(pool, zeroForOne, amount, to);
+        }
+        return amount;
+    }
+
+    /// @dev A pair holds this hop's input already (the hop before sent it there).
+    function _swapPair(address pool, bool zeroForOne, uint256 amountIn, address to) private returns (uint256 out) {
+        out = _pairAmountOut(pool, zeroForOne, amountIn);
+        (uint256 out0, uint256 out1) = zeroForOne ? (uint256(0), out) : (out, uint256(0));
+        IPairSwap(pool).swap(out0, out1, to, "");
+    }
+
+    function _swapConcentrated(address pool, bool zeroForOne, uint256 amountIn, address to)
+        private
+        returns (uint256)
+    {
+        if (amountIn > uint256(type(int256).max)) revert AmountTooLarge(amountIn);
+        expectedPool = pool;
+        expectedAmount = amountIn;
+        (int256 amount0, int256 amount1) =
+            IConcentratedPoolSwap(pool).swap(to, zeroForOne, int256(amountIn), _priceLimit(zeroForOne), "");
+        if (expectedPool != address(0)) revert UnexpectedCallback(address(0), pool);
+        return uint256(-(zeroForOne ? amount1 : amount0));
+    }
+
+    function _pairAmountOut(address pool, bool zeroForOne, uint256 amountIn) private view returns (uint256) {
+        (uint112 reserve0, uint112 reserve1, ) = IPairSwap(pool).getReserves();
+        (uint256 reserveIn, uint256 reserveOut) = zeroForOne
+            ? (uint256(reserve0), uint256(reserve1))
+            : (uint256(reserve1), uint256(reserve0));
+        uint256 inWithFee = amountIn * 997;
+        return (inWithFee * reserveOut) / (reserveIn * 1000 + inWithFee);
+    }
+
+    function _payCoinbase(uint256 amount) private {
+        IWrappedNative(wrappedNative).withdraw(amount);
+        (bool ok, ) = block.coinbase.call{value: amount}("");
+        if (!ok) revert CoinbasePaymentFailed(block.coinbase, amount);
+    }
+
+    function _transfer(address token, address to, uint256 amount) private {
+        (bool ok, bytes memory result) = token.call(abi.encodeWithSelector(0xa9059cbb, to, amount));
+        if (!ok || (result.length != 0 && !abi.decode(result, (bool)))) {
+            revert TransferFailed(token, to, amount);
+        }
+    }
+
+    function _checkPath(bytes calldata path) private pure {
+        uint256 length = path.length;
+        uint256 hops = length / HOP_BYTES;
+        if (length % HOP_BYTES != 0 || hops < MIN_HOPS || hops > MAX_HOPS) revert BadPathLength(length);
+        for (uint256 i = 0; i < hops; ++i) {
+            uint8 flags = uint8(path[i * HOP_BYTES + 20]);
+            if (flags & ~KNOWN_FLAGS != 0) revert BadHopFlags(i, flags);
+        }
+    }
+
+    function _hop(bytes calldata path, uint256 i) private pure returns (address pool, uint8 kind, bool zeroForOne) {
+        uint256 at = i * HOP_BYTES;
+        pool = address(bytes20(path[at:at + 20]));
+        uint8 flags = uint8(path[at + 20]);
+        kind = flags >> 1;
+        zeroForOne = flags & DIRECTION_BIT != 0;
+    }
+
+    /// @dev Where hop `i - 1` sends its output: a V2 pair takes its input up front, a V3
+    /// pool is paid from this contract inside its callback, and the last hop ends here.
+    function _recipient(bytes calldata path, uint256 i) private view returns (address) {
+        if (i * HOP_BYTES >= path.length) return address(this);
+        (address pool, uint8 kind, ) = _hop(path, i);
+        return kind == KIND_V2 ? pool : address(this);
+    }
+
+    function _tokenIn(bytes calldata path, uint256 i) private view returns (address) {
+        (address pool, , bool zeroForOne) = _hop(path, i);
+        return zeroForOne ? IPoolTokens(pool).token0() : IPoolTokens(pool).token1();
+    }
+
+    function _priceLimit(bool zeroForOne) private pure returns (uint160) {
+        return zeroForOne ? MIN_SQRT_RATIO_PLUS_ONE : MAX_SQRT_RATIO_MINUS_ONE;
+    }
+}
