@@ -19,6 +19,7 @@ from web3 import Web3
 from arena.block_assembler import Settled
 from arena.engine import ArenaEngine
 from arena.resync import resync
+from arena.sync_state import SyncState
 from devchain.rpc import rpc_call
 from devchain.solidity import load_devchain_artifact
 from executor.chain import ChainClient
@@ -93,6 +94,6 @@ def arena_opportunities(
             base_fee_per_gas=base_fee,
             changed=everything,
             after_reorg=False,
-            trustworthy=True,
+            sync=SyncState.SYNCED,
         )
     )

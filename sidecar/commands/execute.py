@@ -22,8 +22,10 @@ from executor.keys import KEY_ENV_VAR
 from executor.session import OpportunityExecutor
 from executor.settings import GWEI, ExecutorSettings
 from exex_bridge.whitelist import load_whitelist_file
-from sidecar.commands.common import non_negative, positive, seconds
+from sidecar.commands.common import flag_type
 from sidecar.commands.executor_options import add_key_arguments, address, token_cap
+from sidecar.setting_values import NON_NEGATIVE_INT, POSITIVE_INT, SECONDS
+from sidecar.settings import ArenaSettings
 
 HELP = "simulate (default) or send (--live) the opportunities' transactions via the executor"
 
@@ -79,17 +81,34 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--live", action="store_true", help="SEND the transactions (default: dry run)"
     )
     parser.add_argument("--chain", help="chain name in the NATS subject (default: whitelist's)")
-    parser.add_argument("--until-idle", type=seconds, metavar="S", help="stop after S s idle")
     parser.add_argument(
-        "--max-opportunities", type=positive, metavar="N", help="stop after N opportunities"
+        "--until-idle", type=flag_type(SECONDS), metavar="S", help="stop after S s idle"
     )
     parser.add_argument(
-        "--priority-fee-gwei", type=non_negative, default=1, metavar="G", help="default 1"
+        "--max-opportunities",
+        type=flag_type(POSITIVE_INT),
+        metavar="N",
+        help="stop after N opportunities",
     )
-    parser.add_argument("--gas-margin-percent", type=non_negative, default=25, metavar="P")
-    parser.add_argument("--deadline-blocks", type=non_negative, default=2, metavar="N")
     parser.add_argument(
-        "--min-net-profit", type=non_negative, default=1, metavar="WEI", help="after gas"
+        "--priority-fee-gwei",
+        type=flag_type(NON_NEGATIVE_INT),
+        default=1,
+        metavar="G",
+        help="default 1",
+    )
+    parser.add_argument(
+        "--gas-margin-percent", type=flag_type(NON_NEGATIVE_INT), default=25, metavar="P"
+    )
+    parser.add_argument(
+        "--deadline-blocks", type=flag_type(NON_NEGATIVE_INT), default=2, metavar="N"
+    )
+    parser.add_argument(
+        "--min-net-profit",
+        type=flag_type(NON_NEGATIVE_INT),
+        default=1,
+        metavar="WEI",
+        help="after gas",
     )
     parser.add_argument(
         "--max-amount-in",
@@ -99,9 +118,11 @@ def register(parser: argparse.ArgumentParser) -> None:
         metavar="TOKEN=AMOUNT",
         help="cap on amount_in per start token (repeatable)",
     )
-    parser.add_argument("--coinbase-share-bps", type=non_negative, default=0, metavar="BPS")
+    parser.add_argument(
+        "--coinbase-share-bps", type=flag_type(NON_NEGATIVE_INT), default=0, metavar="BPS"
+    )
     parser.add_argument("--wrapped-native", type=address, metavar="0x…")
-    parser.add_argument("--receipt-timeout", type=seconds, default=60.0, metavar="S")
+    parser.add_argument("--receipt-timeout", type=flag_type(SECONDS), default=60.0, metavar="S")
 
 
 def settings_from(args: argparse.Namespace) -> ExecutorSettings:
@@ -169,10 +190,11 @@ async def _run(args: argparse.Namespace, settings: ExecutorSettings) -> int:
     return 0
 
 
-def execute(args: argparse.Namespace) -> int:
+def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
+    """`settings` (the arena's) are not used: the executor's come from its own flags."""
     try:
-        settings = settings_from(args)
-        return asyncio.run(_run(args, settings))
+        executor_settings = settings_from(args)
+        return asyncio.run(_run(args, executor_settings))
     except (ExecutorError, OSError, ValueError) as exc:
         print(f"arena execute: {exc}", file=sys.stderr)
         return 2

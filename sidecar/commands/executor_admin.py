@@ -15,6 +15,7 @@ from executor.deployment import ZERO_ADDRESS, deploy_executor
 from executor.errors import ExecutorError
 from executor.keys import load_signing_key
 from sidecar.commands.executor_options import add_key_arguments, address
+from sidecar.settings import ArenaSettings
 
 HELP = "manage the executor contract: `arena executor deploy` deploys it"
 
@@ -39,7 +40,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     deploy.add_argument("--timeout", type=float, default=120.0, metavar="S")
 
 
-def execute(args: argparse.Namespace) -> int:
+def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
     try:
         key = load_signing_key(args.key_file, args.password_file)
         chain = ChainClient(args.rpc)
