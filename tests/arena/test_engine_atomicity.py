@@ -139,7 +139,12 @@ class World:
             (s.name, tuple(sorted(s.labels.items()))): s.value
             for metric in engine.metrics.registry.collect()
             for s in metric.samples
-            if timings or not (metric.name.endswith("_seconds") and not s.name.endswith("_count"))
+            # `_created` is a wall-clock time (twin engines differ); the series it belongs
+            # to is compared through its other samples
+            if not s.name.endswith("_created")
+            and (
+                timings or not (metric.name.endswith("_seconds") and not s.name.endswith("_count"))
+            )
         }
         return {
             "table": engine.table.records.tobytes(),
