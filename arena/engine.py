@@ -28,7 +28,7 @@ from arena.block_events import (
 )
 from arena.block_staging import UndoSteps, invert_liquidity, stage_records
 from arena.metrics import ArenaMetrics
-from arena.pool_status import PoolStatus, StatusChanges, StatusHistory
+from arena.pool_status import PoolStatus, StaleLabel, StaleReason, StatusChanges, StatusHistory
 from arena.registry import PoolKind, PoolRegistry
 from arena.snapshot_ring import DEFAULT_DEPTH, BlockPreImages, PreImageSpill, SnapshotRing
 from arena.state_table import (
@@ -174,10 +174,10 @@ class ArenaEngine:
             self.sync_status = SYNCED
             self.metrics.synced.set(1)
 
-    def mark_stale(self, index: int, reason: str) -> None:
-        self.mark_stale_many([index], reason)
+    def mark_stale(self, index: int, reason: StaleLabel, detail: str = "") -> None:
+        self.mark_stale_many([index], reason, detail)
 
-    def mark_stale_many(self, indices: Sequence[int], reason: str, detail: str = "") -> None:
+    def mark_stale_many(self, indices: Sequence[int], reason: StaleLabel, detail: str = "") -> None:
         """Exclude pools until an epilogue final or a resync sets them; logged once.
 
         `reason` labels the metric (a few fixed words); `detail` only goes to the log."""
@@ -190,14 +190,14 @@ class ArenaEngine:
         self._log_stale(fresh, reason, detail)
         self.metrics.stale_pools.set(self.stale_count())
 
-    def _log_stale(self, fresh: Sequence[int], reason: str, detail: str) -> None:
+    def _log_stale(self, fresh: Sequence[int], reason: StaleLabel, detail: str) -> None:
         keys = ", ".join(self.registry.pools[i].key_hex for i in fresh[:5])
         more = f" and {len(fresh) - 5} more" if len(fresh) > 5 else ""
         log.warning(
             "%d pool(s) marked stale at block %s: %s%s: %s%s",
             len(fresh),
             self.tip_block,
-            reason,
+            reason.value,
             detail,
             keys,
             more,
@@ -228,7 +228,7 @@ class ArenaEngine:
             counts = self._counters.resolve(found, undo)
             journal = TickJournal(self.ticks)
             undo.append(journal.undo)
-            work, synced = stage_records(found, self.table, journal, statuses)
+            work, synced, refused = stage_records(found, self.table, journal, statuses)
             touched = set(found.indices)
             rows = sorted_rows(touched)
             pre_images = self.table.gather(rows)
@@ -238,8 +238,8 @@ class ArenaEngine:
             if synced and any_not_live:  # a Sync is a V2 pool's whole state: LIVE
                 indices = np.asarray(synced, dtype=np.int64)
                 statuses.set(indices[self.status[indices] != _LIVE], PoolStatus.LIVE)
-            for index, reason in found.mismatched:
-                statuses.mark_stale((index,), reason)
+            for index, reason, detail in (*found.mismatched, *refused):
+                statuses.mark_stale((index,), reason, f": {detail}")
             stale_counts = resolve_stale_counts(self.metrics, statuses.newly_stale, undo)
             undo.append(lambda: self.table.scatter(rows, pre_images))
             if work:
@@ -275,8 +275,8 @@ class ArenaEngine:
             journal = TickJournal(self.ticks)
             undo.append(journal.undo)
             invert_liquidity(found, journal, statuses)
-            for index, reason in found.mismatched:
-                statuses.mark_stale((index,), reason)
+            for index, reason, detail in found.mismatched:
+                statuses.mark_stale((index,), reason, f": {detail}")
             touched = set(found.indices)
             self._stage_revert_statuses(block, pre, sorted_rows(touched), statuses)
             stale_counts = resolve_stale_counts(self.metrics, statuses.newly_stale, undo)
@@ -310,18 +310,18 @@ class ArenaEngine:
             changed_since = np.flatnonzero(
                 (self.last_changed[:n] >= block) & (self.status[:n] != _UNKNOWN)
             )
-            uncovered, reason = np.union1d(rows, changed_since), "revert_too_deep"
+            uncovered, reason = np.union1d(rows, changed_since), StaleReason.REVERT_TOO_DEEP
         else:
             uncovered = np.setdiff1d(rows, pre.indices, assume_unique=True)
-            reason = "revert_without_pre_image"
+            reason = StaleReason.REVERT_WITHOUT_PRE_IMAGE
         if len(uncovered):
-            statuses.mark_stale(uncovered.tolist(), reason)
+            statuses.mark_stale(uncovered.tolist(), reason, f" (revert of block {block})")
         history = self._status_before.get(block)
         if pre is not None and history is not None:
             indices, before = history
             statuses.set(indices[before == _UNKNOWN], PoolStatus.UNKNOWN)
             stale = indices[before == _STALE].tolist()
-            statuses.mark_stale(stale, "stale_before_reverted_block")
+            statuses.mark_stale(stale, StaleReason.STALE_BEFORE_REVERTED_BLOCK)
 
     def _write_common(
         self,
@@ -364,7 +364,7 @@ class ArenaEngine:
         publish(counts)
         publish(stale_counts)
         for reason, indices in statuses.newly_stale.items():
-            self._log_stale(indices, reason, detail)
+            self._log_stale(indices, reason, statuses.details.get(reason, "") + detail)
         if statuses:
             self.metrics.stale_pools.set(self.stale_count())
         self._after_block()

@@ -19,6 +19,7 @@ import msgspec
 
 from arena.engine import ArenaEngine, PoolStatus
 from arena.errors import ArenaError
+from arena.pool_status import StaleReason
 from arena.registry import PoolKind
 from arena.sync_state import LossCause, SyncState
 from exex_bridge.whitelist import PROTOCOL_SHORT
@@ -160,7 +161,7 @@ def load_state(engine: ArenaEngine, state: StateJson, source: str = "<state>") -
     for key in state.stale:
         index = engine.registry.index_of.get(bytes.fromhex(key.removeprefix("0x")))
         if index is not None:
-            engine.mark_stale(index, "stale in the loaded state")
+            engine.mark_stale(index, StaleReason.STALE_IN_LOADED_STATE)
     return loaded
 
 

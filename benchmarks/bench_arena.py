@@ -24,6 +24,7 @@ from benchmarks.common import Row, compare_baseline, percentile, print_report, s
 from exex_bridge import messages as m
 from exex_bridge.codec import decode_message, encode_message
 from exex_bridge.whitelist import Token, WhitelistedPool
+from pathfinder.tick_math import get_sqrt_ratio_at_tick
 
 WETH = Token(address=b"\x01" * 20, decimals=18, symbol="WETH")
 USDC = Token(address=b"\x02" * 20, decimals=6, symbol="USDC")
@@ -66,10 +67,11 @@ def make_block(
         r = rng.random()
         if r < 0.45:
             i = rng.randrange(pools // 2) * 2 + 1
+            tick = rng.randrange(-500, 500)
             update: m.PoolUpdatePayload = m.V3Swap(
-                sqrt_price_x96=rng.randrange(1 << 95, 1 << 97),
+                sqrt_price_x96=get_sqrt_ratio_at_tick(tick) + rng.randrange(1 << 40),
                 liquidity=10**20,
-                tick=rng.randrange(-500, 500),
+                tick=tick,
             )
             protocol = m.Protocol.UNISWAP_V3
         elif r < 0.80:

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from arena.block_events import UpdateCounters
 from arena.engine import ArenaEngine, PoolStatus
 from arena.errors import SpillError
-from arena.pool_status import StatusChanges, StatusHistory
+from arena.pool_status import StaleReason, StatusChanges, StatusHistory
 from arena.snapshot_ring import SnapshotRing
 from arena.spill import RocksSpill
 from arena.state_table import StateTable
@@ -241,13 +241,15 @@ def live_through(
     blocks = [chain.generate(rng, max_updates=10) for _ in range(history + 1)]
     for world in worlds:
         if with_stale:
-            world.engine.mark_stale(world.index[POOLS[3].key], "test")
+            world.engine.mark_stale(world.index[POOLS[3].key], StaleReason.STALE_IN_LOADED_STATE)
         for block in blocks[:-1]:
             if with_stale:
-                world.engine.mark_stale(world.index[POOLS[0].key], "test")
+                world.engine.mark_stale(
+                    world.index[POOLS[0].key], StaleReason.STALE_IN_LOADED_STATE
+                )
             world.apply(block, [])
         if with_stale and stale_at_tip:
-            world.engine.mark_stale(world.index[POOLS[0].key], "test")
+            world.engine.mark_stale(world.index[POOLS[0].key], StaleReason.STALE_IN_LOADED_STATE)
     return blocks
 
 

@@ -26,7 +26,15 @@ from exex_bridge.producers.broadcast import FrameBroadcastServer, StreamSequence
 from sidecar.cli import build_parser
 from sidecar.commands.run import LiveRunner, pipeline_config
 from sidecar.config_file import load_settings
-from tests.arena.replay_scenario import V2_A, V3_B, Scenario, standard_scenario, swap, sync
+from tests.arena.replay_scenario import (
+    V2_A,
+    V3_B,
+    Scenario,
+    sqrt_at,
+    standard_scenario,
+    swap,
+    sync,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMTOOL = Path("/usr/bin/promtool")
@@ -302,7 +310,7 @@ class _Changes:
 def _blocks(seq: StreamSequencer) -> tuple[list[m.ControlMessage], list[m.ControlMessage]]:
     """Block 101 complete, and block 102 without its EndBlock."""
     b101 = seq.block(101, [_update(101, V2_A, sync(1, 2))])
-    b102 = seq.block(102, [_update(102, V3_B, swap(2**96 + 7, 10**18, 3))])
+    b102 = seq.block(102, [_update(102, V3_B, swap(sqrt_at(3) + 7, 10**18, 3))])
     return list(b101), list(b102)
 
 
@@ -339,7 +347,7 @@ async def test_stop_lets_the_open_block_complete(tmp_path: Path, scenario: Scena
     assert pipeline.engine.synced
     engine = pipeline.engine
     assert engine.table.slot0(engine.registry.index_of[bytes.fromhex(V3_B[2:])]) == (
-        2**96 + 7,
+        sqrt_at(3) + 7,
         10**18,
         3,
     )
