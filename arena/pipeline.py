@@ -107,6 +107,8 @@ class Pipeline:
         self.updates_by_protocol: Counter[m.Protocol] = Counter()
         self.apply_latency = LatencySamples()
         self.revert_latency = LatencySamples()
+        # per settled point, all settled subscribers together (the path recalculation)
+        self.subscriber_latency = LatencySamples()
         self._started = time.perf_counter()
 
     @property
@@ -143,8 +145,6 @@ class Pipeline:
         if isinstance(msg, m.EndBlock):
             settled = self._feed_end(msg)
         else:
-            if isinstance(msg, m.PoolUpdate):
-                self.updates_by_protocol[msg.event.protocol] += 1
             settled = self.assembler.feed(msg)
             opened = self.assembler.open_block
             if opened is not None and opened.begin is msg:
@@ -171,6 +171,8 @@ class Pipeline:
         if block is not None and self.engine.tip_block != tip:
             samples = self.revert_latency if block.begin.is_revert else self.apply_latency
             samples.add(elapsed)
+            # only the updates of blocks the engine took (not duplicates, not discards)
+            self.updates_by_protocol.update(event.protocol for event in block.events)
         return settled
 
     def _settled(self, settled: Settled) -> None:
@@ -182,8 +184,11 @@ class Pipeline:
             self._since_checkpoint += 1
             if self._since_checkpoint >= self.checkpoint_every:
                 self.checkpoint_now()
-        for subscriber in self._settled_subscribers:
-            subscriber(settled)
+        if self._settled_subscribers:
+            started = time.perf_counter()
+            for subscriber in self._settled_subscribers:
+                subscriber(settled)
+            self.subscriber_latency.add(time.perf_counter() - started)
 
     def checkpoint_now(self) -> int | None:
         """Save a checkpoint if there is a store and the state is trustworthy at a block
@@ -222,6 +227,7 @@ class Pipeline:
             reorgs=sample_value(registry, "arena_reorg_envelopes_total"),
             settled_points=self.settled_points,
             tip_block=self.engine.tip_block,
+            duplicates=sample_value(registry, "arena_stream_duplicates_total"),
             updates_by_protocol={
                 PROTOCOL_SHORT[p]: n for p, n in sorted(self.updates_by_protocol.items())
             },
@@ -233,6 +239,7 @@ class Pipeline:
             unsynced_cause=_loss_cause(self.engine),
             apply_latency=self.apply_latency.stats(),
             revert_latency=self.revert_latency.stats(),
+            recalc_latency=self.subscriber_latency.stats(),
             elapsed_seconds=round(time.perf_counter() - self._started, 6),
         )
 

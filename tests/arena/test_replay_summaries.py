@@ -1,0 +1,80 @@
+"""What the replay summary says: duplicates dropped, only the updates of blocks taken,
+the recalculation latency beside apply and revert, and state-only replays."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from exex_bridge import messages as m
+from tests.arena.replay_scenario import Scenario, standard_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+COPIES = 5
+
+
+@pytest.fixture(scope="module")
+def scenario() -> Scenario:
+    return standard_scenario()
+
+
+def replay(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sidecar.cli", "replay", "--no-progress", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
+
+
+def applied_updates(scenario: Scenario) -> dict[str, int]:
+    names = {m.Protocol.UNISWAP_V2: "v2", m.Protocol.UNISWAP_V3: "v3"}
+    counts = Counter(
+        names[msg.event.protocol]
+        for msg in scenario.builder.messages
+        if isinstance(msg, m.PoolUpdate)
+    )
+    return dict(sorted(counts.items()))
+
+
+def test_a_concatenated_recording_says_what_it_dropped(tmp_path: Path, scenario: Scenario) -> None:
+    whitelist, initial = scenario.write_inputs(tmp_path)
+    raw = tmp_path / "five.raw"
+    raw.write_bytes(scenario.builder.raw_dump() * COPIES)
+    done = replay(raw, "--whitelist", whitelist, "--initial-state", initial, "--json-summary")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    sequenced = sum(1 for msg in scenario.builder.messages if not isinstance(msg, m.Ping))
+    assert summary["duplicates"] == (COPIES - 1) * sequenced
+    assert summary["updates_by_protocol"] == applied_updates(scenario)
+    table = replay(raw, "--whitelist", whitelist, "--initial-state", initial)
+    assert f"duplicates dropped    {(COPIES - 1) * sequenced}" in table.stdout
+
+
+def test_the_recalculation_latency_is_reported_and_no_pathfinder_skips_it(
+    tmp_path: Path, scenario: Scenario
+) -> None:
+    whitelist, initial = scenario.write_inputs(tmp_path)
+    raw = tmp_path / "one.raw"
+    raw.write_bytes(scenario.builder.raw_dump())
+    common = (raw, "--whitelist", whitelist, "--initial-state", initial, "--json-summary")
+    with_paths = json.loads(replay(*common).stdout)
+    assert with_paths["recalc_latency"]["count"] == with_paths["settled_points"]
+    assert with_paths["recalc_latency"]["p99_us"] > 0
+    assert "best_opportunities" in with_paths
+    done = replay(*common, "--no-pathfinder")
+    assert done.returncode == 0, done.stderr
+    state_only = json.loads(done.stdout)
+    assert state_only["recalc_latency"]["count"] == 0
+    assert "best_opportunities" not in state_only
+    assert state_only["tip_block"] == with_paths["tip_block"]
+    table = replay(raw, "--whitelist", whitelist, "--initial-state", initial, "--no-pathfinder")
+    assert "best opportunities" not in table.stdout
+    assert "recalculation" in table.stdout
