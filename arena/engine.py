@@ -155,17 +155,33 @@ class ArenaEngine:
         """State is trustworthy at `block`. Without `keep_history` the ring and spill are
         dropped: pre-images taken before a loss cannot restore exactly."""
         if not keep_history:
-            # Every pool's state is now as of `block`, with no pre-image behind it.
-            np.maximum(self.last_changed, block, out=self.last_changed)
-            self.ring.clear()
-            self._status_before.clear()
-            if self.ring.spill is not None:
-                self.ring.spill.clear()
-            self.metrics.ring_blocks.set(0)
+            self._drop_history(block)
         self.tip_block = block
         self.sync_status = SYNCED
         self.metrics.synced.set(1)
         self.metrics.tip_block.set(block)
+
+    def skip_to(self, block: int) -> None:
+        """The stream moved on to `block` through blocks the arena did not take (a reorg
+        envelope skipped after a loss). Only while not SYNCED: the tip follows the
+        stream, the pre-images behind it (of a chain being abandoned) are dropped, and
+        the state stays untrusted until a resync."""
+        if self.sync_status.state is SyncState.SYNCED:
+            raise ValueError("skip_to is for an arena that has lost data")
+        if self.tip_block is None:
+            return  # nothing taken yet: the next block starts the stream
+        self._drop_history(block)
+        self.tip_block = block
+        self.metrics.tip_block.set(block)
+
+    def _drop_history(self, block: int) -> None:
+        # Every pool's state is now as of `block`, with no pre-image behind it.
+        np.maximum(self.last_changed, block, out=self.last_changed)
+        self.ring.clear()
+        self._status_before.clear()
+        if self.ring.spill is not None:
+            self.ring.spill.clear()
+        self.metrics.ring_blocks.set(0)
 
     def seed_from_stream(self) -> None:
         """UNSEEDED → SYNCED once a block was taken: with nothing loaded, the state starts

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from exex_bridge import messages as m
+from exex_bridge.codec import encode_frame
 from tests.arena.replay_scenario import Scenario, standard_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,3 +79,36 @@ def test_the_recalculation_latency_is_reported_and_no_pathfinder_skips_it(
     table = replay(raw, "--whitelist", whitelist, "--initial-state", initial, "--no-pathfinder")
     assert "best opportunities" not in table.stdout
     assert "recalculation" in table.stdout
+
+
+def test_one_garbage_frame_inside_a_reorg_envelope_is_one_loss(
+    tmp_path: Path, scenario: Scenario
+) -> None:
+    """The envelope is skipped as a whole (none of its blocks applied while unsynced); the
+    loss is counted once, as what it was; the blocks after it apply, still unsynced."""
+    whitelist, initial = scenario.write_inputs(tmp_path)
+    messages = scenario.builder.messages
+    start = next(i for i, msg in enumerate(messages) if isinstance(msg, m.ReorgStart))
+    frames = [encode_frame(msg) for msg in messages]
+    victim = start + 2  # the first update of the first reverted block
+    payload = frames[victim][4:-1]  # one byte short: undecodable, stream_seq still readable
+    frames[victim] = len(payload).to_bytes(4, "little") + payload
+    raw = tmp_path / "garbage-in-envelope.raw"
+    raw.write_bytes(b"".join(frames))
+    done = replay(raw, "--whitelist", whitelist, "--initial-state", initial, "--json-summary")
+    assert done.returncode == 1, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["decode_errors"] == 1
+    assert summary["discarded_by_reason"] == {"decode_error": 1}
+    assert summary["unsynced_cause"] == "decode_error"
+    assert summary["blocks_reverted"] == 0  # nothing of the envelope was taken
+    blocks_before = sum(
+        1 for msg in messages[:start] if isinstance(msg, m.BeginBlock) and not msg.is_revert
+    )
+    blocks_after = sum(
+        1 for msg in messages[start:] if isinstance(msg, m.BeginBlock) and msg.block_number > 106
+    )
+    assert summary["blocks_applied"] == blocks_before + blocks_after
+    assert summary["tip_block"] == 108
+    assert "epilogue_outside_reorg" not in done.stderr
+    assert "block_gap" not in done.stderr
