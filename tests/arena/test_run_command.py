@@ -226,7 +226,7 @@ def test_run_refuses_a_bad_whitelist_cleanly(tmp_path: Path) -> None:
 
 @contextlib.asynccontextmanager
 async def _live(
-    tmp_path: Path, scenario: Scenario, grace: str
+    tmp_path: Path, scenario: Scenario, grace: str, *extra: str
 ) -> AsyncIterator[tuple[FrameBroadcastServer, Pipeline, LiveRunner, asyncio.Event, _Changes]]:
     whitelist, initial = scenario.write_inputs(tmp_path)
     sock = tmp_path / "exex.sock"
@@ -244,6 +244,7 @@ async def _live(
                 "0",
                 "--stop-grace",
                 grace,
+                *extra,
             ]
         ),
         environ={},
@@ -402,3 +403,39 @@ async def test_connection_loss_discards_the_open_block(tmp_path: Path, scenario:
     loss = pipeline.engine.sync_status.loss
     assert loss is not None and loss.cause is LossCause.CONNECTION_LOST
     assert str(loss).startswith("connection_lost: ")
+
+
+async def test_a_failing_periodic_state_write_is_counted_and_the_service_keeps_running(
+    tmp_path: Path, scenario: Scenario
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    state_out = out / "state.json"
+    seq = StreamSequencer()
+    b101, b102 = _blocks(seq)
+    extra = ("--state-out", str(state_out), "--state-every", "1")
+    async with _live(tmp_path, scenario, "5", *extra) as (server, pipeline, _, _, changes):
+        out.rmdir()  # the folder goes away under the running service
+        await server.publish_many(b101)
+        await changes.until(lambda: pipeline.engine.tip_block == 101)
+        written = pipeline.metrics.state_writes
+        assert written.labels(outcome="failed")._value.get() == 1
+        out.mkdir()
+        await server.publish_many(b102)
+        await changes.until(lambda: pipeline.engine.tip_block == 102)
+        assert written.labels(outcome="written")._value.get() == 1
+        assert json.loads(state_out.read_bytes())["block"] == 102
+
+
+def test_run_refuses_an_unwritable_state_out_at_start(tmp_path: Path) -> None:
+    whitelist = tmp_path / "wl.json"
+    whitelist.write_text('{"chain": "ethereum", "pools": []}')
+    done = subprocess.run(
+        [sys.executable, "-m", "sidecar.cli", "run", "--socket", str(tmp_path / "s.sock"),
+         "--whitelist", str(whitelist), "--state-out", str(tmp_path / "no" / "such" / "s.json"),
+         "--connect-timeout", "60"],
+        capture_output=True, text=True, cwd=ROOT, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "no/such/s.json" in done.stderr
+    assert "Traceback" not in done.stderr
