@@ -25,6 +25,7 @@ from arena.block_assembler import Settled
 from arena.pipeline import Pipeline, PipelineConfig, open_pipeline
 from arena.rpc_sync import RpcSync
 from arena.state_file import StateFileError, check_state_path, write_state_file
+from arena.sync_state import SyncState
 from arena.whitelist_changes import boundary_hook
 from exex_bridge.errors import WhitelistError
 from exex_bridge.socket_source import Disconnection, SocketSource
@@ -33,7 +34,7 @@ from pathfinder.sinks import SinkError
 from sidecar.commands.common import MetricsServer, prepare_directory
 from sidecar.config_file import add_setting_flags
 from sidecar.errors import ConfigError
-from sidecar.health import Health, health_of
+from sidecar.health import NO_RESYNC_REMEDY, Health, health_of
 from sidecar.pathfinder_outputs import PathfinderOutputs
 from sidecar.settings import RUN, ArenaSettings, EngineSettings
 from sidecar.socket_owners import expected_owners
@@ -76,6 +77,7 @@ class LiveRunner:
         self.at_boundary = asyncio.Event()
         self.last_block_at: float | None = None
         self.settled_since_write = 0
+        self.hinted = False  # the no-resync remedy was logged
         pipeline.subscribe_settled(self._on_settled)
 
     def health(self) -> Health:
@@ -84,6 +86,7 @@ class LiveRunner:
             connection=self.source.state,
             last_block_at=self.last_block_at,
             now=time.monotonic(),
+            can_resync=self.settings.rpc.url is not None,
         )
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
@@ -155,6 +158,15 @@ class LiveRunner:
 
     def _on_settled(self, settled: Settled) -> None:
         self.last_block_at = time.monotonic()
+        unsynced = settled.sync is SyncState.UNSYNCED
+        if unsynced and not self.hinted and self.settings.rpc.url is None:
+            self.hinted = True  # once: the state stays untrusted until a restart
+            log.warning(
+                "the arena is %s at block %s and stays so: %s",
+                settled.sync.value,
+                settled.block,
+                NO_RESYNC_REMEDY,
+            )
         state = self.settings.state
         if state.every and state.state_out is not None:
             self.settled_since_write += 1

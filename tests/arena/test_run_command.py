@@ -439,3 +439,24 @@ def test_run_refuses_an_unwritable_state_out_at_start(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "no/such/s.json" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+async def test_without_rpc_an_unsynced_arena_says_once_how_to_recover(
+    tmp_path: Path, scenario: Scenario, caplog: pytest.LogCaptureFixture
+) -> None:
+    seq = StreamSequencer()
+    b101, b102 = _blocks(seq)
+    async with _live(tmp_path, scenario, "5") as (server, pipeline, runner, _, changes):
+        await server.publish_many(b101)
+        await changes.until(lambda: pipeline.engine.tip_block == 101)
+        seq.skip(3)  # the producer dropped messages for this client: a stream_seq gap
+        await server.publish_many(b102)
+        b103 = seq.block(103, [_update(103, V2_A, sync(3, 4))])
+        b104 = seq.block(104, [_update(104, V2_A, sync(5, 6))])
+        await server.publish_many([*b103, *b104])
+        await changes.until(lambda: pipeline.engine.tip_block == 104)
+        reasons = runner.health().reasons()
+    hints = [r for r in caplog.records if "nothing can resync it" in r.getMessage()]
+    assert len(hints) == 1
+    assert "--rpc" in hints[0].getMessage() and "--initial-state" in hints[0].getMessage()
+    assert any(r.startswith("unsynced (seq_gap") and "--rpc" in r for r in reasons)
