@@ -4,9 +4,11 @@ the recalculation latency beside apply and revert, and state-only replays."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections import Counter
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 
 import pytest
@@ -112,3 +114,21 @@ def test_one_garbage_frame_inside_a_reorg_envelope_is_one_loss(
     assert summary["tip_block"] == 108
     assert "epilogue_outside_reorg" not in done.stderr
     assert "block_gap" not in done.stderr
+
+
+def test_amounts_are_shown_in_token_units_beside_the_exact_integers() -> None:
+    table = replay("--sample")
+    assert table.returncode == 0, table.stderr
+    rows = [line for line in table.stdout.splitlines() if "WETH →" in line]
+    assert rows
+    for row in rows:
+        shown = re.findall(r"([\d ]+\.\d\d) WETH \((\d+)\)", row)
+        assert len(shown) == 2, row  # amount_in and net_profit
+        for units, exact in shown:
+            assert Decimal(units.replace(" ", "")) == Decimal(exact).scaleb(-18).quantize(
+                Decimal("0.01"), rounding=ROUND_DOWN
+            )
+    document = json.loads(replay("--sample", "--json-summary").stdout)
+    best = document["best_opportunities"]
+    assert best and all(isinstance(o["amount_in"], int) for o in best)
+    assert all(isinstance(o["net_profit"], int) for o in best)
