@@ -53,10 +53,26 @@ def replay(
     state0.write_text(json.dumps(initial))
     raw.write_bytes(builder.raw_dump())
     done = subprocess.run(
-        [sys.executable, "-m", "sidecar.cli", "replay", str(raw), "--whitelist", str(whitelist),
-         "--initial-state", str(state0), "--state-out", str(out), "--no-progress"],
-        capture_output=True, text=True, cwd=ROOT, timeout=120, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "sidecar.cli",
+            "replay",
+            str(raw),
+            "--whitelist",
+            str(whitelist),
+            "--initial-state",
+            str(state0),
+            "--state-out",
+            str(out),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
     return done.returncode, json.loads(out.read_bytes()), done.stderr
 
 

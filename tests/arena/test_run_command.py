@@ -431,11 +431,26 @@ def test_run_refuses_an_unwritable_state_out_at_start(tmp_path: Path) -> None:
     whitelist = tmp_path / "wl.json"
     whitelist.write_text('{"chain": "ethereum", "pools": []}')
     done = subprocess.run(
-        [sys.executable, "-m", "sidecar.cli", "run", "--socket", str(tmp_path / "s.sock"),
-         "--whitelist", str(whitelist), "--state-out", str(tmp_path / "no" / "such" / "s.json"),
-         "--connect-timeout", "60"],
-        capture_output=True, text=True, cwd=ROOT, timeout=60, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "sidecar.cli",
+            "run",
+            "--socket",
+            str(tmp_path / "s.sock"),
+            "--whitelist",
+            str(whitelist),
+            "--state-out",
+            str(tmp_path / "no" / "such" / "s.json"),
+            "--connect-timeout",
+            "60",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 2
     assert "no/such/s.json" in done.stderr
     assert "Traceback" not in done.stderr
