@@ -20,6 +20,7 @@ from arena.state_table import pack_reserves, pack_slot0
 from exex_bridge import messages as m
 from exex_bridge.codec import encode_message
 from tests.arena.canonical_chain import PROTOCOL, Pool
+from tests.arena.engine_snapshot import engine_snapshot
 from tests.arena.reference_model import Kind
 from tests.arena.stream_builder import address, v4_pool_id
 
@@ -78,7 +79,7 @@ def update_events(draw: st.DrawFn) -> m.PoolUpdateMessage:
     pool_id = draw(st.sampled_from([p.pool_id for p in POOLS] + STRANGERS))
     return m.PoolUpdateMessage(
         pool_id=pool_id,
-        protocol=draw(st.sampled_from(list(PROTOCOL.values()) + [m.Protocol.CURVE_STABLE])),
+        protocol=draw(st.sampled_from([*PROTOCOL.values(), m.Protocol.CURVE_STABLE])),
         update_type=m.UpdateType.SWAP,
         block_number=BLOCK,
         block_timestamp=0,
@@ -99,31 +100,6 @@ def begin(*, is_revert: bool) -> m.BeginBlock:
     )
 
 
-def engine_state(engine: ArenaEngine) -> dict[str, object]:
-    n = len(engine.registry)
-    return {
-        "table": engine.table.records.tobytes(),
-        "ticks": engine.ticks.snapshot(),
-        "tick versions": dict(engine.ticks.version),
-        "status": engine.status[:n].tobytes(),
-        "last_changed": engine.last_changed[:n].tobytes(),
-        "ring": [
-            (pre.block, pre.indices.tobytes(), pre.records.tobytes())
-            for pre in engine.ring.entries_after(-1)
-        ],
-        "tip": engine.tip_block,
-        "changed": set(engine.changed),
-        "status history": engine._status_before.blocks(),
-        "metrics": {
-            (s.name, tuple(sorted(s.labels.items()))): s.value
-            for metric in engine.metrics.registry.collect()
-            for s in metric.samples
-            if not s.name.endswith("_created")
-            and not (metric.name.endswith("_seconds") and not s.name.endswith("_count"))
-        },
-    }
-
-
 @given(events=st.lists(update_events(), max_size=40), stale=st.sets(st.integers(0, 6)))
 @settings(max_examples=300, deadline=None)
 def test_columnar_apply_and_revert_equal_the_reference(
@@ -135,12 +111,12 @@ def test_columnar_apply_and_revert_equal_the_reference(
     frames = frames_of(events)
     reference.apply_block(begin(is_revert=False), events)
     columnar.apply_block(begin(is_revert=False), events, frames)
-    assert engine_state(columnar) == engine_state(reference)
+    assert engine_snapshot(columnar) == engine_snapshot(reference)
     reverted = [e.__class__(**{**_fields(e), "is_revert": True}) for e in reversed(events)]
     reverted_frames = frames_of(reverted)
     reference.revert_block(begin(is_revert=True), reverted)
     columnar.revert_block(begin(is_revert=True), reverted, reverted_frames)
-    assert engine_state(columnar) == engine_state(reference)
+    assert engine_snapshot(columnar) == engine_snapshot(reference)
 
 
 def _fields(event: m.PoolUpdateMessage) -> dict[str, object]:
