@@ -250,7 +250,7 @@ class BlockAssembler:
             if tip is not None and number != tip:
                 self._lose(LossCause.REVERT_NOT_TIP, f"revert of block {number}, tip is {tip}")
                 return None
-            engine.revert_block(begin, events, payloads)
+            engine.revert_block(begin, events)
         else:
             if tip is not None and number <= tip:
                 self._lose(LossCause.BLOCK_NOT_AFTER_TIP, f"block {number} arrived with tip {tip}")

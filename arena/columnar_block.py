@@ -1,14 +1,16 @@
-"""One block's updates split into columns (hot swaps and syncs) and exact updates.
+"""One block's updates split into columns and exact updates.
 
-A hot frame (frame_columns.py) of an active pool of its kind sets that pool's whole
-record, so for a pool whose updates in the block are all hot the last one wins and the
-rest need no look. Every other update (mints and burns, other variants, unknown pools,
-updates of the wrong kind) goes through `classify`, the reference, as does every update
-of a pool that has a mint or burn in the block: a mint or burn reads the pool's current
-slot0, so that pool is folded in stream order by `stage_records`.
+Every frame's pool key, protocol and variant are read as columns (frame_columns.py) and
+its pool looked up in one step. An update of a pool that is not active is only counted.
+A hot update (V3Swap, V4Swap, V2Sync) of an active pool of its kind sets that pool's
+whole record, so for a pool whose updates in the block are all hot the last one wins and
+the others need no look. Every other update of an active pool (mints and burns, other
+variants, updates of the wrong kind) goes through `classify`, the reference, as does
+every update of a pool that has a mint or burn in the block: a mint or burn reads the
+pool's current slot0, so that pool is folded in stream order by `stage_records`.
 
-`split_block` returns the exact part as `BlockEvents`, with the hot part's update counts
-added to its `seen`, and the hot pools' new records as `HotRecords`.
+`split_block` returns the exact part as `BlockEvents`, with the other updates' counts
+added to its `seen` and `skipped`, and the hot pools' new records as `HotRecords`.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from arena.block_events import BlockEvents, UpdateKey, classify
-from arena.frame_columns import HOT_VARIANTS, read_hot_frames
+from arena.frame_columns import HOT_VARIANTS, read_frames
 from arena.pool_keys import PoolKeyIndex
 from arena.registry import PoolKind
 from arena.state_table import SWAP_STATE, StateArray
@@ -32,7 +34,7 @@ IndexArray = npt.NDArray[np.int64]
 _KIND_OF_TAG: Final = np.zeros(max(HOT_VARIANTS) + 1, dtype=np.uint8)
 for _tag, (_, _kind) in HOT_VARIANTS.items():
     _KIND_OF_TAG[_tag] = _kind
-_TAG_SPAN: Final = 256  # protocol * span + tag: one code per counted (protocol, class)
+_TAG_SPAN: Final = 32  # protocol * span + tag: one code per counted (protocol, class)
 
 
 class HotRecords(NamedTuple):
@@ -55,23 +57,32 @@ def split_block(
     payloads: Sequence[bytes],
     keys: PoolKeyIndex,
     lookup: Mapping[bytes, tuple[int, int]],
+    pool_count: int,
 ) -> tuple[BlockEvents, HotRecords]:
-    """`payloads[i]` is the frame `events[i]` was decoded from."""
-    frames = read_hot_frames(payloads)
+    """`payloads[i]` is the frame `events[i]` was decoded from; pool indices are below
+    `pool_count`."""
+    frames = read_frames(payloads)
     pools, kinds = keys.find(frames.keys)
-    tags = frames.tags
-    ours = (pools >= 0) & (kinds == _KIND_OF_TAG[tags])
-    exact = np.ones(len(events), dtype=np.bool_)
-    exact[frames.rows[ours]] = False
+    tags, hot = frames.tags, frames.hot
+    known = pools >= 0
+    ours = hot & known & (kinds == _KIND_OF_TAG[tags])
+    exact = known & ~ours
     found = _classify_rows(events, exact, lookup)
-    if found.indices:  # pools with a mint or burn (or an odd frame) are folded in order
-        mixed = ours & np.isin(pools, np.asarray(found.indices, dtype=np.int64))
+    if found.indices:  # pools with a mint or burn (or an odd update) are folded in order
+        exact_pools = np.zeros(pool_count + 1, dtype=np.bool_)  # [-1]: no pool
+        exact_pools[found.indices] = True
+        mixed = ours & exact_pools[pools]
         if mixed.any():
             ours &= ~mixed
-            exact[frames.rows[mixed]] = True
+            exact |= mixed
             found = _classify_rows(events, exact, lookup)
-    _count_hot(found.seen, frames.protocols[ours], tags[ours])
-    return found, _last_records(pools[ours], frames.records[ours], kinds[ours])
+    counted = ~exact
+    _count(found.seen, frames.protocols[counted], tags[counted])
+    unknown = len(pools) - int(np.count_nonzero(known))
+    if unknown:
+        found.skipped["unknown_pool"] = found.skipped.get("unknown_pool", 0) + unknown
+    rows = np.flatnonzero(ours)
+    return found, _last_records(pools[rows], frames.records[ours[hot]], kinds[rows])
 
 
 def _classify_rows(
@@ -82,27 +93,33 @@ def _classify_rows(
     return classify([events[i] for i in np.flatnonzero(exact).tolist()], lookup)
 
 
-def _count_hot(
+def _count(
     seen: dict[UpdateKey, int],
-    protocols: npt.NDArray[np.uint32],
-    tags: npt.NDArray[np.uint32],
+    protocols: npt.NDArray[np.uint8],
+    tags: npt.NDArray[np.uint8],
 ) -> None:
-    codes, counts = np.unique(protocols.astype(np.int64) * _TAG_SPAN + tags, return_counts=True)
-    for code, count in zip(codes.tolist(), counts.tolist(), strict=True):
+    if len(tags) == 0:
+        return
+    counts = np.bincount(protocols.astype(np.int64) * _TAG_SPAN + tags)
+    codes = np.flatnonzero(counts)
+    for code, count in zip(codes.tolist(), counts[codes].tolist(), strict=True):
         protocol, tag = divmod(code, _TAG_SPAN)
-        key = (m.Protocol(protocol), HOT_VARIANTS[tag][0])
+        key = (m.Protocol(protocol), m.POOL_UPDATE_VARIANTS[tag])
         seen[key] = seen.get(key, 0) + count
 
 
 def _last_records(
     pools: IndexArray, records: npt.NDArray[np.uint8], kinds: npt.NDArray[np.uint8]
 ) -> HotRecords:
-    """Within a block the last record sent for a pool is its new record."""
+    """Within a block the last record sent for a pool (in stream order) is its new one."""
     if len(pools) == 0:
         return NO_HOT_RECORDS
-    newest_first = pools[::-1]
-    unique, first = np.unique(newest_first, return_index=True)
-    last = len(pools) - 1 - first
+    order = np.argsort(pools, kind="stable")
+    ordered = pools[order]
+    is_last = np.empty(len(pools), dtype=np.bool_)
+    np.not_equal(ordered[1:], ordered[:-1], out=is_last[:-1])
+    is_last[-1] = True
+    last, unique = order[is_last], ordered[is_last]
     v2 = kinds[last] == PoolKind.V2
-    rows: StateArray = np.ascontiguousarray(records[last]).view(SWAP_STATE).reshape(-1)
-    return HotRecords(unique, rows, unique[v2])
+    newest: StateArray = np.ascontiguousarray(records[last]).view(SWAP_STATE).reshape(-1)
+    return HotRecords(unique, newest, unique[v2])

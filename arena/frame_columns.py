@@ -1,16 +1,16 @@
-"""A block's fixed-size swap and sync frames read as NumPy columns, without messages.
+"""A block's `PoolUpdate` frames read as NumPy columns, without messages.
 
 A `PoolUpdate` frame payload (docs/wire-protocol.md) is: the message tag (u32),
 `stream_seq` (u64), the pool id (tag u32, then a 20-byte address after its u64 length or
 a 32-byte V4 pool id), `protocol` (u32), `update_type` (u32), four u64 (block, timestamp,
 tx and log index), `is_revert` (u8), the update's variant tag (u32) and its fields. After
-the pool id every offset moves by 4 bytes when the id is a V4 pool id.
+the pool id every offset moves by 4 bytes when the id is a V4 pool id. So every frame's
+pool key, protocol and variant are at offsets its pool-id tag decides.
 
 V3Swap/V4Swap carry `sqrt_price_x96` (u64 length 32, then 32 bytes big-endian),
 `liquidity` (16 bytes little-endian) and `tick` (i32): 60 bytes. V2Sync carries two
-16-byte little-endian reserves. A frame is *hot* when its size is exactly that of one of
-these variants on its pool id and the tags agree; its state record (state_table.py) is
-then its field bytes, `sqrt_price_x96` reversed to little-endian.
+16-byte little-endian reserves. Such a frame is *hot*: its state record (state_table.py)
+is its field bytes, `sqrt_price_x96` reversed to little-endian.
 """
 
 from __future__ import annotations
@@ -37,64 +37,55 @@ HOT_VARIANTS: Final[dict[int, tuple[type[m.PoolUpdatePayload], PoolKind]]] = {
 }
 
 _ID_TAG_AT: Final = 12  # u32: 0 address, 1 V4 pool id
-_ID_AT: Final = 16  # address length (u64) then address; or the 32-byte id
-_AFTER_ADDRESS: Final = 44  # `protocol` of an address frame (+4 for a pool id)
-_UPDATE_TAG: Final = 41  # from `protocol`
-_FIELDS: Final = 45  # from `protocol`
-_SWAP_SIZE: Final = _AFTER_ADDRESS + _FIELDS + 60  # 149 (153 with a pool id)
-_SYNC_SIZE: Final = _AFTER_ADDRESS + _FIELDS + 32  # 121 (125 with a pool id)
-_WINDOW: Final = _FIELDS + 60  # `protocol` .. end of a swap's fields
-_PAD: Final = bytes(64)  # a sync's window reads past its frame: never past the buffer
-_CANDIDATE_SIZES: Final = (_SYNC_SIZE, _SYNC_SIZE + 4, _SWAP_SIZE, _SWAP_SIZE + 4)
-_WINDOW_RANGE: Final = np.arange(_WINDOW, dtype=np.int64)
-_ID_RANGE: Final = np.arange(32, dtype=np.int64)
+_ADDRESS_AT: Final = 24  # after its u64 length (the pool id's bytes start at 16)
+_PROTOCOL_AT: Final = 44  # of an address frame (+4 after a pool id)
+_TAG_AT: Final = 85
+_FIELDS_AT: Final = 89
+_SWAP_SIZE: Final = _FIELDS_AT + 60  # 149 (153 after a pool id)
+_SYNC_SIZE: Final = _FIELDS_AT + 32  # 121 (125)
+_PAD: Final = bytes(64)  # a sync's 60-byte field window reads past it: not past the blob
+_KEY_RANGE: Final = np.arange(32, dtype=np.int64)
+_FIELD_RANGE: Final = np.arange(60, dtype=np.int64)
+_IS_HOT: Final = np.zeros(len(m.POOL_UPDATE_VARIANTS), dtype=np.bool_)
+_IS_HOT[list(HOT_VARIANTS)] = True
 
 
-class HotFrames(NamedTuple):
-    """The hot frames of a block, in stream order (`rows` are their positions)."""
+class FrameColumns(NamedTuple):
+    """Every frame's pool key, protocol and variant tag; the hot frames' records."""
 
-    rows: npt.NDArray[np.int64]
     keys: KeyArray  # 33-byte pool key columns (pool_keys.py)
-    protocols: npt.NDArray[np.uint32]
-    tags: npt.NDArray[np.uint32]  # the update's variant tag
-    records: npt.NDArray[np.uint8]  # (n, 52): the state record each frame sets
+    protocols: npt.NDArray[np.uint8]
+    tags: npt.NDArray[np.uint8]  # the update's variant tag
+    hot: npt.NDArray[np.bool_]
+    records: npt.NDArray[np.uint8]  # (count of hot, 52): the record each hot frame sets
 
 
-def _u32(window: npt.NDArray[np.uint8], at: int) -> npt.NDArray[np.uint32]:
-    column: npt.NDArray[np.uint32] = (
-        np.ascontiguousarray(window[:, at : at + 4]).view("<u4").reshape(-1)
-    )
-    return column
-
-
-def read_hot_frames(payloads: Sequence[bytes]) -> HotFrames:
-    """Columns of the hot frames among one block's `PoolUpdate` payloads (every payload
-    is one the codec decoded to a `PoolUpdate`)."""
+def read_frames(payloads: Sequence[bytes]) -> FrameColumns:
+    """Columns of one block's `PoolUpdate` payloads. Each is a payload the codec decoded
+    to a `PoolUpdate`, so every tag and enum index in it is valid and fits the u32's low
+    byte, and a hot variant's frame has that variant's size (checked all the same)."""
     count = len(payloads)
     sizes = np.fromiter(map(len, payloads), dtype=np.int64, count=count)
-    starts = np.cumsum(sizes) - sizes
-    candidate = np.isin(sizes, _CANDIDATE_SIZES)
+    starts = np.cumsum(sizes)
+    starts -= sizes
     blob = np.frombuffer(b"".join([*payloads, _PAD]), dtype=np.uint8)
-    rows = np.flatnonzero(candidate)
-    start = starts[rows]
-    is_id = blob[start + _ID_TAG_AT].astype(np.int64)  # 0 or 1: the other bytes are zero
-    window = blob[(start + _AFTER_ADDRESS + 4 * is_id)[:, None] + _WINDOW_RANGE]
-    tags = _u32(window, _UPDATE_TAG)
+    shift = blob[starts + _ID_TAG_AT].astype(np.int64) * 4  # 4 after a V4 pool id
+    address = shift == 0
+    raw = blob[(starts + _ADDRESS_AT - 2 * shift)[:, None] + _KEY_RANGE]  # id at 16
+    keys = np.empty((count, KEY_WIDTH), dtype=np.uint8)
+    keys[:, 0] = np.where(address, 20, 32)
+    keys[:, 1:] = raw
+    keys[address, 21:] = 0
+    after_id = starts + shift
+    protocols = blob[after_id + _PROTOCOL_AT]
+    tags = blob[after_id + _TAG_AT]
+    hot = _IS_HOT[tags]
     swap = (tags == V3_SWAP_TAG) | (tags == V4_SWAP_TAG)
-    size = sizes[rows] - 4 * is_id
-    hot = (swap & (size == _SWAP_SIZE)) | ((tags == V2_SYNC_TAG) & (size == _SYNC_SIZE))
-    rows, start, is_id, window, tags, swap = (
-        a[hot] for a in (rows, start, is_id, window, tags, swap)
-    )
-    ids = blob[(start + _ID_AT)[:, None] + _ID_RANGE]
-    keys = np.zeros((len(rows), KEY_WIDTH), dtype=np.uint8)
-    keys[:, 0] = np.where(is_id == 1, 32, 20)
-    keys[:, 1:33] = np.where(is_id[:, None] == 1, ids, 0)
-    keys[is_id == 0, 1:21] = ids[is_id == 0, 8:28]
-    records = np.zeros((len(rows), RECORD_SIZE), dtype=np.uint8)
-    sqrt_be = window[swap, _FIELDS + 8 : _FIELDS + 40]
-    records[swap, 0:32] = sqrt_be[:, ::-1]
-    records[swap, 32:52] = window[swap, _FIELDS + 40 : _FIELDS + 60]
-    records[~swap, 0:32] = window[~swap, _FIELDS : _FIELDS + 32]
+    hot &= np.where(swap, _SWAP_SIZE, _SYNC_SIZE) == sizes - shift
+    fields = blob[(after_id[hot] + _FIELDS_AT)[:, None] + _FIELD_RANGE]
+    swap = swap[hot]
+    records = np.zeros((len(fields), RECORD_SIZE), dtype=np.uint8)
+    records[:, 0:32] = np.where(swap[:, None], fields[:, 39:7:-1], fields[:, 0:32])
+    records[swap, 32:52] = fields[swap, 40:60]
     key_column: KeyArray = keys.view(f"S{KEY_WIDTH}").reshape(-1)
-    return HotFrames(rows, key_column, _u32(window, 0), tags, records)
+    return FrameColumns(key_column, protocols, tags, hot, records)

@@ -1,7 +1,8 @@
 """The columnar block path against the reference: for random blocks (swaps, syncs, mints,
 burns, unknown pools, updates of the wrong kind or of unmodelled variants, pools sent
-many updates, pools keyed by address and by V4 pool id), applying and then reverting
-with the frames must leave an engine exactly as the reference fold does."""
+many updates, pools keyed by address and by V4 pool id, pools stale before the block),
+applying with the frames must leave an engine exactly as the reference fold does, and
+so must reverting that block afterwards."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from arena.engine import ArenaEngine
-from arena.frame_columns import read_hot_frames
+from arena.frame_columns import HOT_VARIANTS, read_frames
 from arena.pool_keys import PoolKeyIndex, key_column
 from arena.registry import PoolRegistry
 from arena.state_table import pack_reserves, pack_slot0
@@ -35,6 +36,7 @@ POOLS = [
 ]
 STRANGERS = [address(0xDEAD), v4_pool_id(0xBEEF), m.V4PoolId(value=bytes(12) + bytes(20))]
 BLOCK = 100
+HOT_CLASSES = [cls for cls, _ in HOT_VARIANTS.values()]
 U128 = st.integers(0, 2**128 - 1)
 TICKS = st.integers(-(2**23), 2**23)
 
@@ -113,9 +115,8 @@ def test_columnar_apply_and_revert_equal_the_reference(
     columnar.apply_block(begin(is_revert=False), events, frames)
     assert engine_snapshot(columnar) == engine_snapshot(reference)
     reverted = [e.__class__(**{**_fields(e), "is_revert": True}) for e in reversed(events)]
-    reverted_frames = frames_of(reverted)
     reference.revert_block(begin(is_revert=True), reverted)
-    columnar.revert_block(begin(is_revert=True), reverted, reverted_frames)
+    columnar.revert_block(begin(is_revert=True), reverted)
     assert engine_snapshot(columnar) == engine_snapshot(reference)
 
 
@@ -125,25 +126,19 @@ def _fields(event: m.PoolUpdateMessage) -> dict[str, object]:
 
 @given(events=st.lists(update_events(), max_size=30))
 @settings(max_examples=200, deadline=None)
-def test_hot_frames_carry_the_records_the_messages_pack_to(
-    events: list[m.PoolUpdateMessage],
-) -> None:
-    hot = read_hot_frames(frames_of(events))
-    expected_rows = [
-        i for i, e in enumerate(events) if isinstance(e.update, (m.V3Swap, m.V4Swap, m.V2Sync))
-    ]
-    assert hot.rows.tolist() == expected_rows
-    for row, key, protocol, record in zip(
-        hot.rows.tolist(), hot.keys.tolist(), hot.protocols.tolist(), hot.records, strict=True
-    ):
-        event, p = events[row], events[row].update
-        assert key == key_column(event.pool_id.value).rstrip(b"\x00")
-        assert protocol == event.protocol
+def test_frame_columns_carry_what_the_messages_say(events: list[m.PoolUpdateMessage]) -> None:
+    columns = read_frames(frames_of(events))
+    assert columns.keys.tolist() == [key_column(e.pool_id.value).rstrip(b"\x00") for e in events]
+    assert columns.protocols.tolist() == [int(e.protocol) for e in events]
+    variants = [m.POOL_UPDATE_VARIANTS[t] for t in columns.tags.tolist()]
+    assert variants == [type(e.update) for e in events]
+    hot = [e.update for e in events if isinstance(e.update, (m.V3Swap, m.V4Swap, m.V2Sync))]
+    assert columns.hot.tolist() == [isinstance(e.update, tuple(HOT_CLASSES)) for e in events]
+    for p, record in zip(hot, columns.records, strict=True):
         if isinstance(p, m.V2Sync):
             want = pack_reserves(p.reserve0, p.reserve1)
         else:
-            assert isinstance(p, (m.V3Swap, m.V4Swap))
-            want = pack_slot0(p.sqrt_price_x96 % 2**256, p.liquidity, p.tick)
+            want = pack_slot0(p.sqrt_price_x96, p.liquidity, p.tick)
         assert record.tobytes() == want
 
 

@@ -7,8 +7,8 @@ update, the table write, the status write, the status history, the metric label
 lookups. The exception must come out, and everything the engine holds (records, tick
 maps and their versions, statuses, `last_changed`, ring, spill, tip, `changed`, status
 history, every metric sample) must be as before the call. Done again without the fault,
-the block must leave both engines equal. Every test runs on the reference path and on
-the columnar one (the engine given each update's frame).
+the block must leave both engines equal. Every test runs with blocks applied on the
+reference path and on the columnar one (the engine given each update's frame).
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ class World:
             for e in block_events(block, is_revert=True)
             if not isinstance(e.update, m.V2Sync)  # the producer sends none
         ]
-        self.engine.revert_block(begin(block, is_revert=True), events, self.frames(events))
+        self.engine.revert_block(begin(block, is_revert=True), events)
 
     def snapshot(self, *, timings: bool = True) -> dict[str, object]:
         engine, spill = self.engine, self.spill
