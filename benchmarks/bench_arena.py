@@ -268,14 +268,14 @@ def report_rows(
                 percentile(figures.apply_us, 99) <= 300,
             ),
             Row(
-                f"revert block (from ring), {label}",
+                f"revert block (from ring), {label} engine",
                 scale,
                 figures.cell("revert_us"),
                 "p99 ≤ 300 µs",
                 percentile(figures.revert_us, 99) <= 300,
             ),
             Row(
-                f"revert block (from RocksDB spill), {label}",
+                f"revert block (from RocksDB spill), {label} engine",
                 scale,
                 figures.cell("spill_revert_us"),
                 "—",
