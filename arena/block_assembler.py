@@ -80,6 +80,11 @@ _SKIPPING: Final = frozenset({AssemblerPhase.SKIPPING_TO_BOUNDARY, AssemblerPhas
 class _OpenBlock(NamedTuple):
     begin: m.BeginBlock
     events: list[m.PoolUpdateMessage]
+    # the frame of each event when every one came with its frame (the columnar path)
+    payloads: list[bytes]
+
+    def frames(self) -> list[bytes] | None:
+        return self.payloads if len(self.payloads) == len(self.events) else None
 
 
 @final
@@ -99,7 +104,9 @@ class BlockAssembler:
         return self._block if self.phase.in_block else None
 
     # -- input --------------------------------------------------------------------------
-    def feed(self, msg: m.ControlMessage) -> Settled | None:
+    def feed(self, msg: m.ControlMessage, payload: bytes | None = None) -> Settled | None:
+        """`payload`: the frame `msg` was decoded from; a block whose every update came
+        with its frame is applied by the columnar path (engine.apply_block)."""
         match msg:
             case m.Ping() | m.Pong():
                 return None
@@ -114,7 +121,7 @@ class BlockAssembler:
             case m.BeginBlock():
                 self._on_begin(msg)
             case m.PoolUpdate():
-                self._on_update(msg)
+                self._on_update(msg, payload)
             case m.EndBlock():
                 return self._on_end(msg)
             case m.ReorgStart():
@@ -210,9 +217,9 @@ class BlockAssembler:
             )
         in_reorg = self.phase is AssemblerPhase.IN_REORG
         self.phase = AssemblerPhase.IN_REORG_BLOCK if in_reorg else AssemblerPhase.IN_BLOCK
-        self._block = _OpenBlock(msg, [])
+        self._block = _OpenBlock(msg, [], [])
 
-    def _on_update(self, msg: m.PoolUpdate) -> None:
+    def _on_update(self, msg: m.PoolUpdate, payload: bytes | None) -> None:
         block = self.open_block
         if block is None:
             if self.phase is AssemblerPhase.SKIPPING_TO_BOUNDARY:
@@ -231,6 +238,8 @@ class BlockAssembler:
             )
             return
         block.events.append(event)
+        if payload is not None:
+            block.payloads.append(payload)
 
     def _on_end(self, msg: m.EndBlock) -> Settled | None:
         block = self.open_block
@@ -254,9 +263,14 @@ class BlockAssembler:
         in_reorg = self.phase is AssemblerPhase.IN_REORG_BLOCK
         self.phase = AssemblerPhase.IN_REORG if in_reorg else AssemblerPhase.AT_BOUNDARY
         self._block = None
-        return self._commit(begin, block.events)
+        return self._commit(begin, block.events, block.frames())
 
-    def _commit(self, begin: m.BeginBlock, events: list[m.PoolUpdateMessage]) -> Settled | None:
+    def _commit(
+        self,
+        begin: m.BeginBlock,
+        events: list[m.PoolUpdateMessage],
+        payloads: list[bytes] | None,
+    ) -> Settled | None:
         engine = self.engine
         tip = engine.tip_block
         number = begin.block_number
@@ -275,7 +289,7 @@ class BlockAssembler:
                     LossCause.BLOCK_GAP, f"blocks {tip + 1}..{number - 1} never arrived"
                 )
                 self.metrics.count_discard(LossCause.BLOCK_GAP)
-            engine.apply_block(begin, events)
+            engine.apply_block(begin, events, payloads)
             self.base_fee_per_gas = begin.base_fee_per_gas
         engine.seed_from_stream()
         if self.phase.in_reorg:

@@ -89,8 +89,11 @@ class Pipeline:
         spill: RocksSpill | None = None,
         checkpoints: CheckpointStore | None = None,
         checkpoint_every: int = 0,
+        columnar: bool = True,
     ) -> None:
         self.engine = engine
+        # Hand the assembler each PoolUpdate's frame: blocks then take the columnar path.
+        self.columnar = columnar
         self.metrics = engine.metrics
         self.assembler = BlockAssembler(engine)
         self.spill = spill
@@ -138,14 +141,17 @@ class Pipeline:
                 )
             self.assembler.on_decode_error(exc.stream_seq)
             return None
+        if self.columnar and msg.__class__ is m.PoolUpdate:
+            # a memoryview may be over a buffer the source reuses: the block keeps a copy
+            return self.feed(msg, payload if isinstance(payload, bytes) else bytes(payload))
         return self.feed(msg)
 
-    def feed(self, msg: m.ControlMessage) -> Settled | None:
+    def feed(self, msg: m.ControlMessage, payload: bytes | None = None) -> Settled | None:
         """Returns the point `msg` settled, if any, after every subscriber has seen it."""
         if isinstance(msg, m.EndBlock):
             settled = self._feed_end(msg)
         else:
-            settled = self.assembler.feed(msg)
+            settled = self.assembler.feed(msg, payload)
             opened = self.assembler.open_block
             if opened is not None and opened.begin is msg:
                 for subscriber in self._block_start_subscribers:
