@@ -181,6 +181,11 @@ class OpportunityExecutor:
             reason = "reverted on chain: the state moved after the simulation"
             self._record(opportunity, AttemptStatus.REVERTED, reason=reason, **fields, **mined)
 
+    def refuse(self, opportunities: Sequence[Opportunity], reason: str) -> None:
+        """Journals each opportunity as refused without attempting it."""
+        for opportunity in opportunities:
+            self._record(opportunity, AttemptStatus.REFUSED, reason=reason)
+
     def _record(self, opportunity: Opportunity, status: AttemptStatus, **fields: Any) -> None:
         fields.setdefault("expected_profit", opportunity.profit)
         entry = JournalEntry(
