@@ -1,9 +1,8 @@
 """The executor as an opportunity sink: select, build, simulate, sign, (send), journal.
 
 `OpportunityExecutor` has the sinks' interface (`__call__(opportunities)`, `close()`),
-so the same object serves `arena execute` and, as one more sink, `arena run`:
-
-    sinks.append(OpportunityExecutor.open(settings))
+so the same object serves `arena execute` and, as one more sink on its own thread
+(`executor.worker.ExecutorThread`), `arena run` with `[executor] enabled = true`.
 
 Without `settings.live` nothing is sent: each chosen opportunity is built, simulated,
 signed and journaled as `simulated`. Live, each transaction is sent and its receipt

@@ -3,6 +3,9 @@ one-line errors naming the key, and no key material accepted or echoed."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,7 @@ from sidecar.settings import EXECUTE, RUN, ArenaSettings
 
 CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 WETH = "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2"
+ROOT = Path(__file__).resolve().parents[2]
 SECRET = "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
 
 
@@ -149,3 +153,67 @@ def test_a_key_where_a_path_is_expected_is_refused_unshown(key: str, value: str)
         load(["run", flag, value])
     assert str(caught.value).startswith(f"{flag}: expected the path of a key file")
     assert value not in str(caught.value)
+
+
+def arena_run(tmp_path: Path, executor_lines: str) -> subprocess.CompletedProcess[str]:
+    whitelist = tmp_path / "w.json"
+    whitelist.write_text('{"chain": "ethereum", "pools": []}')
+    config = write_config(
+        tmp_path,
+        f'[state]\nwhitelist = "{whitelist}"\n[engine]\nspill_depth = 0\n'
+        f'data_dir = "{tmp_path}"\n[executor]\nenabled = true\n{executor_lines}',
+    )
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("ARENA_")}
+    return subprocess.run(
+        [sys.executable, "-m", "sidecar.cli", "run", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=environ,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (f"key_file = '{SECRET}'\n", "[executor] key_file: expected the path of a key file"),
+        (f'contract = "{CONTRACT}"\n', "--rpc: required (or [executor] rpc_url, or [rpc] url)"),
+        ('rpc_url = "http://127.0.0.1:9/v2/api-key"\n', "--executor: required"),
+        (
+            f'rpc_url = "http://127.0.0.1:9/v2/api-key"\ncontract = "{CONTRACT}"\n'
+            f'key_file = "{ROOT / "no-such.key"}"\n',
+            "executor: signing key from",
+        ),
+        (
+            f'rpc_url = "http://127.0.0.1:9/v2/api-key"\ncontract = "{CONTRACT}"\n',
+            "executor: signing key from $ARENA_EXECUTOR_KEY: the variable is not set",
+        ),
+    ],
+)
+def test_arena_run_refuses_an_executor_it_cannot_start_in_one_line(
+    tmp_path: Path, lines: str, message: str
+) -> None:
+    done = arena_run(tmp_path, lines)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("arena run: ")]
+    assert len(errors) == 1 and message in errors[0], done.stderr
+    assert SECRET not in done.stderr and "api-key" not in done.stderr
+
+
+def test_an_unreachable_node_is_named_without_its_path(tmp_path: Path) -> None:
+    key_file = tmp_path / "executor.key"
+    key_file.write_text(SECRET)
+    done = arena_run(
+        tmp_path,
+        f'rpc_url = "http://127.0.0.1:9/v2/api-key"\ncontract = "{CONTRACT}"\n'
+        f'key_file = "{key_file}"\n',
+    )
+    assert done.returncode == 2, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("arena run: ")]
+    assert errors == [
+        "arena run: executor: eth_chainId: http://127.0.0.1:9 unreachable (ConnectionError)"
+    ], done.stderr
+    assert SECRET not in done.stderr and "api-key" not in done.stderr
