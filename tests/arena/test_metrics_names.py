@@ -53,9 +53,7 @@ class AllMetrics(NamedTuple):
     def fresh(cls) -> AllMetrics:
         arena = ArenaMetrics()
         registry = arena.registry
-        return cls(
-            arena, PathMetrics(registry), SinkMetrics(registry), ExecutorMetrics(registry)
-        )
+        return cls(arena, PathMetrics(registry), SinkMetrics(registry), ExecutorMetrics(registry))
 
 
 def metric_objects(metrics: AllMetrics) -> dict[str, MetricWrapperBase]:
