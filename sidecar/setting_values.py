@@ -182,7 +182,7 @@ KEY_PATH: Final = _text_value("a path", _key_path)
 
 def _wei_text(text: str) -> int:
     body = text.strip().replace("_", "")
-    if not body.isdigit():
+    if not (body.isascii() and body.isdigit()):
         raise SettingValueError(_WEI_EXPECTED, text)
     return int(body)
 
