@@ -146,9 +146,15 @@ class PathfinderOutputs:
         self.tracker = best
 
     @classmethod
-    def open(cls, engine: ArenaEngine, settings: PathfinderSettings) -> PathfinderOutputs:
+    def open(
+        cls,
+        engine: ArenaEngine,
+        settings: PathfinderSettings,
+        more_sinks: Sequence[OpportunitySink] = (),
+    ) -> PathfinderOutputs:
         """Raises SinkError if the JSONL file cannot be opened. The NATS sink connects
-        in the background (never blocking the arena); see `NatsSink`."""
+        in the background (never blocking the arena); see `NatsSink`. `more_sinks` (the
+        executor) come after those and are closed with them."""
         sinks: list[OpportunitySink] = []
         if settings.opportunities_out is not None:
             sinks.append(JsonlSink(settings.opportunities_out))
@@ -158,6 +164,7 @@ class PathfinderOutputs:
             )
             nats_sink.start()
             sinks.append(nats_sink)
+        sinks.extend(more_sinks)
         best = BestOpportunities()
         try:
             recalculator = build_recalculator(engine, settings, [*sinks, best])

@@ -34,6 +34,7 @@ from pathfinder.sinks import SinkError
 from sidecar.commands.common import MetricsServer, prepare_directory
 from sidecar.config_file import add_setting_flags
 from sidecar.errors import ConfigError
+from sidecar.execution import open_executor_sink
 from sidecar.health import NO_RESYNC_REMEDY, Health, health_of
 from sidecar.pathfinder_outputs import PathfinderOutputs
 from sidecar.settings import RUN, ArenaSettings, EngineSettings
@@ -238,8 +239,8 @@ def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
         if settings.rpc.url is not None:  # after the whitelist: added pools are hydrated at once
             pipeline.subscribe_block_start(RpcSync(pipeline.engine, settings.rpc.url).before_block)
         try:
-            outputs = PathfinderOutputs.open(pipeline.engine, settings.pathfinder)
-        except SinkError as exc:
+            outputs = _open_outputs(pipeline, settings)
+        except (SinkError, ConfigError) as exc:
             if server is not None:
                 server.stop()
             print(f"arena run: {exc}", file=sys.stderr)
@@ -267,6 +268,20 @@ def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
         )
         return EXIT_STATE_NOT_WRITTEN
     return 0
+
+
+def _open_outputs(pipeline: Pipeline, settings: ArenaSettings) -> PathfinderOutputs:
+    """The pathfinder's sinks, and the executor on its own thread when `[executor]
+    enabled` (it loads the key and checks the node and the contract first)."""
+    registry = pipeline.metrics.registry
+    executor = open_executor_sink(settings, registry) if settings.executor.enabled else None
+    more = [] if executor is None else [executor]
+    try:
+        return PathfinderOutputs.open(pipeline.engine, settings.pathfinder, more)
+    except BaseException:
+        if executor is not None:
+            executor.close()
+        raise
 
 
 def _write_final_state(pipeline: Pipeline, settings: ArenaSettings) -> bool:
