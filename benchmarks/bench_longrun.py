@@ -1,0 +1,234 @@
+"""Long run: is the per-block cost and the memory flat over 100 000 blocks?
+
+    .venv/bin/python -m benchmarks.bench_longrun [--pools 50000] [--updates 200]
+        [--blocks 100000] [--window 10000]
+
+The stream goes through the whole pipeline (assembler, engine, ring, RocksDB spill at its
+default depth, latency summary) as `arena run` drives it, with the realistic mix of
+`bench_arena` over half V2, half V3 pools. Now and then the tip is reverted on its own
+(reth's "reverted") and a shallow reorg envelope replaces the last 1-3 blocks. The apply
+time of every committed block is taken around its `EndBlock`; RSS is read every 500
+blocks. The first window's figures are compared with the last window's (budget: within
+10 %), and the size of every per-block structure is printed against its bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import tempfile
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+
+from arena.block_assembler import DUPLICATE_WINDOW
+from arena.pipeline import Pipeline
+from arena.spill import DEFAULT_SPILL_DEPTH
+from benchmarks.bench_arena import _rss_mb, build_engine, make_block
+from benchmarks.common import Row, compare_baseline, percentile, print_report, save_baseline
+from exex_bridge import messages as m
+
+REVERT_EVERY = 1499  # a lone revert of the tip, then the chain goes on
+REORG_EVERY = 997  # an envelope replacing the last 1-3 blocks
+RSS_EVERY = 500
+
+
+@dataclass
+class LongRunStream:
+    """Messages of a long stream with `stream_seq` in order; remembers recent blocks so
+    that reverts can send their updates back in reverse."""
+
+    pools: int
+    updates: int
+    rng: random.Random = field(default_factory=lambda: random.Random(11))
+    seq: int = 0
+    tip: int = 0
+    recent: deque[list[m.PoolUpdateMessage]] = field(default_factory=lambda: deque(maxlen=8))
+
+    def _next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def _begin(self, number: int, revert: bool) -> m.BeginBlock:
+        return m.BeginBlock(
+            stream_seq=self._next_seq(),
+            block_number=number,
+            block_timestamp=0,
+            base_fee_per_gas=1,
+            is_revert=revert,
+        )
+
+    def _framed(
+        self, begin: m.BeginBlock, events: list[m.PoolUpdateMessage]
+    ) -> Iterator[m.ControlMessage]:
+        yield begin
+        for event in events:
+            yield m.PoolUpdate(stream_seq=self._next_seq(), event=event)
+        yield m.EndBlock(
+            stream_seq=self._next_seq(), block_number=begin.block_number, num_updates=len(events)
+        )
+
+    def commit(self) -> Iterator[m.ControlMessage]:
+        self.tip += 1
+        events = make_block(self.rng, self.tip, self.pools, self.updates)
+        self.recent.append(events)
+        return self._framed(self._begin(self.tip, False), events)
+
+    def revert(self) -> Iterator[m.ControlMessage]:
+        events = [msgspec.structs.replace(e, is_revert=True) for e in reversed(self.recent.pop())]
+        begin = self._begin(self.tip, True)
+        self.tip -= 1
+        return self._framed(begin, events)
+
+    def reorg(self, depth: int) -> Iterator[m.ControlMessage]:
+        old = m.ReorgRange(first_block=self.tip - depth + 1, last_block=self.tip, block_count=depth)
+        yield m.ReorgStart(stream_seq=self._next_seq(), old_range=old, new_range=old)
+        for _ in range(depth):
+            yield from self.revert()
+        for _ in range(depth):
+            yield from self.commit()
+        yield m.ReorgComplete(stream_seq=self._next_seq(), final_tip_block=self.tip)
+
+
+@dataclass
+class Measures:
+    apply_us: npt.NDArray[np.float64]
+    rss_mb: list[tuple[int, float]] = field(default_factory=list)  # (block, RSS)
+    applied: int = 0
+    reverts: int = 0
+    reorgs: int = 0
+
+
+def run(pipeline: Pipeline, stream: LongRunStream, blocks: int) -> Measures:
+    measures = Measures(apply_us=np.zeros(blocks, dtype=np.float64))
+    feed, clock = pipeline.feed, time.perf_counter
+    for k in range(blocks):
+        if k and k % REORG_EVERY == 0:
+            for msg in stream.reorg(1 + k % 3):
+                feed(msg)
+            measures.reorgs += 1
+        elif k and k % REVERT_EVERY == 0:
+            for msg in stream.revert():
+                feed(msg)
+            measures.reverts += 1
+        *messages, end = stream.commit()
+        for msg in messages:
+            feed(msg)
+        started = clock()
+        feed(end)
+        measures.apply_us[k] = (clock() - started) * 1e6
+        measures.applied += 1
+        if (k + 1) % RSS_EVERY == 0:
+            measures.rss_mb.append((k + 1, _rss_mb()))
+    return measures
+
+
+def structure_rows(pipeline: Pipeline) -> list[Row]:
+    """Each per-block structure's size at the end of the run against its bound."""
+    engine = pipeline.engine
+    spill = engine.ring.spill
+    spill_depth = spill.depth if spill is not None else 0
+    history_bound = engine.ring.depth + spill_depth
+    assembler = pipeline.assembler
+    sizes = [
+        ("snapshot ring", len(engine.ring), engine.ring.depth, "blocks"),
+        ("RocksDB spill", len(spill) if spill is not None else 0, spill_depth, "blocks"),
+        ("status history", len(engine._status_before), history_bound, "blocks"),
+        ("duplicate window", len(assembler._recent), DUPLICATE_WINDOW, "messages"),
+        ("changed pools (drained)", len(engine.changed), len(engine.registry), "pools"),
+        ("apply latency histogram", pipeline.apply_latency.nbytes, 20_000, "bytes"),
+        (
+            "metric series",
+            sum(len(metric.samples) for metric in engine.metrics.registry.collect()),
+            200,
+            "series",
+        ),
+    ]
+    return [
+        Row(f"size: {name}", "end of run", f"{size:,} {unit}", f"≤ {bound:,}", size <= bound)
+        for name, size, bound, unit in sizes
+    ]
+
+
+def window_rows(measures: Measures, window: int, scale: str) -> tuple[list[Row], dict[str, float]]:
+    first, last = measures.apply_us[:window], measures.apply_us[-window:]
+    p99_first, p99_last = percentile(first.tolist(), 99), percentile(last.tolist(), 99)
+    blocks = len(measures.apply_us)
+    rss_first = max(r for b, r in measures.rss_mb if b <= window)
+    rss_last = max(r for b, r in measures.rss_mb if b > blocks - window)
+    p99_change = (p99_last - p99_first) / p99_first * 100
+    rss_change = (rss_last - rss_first) / rss_first * 100
+    rows = [
+        Row(
+            "apply p99, first vs last window",
+            scale,
+            f"{p99_first:.0f} µs → {p99_last:.0f} µs ({p99_change:+.1f} %)",
+            "within 10 %",
+            abs(p99_change) <= 10,
+        ),
+        Row(
+            "apply p50, first vs last window",
+            scale,
+            f"{percentile(first.tolist(), 50):.0f} µs → {percentile(last.tolist(), 50):.0f} µs",
+            "—",
+            None,
+        ),
+        Row(
+            "RSS (max in window), first vs last",
+            scale,
+            f"{rss_first:.0f} MB → {rss_last:.0f} MB ({rss_change:+.1f} %)",
+            "within 10 %",
+            abs(rss_change) <= 10,
+        ),
+    ]
+    figures = {
+        "apply_p99_first_us": p99_first,
+        "apply_p99_last_us": p99_last,
+        "rss_first_mb": rss_first,
+        "rss_last_mb": rss_last,
+    }
+    return rows, figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pools", type=int, default=50_000)
+    parser.add_argument("--updates", type=int, default=200)
+    parser.add_argument("--blocks", type=int, default=100_000)
+    parser.add_argument("--window", type=int, default=10_000)
+    parser.add_argument("--save-baseline", action="store_true")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = build_engine(args.pools, Path(tmp) / "spill")
+        pipeline = Pipeline(engine, spill=engine.ring.spill)  # type: ignore[arg-type]
+        stream = LongRunStream(args.pools, args.updates)
+        measures = run(pipeline, stream, args.blocks)
+        size_rows = structure_rows(pipeline)
+    elapsed = time.perf_counter() - started
+    scale = f"{args.updates} updates, {args.pools:,} pools, {args.window:,}-block windows"
+    rows, figures = window_rows(measures, args.window, scale)
+    rows.append(
+        Row(
+            "run",
+            f"{args.blocks:,} blocks, spill depth {DEFAULT_SPILL_DEPTH}",
+            f"{elapsed:.0f} s wall; {measures.reverts} lone reverts, {measures.reorgs} reorgs",
+            "—",
+            None,
+        )
+    )
+    print_report("arena: 100 000 blocks, flat over time", rows + size_rows)
+    for line in compare_baseline("longrun", figures, higher_is_better=False):
+        print(line)
+    if args.save_baseline:
+        print(f"saved {save_baseline('longrun', figures)}")
+
+
+if __name__ == "__main__":
+    main()
