@@ -66,7 +66,7 @@ class LatencySamples:
         """The estimate of the `rank`-th smallest value (0-based)."""
         b = int(np.searchsorted(cumulative, rank, side="right"))
         middle = LATENCY_FLOOR_SECONDS * LATENCY_BIN_GROWTH ** (b + 0.5)
-        return min(max(middle, self._min), self._max)
+        return float(min(max(middle, self._min), self._max))
 
     def stats(self) -> LatencyStats:
         if self._n == 0:

@@ -31,7 +31,7 @@ import numpy.typing as npt
 
 from arena.block_assembler import DUPLICATE_WINDOW
 from arena.pipeline import Pipeline
-from arena.spill import DEFAULT_SPILL_DEPTH
+from arena.spill import DEFAULT_SPILL_DEPTH, RocksSpill
 from benchmarks.bench_arena import _rss_mb, build_engine, make_block
 from benchmarks.common import Row, compare_baseline, percentile, print_report, save_baseline
 from exex_bridge import messages as m
@@ -145,7 +145,7 @@ def structure_rows(pipeline: Pipeline) -> list[Row]:
     assembler = pipeline.assembler
     sizes = [
         ("snapshot ring", len(engine.ring), engine.ring.depth, "blocks"),
-        ("RocksDB spill", len(spill) if spill is not None else 0, spill_depth, "blocks"),
+        ("RocksDB spill", len(spill.blocks()) if spill else 0, spill_depth, "blocks"),
         ("status history", len(engine._status_before), history_bound, "blocks"),
         ("duplicate window", len(assembler._recent), DUPLICATE_WINDOW, "messages"),
         ("changed pools (drained)", len(engine.changed), len(engine.registry), "pools"),
@@ -209,7 +209,8 @@ def main() -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         engine = build_engine(args.pools, Path(tmp) / "spill")
-        pipeline = Pipeline(engine, spill=engine.ring.spill)  # type: ignore[arg-type]
+        spill = engine.ring.spill
+        pipeline = Pipeline(engine, spill=spill if isinstance(spill, RocksSpill) else None)
         stream = LongRunStream(args.pools, args.updates)
         measures = run(pipeline, stream, args.blocks)
         size_rows = structure_rows(pipeline)
