@@ -1,0 +1,246 @@
+"""Mainnet scale: 250 000 pools loaded from a whitelist and an initial state file, then blocks.
+
+    .venv/bin/python -m benchmarks.bench_scale [--pools 250000] [--blocks 600]
+        [--updates 200] [--files DIR]
+
+The whitelist and the state file (`arena.state_file` format) come from
+`benchmarks.scale_market` (70 % V2, 30 % V3 with mainnet-like tick counts) and are
+written first, or reused from `--files`. The measurement runs in a fresh interpreter so
+that its RSS is the arena's alone: `open_pipeline` (the path `arena run` takes: whitelist,
+engine, RocksDB spill, initial state) is timed, then `--blocks` blocks in the realistic
+mix fill the 128-deep ring and each block's apply is timed around its `EndBlock`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from arena.pipeline import PipelineConfig, open_pipeline
+from arena.snapshot_ring import DEFAULT_DEPTH
+from benchmarks.bench_arena import _rss_mb
+from benchmarks.common import Row, compare_baseline, percentile, print_report, save_baseline
+from benchmarks.scale_market import (
+    STATE_BLOCK,
+    ScaleMarket,
+    build_scale_market,
+    pool_key,
+    write_scale_files,
+)
+from exex_bridge import messages as m
+
+LOAD_BUDGET_S = 5.0
+RSS_BUDGET_MB = 1024.0
+APPLY_BUDGET_US = 300.0
+
+
+@dataclass
+class ScaleStream:
+    """Blocks over the scale market: 45 % V3 swaps, 35 % V2 syncs, 10 % V3 mints and
+    burns (a burn takes back an earlier mint), 10 % updates of pools not whitelisted."""
+
+    market: ScaleMarket
+    updates: int
+    rng: random.Random = field(default_factory=lambda: random.Random(13))
+    seq: int = 0
+    tip: int = STATE_BLOCK
+    minted: list[tuple[int, int, int, int]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._v2 = self.market.v2_indices.tolist()
+        self._v3 = self.market.v3_indices.tolist()
+
+    def _next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def _update(self) -> tuple[int, m.Protocol, m.PoolUpdatePayload]:
+        rng, r = self.rng, self.rng.random()
+        if r < 0.45:
+            i = rng.choice(self._v3)
+            tick = int(self.market.tick[i]) + rng.randrange(-100, 100)
+            sqrt = int((1.0001**tick) ** 0.5 * (1 << 96))
+            swap = m.V3Swap(sqrt_price_x96=sqrt, liquidity=rng.randrange(1, 1 << 100), tick=tick)
+            return i, m.Protocol.UNISWAP_V3, swap
+        if r < 0.80:
+            reserves = rng.randrange(1, 1 << 112), rng.randrange(1, 1 << 112)
+            sync = m.V2Sync(reserve0=reserves[0], reserve1=reserves[1])
+            return rng.choice(self._v2), m.Protocol.UNISWAP_V2, sync
+        if r < 0.90:
+            return self._liquidity()
+        i = self.market.pools + rng.randrange(1000)
+        fee = m.CurveFeeUpdate(fee=4_000_000, offpeg_fee_multiplier=20_000_000_000)
+        return i, m.Protocol.CURVE_STABLE, fee
+
+    def _liquidity(self) -> tuple[int, m.Protocol, m.V3Liquidity]:
+        rng = self.rng
+        if self.minted and rng.random() < 0.5:
+            i, lower, upper, amount = self.minted.pop(rng.randrange(len(self.minted)))
+            burn = m.V3Liquidity(tick_lower=lower, tick_upper=upper, liquidity_delta=-amount)
+            return i, m.Protocol.UNISWAP_V3, burn
+        i = rng.choice(self._v3)
+        spacing = int(self.market.spacing[i])
+        lower = (int(self.market.tick[i]) // spacing - rng.randrange(10)) * spacing
+        upper = lower + rng.randrange(1, 20) * spacing
+        amount = rng.randrange(1, 1 << 80)
+        self.minted.append((i, lower, upper, amount))
+        mint = m.V3Liquidity(tick_lower=lower, tick_upper=upper, liquidity_delta=amount)
+        return i, m.Protocol.UNISWAP_V3, mint
+
+    def block(self) -> Iterator[m.ControlMessage]:
+        self.tip += 1
+        number = self.tip
+        yield m.BeginBlock(
+            stream_seq=self._next_seq(),
+            block_number=number,
+            block_timestamp=0,
+            base_fee_per_gas=1,
+            is_revert=False,
+        )
+        for j in range(self.updates):
+            i, protocol, payload = self._update()
+            event = m.PoolUpdateMessage(
+                pool_id=m.PoolAddress(value=pool_key(i)),
+                protocol=protocol,
+                update_type=m.UpdateType.SWAP,
+                block_number=number,
+                block_timestamp=0,
+                tx_index=j,
+                log_index=0,
+                is_revert=False,
+                update=payload,
+            )
+            yield m.PoolUpdate(stream_seq=self._next_seq(), event=event)
+        yield m.EndBlock(stream_seq=self._next_seq(), block_number=number, num_updates=self.updates)
+
+
+def measure(folder: Path, pools: int, blocks: int, updates: int) -> dict[str, float]:
+    """In a fresh interpreter: load, then run blocks; the figures."""
+    rss_start = _rss_mb()
+    config = PipelineConfig(
+        whitelist=folder / "whitelist.json",
+        initial_state=folder / "state.json",
+        spill_path=folder / "spill",
+    )
+    started = time.perf_counter()
+    pipeline = open_pipeline(config)
+    load_s = time.perf_counter() - started
+    rss_loaded = _rss_mb()
+    stream = ScaleStream(build_scale_market(pools), updates)
+    wall = np.zeros(blocks, dtype=np.float64)
+    cpu = np.zeros(blocks, dtype=np.float64)
+    for k in range(blocks):
+        *messages, end = stream.block()
+        for msg in messages:
+            pipeline.feed(msg)
+        t_wall, t_cpu = time.perf_counter(), time.thread_time()
+        pipeline.feed(end)
+        wall[k] = (time.perf_counter() - t_wall) * 1e6
+        cpu[k] = (time.thread_time() - t_cpu) * 1e6
+    engine = pipeline.engine
+    rss_ring = _rss_mb()
+    if engine.tip_block != stream.tip or len(engine.ring) != min(blocks, DEFAULT_DEPTH):
+        raise RuntimeError(f"the engine did not take every block (tip {engine.tip_block})")
+    if pipeline.spill is not None:
+        pipeline.spill.close()
+    return {
+        "load_s": load_s,
+        "rss_start_mb": rss_start,
+        "rss_loaded_mb": rss_loaded,
+        "rss_ring_mb": rss_ring,
+        "apply_p50_us": percentile(wall.tolist(), 50),
+        "apply_p99_us": percentile(wall.tolist(), 99),
+        "apply_cpu_p50_us": percentile(cpu.tolist(), 50),
+        "apply_cpu_p99_us": percentile(cpu.tolist(), 99),
+        "stale_pools": float(engine.stale_count()),
+        "tick_pools": float(len(engine.ticks.pools())),
+    }
+
+
+def report(args: argparse.Namespace, figures: dict[str, float], ticks: int, made_s: float) -> None:
+    scale = f"{args.pools:,} pools (70 % V2, 30 % V3, {ticks:,} ticks)"
+    load_s, rss = figures["load_s"], figures["rss_ring_mb"]
+    p99 = figures["apply_p99_us"]
+    rows = [
+        Row("whitelist + initial state load", scale, f"{load_s:.2f} s", "≤ 5 s", load_s <= 5),
+        Row(
+            "memory (RSS) after load",
+            scale,
+            f"{figures['rss_loaded_mb']:.0f} MB (interpreter {figures['rss_start_mb']:.0f} MB)",
+            "—",
+            None,
+        ),
+        Row(
+            "memory (RSS), ring full",
+            f"{scale}, {DEFAULT_DEPTH}-deep ring",
+            f"{rss:.0f} MB",
+            "≤ 1 GB",
+            rss <= RSS_BUDGET_MB,
+        ),
+        Row(
+            "apply block (wall)",
+            f"{args.updates} updates, {args.blocks} blocks",
+            f"p50 {figures['apply_p50_us']:.0f} µs, p99 {p99:.0f} µs",
+            "p99 ≤ 300 µs (at 50 000 pools)",
+            None,
+        ),
+        Row(
+            "apply block (thread CPU)",
+            f"{args.updates} updates, {args.blocks} blocks",
+            f"p50 {figures['apply_cpu_p50_us']:.0f} µs, p99 {figures['apply_cpu_p99_us']:.0f} µs",
+            "—",
+            None,
+        ),
+        Row("files written (not budgeted)", scale, f"{made_s:.1f} s", "—", None),
+    ]
+    print_report("arena at mainnet scale: load, memory, apply", rows)
+    for line in compare_baseline("scale", figures, higher_is_better=False):
+        print(line)
+    if args.save_baseline:
+        print(f"saved {save_baseline('scale', figures)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pools", type=int, default=250_000)
+    parser.add_argument("--blocks", type=int, default=600)
+    parser.add_argument("--updates", type=int, default=200)
+    parser.add_argument("--files", type=Path, help="folder to write (or reuse) the files in")
+    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--save-baseline", action="store_true")
+    args = parser.parse_args()
+    if args.measure:  # the child: figures as JSON on stdout
+        print(json.dumps(measure(args.files, args.pools, args.blocks, args.updates)))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = args.files or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        market = build_scale_market(args.pools)
+        ticks_file = folder / "ticks.txt"
+        if (folder / "state.json").exists() and ticks_file.exists():
+            ticks = int(ticks_file.read_text())
+        else:
+            _, _, ticks = write_scale_files(market, folder)
+            ticks_file.write_text(str(ticks))
+        made_s = time.perf_counter() - started
+        command = [sys.executable, "-m", "benchmarks.bench_scale", "--measure"]
+        command += ["--files", str(folder), "--pools", str(args.pools)]
+        command += ["--blocks", str(args.blocks), "--updates", str(args.updates)]
+        child = subprocess.run(command, check=True, capture_output=True, text=True)
+        figures = json.loads(child.stdout.splitlines()[-1])
+    report(args, figures, ticks, made_s)
+
+
+if __name__ == "__main__":
+    main()
