@@ -214,6 +214,10 @@ def main() -> None:
         stream = LongRunStream(args.pools, args.updates)
         measures = run(pipeline, stream, args.blocks)
         size_rows = structure_rows(pipeline)
+        on_disk = sum(f.stat().st_size for f in (Path(tmp) / "spill").iterdir())
+        size_rows.append(
+            Row("size: spill on disk", "end of run", f"{on_disk / 2**20:.0f} MB", "—", None)
+        )
     elapsed = time.perf_counter() - started
     scale = f"{args.updates} updates, {args.pools:,} pools, {args.window:,}-block windows"
     rows, figures = window_rows(measures, args.window, scale)
