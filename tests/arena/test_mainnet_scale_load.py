@@ -8,11 +8,13 @@ pool alone, and that a whitelist document builds each token once.
 
 from __future__ import annotations
 
+import gc
 import random
 from pathlib import Path
 
 import msgspec
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +23,7 @@ from arena.pipeline import PipelineConfig, open_pipeline
 from arena.state_file import PoolStateJson, StateJson, TickJson, export_state
 from arena.state_table import pack_records
 from exex_bridge import messages as m
+from exex_bridge.errors import WhitelistError
 from exex_bridge.whitelist import Token, WhitelistedPool, parse_pools_document
 
 POOLS = 250_000
@@ -86,6 +89,13 @@ def test_a_mainnet_sized_whitelist_and_state_round_trip(tmp_path: Path) -> None:
         assert engine.tip_block == BLOCK
         assert np.all(engine.status[:POOLS] == PoolStatus.LIVE)
         assert export_state(engine) == state
+    assert gc.isenabled()  # the collector is paused only while loading
+
+
+def test_a_failed_load_resumes_the_collector(tmp_path: Path) -> None:
+    with pytest.raises(WhitelistError):
+        open_pipeline(PipelineConfig(whitelist=tmp_path / "missing.json"))
+    assert gc.isenabled()
 
 
 def test_a_whitelist_document_builds_each_token_once() -> None:
