@@ -11,6 +11,8 @@ Where the assembler stands is one `AssemblerPhase`:
     SKIPPING_TO_BOUNDARY ─BeginBlock─▶ IN_BLOCK ─EndBlock─▶ AT_BOUNDARY ─BeginBlock─▶ …
     SKIPPING_TO_BOUNDARY / AT_BOUNDARY ─ReorgStart─▶ IN_REORG ⇄ IN_REORG_BLOCK
     IN_REORG ─ReorgComplete─▶ AT_BOUNDARY;   any phase ─loss─▶ SKIPPING_TO_BOUNDARY
+    IN_REORG / IN_REORG_BLOCK ─loss─▶ SKIPPING_REORG ─ReorgComplete─▶ AT_BOUNDARY
+    SKIPPING_TO_BOUNDARY ─revert BeginBlock or ReorgEpilogue─▶ SKIPPING_REORG
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ class AssemblerPhase(Enum):
     IN_BLOCK = "in_block"
     IN_REORG = "in_reorg"  # inside an envelope, between its blocks
     IN_REORG_BLOCK = "in_reorg_block"
+    # a loss inside a reorg envelope (or a client joining mid-envelope): the envelope is
+    # skipped as a whole, up to its ReorgComplete
+    SKIPPING_REORG = "skipping_reorg"
 
     @property
     def in_block(self) -> bool:
@@ -69,11 +74,17 @@ class AssemblerPhase(Enum):
 
 _IN_BLOCK: Final = frozenset({AssemblerPhase.IN_BLOCK, AssemblerPhase.IN_REORG_BLOCK})
 _IN_REORG: Final = frozenset({AssemblerPhase.IN_REORG, AssemblerPhase.IN_REORG_BLOCK})
+_SKIPPING: Final = frozenset({AssemblerPhase.SKIPPING_TO_BOUNDARY, AssemblerPhase.SKIPPING_REORG})
 
 
 class _OpenBlock(NamedTuple):
     begin: m.BeginBlock
     events: list[m.PoolUpdateMessage]
+    # the frame of each event when every one came with its frame (the columnar path)
+    payloads: list[bytes]
+
+    def frames(self) -> list[bytes] | None:
+        return self.payloads if len(self.payloads) == len(self.events) else None
 
 
 @final
@@ -93,7 +104,9 @@ class BlockAssembler:
         return self._block if self.phase.in_block else None
 
     # -- input --------------------------------------------------------------------------
-    def feed(self, msg: m.ControlMessage) -> Settled | None:
+    def feed(self, msg: m.ControlMessage, payload: bytes | None = None) -> Settled | None:
+        """`payload`: the frame `msg` was decoded from; a block whose every update came
+        with its frame is applied by the columnar path (engine.apply_block)."""
         match msg:
             case m.Ping() | m.Pong():
                 return None
@@ -102,11 +115,13 @@ class BlockAssembler:
                 return None
         if not self._check_seq(msg):
             return None
+        if self.phase is AssemblerPhase.SKIPPING_REORG:
+            return self._skip_envelope(msg)
         match msg:
             case m.BeginBlock():
                 self._on_begin(msg)
             case m.PoolUpdate():
-                self._on_update(msg)
+                self._on_update(msg, payload)
             case m.EndBlock():
                 return self._on_end(msg)
             case m.ReorgStart():
@@ -131,6 +146,7 @@ class BlockAssembler:
         """The stream ended where it should not have (`cause` says how): what is open is
         lost, and whatever comes next is a new stream."""
         self._lose(cause, detail)
+        self.phase = AssemblerPhase.SKIPPING_TO_BOUNDARY  # a new stream starts anywhere
         self.last_seq = None
         self._recent.clear()
         self._recent_order.clear()
@@ -166,25 +182,44 @@ class BlockAssembler:
             log.warning(
                 "block %d discarded (%s): %s", block.begin.block_number, cause.value, detail
             )
-        elif self.phase is not AssemblerPhase.SKIPPING_TO_BOUNDARY:
+        elif self.phase not in _SKIPPING:
             log.warning("stream loss (%s): %s", cause.value, detail)
-        if self.phase is not AssemblerPhase.SKIPPING_TO_BOUNDARY:
+        skipping = self.phase in _SKIPPING
+        if not skipping:
             self.metrics.count_discard(cause)
         self._block = None
-        self.phase = AssemblerPhase.SKIPPING_TO_BOUNDARY
+        if self.phase.in_reorg or self.phase is AssemblerPhase.SKIPPING_REORG:
+            self.phase = AssemblerPhase.SKIPPING_REORG
+        else:
+            self.phase = AssemblerPhase.SKIPPING_TO_BOUNDARY
         self.engine.mark_unsynced(cause, detail)
+
+    def _skip_envelope(self, msg: m.SequencedMessage) -> Settled | None:
+        """Inside an envelope that cannot be applied: nothing of it is taken; its
+        ReorgComplete is the next boundary, where the tip follows the stream."""
+        if isinstance(msg, m.ReorgComplete):
+            self.phase = AssemblerPhase.AT_BOUNDARY
+            self.engine.skip_to(msg.final_tip_block)
+            return self._settle(msg.final_tip_block, after_reorg=True)
+        if isinstance(msg, m.PoolUpdate):
+            self.metrics.updates_ignored.labels(reason="skipped_reorg_envelope").inc()
+        return None
 
     # -- blocks -------------------------------------------------------------------------
     def _on_begin(self, msg: m.BeginBlock) -> None:
+        if self.phase is AssemblerPhase.SKIPPING_TO_BOUNDARY and msg.is_revert:
+            # reverts come only inside an envelope: this one began before what was lost
+            self.phase = AssemblerPhase.SKIPPING_REORG
+            return
         if self.phase.in_block:
             self._lose(
                 LossCause.BEGIN_INSIDE_BLOCK, f"BeginBlock {msg.block_number} inside a block"
             )
         in_reorg = self.phase is AssemblerPhase.IN_REORG
         self.phase = AssemblerPhase.IN_REORG_BLOCK if in_reorg else AssemblerPhase.IN_BLOCK
-        self._block = _OpenBlock(msg, [])
+        self._block = _OpenBlock(msg, [], [])
 
-    def _on_update(self, msg: m.PoolUpdate) -> None:
+    def _on_update(self, msg: m.PoolUpdate, payload: bytes | None) -> None:
         block = self.open_block
         if block is None:
             if self.phase is AssemblerPhase.SKIPPING_TO_BOUNDARY:
@@ -203,6 +238,8 @@ class BlockAssembler:
             )
             return
         block.events.append(event)
+        if payload is not None:
+            block.payloads.append(payload)
 
     def _on_end(self, msg: m.EndBlock) -> Settled | None:
         block = self.open_block
@@ -226,9 +263,14 @@ class BlockAssembler:
         in_reorg = self.phase is AssemblerPhase.IN_REORG_BLOCK
         self.phase = AssemblerPhase.IN_REORG if in_reorg else AssemblerPhase.AT_BOUNDARY
         self._block = None
-        return self._commit(begin, block.events)
+        return self._commit(begin, block.events, block.frames())
 
-    def _commit(self, begin: m.BeginBlock, events: list[m.PoolUpdateMessage]) -> Settled | None:
+    def _commit(
+        self,
+        begin: m.BeginBlock,
+        events: list[m.PoolUpdateMessage],
+        payloads: list[bytes] | None,
+    ) -> Settled | None:
         engine = self.engine
         tip = engine.tip_block
         number = begin.block_number
@@ -241,12 +283,13 @@ class BlockAssembler:
             if tip is not None and number <= tip:
                 self._lose(LossCause.BLOCK_NOT_AFTER_TIP, f"block {number} arrived with tip {tip}")
                 return None
-            if tip is not None and number > tip + 1:
+            if tip is not None and number > tip + 1 and engine.synced:
+                # (after a loss, a gap is its consequence: already counted and logged)
                 engine.mark_unsynced(
                     LossCause.BLOCK_GAP, f"blocks {tip + 1}..{number - 1} never arrived"
                 )
                 self.metrics.count_discard(LossCause.BLOCK_GAP)
-            engine.apply_block(begin, events)
+            engine.apply_block(begin, events, payloads)
             self.base_fee_per_gas = begin.base_fee_per_gas
         engine.seed_from_stream()
         if self.phase.in_reorg:
@@ -264,6 +307,9 @@ class BlockAssembler:
     def _on_epilogue(self, msg: m.ReorgEpilogue) -> None:
         if self.phase.in_block:
             self._lose(LossCause.EPILOGUE_INSIDE_BLOCK, f"ReorgEpilogue seq {msg.stream_seq}")
+            return
+        if self.phase is AssemblerPhase.SKIPPING_TO_BOUNDARY:
+            self.phase = AssemblerPhase.SKIPPING_REORG  # an envelope whose start was lost
             return
         if not self.phase.in_reorg:
             # A final is the state at its envelope's tip; alone it is a framing violation.

@@ -19,6 +19,7 @@ import numpy.typing as npt
 from prometheus_client import Counter
 
 from arena.metrics import ArenaMetrics
+from arena.pool_status import StaleLabel, StaleReason
 from arena.registry import PoolKind
 from exex_bridge import messages as m
 
@@ -41,8 +42,8 @@ class BlockEvents:
     payloads: list[m.PoolUpdatePayload] = field(default_factory=list)
     seen: dict[UpdateKey, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> updates
-    # pools sent an update of another kind than theirs: (pool index, stale reason)
-    mismatched: list[tuple[int, str]] = field(default_factory=list)
+    # pools sent an update of another kind than theirs: (pool index, reason, detail)
+    mismatched: list[tuple[int, StaleLabel, str]] = field(default_factory=list)
 
 
 def classify(
@@ -87,7 +88,13 @@ def _sort_skipped(
         else:
             reason = "kind_mismatch"
             name = type(payload).__name__
-            found.mismatched.append((entry[0], f"{name} for a {PoolKind(entry[1]).name} pool"))
+            found.mismatched.append(
+                (
+                    entry[0],
+                    StaleReason.UPDATE_KIND_MISMATCH,
+                    f"{name} for a {PoolKind(entry[1]).name} pool",
+                )
+            )
         reasons[reason] = reasons.get(reason, 0) + 1
 
 
@@ -135,7 +142,9 @@ class UpdateCounters:
 
 
 def resolve_stale_counts(
-    metrics: ArenaMetrics, newly_stale: Mapping[str, list[int]], undo: list[Callable[[], object]]
+    metrics: ArenaMetrics,
+    newly_stale: Mapping[StaleLabel, list[int]],
+    undo: list[Callable[[], object]],
 ) -> list[tuple[Counter, int]]:
     """The stale-marking children a block adds to; a series created here goes on `undo`."""
     if not newly_stale:
@@ -144,9 +153,9 @@ def resolve_stale_counts(
     held = {s.labels["reason"] for family in marked.collect() for s in family.samples}
     out = []
     for reason, indices in newly_stale.items():
-        out.append((marked.labels(reason=reason), len(indices)))
-        if reason not in held:
-            undo.append(partial(marked.remove, reason))
+        out.append((marked.labels(reason=reason.value), len(indices)))
+        if reason.value not in held:
+            undo.append(partial(marked.remove, reason.value))
     return out
 
 

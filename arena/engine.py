@@ -20,6 +20,7 @@ import numpy.typing as npt
 from prometheus_client import Counter
 
 from arena.block_events import (
+    BlockEvents,
     UpdateCounters,
     classify,
     publish,
@@ -27,8 +28,10 @@ from arena.block_events import (
     sorted_rows,
 )
 from arena.block_staging import UndoSteps, invert_liquidity, stage_records
+from arena.columnar_block import NO_HOT_RECORDS, HotRecords, split_block
 from arena.metrics import ArenaMetrics
-from arena.pool_status import PoolStatus, StatusChanges, StatusHistory
+from arena.pool_keys import PoolKeyIndex
+from arena.pool_status import PoolStatus, StaleLabel, StaleReason, StatusChanges, StatusHistory
 from arena.registry import PoolKind, PoolRegistry
 from arena.snapshot_ring import DEFAULT_DEPTH, BlockPreImages, PreImageSpill, SnapshotRing
 from arena.state_table import (
@@ -65,6 +68,7 @@ class ArenaEngine:
         capacity: int = 1024,
     ) -> None:
         self.registry = PoolRegistry()
+        self._pool_keys = PoolKeyIndex(self.registry)
         self.table = StateTable(capacity)
         self.ticks = TickMaps()
         self.status: npt.NDArray[np.uint8] = np.zeros(capacity, dtype=np.uint8)
@@ -174,17 +178,33 @@ class ArenaEngine:
         """State is trustworthy at `block`. Without `keep_history` the ring and spill are
         dropped: pre-images taken before a loss cannot restore exactly."""
         if not keep_history:
-            # Every pool's state is now as of `block`, with no pre-image behind it.
-            np.maximum(self.last_changed, block, out=self.last_changed)
-            self.ring.clear()
-            self._status_before.clear()
-            if self.ring.spill is not None:
-                self.ring.spill.clear()
-            self.metrics.ring_blocks.set(0)
+            self._drop_history(block)
         self.tip_block = block
         self.sync_status = SYNCED
         self.metrics.synced.set(1)
         self.metrics.tip_block.set(block)
+
+    def skip_to(self, block: int) -> None:
+        """The stream moved on to `block` through blocks the arena did not take (a reorg
+        envelope skipped after a loss). Only while not SYNCED: the tip follows the
+        stream, the pre-images behind it (of a chain being abandoned) are dropped, and
+        the state stays untrusted until a resync."""
+        if self.sync_status.state is SyncState.SYNCED:
+            raise ValueError("skip_to is for an arena that has lost data")
+        if self.tip_block is None:
+            return  # nothing taken yet: the next block starts the stream
+        self._drop_history(block)
+        self.tip_block = block
+        self.metrics.tip_block.set(block)
+
+    def _drop_history(self, block: int) -> None:
+        # Every pool's state is now as of `block`, with no pre-image behind it.
+        np.maximum(self.last_changed, block, out=self.last_changed)
+        self.ring.clear()
+        self._status_before.clear()
+        if self.ring.spill is not None:
+            self.ring.spill.clear()
+        self.metrics.ring_blocks.set(0)
 
     def seed_from_stream(self) -> None:
         """UNSEEDED → SYNCED once a block was taken: with nothing loaded, the state starts
@@ -193,10 +213,10 @@ class ArenaEngine:
             self.sync_status = SYNCED
             self.metrics.synced.set(1)
 
-    def mark_stale(self, index: int, reason: str) -> None:
-        self.mark_stale_many([index], reason)
+    def mark_stale(self, index: int, reason: StaleLabel, detail: str = "") -> None:
+        self.mark_stale_many([index], reason, detail)
 
-    def mark_stale_many(self, indices: Sequence[int], reason: str, detail: str = "") -> None:
+    def mark_stale_many(self, indices: Sequence[int], reason: StaleLabel, detail: str = "") -> None:
         """Exclude pools until an epilogue final or a resync sets them; logged once.
 
         `reason` labels the metric (a few fixed words); `detail` only goes to the log."""
@@ -209,14 +229,14 @@ class ArenaEngine:
         self._log_stale(fresh, reason, detail)
         self.metrics.stale_pools.set(self.stale_count())
 
-    def _log_stale(self, fresh: Sequence[int], reason: str, detail: str) -> None:
+    def _log_stale(self, fresh: Sequence[int], reason: StaleLabel, detail: str) -> None:
         keys = ", ".join(self.registry.pools[i].key_hex for i in fresh[:5])
         more = f" and {len(fresh) - 5} more" if len(fresh) > 5 else ""
         log.warning(
             "%d pool(s) marked stale at block %s: %s%s: %s%s",
             len(fresh),
             self.tip_block,
-            reason,
+            reason.value,
             detail,
             keys,
             more,
@@ -230,8 +250,17 @@ class ArenaEngine:
         return changed
 
     # -- blocks -------------------------------------------------------------------------
-    def apply_block(self, begin: m.BeginBlock, events: Sequence[m.PoolUpdateMessage]) -> None:
+    def apply_block(
+        self,
+        begin: m.BeginBlock,
+        events: Sequence[m.PoolUpdateMessage],
+        payloads: Sequence[bytes] | None = None,
+    ) -> None:
         """Apply one validated committed block: all of it, or on any error none of it.
+
+        With `payloads` (the frame each event was decoded from) the block's hot swaps and
+        syncs are read as columns (columnar_block.py); without, every update goes through
+        the reference fold. Both give the same result.
 
         The block's new records, tick-map changes and statuses are worked out first; then
         the state is written, keeping what each write replaced, and the pre-images go into
@@ -240,15 +269,18 @@ class ArenaEngine:
         """
         started = time.perf_counter()
         block = begin.block_number
-        found = classify(events, self.registry.lookup)
+        found, hot = self._split(events, payloads)
         statuses = StatusChanges(self.status)
         undo: UndoSteps = []
         try:
             counts = self._counters.resolve(found, undo)
             journal = TickJournal(self.ticks)
             undo.append(journal.undo)
-            work, synced = stage_records(found, self.table, journal, statuses)
+            work, synced, refused = stage_records(found, self.table, journal, statuses)
             touched = set(found.indices)
+            if len(hot.pools):
+                touched.update(hot.pools.tolist())
+                synced.extend(hot.synced.tolist())
             rows = sorted_rows(touched)
             pre_images = self.table.gather(rows)
             before = self.status[rows]
@@ -257,13 +289,15 @@ class ArenaEngine:
             if synced and any_not_live:  # a Sync is a V2 pool's whole state: LIVE
                 indices = np.asarray(synced, dtype=np.int64)
                 statuses.set(indices[self.status[indices] != _LIVE], PoolStatus.LIVE)
-            for index, reason in found.mismatched:
-                statuses.mark_stale((index,), reason)
+            for index, reason, detail in (*found.mismatched, *refused):
+                statuses.mark_stale((index,), reason, f": {detail}")
             stale_counts = resolve_stale_counts(self.metrics, statuses.newly_stale, undo)
             undo.append(lambda: self.table.scatter(rows, pre_images))
             if work:
                 written = np.fromiter(work.keys(), dtype=np.int64, count=len(work))
                 self.table.scatter_bytes(written, pack_records(work.values()))
+            if len(hot.pools):
+                self.table.scatter(hot.pools, hot.records)
             if any_not_live:
                 self._status_before.push(block, (rows[not_live], before[not_live]), undo)
             self._write_common(undo, block, rows, statuses, touched)
@@ -282,6 +316,9 @@ class ArenaEngine:
     def revert_block(self, begin: m.BeginBlock, events: Sequence[m.PoolUpdateMessage]) -> None:
         """Revert the tip block: restore its pre-images, invert its mints/burns in order.
 
+        Reverts classify with the reference: the pre-images are one copy whatever the
+        updates, and reading the frames as columns measured slower here (ADR 0009).
+
         Atomic as `apply_block` is: the pre-images leave the ring (or the spill) last."""
         started = time.perf_counter()
         block = begin.block_number
@@ -294,8 +331,8 @@ class ArenaEngine:
             journal = TickJournal(self.ticks)
             undo.append(journal.undo)
             invert_liquidity(found, journal, statuses)
-            for index, reason in found.mismatched:
-                statuses.mark_stale((index,), reason)
+            for index, reason, detail in found.mismatched:
+                statuses.mark_stale((index,), reason, f": {detail}")
             touched = set(found.indices)
             self._stage_revert_statuses(block, pre, sorted_rows(touched), statuses)
             stale_counts = resolve_stale_counts(self.metrics, statuses.newly_stale, undo)
@@ -315,6 +352,15 @@ class ArenaEngine:
         self.metrics.blocks_reverted.inc()
         self.metrics.revert_seconds.observe(time.perf_counter() - started)
 
+    def _split(
+        self, events: Sequence[m.PoolUpdateMessage], payloads: Sequence[bytes] | None
+    ) -> tuple[BlockEvents, HotRecords]:
+        if payloads is None:
+            return classify(events, self.registry.lookup), NO_HOT_RECORDS
+        return split_block(
+            events, payloads, self._pool_keys, self.registry.lookup, len(self.registry)
+        )
+
     def _stage_revert_statuses(
         self,
         block: int,
@@ -329,18 +375,18 @@ class ArenaEngine:
             changed_since = np.flatnonzero(
                 (self.last_changed[:n] >= block) & (self.status[:n] != _UNKNOWN)
             )
-            uncovered, reason = np.union1d(rows, changed_since), "revert_too_deep"
+            uncovered, reason = np.union1d(rows, changed_since), StaleReason.REVERT_TOO_DEEP
         else:
             uncovered = np.setdiff1d(rows, pre.indices, assume_unique=True)
-            reason = "revert_without_pre_image"
+            reason = StaleReason.REVERT_WITHOUT_PRE_IMAGE
         if len(uncovered):
-            statuses.mark_stale(uncovered.tolist(), reason)
+            statuses.mark_stale(uncovered.tolist(), reason, f" (revert of block {block})")
         history = self._status_before.get(block)
         if pre is not None and history is not None:
             indices, before = history
             statuses.set(indices[before == _UNKNOWN], PoolStatus.UNKNOWN)
             stale = indices[before == _STALE].tolist()
-            statuses.mark_stale(stale, "stale_before_reverted_block")
+            statuses.mark_stale(stale, StaleReason.STALE_BEFORE_REVERTED_BLOCK)
 
     def _write_common(
         self,
@@ -383,7 +429,7 @@ class ArenaEngine:
         publish(counts)
         publish(stale_counts)
         for reason, indices in statuses.newly_stale.items():
-            self._log_stale(indices, reason, detail)
+            self._log_stale(indices, reason, statuses.details.get(reason, "") + detail)
         if statuses:
             self.metrics.stale_pools.set(self.stale_count())
         self._after_block()

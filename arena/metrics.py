@@ -94,6 +94,12 @@ class ArenaMetrics:
         self.spill_blocks = Gauge(
             "arena_spill_blocks", "Blocks held by the RocksDB spill", registry=r
         )
+        self.state_writes = Counter(
+            "arena_state_file_writes",
+            "State files written (--state-out), by outcome",
+            ["outcome"],
+            registry=r,
+        )
         self.apply_seconds = Histogram(
             "arena_block_apply_seconds",
             "Time to apply a committed block, pre-images included",

@@ -90,8 +90,11 @@ class Pipeline:
         spill: RocksSpill | None = None,
         checkpoints: CheckpointStore | None = None,
         checkpoint_every: int = 0,
+        columnar: bool = True,
     ) -> None:
         self.engine = engine
+        # Hand the assembler each PoolUpdate's frame: blocks then take the columnar path.
+        self.columnar = columnar
         self.metrics = engine.metrics
         self.assembler = BlockAssembler(engine)
         self.spill = spill
@@ -108,6 +111,8 @@ class Pipeline:
         self.updates_by_protocol: Counter[m.Protocol] = Counter()
         self.apply_latency = LatencySamples()
         self.revert_latency = LatencySamples()
+        # per settled point, all settled subscribers together (the path recalculation)
+        self.subscriber_latency = LatencySamples()
         self._started = time.perf_counter()
 
     @property
@@ -137,16 +142,17 @@ class Pipeline:
                 )
             self.assembler.on_decode_error(exc.stream_seq)
             return None
+        if self.columnar and msg.__class__ is m.PoolUpdate:
+            # a memoryview may be over a buffer the source reuses: the block keeps a copy
+            return self.feed(msg, payload if isinstance(payload, bytes) else bytes(payload))
         return self.feed(msg)
 
-    def feed(self, msg: m.ControlMessage) -> Settled | None:
+    def feed(self, msg: m.ControlMessage, payload: bytes | None = None) -> Settled | None:
         """Returns the point `msg` settled, if any, after every subscriber has seen it."""
         if isinstance(msg, m.EndBlock):
             settled = self._feed_end(msg)
         else:
-            if isinstance(msg, m.PoolUpdate):
-                self.updates_by_protocol[msg.event.protocol] += 1
-            settled = self.assembler.feed(msg)
+            settled = self.assembler.feed(msg, payload)
             opened = self.assembler.open_block
             if opened is not None and opened.begin is msg:
                 for subscriber in self._block_start_subscribers:
@@ -172,6 +178,8 @@ class Pipeline:
         if block is not None and self.engine.tip_block != tip:
             samples = self.revert_latency if block.begin.is_revert else self.apply_latency
             samples.add(elapsed)
+            # only the updates of blocks the engine took (not duplicates, not discards)
+            self.updates_by_protocol.update(event.protocol for event in block.events)
         return settled
 
     def _settled(self, settled: Settled) -> None:
@@ -183,8 +191,11 @@ class Pipeline:
             self._since_checkpoint += 1
             if self._since_checkpoint >= self.checkpoint_every:
                 self.checkpoint_now()
-        for subscriber in self._settled_subscribers:
-            subscriber(settled)
+        if self._settled_subscribers:
+            started = time.perf_counter()
+            for subscriber in self._settled_subscribers:
+                subscriber(settled)
+            self.subscriber_latency.add(time.perf_counter() - started)
 
     def checkpoint_now(self) -> int | None:
         """Save a checkpoint if there is a store and the state is trustworthy at a block
@@ -223,6 +234,7 @@ class Pipeline:
             reorgs=sample_value(registry, "arena_reorg_envelopes_total"),
             settled_points=self.settled_points,
             tip_block=self.engine.tip_block,
+            duplicates=sample_value(registry, "arena_stream_duplicates_total"),
             updates_by_protocol={
                 PROTOCOL_SHORT[p]: n for p, n in sorted(self.updates_by_protocol.items())
             },
@@ -234,6 +246,7 @@ class Pipeline:
             unsynced_cause=_loss_cause(self.engine),
             apply_latency=self.apply_latency.stats(),
             revert_latency=self.revert_latency.stats(),
+            recalc_latency=self.subscriber_latency.stats(),
             elapsed_seconds=round(time.perf_counter() - self._started, 6),
         )
 

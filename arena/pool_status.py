@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from typing import final
 
 import numpy as np
 import numpy.typing as npt
+
+from arena.update_checks import Violation
 
 StatusArray = npt.NDArray[np.uint8]
 IndexArray = npt.NDArray[np.int64]
@@ -26,14 +28,34 @@ class PoolStatus(IntEnum):
     STALE = 2  # state not trustworthy (deep revert, divergent tick map): excluded
 
 
+class StaleReason(StrEnum):
+    """Why pools were marked stale: the `reason` label of `arena_pools_marked_stale_total`
+    (a fixed vocabulary; the specifics of each case go to the log line only)."""
+
+    REVERT_TOO_DEEP = "revert_too_deep"
+    REVERT_WITHOUT_PRE_IMAGE = "revert_without_pre_image"
+    STALE_BEFORE_REVERTED_BLOCK = "stale_before_reverted_block"
+    TICK_MAP_INCONSISTENT = "tick_map_inconsistent"
+    ACTIVE_LIQUIDITY_OUT_OF_RANGE = "active_liquidity_out_of_range"
+    UPDATE_KIND_MISMATCH = "update_kind_mismatch"
+    STALE_IN_LOADED_STATE = "stale_in_loaded_state"
+    NOT_HYDRATABLE = "not_hydratable"
+
+
+# A stale mark's metric label: one of the engine's reasons, or the range check an update
+# failed (`arena.update_checks.Violation`).
+StaleLabel = StaleReason | Violation
+
+
 @final
 class StatusChanges:
-    __slots__ = ("_after", "_status", "flagged", "newly_stale")
+    __slots__ = ("_after", "_status", "details", "flagged", "newly_stale")
 
     def __init__(self, status: StatusArray) -> None:
         self._status = status
         self._after: dict[int, int] = {}  # pool index -> status after the block
-        self.newly_stale: dict[str, list[int]] = {}  # reason -> pools it made stale
+        self.newly_stale: dict[StaleLabel, list[int]] = {}  # reason -> pools it made stale
+        self.details: dict[StaleLabel, str] = {}  # reason -> its first case, for the log
         self.flagged: list[int] = []  # every pool marked, stale before or not
 
     def __bool__(self) -> bool:
@@ -43,13 +65,15 @@ class StatusChanges:
         after = self._after.get(index)
         return int(self._status[index]) if after is None else after
 
-    def mark_stale(self, indices: Iterable[int], reason: str) -> None:
+    def mark_stale(self, indices: Iterable[int], reason: StaleLabel, detail: str = "") -> None:
         stale = PoolStatus.STALE
         for i in indices:
             self.flagged.append(i)
             if self.status_of(i) != stale:
                 self._after[i] = stale
                 self.newly_stale.setdefault(reason, []).append(i)
+                if detail:
+                    self.details.setdefault(reason, detail)
 
     def set(self, indices: IndexArray, status: PoolStatus) -> None:
         for i in indices.tolist():

@@ -20,6 +20,7 @@ from web3 import Web3
 from arena.engine import ArenaEngine, PoolStatus
 from arena.hydration import PoolKind as RpcPoolKind
 from arena.hydration import V2PoolSnapshot, hydrate_pools
+from arena.pool_status import StaleReason
 from arena.registry import PoolKind
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,9 @@ def resync(engine: ArenaEngine, w3: Web3, block: int) -> ResyncReport:
     report = hydrate_indices(engine, w3, active, block)
     for index in active:
         if engine.registry.kind_of(index) is PoolKind.V4:
-            engine.mark_stale(index, "V4 pools cannot be hydrated by RPC here")
+            engine.mark_stale(
+                index, StaleReason.NOT_HYDRATABLE, ": a V4 pool's state is not readable by RPC here"
+            )
     engine.mark_synced(block, keep_history=False)
     return report
 

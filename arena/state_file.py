@@ -21,6 +21,7 @@ import numpy as np
 
 from arena.engine import ArenaEngine, PoolStatus
 from arena.errors import ArenaError
+from arena.pool_status import StaleReason
 from arena.registry import PoolKind
 from arena.state_table import pack_records
 from arena.sync_state import LossCause, SyncState
@@ -148,7 +149,7 @@ def load_state(engine: ArenaEngine, state: StateJson, source: str = "<state>") -
     for key in state.stale:
         index = engine.registry.index_of.get(bytes.fromhex(key.removeprefix("0x")))
         if index is not None:
-            engine.mark_stale(index, "stale in the loaded state")
+            engine.mark_stale(index, StaleReason.STALE_IN_LOADED_STATE)
     return len(indices)
 
 

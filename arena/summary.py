@@ -110,7 +110,8 @@ class ReplaySummary(msgspec.Struct, frozen=True, kw_only=True):
     reorgs: int
     settled_points: int
     tip_block: int | None
-    updates_by_protocol: dict[str, int]
+    duplicates: int  # messages dropped as repeats of ones already taken
+    updates_by_protocol: dict[str, int]  # updates of the blocks applied or reverted
     discarded_by_reason: dict[str, int]
     divergences_by_kind: dict[str, int]
     stale_pools: int
@@ -119,6 +120,7 @@ class ReplaySummary(msgspec.Struct, frozen=True, kw_only=True):
     unsynced_cause: str | None
     apply_latency: LatencyStats
     revert_latency: LatencyStats
+    recalc_latency: LatencyStats  # the settled-point subscribers (the pathfinder), per point
     elapsed_seconds: float
 
 
@@ -164,6 +166,7 @@ def render_table(summary: ReplaySummary) -> str:
         ("blocks applied", str(summary.blocks_applied)),
         ("blocks reverted", str(summary.blocks_reverted)),
         ("reorgs", str(summary.reorgs)),
+        ("duplicates dropped", str(summary.duplicates)),
         ("tip block", "-" if summary.tip_block is None else str(summary.tip_block)),
         ("updates by protocol", _mapping(summary.updates_by_protocol)),
         ("discarded by reason", _mapping(summary.discarded_by_reason)),
@@ -172,6 +175,7 @@ def render_table(summary: ReplaySummary) -> str:
         ("state", _state(summary)),
         ("apply per block", _latency(summary.apply_latency)),
         ("revert per block", _latency(summary.revert_latency)),
+        ("recalculation", _latency(summary.recalc_latency)),
         ("elapsed", f"{summary.elapsed_seconds:.3f} s"),
     ]
     width = max(len(name) for name, _ in rows)

@@ -12,6 +12,7 @@ from web3 import HTTPProvider
 from web3.types import RPCEndpoint
 
 from executor.errors import ChainRpcError
+from exex_bridge.redaction import shown_url
 
 DEFAULT_TIMEOUT_S: Final = 30.0
 # Simulations run on the latest state in the next block's context (number, timestamp):
@@ -48,7 +49,9 @@ class ChainClient:
         try:
             response = self._provider.make_request(cast(RPCEndpoint, method), params)
         except (OSError, ValueError) as exc:  # requests' errors derive from OSError
-            raise ChainRpcError(method, f"{self.url} unreachable: {exc}") from None
+            # requests' messages repeat the URL's path, which can hold an API key.
+            shown = shown_url(self.url)
+            raise ChainRpcError(method, f"{shown} unreachable ({type(exc).__name__})") from None
         error = response.get("error")
         if error is not None:
             message = error.get("message", error) if isinstance(error, dict) else error

@@ -1,9 +1,8 @@
 """The executor as an opportunity sink: select, build, simulate, sign, (send), journal.
 
 `OpportunityExecutor` has the sinks' interface (`__call__(opportunities)`, `close()`),
-so the same object serves `arena execute` and, as one more sink, `arena run`:
-
-    sinks.append(OpportunityExecutor.open(settings))
+so the same object serves `arena execute` and, as one more sink on its own thread
+(`executor.worker.ExecutorThread`), `arena run` with `[executor] enabled = true`.
 
 Without `settings.live` nothing is sent: each chosen opportunity is built, simulated,
 signed and journaled as `simulated`. Live, each transaction is sent and its receipt
@@ -180,6 +179,11 @@ class OpportunityExecutor:
         else:
             reason = "reverted on chain: the state moved after the simulation"
             self._record(opportunity, AttemptStatus.REVERTED, reason=reason, **fields, **mined)
+
+    def refuse(self, opportunities: Sequence[Opportunity], reason: str) -> None:
+        """Journals each opportunity as refused without attempting it."""
+        for opportunity in opportunities:
+            self._record(opportunity, AttemptStatus.REFUSED, reason=reason)
 
     def _record(self, opportunity: Opportunity, status: AttemptStatus, **fields: Any) -> None:
         fields.setdefault("expected_profit", opportunity.profit)

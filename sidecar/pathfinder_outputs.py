@@ -18,9 +18,11 @@ from typing import Any, Final, Self, final
 
 from arena.block_assembler import Settled
 from arena.engine import ArenaEngine
+from exex_bridge.whitelist import Token
 from pathfinder.opportunity import Opportunity
 from pathfinder.recalculator import PathfinderConfig, PathRecalculator
 from pathfinder.sinks import JsonlSink, NatsSink, OpportunitySink
+from sidecar.amounts import format_units
 from sidecar.settings import PathfinderSettings
 
 log = logging.getLogger(__name__)
@@ -71,16 +73,27 @@ class BestOpportunities:
 
 def token_symbols(engine: ArenaEngine) -> dict[str, str]:
     """'0x…' -> symbol, for every whitelisted token that has one."""
-    out: dict[str, str] = {}
+    return {key: token.symbol for key, token in tokens_of(engine).items() if token.symbol}
+
+
+def tokens_of(engine: ArenaEngine) -> dict[str, Token]:
+    """'0x…' -> the whitelist's token (decimals, symbol), for every whitelisted token."""
+    out: dict[str, Token] = {}
     for pool in engine.registry.pools:
         for token in (pool.token0, pool.token1):
-            if token.symbol:
-                out["0x" + token.address.hex()] = token.symbol
+            out["0x" + token.address.hex()] = token
     return out
 
 
 def _label(token: str, symbols: dict[str, str]) -> str:
     return symbols.get(token) or f"{token[:6]}…{token[-4:]}"
+
+
+def _amount(amount: int, token: Token | None) -> str:
+    """Token units with the symbol, then the exact integer (start-token smallest units)."""
+    if token is None:
+        return str(amount)
+    return f"{format_units(amount, token.decimals, token.symbol)} ({amount})"
 
 
 def opportunity_rows(best: Sequence[Opportunity], symbols: dict[str, str]) -> list[dict[str, Any]]:
@@ -97,14 +110,20 @@ def opportunity_rows(best: Sequence[Opportunity], symbols: dict[str, str]) -> li
     ]
 
 
-def render_best(best: Sequence[Opportunity], symbols: dict[str, str], seen: int) -> str:
+def render_best(best: Sequence[Opportunity], tokens: dict[str, Token], seen: int) -> str:
     title = f"best opportunities ({seen} found; top {len(best)} by net profit, start-token units)"
     if not best:
         return f"{title}: none"
+    symbols = {key: token.symbol for key, token in tokens.items() if token.symbol}
     rows = [("block", "path", "amount_in", "net_profit")]
     rows += [
-        (str(r["block"]), " → ".join(r["path"]), str(r["amount_in"]), str(r["net_profit"]))
-        for r in opportunity_rows(best, symbols)
+        (
+            str(o.block),
+            " → ".join(_label(t, symbols) for t in o.tokens),
+            _amount(o.amount_in, tokens.get(o.tokens[0])),
+            _amount(o.net_profit, tokens.get(o.tokens[0])),
+        )
+        for o in best
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = [title]
@@ -127,9 +146,15 @@ class PathfinderOutputs:
         self.tracker = best
 
     @classmethod
-    def open(cls, engine: ArenaEngine, settings: PathfinderSettings) -> PathfinderOutputs:
+    def open(
+        cls,
+        engine: ArenaEngine,
+        settings: PathfinderSettings,
+        more_sinks: Sequence[OpportunitySink] = (),
+    ) -> PathfinderOutputs:
         """Raises SinkError if the JSONL file cannot be opened. The NATS sink connects
-        in the background (never blocking the arena); see `NatsSink`."""
+        in the background (never blocking the arena); see `NatsSink`. `more_sinks` (the
+        executor) come after those and are closed with them."""
         sinks: list[OpportunitySink] = []
         if settings.opportunities_out is not None:
             sinks.append(JsonlSink(settings.opportunities_out))
@@ -139,6 +164,7 @@ class PathfinderOutputs:
             )
             nats_sink.start()
             sinks.append(nats_sink)
+        sinks.extend(more_sinks)
         best = BestOpportunities()
         try:
             recalculator = build_recalculator(engine, settings, [*sinks, best])
@@ -162,7 +188,7 @@ class PathfinderOutputs:
 
     def render_best(self) -> str:
         engine = self.recalculator.engine
-        return render_best(self.best(), token_symbols(engine), self.tracker.seen)
+        return render_best(self.best(), tokens_of(engine), self.tracker.seen)
 
     def best_rows(self) -> list[dict[str, Any]]:
         return opportunity_rows(self.best(), token_symbols(self.recalculator.engine))

@@ -22,6 +22,7 @@ T = TypeVar("T")
 ANY_OWNER: Final = "any"
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
 _ADDRESS: Final = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_HEX_KEY: Final = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 
 SocketOwner = int | Literal["any"]
 
@@ -155,11 +156,49 @@ LOG_LEVEL: Final = _text_value("a log level", _log_level)
 
 def _address(text: str) -> bytes:
     if not _ADDRESS.match(text):
-        raise SettingValueError("a 20-byte 0x address", text, f"not a 20-byte 0x address: {text!r}")
+        raise SettingValueError(_ADDRESS_EXPECTED, text, f"not {_ADDRESS_EXPECTED}: {text!r}")
     return bytes.fromhex(text[2:])
 
 
-ADDRESS: Final = _text_value("a 20-byte 0x address", _address)
+_ADDRESS_EXPECTED: Final = "a 0x-prefixed 20-byte hex address"
+ADDRESS: Final = _text_value(_ADDRESS_EXPECTED, _address)
+
+
+def _key_path(text: str) -> Path:
+    """A path to a file holding a secret (a key, a keystore's password). The value is
+    never echoed, and one that looks like a key itself is refused."""
+    stripped = text.strip()
+    if _HEX_KEY.match(stripped) or stripped.startswith("{"):
+        raise SettingValueError(
+            "a path", "…", "expected the path of a key file, not a key (the value is not shown)"
+        )
+    if not stripped or "\x00" in text:
+        raise SettingValueError("a path", "…", "expected a path (the value is not shown)")
+    return Path(text).expanduser()
+
+
+KEY_PATH: Final = _text_value("a path", _key_path)
+
+
+def _wei_text(text: str) -> int:
+    body = text.strip().replace("_", "")
+    if not (body.isascii() and body.isdigit()):
+        raise SettingValueError(_WEI_EXPECTED, text)
+    return int(body)
+
+
+def _wei_value(value: object) -> int:
+    """An integer, or a string of digits for amounts beyond TOML's 64-bit integers."""
+    if isinstance(value, str):
+        return _wei_text(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise SettingValueError(_WEI_EXPECTED, value)
+    return value
+
+
+_WEI_EXPECTED: Final = "a non-negative integer amount (a string of digits beyond 2^63)"
+AMOUNT: Final = Kind(_WEI_EXPECTED, _wei_text, _wei_value)
+BASIS_POINTS: Final = _integer("basis points (0 to 10000)", 0, 10_000)
 
 
 def socket_owner(text: str) -> SocketOwner:
@@ -214,3 +253,17 @@ def repeated(kind: Kind[T]) -> Kind[T]:
 
 
 BASE_TOKEN: Final = repeated(ADDRESS)
+
+
+TokenCap = tuple[str, int]
+
+
+def _token_cap(text: str) -> TokenCap:
+    token, sep, amount = text.partition("=")
+    if not sep:
+        raise SettingValueError("TOKEN=AMOUNT", text)
+    address = _address(token.strip())
+    return "0x" + address.hex(), _wei_text(amount)
+
+
+TOKEN_CAP: Final = repeated(_text_value("TOKEN=AMOUNT", _token_cap))

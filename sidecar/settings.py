@@ -2,8 +2,9 @@
 
 Each field carries its `Setting`: the value kind that reads it, the flag that overrides
 it, the environment variable for values that may hold credentials, and its help. The
-defaults live here and nowhere else. `ArenaSettings` holds one model per section of the
-configuration file (`[socket]`, `[state]`, …), named by `SECTIONS`.
+defaults live here and nowhere else (the `[executor]` section's live in
+`sidecar.executor_section`, taken from `executor.settings`). `ArenaSettings` holds one
+model per section of the configuration file (`[socket]`, `[state]`, …), named by `SECTIONS`.
 """
 
 from __future__ import annotations
@@ -20,44 +21,40 @@ from exex_bridge.framing import DEFAULT_MAX_FRAME
 from exex_bridge.socket_source import DEFAULT_SOCKET_PATH
 from pathfinder.recalculator import PathfinderConfig
 from sidecar import setting_values as v
+from sidecar.executor_section import ExecutorSection
+from sidecar.setting_fields import (
+    EXECUTE,
+    GLOBAL,
+    RECORD,
+    REPLAY,
+    RUN,
+    Setting,
+    setting,
+    setting_of,
+)
 
-RUN: Final = "run"
-REPLAY: Final = "replay"
-RECORD: Final = "record"
-GLOBAL: Final = "arena"  # a flag of the `arena` command itself, before the subcommand
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class Setting:
-    """How one field is given. `commands` are the subcommands that read it."""
-
-    kind: v.Kind[Any]
-    flag: str
-    help: str
-    commands: frozenset[str]
-    metavar: str | None = None
-    env: str | None = None
-
-
-def setting(
-    default: Any,
-    kind: v.Kind[Any],
-    flag: str,
-    help: str,
-    *commands: str,
-    metavar: str | None = None,
-    env: str | None = None,
-) -> Any:
-    meta = {"setting": Setting(kind, flag, help, frozenset(commands), metavar, env)}
-    if callable(default):
-        return field(default_factory=default, metadata=meta)
-    return field(default=default, metadata=meta)
-
-
-def setting_of(f: Any) -> Setting:
-    found: Setting = f.metadata["setting"]
-    return found
+__all__ = [
+    "EXECUTE",
+    "GLOBAL",
+    "RECORD",
+    "REPLAY",
+    "RUN",
+    "SECTIONS",
+    "ArenaSettings",
+    "CheckpointSettings",
+    "EngineSettings",
+    "ExecutorSection",
+    "MetricsSettings",
+    "PathfinderSettings",
+    "RpcSettings",
+    "ServiceSettings",
+    "Setting",
+    "SocketSettings",
+    "StateSettings",
+    "WhitelistFeedSettings",
+    "setting",
+    "setting_of",
+]
 
 
 def default_data_dir() -> Path:
@@ -115,6 +112,7 @@ class StateSettings:
         "pools to model: a whitelist.pools.{chain}.full JSON document (required)",
         RUN,
         REPLAY,
+        EXECUTE,
         metavar="W.json",
     )
     initial_state: Path | None = setting(
@@ -260,8 +258,10 @@ class RpcSettings:
         v.URL,
         "--rpc",
         "node JSON-RPC: hydrate every pool at N-1 when the first block N arrives, resync "
-        "after a loss, hydrate pools added mid-stream (unset: none)",
+        "after a loss, hydrate pools added mid-stream (unset: none); the executor's node "
+        "unless [executor] rpc_url is given",
         RUN,
+        EXECUTE,
         metavar="URL",
         env="ARENA_RPC_URL",
     )
@@ -381,6 +381,7 @@ class ArenaSettings:
     rpc: RpcSettings = field(default_factory=RpcSettings)
     whitelist_feed: WhitelistFeedSettings = field(default_factory=WhitelistFeedSettings)
     pathfinder: PathfinderSettings = field(default_factory=PathfinderSettings)
+    executor: ExecutorSection = field(default_factory=ExecutorSection)
     service: ServiceSettings = field(default_factory=ServiceSettings)
 
 

@@ -14,18 +14,19 @@ import asyncio
 import logging
 import signal
 import sys
-from pathlib import Path
 
 from executor.errors import ExecutorError
 from executor.feeds import OpportunityFeed, open_feed
 from executor.keys import KEY_ENV_VAR
 from executor.session import OpportunityExecutor
-from executor.settings import GWEI, ExecutorSettings
+from executor.settings import ExecutorSettings
 from exex_bridge.whitelist import load_whitelist_file
 from sidecar.commands.common import flag_type
-from sidecar.commands.executor_options import add_key_arguments, address, token_cap
-from sidecar.setting_values import NON_NEGATIVE_INT, POSITIVE_INT, SECONDS
-from sidecar.settings import ArenaSettings
+from sidecar.config_file import add_setting_flags
+from sidecar.errors import ConfigError
+from sidecar.execution import executor_settings
+from sidecar.setting_values import POSITIVE_INT, SECONDS
+from sidecar.settings import EXECUTE, ArenaSettings
 
 HELP = "simulate (default) or send (--live) the opportunities' transactions via the executor"
 
@@ -58,27 +59,16 @@ _IDLE_TICK_S = 0.25
 
 
 def register(parser: argparse.ArgumentParser) -> None:
+    """`--config` and the settings `arena execute` shares with `[executor]` (`--rpc`,
+    `--executor`, `--key-file`, `--live`, the fees and caps…), then its own flags."""
     parser.description = DESCRIPTION
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("--rpc", required=True, metavar="URL", help="node JSON-RPC (HTTP)")
-    parser.add_argument(
-        "--executor", required=True, type=address, metavar="0x…", help="the contract's address"
-    )
-    add_key_arguments(parser)
+    add_setting_flags(parser, EXECUTE)
     parser.add_argument(
         "--opportunities",
         required=True,
         metavar="SRC",
         help="a JSONL file (followed as it grows) or nats://HOST:PORT",
-    )
-    parser.add_argument(
-        "--journal", required=True, type=Path, metavar="J.jsonl", help="attempt journal"
-    )
-    parser.add_argument(
-        "--whitelist", required=True, type=Path, metavar="W.json", help="pools and their kinds"
-    )
-    parser.add_argument(
-        "--live", action="store_true", help="SEND the transactions (default: dry run)"
     )
     parser.add_argument("--chain", help="chain name in the NATS subject (default: whitelist's)")
     parser.add_argument(
@@ -89,59 +79,6 @@ def register(parser: argparse.ArgumentParser) -> None:
         type=flag_type(POSITIVE_INT),
         metavar="N",
         help="stop after N opportunities",
-    )
-    parser.add_argument(
-        "--priority-fee-gwei",
-        type=flag_type(NON_NEGATIVE_INT),
-        default=1,
-        metavar="G",
-        help="default 1",
-    )
-    parser.add_argument(
-        "--gas-margin-percent", type=flag_type(NON_NEGATIVE_INT), default=25, metavar="P"
-    )
-    parser.add_argument(
-        "--deadline-blocks", type=flag_type(NON_NEGATIVE_INT), default=2, metavar="N"
-    )
-    parser.add_argument(
-        "--min-net-profit",
-        type=flag_type(NON_NEGATIVE_INT),
-        default=1,
-        metavar="WEI",
-        help="after gas",
-    )
-    parser.add_argument(
-        "--max-amount-in",
-        type=token_cap,
-        action="append",
-        default=[],
-        metavar="TOKEN=AMOUNT",
-        help="cap on amount_in per start token (repeatable)",
-    )
-    parser.add_argument(
-        "--coinbase-share-bps", type=flag_type(NON_NEGATIVE_INT), default=0, metavar="BPS"
-    )
-    parser.add_argument("--wrapped-native", type=address, metavar="0x…")
-    parser.add_argument("--receipt-timeout", type=flag_type(SECONDS), default=60.0, metavar="S")
-
-
-def settings_from(args: argparse.Namespace) -> ExecutorSettings:
-    return ExecutorSettings(
-        rpc_url=args.rpc,
-        executor=args.executor,
-        whitelist=str(args.whitelist),
-        journal=str(args.journal),
-        key_file=None if args.key_file is None else str(args.key_file),
-        password_file=None if args.password_file is None else str(args.password_file),
-        live=args.live,
-        priority_fee_per_gas=args.priority_fee_gwei * GWEI,
-        gas_margin_percent=args.gas_margin_percent,
-        deadline_blocks=args.deadline_blocks,
-        min_net_profit=args.min_net_profit,
-        max_amount_in=dict(args.max_amount_in),
-        coinbase_share_bps=args.coinbase_share_bps,
-        wrapped_native=args.wrapped_native,
-        receipt_timeout_s=args.receipt_timeout,
     )
 
 
@@ -191,10 +128,11 @@ async def _run(args: argparse.Namespace, settings: ExecutorSettings) -> int:
 
 
 def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
-    """`settings` (the arena's) are not used: the executor's come from its own flags."""
+    """The executor's settings: `[executor]`, `[rpc] url` and `[state] whitelist` from
+    `--config`, the environment and the flags."""
     try:
-        executor_settings = settings_from(args)
-        return asyncio.run(_run(args, executor_settings))
-    except (ExecutorError, OSError, ValueError) as exc:
+        wanted = executor_settings(settings, EXECUTE)
+        return asyncio.run(_run(args, wanted))
+    except (ExecutorError, ConfigError, OSError, ValueError) as exc:
         print(f"arena execute: {exc}", file=sys.stderr)
         return 2

@@ -1,43 +1,28 @@
-"""Options shared by `arena execute` and `arena executor` (not a subcommand)."""
+"""The flags of `arena executor deploy` (not a subcommand), read by the same setting
+kinds as the `[executor]` section's (`sidecar.executor_section`)."""
 
 from __future__ import annotations
 
 import argparse
-import re
-from pathlib import Path
-from typing import Final
 
 from executor.keys import KEY_ENV_VAR
+from sidecar.commands.common import flag_type
+from sidecar.setting_values import ADDRESS, KEY_PATH
 
-_ADDRESS: Final = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_address = flag_type(ADDRESS)
 
 
 def address(value: str) -> str:
-    if not _ADDRESS.match(value):
-        raise argparse.ArgumentTypeError(f"not a 0x-prefixed 20-byte hex address: {value!r}")
-    return value.lower()
-
-
-def token_cap(value: str) -> tuple[str, int]:
-    token, sep, amount = value.partition("=")
-    if not sep:
-        raise argparse.ArgumentTypeError(f"expected TOKEN=AMOUNT, got {value!r}")
-    try:
-        cap = int(amount)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer amount: {amount!r}") from None
-    if cap < 0:
-        raise argparse.ArgumentTypeError(f"a cap is not negative: {cap}")
-    return address(token), cap
+    return "0x" + _address(value).hex()
 
 
 def add_key_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--key-file",
-        type=Path,
+        type=flag_type(KEY_PATH),
         metavar="FILE",
         help=f"the sending key: hex, or a keystore JSON (default: ${KEY_ENV_VAR})",
     )
     parser.add_argument(
-        "--password-file", type=Path, metavar="FILE", help="the keystore's password"
+        "--password-file", type=flag_type(KEY_PATH), metavar="FILE", help="the keystore's password"
     )

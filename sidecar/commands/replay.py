@@ -121,6 +121,11 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--json-summary", action="store_true", help="print the summary as JSON instead of a table"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress on stderr")
+    parser.add_argument(
+        "--no-pathfinder",
+        action="store_true",
+        help="state only: no path recalculation, no opportunity output (reorg tests)",
+    )
     add_setting_flags(parser, REPLAY)
 
 
@@ -134,6 +139,7 @@ class ReplayRequest:
     at_block: int | None
     json_summary: bool
     progress: bool
+    pathfinder: bool
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ReplayRequest:
@@ -143,6 +149,7 @@ class ReplayRequest:
             at_block=args.at_block,
             json_summary=args.json_summary,
             progress=not args.no_progress,
+            pathfinder=not args.no_pathfinder,
         )
 
 
@@ -335,6 +342,8 @@ def _replay_with_pipeline(
             ring_depth=engine.ring_depth,
         )
         with open_pipeline(config) as pipeline:
+            if not request.pathfinder:
+                return _run(request, settings, pipeline, reader, None, stop=stop)
             try:
                 outputs = PathfinderOutputs.open(pipeline.engine, settings.pathfinder)
             except SinkError as exc:
@@ -350,7 +359,7 @@ def _run(
     settings: ArenaSettings,
     pipeline: Pipeline,
     reader: RecordingReader,
-    outputs: PathfinderOutputs,
+    outputs: PathfinderOutputs | None,
     *,
     stop: _StopRequest,
 ) -> int:
@@ -407,17 +416,19 @@ def _report(
     pipeline: Pipeline,
     summary: ReplaySummary,
     outcome: _Outcome,
-    outputs: PathfinderOutputs,
+    outputs: PathfinderOutputs | None,
     *,
     state_out: Path | None,
 ) -> int:
     if request.json_summary:
         document = msgspec.to_builtins(summary)
-        document["best_opportunities"] = outputs.best_rows()
+        if outputs is not None:
+            document["best_opportunities"] = outputs.best_rows()
         print(msgspec.json.encode(document).decode())
     else:
         print(render_table(summary))
-        print(outputs.render_best())
+        if outputs is not None:
+            print(outputs.render_best())
     if request.at_block is not None and not outcome.reached:
         print(
             f"arena replay: block {request.at_block} never settled; no state written",

@@ -2,7 +2,9 @@
 
 On SIGINT/SIGTERM the open block (or reorg envelope) is given `[service] stop_grace`
 seconds to complete; whatever is still open then is discarded, the state of the last
-complete block is written to `[state] state_out`, and the command exits 0.
+complete block is written to `[state] state_out`, and the command exits 0 (1 when that
+last write failed: the failure is logged; periodic writes that fail are logged and
+counted in `arena_state_file_writes_total{outcome="failed"}` and the service keeps running).
 """
 
 from __future__ import annotations
@@ -15,14 +17,15 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import final
+from typing import Final, final
 
 import nats.errors
 
 from arena.block_assembler import Settled
 from arena.pipeline import Pipeline, PipelineConfig, open_pipeline
 from arena.rpc_sync import RpcSync
-from arena.state_file import write_state_file
+from arena.state_file import StateFileError, check_state_path, write_state_file
+from arena.sync_state import SyncState
 from arena.whitelist_changes import boundary_hook
 from exex_bridge.errors import WhitelistError
 from exex_bridge.socket_source import Disconnection, SocketSource
@@ -31,10 +34,13 @@ from pathfinder.sinks import SinkError
 from sidecar.commands.common import MetricsServer, prepare_directory
 from sidecar.config_file import add_setting_flags
 from sidecar.errors import ConfigError
-from sidecar.health import Health, health_of
+from sidecar.execution import open_executor_sink
+from sidecar.health import NO_RESYNC_REMEDY, Health, health_of
 from sidecar.pathfinder_outputs import PathfinderOutputs
 from sidecar.settings import RUN, ArenaSettings, EngineSettings
 from sidecar.socket_owners import expected_owners
+
+EXIT_STATE_NOT_WRITTEN: Final = 1  # stopped cleanly, but the final state file failed
 
 HELP = "follow the ExEx socket live: exact pool state, reorgs, Prometheus metrics"
 
@@ -72,6 +78,7 @@ class LiveRunner:
         self.at_boundary = asyncio.Event()
         self.last_block_at: float | None = None
         self.settled_since_write = 0
+        self.hinted = False  # the no-resync remedy was logged
         pipeline.subscribe_settled(self._on_settled)
 
     def health(self) -> Health:
@@ -80,6 +87,7 @@ class LiveRunner:
             connection=self.source.state,
             last_block_at=self.last_block_at,
             now=time.monotonic(),
+            can_resync=self.settings.rpc.url is not None,
         )
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
@@ -151,12 +159,21 @@ class LiveRunner:
 
     def _on_settled(self, settled: Settled) -> None:
         self.last_block_at = time.monotonic()
+        unsynced = settled.sync is SyncState.UNSYNCED
+        if unsynced and not self.hinted and self.settings.rpc.url is None:
+            self.hinted = True  # once: the state stays untrusted until a restart
+            log.warning(
+                "the arena is %s at block %s and stays so: %s",
+                settled.sync.value,
+                settled.block,
+                NO_RESYNC_REMEDY,
+            )
         state = self.settings.state
         if state.every and state.state_out is not None:
             self.settled_since_write += 1
             if self.settled_since_write >= state.every:
                 self.settled_since_write = 0
-                write_state_file(self.pipeline.engine, state.state_out)
+                write_state_safely(self.pipeline, state.state_out)
 
     def _on_disconnect(self, event: Disconnection) -> None:
         log.warning(
@@ -206,6 +223,8 @@ def pipeline_config(settings: ArenaSettings) -> PipelineConfig:
 
 
 def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
+    if settings.state.state_out is not None:
+        check_state_path(settings.state.state_out)  # now, not after hours of blocks
     with open_pipeline(pipeline_config(settings)) as pipeline:
         if pipeline.resumed is not None:
             print(f"arena run: resumed at block {pipeline.resumed.block}", file=sys.stderr)
@@ -220,8 +239,8 @@ def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
         if settings.rpc.url is not None:  # after the whitelist: added pools are hydrated at once
             pipeline.subscribe_block_start(RpcSync(pipeline.engine, settings.rpc.url).before_block)
         try:
-            outputs = PathfinderOutputs.open(pipeline.engine, settings.pathfinder)
-        except SinkError as exc:
+            outputs = _open_outputs(pipeline, settings)
+        except (SinkError, ConfigError) as exc:
             if server is not None:
                 server.stop()
             print(f"arena run: {exc}", file=sys.stderr)
@@ -234,7 +253,7 @@ def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
             outputs.close()  # publishes what is queued (bounded by a timeout)
             if server is not None:
                 server.stop()
-        _write_final_state(pipeline, settings)
+        written = _write_final_state(pipeline, settings)
         log.info(
             "stopped: %s; %d frames, %d blocks applied, %d reverted",
             live.health().line(),
@@ -242,13 +261,45 @@ def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
             len(pipeline.apply_latency),
             len(pipeline.revert_latency),
         )
+    if not written:
+        print(
+            f"arena run: the final state could not be written to {settings.state.state_out}",
+            file=sys.stderr,
+        )
+        return EXIT_STATE_NOT_WRITTEN
     return 0
 
 
-def _write_final_state(pipeline: Pipeline, settings: ArenaSettings) -> None:
+def _open_outputs(pipeline: Pipeline, settings: ArenaSettings) -> PathfinderOutputs:
+    """The pathfinder's sinks, and the executor on its own thread when `[executor]
+    enabled` (it loads the key and checks the node and the contract first)."""
+    registry = pipeline.metrics.registry
+    executor = open_executor_sink(settings, registry) if settings.executor.enabled else None
+    more = [] if executor is None else [executor]
+    try:
+        return PathfinderOutputs.open(pipeline.engine, settings.pathfinder, more)
+    except BaseException:
+        if executor is not None:
+            executor.close()
+        raise
+
+
+def _write_final_state(pipeline: Pipeline, settings: ArenaSettings) -> bool:
     if settings.checkpoints.every:
         pipeline.checkpoint_now()
     state_out = settings.state.state_out
-    if state_out is not None:
-        write_state_file(pipeline.engine, state_out)
-        log.info("state at block %s written to %s", pipeline.engine.tip_block, state_out)
+    return state_out is None or write_state_safely(pipeline, state_out)
+
+
+def write_state_safely(pipeline: Pipeline, path: Path) -> bool:
+    """Write the state file; a failure is logged and counted, never fatal to the service."""
+    writes = pipeline.metrics.state_writes
+    try:
+        write_state_file(pipeline.engine, path)
+    except StateFileError as exc:
+        writes.labels(outcome="failed").inc()
+        log.error("state file not written (the service keeps running): %s", exc)
+        return False
+    writes.labels(outcome="written").inc()
+    log.info("state at block %s written to %s", pipeline.engine.tip_block, path)
+    return True

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from exex_bridge import messages as m
 from exex_bridge.whitelist import Token, WhitelistedPool
+from pathfinder.tick_math import get_sqrt_ratio_at_tick
 from tests.arena.reference_model import Kind, Record, TickMap
 from tests.arena.stream_builder import ChainBlock, ChainUpdate, address
 
@@ -85,15 +86,21 @@ def _swap_tick(rng: random.Random) -> int:
     return rng.randint(-(TICK_SPAN + 1) * TICK_GRID, (TICK_SPAN + 1) * TICK_GRID)
 
 
-def _sqrt_price(rng: random.Random) -> int:
-    return rng.randint(1 << 80, 1 << 160)
+U112_MAX = (1 << 112) - 1  # a V2 pair's reserves are uint112
+
+
+def _sqrt_price(rng: random.Random, tick: int = 0) -> int:
+    """A price inside `tick`'s range, as a pool at that tick can hold (the arena refuses a
+    tick that does not match its price)."""
+    low = get_sqrt_ratio_at_tick(tick)
+    return rng.randint(low, get_sqrt_ratio_at_tick(tick + 1) - 1)
 
 
 def seed_state(pools: list[Pool], rng: random.Random) -> ChainState:
     state: ChainState = {}
     for pool in pools:
         if pool.kind is Kind.V2:
-            state[pool.key] = PoolState((rng.randint(1, 1 << 112), rng.randint(1, 1 << 112)))
+            state[pool.key] = PoolState((rng.randint(1, U112_MAX), rng.randint(1, U112_MAX)))
             continue
         ps = PoolState((0, 0, 0))
         for _ in range(3):
@@ -101,7 +108,7 @@ def seed_state(pools: list[Pool], rng: random.Random) -> ChainState:
             upper = lower + rng.randint(1, 4) * TICK_GRID
             ps.positions[lower, upper] = ps.positions.get((lower, upper), 0) + rng.randint(1, 10**9)
         tick = _swap_tick(rng)
-        ps.record = (_sqrt_price(rng), ps.active_liquidity(tick), tick)
+        ps.record = (_sqrt_price(rng, tick), ps.active_liquidity(tick), tick)
         state[pool.key] = ps
     return state
 
@@ -186,7 +193,7 @@ class CanonicalChain:
         pool: Pool, ps: PoolState, rng: random.Random
     ) -> tuple[m.PoolUpdatePayload, m.UpdateType]:
         if pool.kind is Kind.V2:
-            r0, r1 = rng.randint(0, 1 << 112), rng.randint(0, 1 << 112)
+            r0, r1 = rng.randint(0, U112_MAX), rng.randint(0, U112_MAX)
             ps.record = (r0, r1)
             return m.V2Sync(reserve0=r0, reserve1=r1), m.UpdateType.SWAP
         v4 = pool.kind is Kind.V4
@@ -194,7 +201,7 @@ class CanonicalChain:
         op = rng.random()
         if op < 0.4 or (op >= 0.7 and not ps.positions):
             tick = _swap_tick(rng)
-            ps.record = (_sqrt_price(rng), ps.active_liquidity(tick), tick)
+            ps.record = (_sqrt_price(rng, tick), ps.active_liquidity(tick), tick)
             swap = m.V4Swap if v4 else m.V3Swap
             return swap(sqrt_price_x96=ps.record[0], liquidity=ps.record[1], tick=tick), (
                 m.UpdateType.SWAP

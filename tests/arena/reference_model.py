@@ -165,7 +165,8 @@ class ReferenceArena:
     # -- blocks -------------------------------------------------------------------------
     def commit(self, number: int, updates: Sequence[m.PoolUpdateMessage]) -> None:
         """A committed block that the assembler accepted (number > tip)."""
-        if self.tip is not None and number > self.tip + 1:
+        if self.tip is not None and number > self.tip + 1 and self.sync is Sync.SYNCED:
+            # after a loss, the gap it leaves is its consequence: not counted again
             self.discards["block_gap"] += 1
             self.mark_unsynced("block_gap")
         touched = frozenset(self.pools_touched(updates))

@@ -19,6 +19,7 @@ from exex_bridge import messages as m
 from exex_bridge.codec import encode_frame, encode_message
 from exex_bridge.producers.broadcast import StreamSequencer
 from exex_bridge.recording import RecordingMetadata, RecordingWriter
+from pathfinder.tick_math import get_sqrt_ratio_at_tick
 
 Q96 = 1 << 96
 
@@ -255,6 +256,11 @@ def _event(block: int, index: int, pool: str, update: m.PoolUpdatePayload) -> m.
     )
 
 
+def sqrt_at(tick: int) -> int:
+    """The lowest price of `tick`'s range (a swap's price and tick must agree)."""
+    return get_sqrt_ratio_at_tick(tick)
+
+
 def swap(sqrt: int, liquidity: int, tick: int) -> m.V3Swap:
     return m.V3Swap(sqrt_price_x96=sqrt, liquidity=liquidity, tick=tick)
 
@@ -293,14 +299,24 @@ def standard_scenario() -> Scenario:
     model.record(FIRST_BLOCK)
     initial_state = model.state_json()
     b = StreamBuilder(model)
-    b.block(101, [(V2_A, sync(10**21 + 5, 2 * 10**21 - 9)), (V3_B, swap(Q96 + 10**20, 10**18, 5))])
+    b.block(
+        101,
+        [(V2_A, sync(10**21 + 5, 2 * 10**21 - 9)), (V3_B, swap(sqrt_at(5) + 10**20, 10**18, 5))],
+    )
     b.block(
         102,
         [(V2_F, sync(777, 888)), (FOREIGN, sync(1, 2)), (V3_C, liquidity(-120, 120, 5 * 10**17))],
     )
-    b.block(103, [(V3_C, liquidity(600, 1200, 3 * 10**17)), (V3_B, swap(Q96 - 10**20, 10**18, -3))])
     b.block(
-        104, [(V3_B, swap(Q96 + 2 * 10**20, 10**18, 9)), (V3_C, liquidity(-120, 120, -2 * 10**17))]
+        103,
+        [(V3_C, liquidity(600, 1200, 3 * 10**17)), (V3_B, swap(sqrt_at(-3) + 10**20, 10**18, -3))],
+    )
+    b.block(
+        104,
+        [
+            (V3_B, swap(sqrt_at(9) + 2 * 10**20, 10**18, 9)),
+            (V3_C, liquidity(-120, 120, -2 * 10**17)),
+        ],
     )
     b.block(
         105, [(V2_G, sync(5, 6)), (V2_A, sync(10**21, 10**21)), (V3_C, liquidity(-60, 60, 10**16))]
@@ -308,7 +324,7 @@ def standard_scenario() -> Scenario:
     b.reorg(
         [105, 104],
         [
-            (104, [(V3_B, swap(Q96 + 3 * 10**20, 10**18, 11))]),
+            (104, [(V3_B, swap(sqrt_at(11) + 3 * 10**20, 10**18, 11))]),
             (105, [(V2_A, sync(42, 43)), (V3_C, liquidity(-1200, 1200, 10**15))]),
             (106, [(V2_F, sync(999, 1000))]),
         ],
@@ -324,5 +340,5 @@ def standard_scenario() -> Scenario:
         ],
     )
     b.block(107, [(V3_B, swap(Q96, 2 * 10**18, 0)), (V3_C, liquidity(-600, -120, 10**17))])
-    b.block(108, [(V2_F, sync(1001, 1002)), (V3_B, swap(Q96 + 1, 2 * 10**18, 1))])
+    b.block(108, [(V2_F, sync(1001, 1002)), (V3_B, swap(sqrt_at(1) + 1, 2 * 10**18, 1))])
     return Scenario(b, whitelist_document(), initial_state)

@@ -9,7 +9,10 @@ blocks, reorg envelopes and plain reverts of depth 1..200 (through an 8-block ri
 blocks, stray updates, dropped connections, and resyncs. After every step the engine's
 records, tick maps, `state_at` over its whole window, stale set, sync flag, tip and
 metrics must equal the model's; whenever the model is synced it must also equal the
-canonical chain itself.
+canonical chain itself. A twin assembler and engine receive every message with its
+encoded frame, so blocks take the columnar path there: after every step the twin must
+hold exactly what the reference engine holds (records, tick maps, statuses,
+`last_changed`, ring, spill, tip, `changed`, metric samples).
 """
 
 from __future__ import annotations
@@ -38,7 +41,9 @@ from arena.errors import StateUnavailableError
 from arena.history import oldest_answerable_block, state_at
 from arena.spill import RocksSpill
 from exex_bridge import messages as m
+from exex_bridge.codec import encode_message
 from tests.arena.canonical_chain import PROTOCOL, CanonicalChain, Pool, seed_state
+from tests.arena.engine_snapshot import engine_snapshot
 from tests.arena.reference_model import Kind, ReferenceArena, Sync, record_bytes
 from tests.arena.stream_builder import (
     FRAMING_FAULTS,
@@ -116,7 +121,16 @@ class EngineMachine(RuleBasedStateMachine):
         )
         self.engine = ArenaEngine(ring_depth=RING_DEPTH, spill=self.spill, capacity=4)
         self.assembler = BlockAssembler(self.engine)
+        self.twin_spill = (
+            RocksSpill(Path(self.tmp) / "twin-spill", self.spill_depth)
+            if self.spill_depth is not None
+            else None
+        )
+        self.twin = BlockAssembler(
+            ArenaEngine(ring_depth=RING_DEPTH, spill=self.twin_spill, capacity=4)
+        )
         self.builder = StreamBuilder()
+        self.twin.engine.add_pools(p.whitelisted() for p in POOLS)
         added = self.engine.add_pools(p.whitelisted() for p in POOLS)
         self.index = {p.key: i for p, i in zip(POOLS, added, strict=True)}
         self.key_of = {i: k for k, i in self.index.items()}
@@ -132,8 +146,9 @@ class EngineMachine(RuleBasedStateMachine):
         self.expected: Counter[str] = Counter()
 
     def teardown(self) -> None:
-        if self.spill is not None:
-            self.spill.close()
+        for spill in (self.spill, self.twin_spill):
+            if spill is not None:
+                spill.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     # -- plumbing -----------------------------------------------------------------------
@@ -141,6 +156,8 @@ class EngineMachine(RuleBasedStateMachine):
         settled = []
         for msg in msgs:
             out = self.assembler.feed(msg)
+            frame = encode_message(msg) if isinstance(msg, m.PoolUpdate) else None
+            assert self.twin.feed(msg, frame) == out
             self.sent.append(msg)
             self.seq_known = True
             if out is not None:
@@ -148,16 +165,21 @@ class EngineMachine(RuleBasedStateMachine):
         del self.sent[:-64]
         return settled
 
+    def on_decode_error(self, stream_seq: int | None) -> None:
+        self.assembler.on_decode_error(stream_seq)
+        self.twin.on_decode_error(stream_seq)
+
     def resync(self, pools: Sequence[Pool] = POOLS) -> None:
         """What the RPC resync does: every pool's canonical state at the chain tip."""
-        for pool in pools:
-            i, record = self.index[pool.key], self.chain.state[pool.key].record
-            if pool.kind is Kind.V2:
-                self.engine.set_reserves(i, record[0], record[1])
-            else:
-                ticks = self.chain.state[pool.key].ticks()
-                self.engine.set_slot0(i, record[0], record[1], record[2], ticks=ticks)
-        self.engine.mark_synced(self.chain.tip, keep_history=False)
+        for engine in (self.engine, self.twin.engine):
+            for pool in pools:
+                i, record = self.index[pool.key], self.chain.state[pool.key].record
+                if pool.kind is Kind.V2:
+                    engine.set_reserves(i, record[0], record[1])
+                else:
+                    ticks = self.chain.state[pool.key].ticks()
+                    engine.set_slot0(i, record[0], record[1], record[2], ticks=ticks)
+            engine.mark_synced(self.chain.tip, keep_history=False)
         keys = {p.key for p in pools}
         records = {k: r for k, r in self.chain.records().items() if k in keys}
         self.model.hydrate(records, self.chain.tick_maps(), self.chain.tip)
@@ -198,12 +220,12 @@ class EngineMachine(RuleBasedStateMachine):
             self.feed(msgs[:at] + msgs[at + 1 :])
         elif mode == "decode_error":
             self.feed(msgs[:at])
-            self.assembler.on_decode_error(msgs[at].stream_seq)
+            self.on_decode_error(msgs[at].stream_seq)
             self.seq_known, gap_seen = True, False
             self.feed(msgs[at + 1 :])
         else:  # a frame too broken to read even its stream_seq
             self.feed(msgs[:at])
-            self.assembler.on_decode_error(None)
+            self.on_decode_error(None)
             self.feed(msgs[at + 1 :])
         if gap_seen:
             self.expected["seq_gaps"] += 1
@@ -363,11 +385,13 @@ class EngineMachine(RuleBasedStateMachine):
             return
         msg = self.sent[-min(back, len(self.sent))]
         assert self.assembler.feed(msg) is None
+        assert self.twin.feed(msg) is None
         self.expected["duplicates"] += 1
 
     @rule()
     def connection_lost(self) -> None:
         self.assembler.on_connection_lost()
+        self.twin.on_connection_lost()
         self.lose("connection_lost", counted=self.phase is not AssemblerPhase.SKIPPING_TO_BOUNDARY)
         self.sent.clear()
         self.seq_known = False
@@ -393,6 +417,12 @@ class EngineMachine(RuleBasedStateMachine):
             if pool.kind is not Kind.V2:
                 ticks = {t: (v[0], v[1]) for t, v in engine.ticks.ticks(i).items()}
                 assert ticks == model.ticks[pool.key]
+
+    @invariant()
+    def columnar_twin_equals_reference(self) -> None:
+        assert self.twin.phase is self.assembler.phase
+        assert self.twin.last_seq == self.assembler.last_seq
+        assert engine_snapshot(self.twin.engine) == engine_snapshot(self.engine)
 
     @invariant()
     def history_equals_model(self) -> None:

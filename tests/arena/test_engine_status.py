@@ -9,6 +9,7 @@ from __future__ import annotations
 import msgspec
 
 from arena.engine import ArenaEngine, PoolStatus
+from arena.pool_status import StaleReason
 from exex_bridge import messages as m
 from exex_bridge.whitelist import Token, WhitelistedPool
 from tests.arena.stream_builder import ChainBlock, ChainUpdate, StreamBuilder, address, event_of
@@ -72,7 +73,7 @@ def test_a_pre_image_taken_while_stale_restores_stale() -> None:
     engine, v2, _ = engine_with_pools()
     engine.set_reserves(v2, 1, 2)
     engine.mark_synced(100, keep_history=False)
-    engine.mark_stale(v2, "test")
+    engine.mark_stale(v2, StaleReason.STALE_IN_LOADED_STATE)
     begin, events = sync_block(101, 5, 6)
     engine.apply_block(begin, events)
     assert engine.status[v2] == PoolStatus.LIVE  # a Sync is a V2 pool's whole state
@@ -92,8 +93,8 @@ def test_resync_of_a_stale_pool_clears_it_from_the_gauge() -> None:
     engine.set_reserves(v2, 1, 2)
     engine.set_slot0(v3, 2**96, 10, 0, ticks={})
     engine.mark_synced(100, keep_history=False)
-    engine.mark_stale(v2, "test")
-    engine.mark_stale(v3, "test")
+    engine.mark_stale(v2, StaleReason.STALE_IN_LOADED_STATE)
+    engine.mark_stale(v3, StaleReason.STALE_IN_LOADED_STATE)
     assert stale_gauge(engine) == 2
     engine.set_reserves(v2, 3, 4)
     assert engine.status[v2] == PoolStatus.LIVE

@@ -10,6 +10,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
 from arena.metrics import ArenaMetrics
+from executor.worker import ExecutorMetrics
 from pathfinder.metrics import PathMetrics
 from pathfinder.sinks import SinkMetrics
 
@@ -46,11 +47,13 @@ class AllMetrics(NamedTuple):
     arena: ArenaMetrics
     path: PathMetrics
     sinks: SinkMetrics
+    executor: ExecutorMetrics
 
     @classmethod
     def fresh(cls) -> AllMetrics:
         arena = ArenaMetrics()
-        return cls(arena, PathMetrics(arena.registry), SinkMetrics(arena.registry))
+        registry = arena.registry
+        return cls(arena, PathMetrics(registry), SinkMetrics(registry), ExecutorMetrics(registry))
 
 
 def metric_objects(metrics: AllMetrics) -> dict[str, MetricWrapperBase]:

@@ -33,6 +33,7 @@ from tests.arena.replay_scenario import (
     StreamBuilder,
     initial_pools,
     liquidity,
+    sqrt_at,
     standard_scenario,
     swap,
     sync,
@@ -353,7 +354,8 @@ def _event(kind: str, draw_value: int) -> tuple[str, m.PoolUpdatePayload]:
         case "sync_f":
             return V2_F, sync(draw_value + 2, draw_value)
         case "swap_b":
-            return V3_B, swap(2**96 + draw_value, 10**18 + draw_value, draw_value % 120 - 60)
+            tick = draw_value % 120 - 60
+            return V3_B, swap(sqrt_at(tick) + draw_value, 10**18 + draw_value, tick)
         case "mint_c":
             return V3_C, liquidity(-60, 60, 10**12 + draw_value)
         case _:

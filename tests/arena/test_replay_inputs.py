@@ -39,9 +39,18 @@ def replay_args(
     source: str | Path, whitelist: Path, initial: Path, *extra: str | Path
 ) -> list[str]:
     return [
-        sys.executable, "-m", "sidecar.cli", "replay", str(source), "--whitelist", str(whitelist),
-        "--initial-state", str(initial), "--no-progress", *map(str, extra),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "sidecar.cli",
+        "replay",
+        str(source),
+        "--whitelist",
+        str(whitelist),
+        "--initial-state",
+        str(initial),
+        "--no-progress",
+        *map(str, extra),
+    ]
 
 
 def run(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -167,9 +176,14 @@ def test_a_signal_stops_cleanly_with_the_last_complete_block(
     env = {**os.environ, "TMPDIR": str(temp)}
     args = replay_args(f"/dev/fd/{read_fd}", *inputs, "--state-out", out, "--metrics-port", "0")
     with subprocess.Popen(
-        args, cwd=ROOT, env=env, pass_fds=(read_fd,), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
-    ) as proc:  # fmt: skip
+        args,
+        cwd=ROOT,
+        env=env,
+        pass_fds=(read_fd,),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
         os.close(read_fd)
         assert proc.stderr is not None
         os.write(write_fd, first)  # the replay reads the first bytes before serving metrics

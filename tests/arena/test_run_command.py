@@ -26,7 +26,15 @@ from exex_bridge.producers.broadcast import FrameBroadcastServer, StreamSequence
 from sidecar.cli import build_parser
 from sidecar.commands.run import LiveRunner, pipeline_config
 from sidecar.config_file import load_settings
-from tests.arena.replay_scenario import V2_A, V3_B, Scenario, standard_scenario, swap, sync
+from tests.arena.replay_scenario import (
+    V2_A,
+    V3_B,
+    Scenario,
+    sqrt_at,
+    standard_scenario,
+    swap,
+    sync,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMTOOL = Path("/usr/bin/promtool")
@@ -218,7 +226,7 @@ def test_run_refuses_a_bad_whitelist_cleanly(tmp_path: Path) -> None:
 
 @contextlib.asynccontextmanager
 async def _live(
-    tmp_path: Path, scenario: Scenario, grace: str
+    tmp_path: Path, scenario: Scenario, grace: str, *extra: str
 ) -> AsyncIterator[tuple[FrameBroadcastServer, Pipeline, LiveRunner, asyncio.Event, _Changes]]:
     whitelist, initial = scenario.write_inputs(tmp_path)
     sock = tmp_path / "exex.sock"
@@ -236,6 +244,7 @@ async def _live(
                 "0",
                 "--stop-grace",
                 grace,
+                *extra,
             ]
         ),
         environ={},
@@ -302,7 +311,7 @@ class _Changes:
 def _blocks(seq: StreamSequencer) -> tuple[list[m.ControlMessage], list[m.ControlMessage]]:
     """Block 101 complete, and block 102 without its EndBlock."""
     b101 = seq.block(101, [_update(101, V2_A, sync(1, 2))])
-    b102 = seq.block(102, [_update(102, V3_B, swap(2**96 + 7, 10**18, 3))])
+    b102 = seq.block(102, [_update(102, V3_B, swap(sqrt_at(3) + 7, 10**18, 3))])
     return list(b101), list(b102)
 
 
@@ -339,7 +348,7 @@ async def test_stop_lets_the_open_block_complete(tmp_path: Path, scenario: Scena
     assert pipeline.engine.synced
     engine = pipeline.engine
     assert engine.table.slot0(engine.registry.index_of[bytes.fromhex(V3_B[2:])]) == (
-        2**96 + 7,
+        sqrt_at(3) + 7,
         10**18,
         3,
     )
@@ -394,3 +403,75 @@ async def test_connection_loss_discards_the_open_block(tmp_path: Path, scenario:
     loss = pipeline.engine.sync_status.loss
     assert loss is not None and loss.cause is LossCause.CONNECTION_LOST
     assert str(loss).startswith("connection_lost: ")
+
+
+async def test_a_failing_periodic_state_write_is_counted_and_the_service_keeps_running(
+    tmp_path: Path, scenario: Scenario
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    state_out = out / "state.json"
+    seq = StreamSequencer()
+    b101, b102 = _blocks(seq)
+    extra = ("--state-out", str(state_out), "--state-every", "1")
+    async with _live(tmp_path, scenario, "5", *extra) as (server, pipeline, _, _, changes):
+        out.rmdir()  # the folder goes away under the running service
+        await server.publish_many(b101)
+        await changes.until(lambda: pipeline.engine.tip_block == 101)
+        written = pipeline.metrics.state_writes
+        assert written.labels(outcome="failed")._value.get() == 1
+        out.mkdir()
+        await server.publish_many(b102)
+        await changes.until(lambda: pipeline.engine.tip_block == 102)
+        assert written.labels(outcome="written")._value.get() == 1
+        assert json.loads(state_out.read_bytes())["block"] == 102
+
+
+def test_run_refuses_an_unwritable_state_out_at_start(tmp_path: Path) -> None:
+    whitelist = tmp_path / "wl.json"
+    whitelist.write_text('{"chain": "ethereum", "pools": []}')
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sidecar.cli",
+            "run",
+            "--socket",
+            str(tmp_path / "s.sock"),
+            "--whitelist",
+            str(whitelist),
+            "--state-out",
+            str(tmp_path / "no" / "such" / "s.json"),
+            "--connect-timeout",
+            "60",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "no/such/s.json" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+async def test_without_rpc_an_unsynced_arena_says_once_how_to_recover(
+    tmp_path: Path, scenario: Scenario, caplog: pytest.LogCaptureFixture
+) -> None:
+    seq = StreamSequencer()
+    b101, b102 = _blocks(seq)
+    async with _live(tmp_path, scenario, "5") as (server, pipeline, runner, _, changes):
+        await server.publish_many(b101)
+        await changes.until(lambda: pipeline.engine.tip_block == 101)
+        seq.skip(3)  # the producer dropped messages for this client: a stream_seq gap
+        await server.publish_many(b102)
+        b103 = seq.block(103, [_update(103, V2_A, sync(3, 4))])
+        b104 = seq.block(104, [_update(104, V2_A, sync(5, 6))])
+        await server.publish_many([*b103, *b104])
+        await changes.until(lambda: pipeline.engine.tip_block == 104)
+        reasons = runner.health().reasons()
+    hints = [r for r in caplog.records if "nothing can resync it" in r.getMessage()]
+    assert len(hints) == 1
+    assert "--rpc" in hints[0].getMessage() and "--initial-state" in hints[0].getMessage()
+    assert any(r.startswith("unsynced (seq_gap") and "--rpc" in r for r in reasons)

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from arena.engine import ArenaEngine, PoolStatus
-from arena.pool_status import StatusHistory, StatusHistoryEntry
+from arena.pool_status import StaleReason, StatusHistory, StatusHistoryEntry
 from arena.spill import RocksSpill
 from exex_bridge import messages as m
 from exex_bridge.whitelist import Token, WhitelistedPool
@@ -89,7 +89,7 @@ def test_history_holds_exactly_the_blocks_held_in_block_order(
                     tip = engine.tip_block
                     assert tip is not None
                     if op == 0:
-                        engine.mark_stale(v2, "test")
+                        engine.mark_stale(v2, StaleReason.STALE_IN_LOADED_STATE)
                         engine.apply_block(*sync_block(tip + 1, tip, tip))
                         assert engine.status[v2] == PoolStatus.LIVE
                         continue

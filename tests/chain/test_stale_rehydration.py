@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from arena.engine import ArenaEngine, PoolStatus
+from arena.pool_status import StaleReason
 from arena.registry import PoolKind
 from arena.rpc_sync import RpcSync
 from devchain.chain_check import compare_with_node
@@ -37,7 +38,7 @@ def test_stale_pools_are_hydrated_at_the_next_block(clean_devchain: DevChain) ->
     engine.set_slot0(v3, 1 << 96, 1, 0)  # a wrong record ...
     engine.ticks.set_pool(v3, {})  # ... and a wrong tick map
     engine.set_reserves(v2, 1, 1)
-    engine.mark_stale_many([v3, v2], "test")
+    engine.mark_stale_many([v3, v2], StaleReason.STALE_IN_LOADED_STATE)
     assert compare_with_node(engine, w3, tip) != []
 
     sync.before_block(begin)  # synced at tip: only the stale pools are hydrated again

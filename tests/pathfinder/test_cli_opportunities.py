@@ -144,7 +144,7 @@ def test_replay_refuses_an_unwritable_opportunities_file(tmp_path: Path) -> None
     assert "Traceback" not in done.stderr
     bad = replay(raw, "--whitelist", whitelist, "--base-token", "0x1234")
     assert bad.returncode == 2
-    assert "not a 20-byte 0x address" in bad.stderr
+    assert "not a 0x-prefixed 20-byte hex address" in bad.stderr
 
 
 async def collect(received: asyncio.Queue[Msg], n: int) -> list[Opportunity]:

@@ -11,6 +11,7 @@ from hypothesis import assume, given, settings
 
 from arena.block_assembler import BlockAssembler, Settled
 from arena.engine import ArenaEngine, PoolStatus
+from arena.pool_status import StaleReason
 from arena.registry import PoolKind
 from arena.sync_state import SyncState
 from exex_bridge import messages as m
@@ -210,7 +211,9 @@ def test_stale_pools_never_appear(market: Market) -> None:
     found = recalculator.on_settled(market.settled(1))
     assume(found)
     stale_key = found[0].pools[0]
-    market.engine.mark_stale(pool_index(market.engine, stale_key), "test")
+    market.engine.mark_stale(
+        pool_index(market.engine, stale_key), StaleReason.STALE_IN_LOADED_STATE
+    )
     again = recalculator.on_settled(market.settled(2))
     assert all(stale_key not in o.pools for o in again)
     assert len(again) < len(found) or found[0] not in again

@@ -48,7 +48,7 @@ def config(tmp_path: Path, text: str) -> Path:
     ("text", "message"),
     [
         ("[engine]\nring_deep = 3\n", "[engine] ring_deep: unknown key (known: ring_depth, "),
-        ("[executor]\nlive = true\n", "[executor]: unknown section (known: socket, state, "),
+        ("[executors]\nlive = true\n", "[executors]: unknown section (known: socket, state, "),
         (
             '[engine]\nring_depth = "x"\n',
             '[engine] ring_depth: expected a positive integer, got "x"',

@@ -136,7 +136,10 @@ def test_connect_timeout_means_the_same_in_run_and_record() -> None:
         ("[service]\nstop_grace = -2\n", "[service] stop_grace: expected a positive number of"),
         ('[service]\nlog_level = "LOUD"\n', "[service] log_level: expected one of DEBUG, INFO"),
         ('[socket]\nowners = "root"\n', "[socket] owners: expected an array of a uid, a user"),
-        ('[pathfinder]\nbase_tokens = ["0x12"]\n', "[pathfinder] base_tokens: not a 20-byte"),
+        (
+            '[pathfinder]\nbase_tokens = ["0x12"]\n',
+            "[pathfinder] base_tokens: not a 0x-prefixed 20-byte hex address",
+        ),
         ('[state]\nwhitelist = ""\n', '[state] whitelist: expected a path, got ""'),
         ("[engine\n", "not valid TOML"),
     ],
@@ -167,6 +170,7 @@ def test_environment_variables_are_only_the_credential_carrying_urls() -> None:
         "ARENA_RPC_URL": "[rpc] url",
         "ARENA_WHITELIST_NATS_URL": "[whitelist_feed] nats_url",
         "ARENA_NATS_URL": "[pathfinder] nats_url",
+        "ARENA_EXECUTOR_RPC_URL": "[executor] rpc_url",
     }
 
 

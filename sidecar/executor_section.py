@@ -1,0 +1,173 @@
+"""The `[executor]` section: the executor attached to `arena run`, and `arena execute`'s
+settings — one field, one flag, one meaning for both commands.
+
+The sending key is never a setting: only where to read it (`key_file`, with
+`password_file` for a keystore), or the environment variable the executor reads
+(`executor.keys.KEY_ENV_VAR`) when `key_file` is unset. The defaults are the
+executor's own (`executor.settings.ExecutorSettings`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, final
+
+from executor.keys import KEY_ENV_VAR
+from executor.settings import GWEI, ExecutorSettings
+from sidecar import setting_values as v
+from sidecar.setting_fields import EXECUTE, RUN, setting
+
+_DEFAULTS: Final = ExecutorSettings(rpc_url="", executor="", whitelist="", journal="")
+DEFAULT_QUEUE_BATCHES: Final = 64
+DEFAULT_JOURNAL_NAME: Final = "executor-journal.jsonl"
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutorSection:
+    """The executor contract, the sending key's files, dry run or live, fees and caps."""
+
+    enabled: bool = setting(
+        False,
+        v.SWITCH,
+        "--execute",
+        "attach the executor to every batch of opportunities",
+        RUN,
+    )
+    rpc_url: str | None = setting(
+        None,
+        v.URL,
+        "--executor-rpc",
+        "node JSON-RPC (HTTP) the executor simulates and sends through (unset: [rpc] url)",
+        RUN,
+        EXECUTE,
+        metavar="URL",
+        env="ARENA_EXECUTOR_RPC_URL",
+    )
+    contract: bytes | None = setting(
+        None,
+        v.ADDRESS,
+        "--executor",
+        "the deployed ArenaExecutor contract's address (required by the executor)",
+        RUN,
+        EXECUTE,
+        metavar="0x…",
+    )
+    key_file: Path | None = setting(
+        None,
+        v.KEY_PATH,
+        "--key-file",
+        f"the sending key's file: hex, or a keystore JSON (unset: ${KEY_ENV_VAR})",
+        RUN,
+        EXECUTE,
+        metavar="FILE",
+    )
+    password_file: Path | None = setting(
+        None,
+        v.KEY_PATH,
+        "--password-file",
+        "the keystore's password file",
+        RUN,
+        EXECUTE,
+        metavar="FILE",
+    )
+    live: bool = setting(
+        False,
+        v.SWITCH,
+        "--live",
+        "SEND the transactions (unset: dry run — build, simulate, journal, send nothing)",
+        RUN,
+        EXECUTE,
+    )
+    journal: Path | None = setting(
+        None,
+        v.PATH,
+        "--journal",
+        f"attempt journal, appended to (unset: DATA_DIR/{DEFAULT_JOURNAL_NAME} for run; "
+        "required by execute)",
+        RUN,
+        EXECUTE,
+        metavar="J.jsonl",
+    )
+    priority_fee_gwei: int = setting(
+        _DEFAULTS.priority_fee_per_gas // GWEI,
+        v.NON_NEGATIVE_INT,
+        "--priority-fee-gwei",
+        "priority fee per gas, in gwei",
+        RUN,
+        EXECUTE,
+        metavar="G",
+    )
+    gas_margin_percent: int = setting(
+        _DEFAULTS.gas_margin_percent,
+        v.NON_NEGATIVE_INT,
+        "--gas-margin-percent",
+        "gas limit = the estimate plus this share",
+        RUN,
+        EXECUTE,
+        metavar="P",
+    )
+    deadline_blocks: int = setting(
+        _DEFAULTS.deadline_blocks,
+        v.NON_NEGATIVE_INT,
+        "--deadline-blocks",
+        "a transaction is void after the latest block plus this many",
+        RUN,
+        EXECUTE,
+        metavar="N",
+    )
+    min_net_profit: int = setting(
+        _DEFAULTS.min_net_profit,
+        v.AMOUNT,
+        "--min-net-profit",
+        "least profit left after gas and the coinbase payment, start-token units",
+        RUN,
+        EXECUTE,
+        metavar="WEI",
+    )
+    max_amount_in: tuple[v.TokenCap, ...] = setting(
+        tuple,
+        v.TOKEN_CAP,
+        "--max-amount-in",
+        "cap on amount_in per start token (repeatable)",
+        RUN,
+        EXECUTE,
+        metavar="TOKEN=AMOUNT",
+    )
+    coinbase_share_bps: int = setting(
+        _DEFAULTS.coinbase_share_bps,
+        v.BASIS_POINTS,
+        "--coinbase-share-bps",
+        "share of the profit paid to the block's coinbase (wrapped native start token only)",
+        RUN,
+        EXECUTE,
+        metavar="BPS",
+    )
+    wrapped_native: bytes | None = setting(
+        None,
+        v.ADDRESS,
+        "--wrapped-native",
+        "the wrapped native token, the only start token a coinbase payment allows",
+        RUN,
+        EXECUTE,
+        metavar="0x…",
+    )
+    receipt_timeout: float = setting(
+        _DEFAULTS.receipt_timeout_s,
+        v.SECONDS,
+        "--receipt-timeout",
+        "seconds a sent transaction's receipt is awaited before it is journaled dropped",
+        RUN,
+        EXECUTE,
+        metavar="S",
+    )
+    queue_batches: int = setting(
+        DEFAULT_QUEUE_BATCHES,
+        v.POSITIVE_INT,
+        "--executor-queue",
+        "batches of opportunities waiting for the executor's thread; beyond, a batch is "
+        "dropped, counted and journaled refused",
+        RUN,
+        metavar="N",
+    )
