@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from arena.engine import ArenaEngine, PoolStatus
 from arena.pipeline import PipelineConfig, open_pipeline
+from arena.pool_status import StaleReason
 from arena.state_file import PoolStateJson, StateJson, TickJson, export_state
 from arena.state_table import pack_records
 from exex_bridge import messages as m
@@ -139,7 +140,10 @@ def _engine(states: list[tuple[object, ...]], stale: list[bool]) -> ArenaEngine:
         )
         for i, s in enumerate(states)
     )
-    engine.mark_stale_many([i for i, flag in enumerate(stale[: len(states)]) if flag], "test")
+    engine.mark_stale_many(
+        [i for i, flag in enumerate(stale[: len(states)]) if flag],
+        StaleReason.STALE_IN_LOADED_STATE,
+    )
     return engine
 
 
