@@ -36,6 +36,7 @@ from arena.spill import DEFAULT_SPILL_DEPTH, RocksSpill
 from benchmarks.bench_arena import _rss_mb, build_engine, make_block
 from benchmarks.common import Row, compare_baseline, percentile, print_report, save_baseline
 from exex_bridge import messages as m
+from exex_bridge.codec import encode_message
 
 REVERT_EVERY = 1499  # a lone revert of the tip, then the chain goes on
 REORG_EVERY = 997  # an envelope replacing the last 1-3 blocks
@@ -125,8 +126,8 @@ def run(pipeline: Pipeline, stream: LongRunStream, blocks: int) -> Measures:
                 feed(msg)
             measures.reverts += 1
         *messages, end = stream.commit()
-        for msg in messages:
-            feed(msg)
+        for msg in messages:  # with its frame, as `feed_frame` hands it on
+            feed(msg, encode_message(msg) if isinstance(msg, m.PoolUpdate) else None)
         started, started_cpu = clock(), cpu()
         feed(end)
         measures.apply_us[k] = (clock() - started) * 1e6

@@ -41,6 +41,7 @@ from benchmarks.scale_market import (
     write_scale_files,
 )
 from exex_bridge import messages as m
+from exex_bridge.codec import encode_message
 
 LOAD_BUDGET_S = 5.0
 RSS_BUDGET_MB = 1024.0
@@ -147,8 +148,8 @@ def measure(folder: Path, pools: int, blocks: int, updates: int) -> dict[str, fl
     cpu = np.zeros(blocks, dtype=np.float64)
     for k in range(blocks):
         *messages, end = stream.block()
-        for msg in messages:
-            pipeline.feed(msg)
+        for msg in messages:  # with its frame, as `feed_frame` hands it on
+            pipeline.feed(msg, encode_message(msg) if isinstance(msg, m.PoolUpdate) else None)
         t_wall, t_cpu = time.perf_counter(), time.thread_time()
         pipeline.feed(end)
         wall[k] = (time.perf_counter() - t_wall) * 1e6
