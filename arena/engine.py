@@ -94,16 +94,16 @@ class ArenaEngine:
         added = []
         for pool in pools:
             index, activated = self.registry.add(pool)
-            self.table.ensure(index + 1)
             if index >= len(self.status):
                 size = max(index + 1, 2 * len(self.status))
                 self.status = np.resize(self.status, size)
-                self.status[index:] = PoolStatus.UNKNOWN
+                self.status[index:] = _UNKNOWN
                 self.last_changed = np.resize(self.last_changed, size)
                 self.last_changed[index:] = -1
             if activated:
-                self.status[index] = PoolStatus.UNKNOWN
+                self.status[index] = _UNKNOWN
                 added.append(index)
+        self.table.ensure(len(self.registry))
         self._update_pool_gauges()
         return added
 
@@ -132,10 +132,29 @@ class ArenaEngine:
         self._set_live(index)
         self.changed.add(index)
 
+    def set_states(
+        self,
+        indices: npt.NDArray[np.int64],
+        records: bytes,
+        ticks: dict[int, dict[int, tuple[int, int]]],
+    ) -> None:
+        """Hydrate many pools at once (an initial state): `records` holds their 52-byte
+        records in the order of `indices`, `ticks` the tick maps of the V3/V4 ones. Each
+        pool becomes LIVE, as `set_reserves`, or `set_slot0` with its ticks, makes it."""
+        self.table.scatter_bytes(indices, records)
+        for index, pool_ticks in ticks.items():
+            self.ticks.set_pool(index, pool_ticks)
+        unique = np.unique(indices)
+        was_stale = int(np.count_nonzero(self.status[unique] == _STALE))
+        if was_stale:
+            self.metrics.stale_pools.dec(was_stale)
+        self.status[unique] = _LIVE
+        self.changed.update(unique.tolist())
+
     def _set_live(self, index: int) -> None:
-        if self.status[index] == PoolStatus.STALE:
+        if self.status[index] == _STALE:
             self.metrics.stale_pools.dec()  # O(1): a resync sets every pool
-        self.status[index] = PoolStatus.LIVE
+        self.status[index] = _LIVE
 
     # -- sync state ---------------------------------------------------------------------
     @property

@@ -15,10 +15,11 @@ pipeline's own business: taken at trustworthy points before the subscribers run.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -290,6 +291,25 @@ def open_pipeline(
     Raises WhitelistError (a BridgeError), StateFileError, SpillError or CheckpointError
     (ArenaErrors).
     """
+    with _collection_paused():
+        return _open_pipeline(config, metrics)
+
+
+@contextlib.contextmanager
+def _collection_paused() -> Iterator[None]:
+    """A whitelist and a state file make millions of long-lived objects (a mainnet-sized
+    one: 250 000 pools, a million ticks) and no garbage cycles: without the cyclic
+    collector's passes over the growing heap they load in two thirds of the time."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _open_pipeline(config: PipelineConfig, metrics: ArenaMetrics | None) -> Pipeline:
     whitelist = load_whitelist_file(config.whitelist)
     if not whitelist.pools:
         log.warning("whitelist %s has no usable pool: every update is ignored", config.whitelist)

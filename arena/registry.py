@@ -31,6 +31,7 @@ KIND_OF_PROTOCOL: Final[dict[Protocol, PoolKind]] = {
     Protocol.UNISWAP_V3: PoolKind.V3,
     Protocol.UNISWAP_V4: PoolKind.V4,
 }
+_UNMODELLED: Final = PoolKind.UNMODELLED
 
 
 @final
@@ -64,7 +65,7 @@ class PoolRegistry:
         its updates are recognised and counted, but it is never active.
         """
         index = self.index_of.get(pool.key)
-        kind = KIND_OF_PROTOCOL.get(pool.protocol, PoolKind.UNMODELLED)
+        kind = KIND_OF_PROTOCOL.get(pool.protocol, _UNMODELLED)
         if index is None:
             index = len(self.pools)
             self.pools.append(pool)
@@ -76,13 +77,14 @@ class PoolRegistry:
             self.pools[index] = pool
         self.version += 1
         was_active = bool(self._active[index])
+        modelled = kind is not _UNMODELLED
         self._kind[index] = kind
-        self._active[index] = kind is not PoolKind.UNMODELLED
-        if kind is not PoolKind.UNMODELLED:
+        self._active[index] = modelled
+        if modelled:
             self.lookup[pool.key] = (index, int(kind))
         else:
             self.lookup.pop(pool.key, None)
-        return index, bool(self._active[index]) and not was_active
+        return index, modelled and not was_active
 
     def remove(self, key: bytes) -> int | None:
         """Deactivate a pool; returns its index, or None if it was not registered."""

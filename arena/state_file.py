@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import contextlib
 import os
+import struct
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import msgspec
+import numpy as np
 
 from arena.engine import ArenaEngine, PoolStatus
 from arena.errors import ArenaError
 from arena.pool_status import StaleReason
 from arena.registry import PoolKind
+from arena.state_table import pack_records
 from arena.sync_state import LossCause, SyncState
 from exex_bridge.whitelist import PROTOCOL_SHORT
 
@@ -131,27 +134,12 @@ def read_state_file(path: str | Path) -> StateJson:
 
 
 def load_state(engine: ArenaEngine, state: StateJson, source: str = "<state>") -> int:
-    """Seed the engine (pools must be registered); returns how many pools were set."""
-    loaded = 0
-    try:
-        for key, pool in state.pools.items():
-            index = engine.registry.index_of.get(bytes.fromhex(key.removeprefix("0x")))
-            if index is None:
-                continue
-            if pool.reserve0 is not None and pool.reserve1 is not None:
-                engine.set_reserves(index, int(pool.reserve0), int(pool.reserve1))
-            else:
-                ticks = {int(t): (int(v.net), int(v.gross)) for t, v in (pool.ticks or {}).items()}
-                engine.set_slot0(
-                    index,
-                    int(_need(pool.sqrt_price_x96)),
-                    int(_need(pool.liquidity)),
-                    int(_need(pool.tick)),
-                    ticks,
-                )
-            loaded += 1
-    except ValueError as exc:
-        raise StateFileError(source, f"pool {key}: {exc}") from exc
+    """Seed the engine (pools must be registered); returns how many pools were set.
+
+    Every pool is parsed before any is written: a bad value leaves the engine as it was.
+    """
+    indices, records, ticks = _parse_pools(engine, state, source)
+    engine.set_states(np.asarray(indices, dtype=np.int64), records, ticks)
     if state.block is not None:
         engine.mark_synced(state.block, keep_history=False)
     if state.unsynced:
@@ -162,7 +150,42 @@ def load_state(engine: ArenaEngine, state: StateJson, source: str = "<state>") -
         index = engine.registry.index_of.get(bytes.fromhex(key.removeprefix("0x")))
         if index is not None:
             engine.mark_stale(index, StaleReason.STALE_IN_LOADED_STATE)
-    return loaded
+    return len(indices)
+
+
+def _parse_pools(
+    engine: ArenaEngine, state: StateJson, source: str
+) -> tuple[list[int], bytes, dict[int, dict[int, tuple[int, int]]]]:
+    """The registered pools' indices, their packed records, and the V3/V4 tick maps."""
+    index_of = engine.registry.index_of
+    indices: list[int] = []
+    values: list[tuple[int, ...]] = []
+    ticks: dict[int, dict[int, tuple[int, int]]] = {}
+    key = ""
+    try:
+        for key, pool in state.pools.items():
+            index = index_of.get(bytes.fromhex(key.removeprefix("0x")))
+            if index is None:
+                continue
+            if pool.reserve0 is not None and pool.reserve1 is not None:
+                values.append((int(pool.reserve0), int(pool.reserve1)))
+            else:
+                sqrt, liquidity, tick = (
+                    _need(pool.sqrt_price_x96),
+                    _need(pool.liquidity),
+                    _need(pool.tick),
+                )
+                values.append((int(sqrt), int(liquidity), int(tick)))
+                pool_ticks = pool.ticks or {}
+                ticks[index] = {int(t): (int(v.net), int(v.gross)) for t, v in pool_ticks.items()}
+            indices.append(index)
+    except ValueError as exc:
+        raise StateFileError(source, f"pool {key}: {exc}") from exc
+    try:
+        records = pack_records(values)
+    except (OverflowError, struct.error) as exc:
+        raise StateFileError(source, f"a value does not fit its record field: {exc}") from exc
+    return indices, records, ticks
 
 
 def _need(value: Any) -> Any:

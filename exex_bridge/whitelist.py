@@ -46,6 +46,9 @@ PROTOCOL_SHORT: Final[dict[Protocol, str]] = {
     Protocol.FLUID: "fluid",
 }
 
+_TICKED: Final = frozenset({Protocol.UNISWAP_V3, Protocol.UNISWAP_V4})
+_V4: Final = Protocol.UNISWAP_V4
+
 _HEX20 = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _HEX32 = re.compile(r"^0x[0-9a-fA-F]{64}$")
 
@@ -110,7 +113,20 @@ class Whitelist(msgspec.Struct, frozen=True, kw_only=True):
     skipped: int
 
 
-def _token(raw: TokenJson, where: str) -> Token:
+def _token(raw: TokenJson, where: str, tokens: dict[TokenJson, Token] | None) -> Token:
+    """`tokens`: the tokens of a document parsed so far (a mainnet whitelist names a few
+    thousand tokens in 250 000 pools); each is validated and built once, then shared."""
+    if tokens is not None:
+        known = tokens.get(raw)
+        if known is not None:
+            return known
+    token = _new_token(raw, where)
+    if tokens is not None:
+        tokens[raw] = token
+    return token
+
+
+def _new_token(raw: TokenJson, where: str) -> Token:
     if not _HEX20.match(raw.address):
         raise ValueError(f"{where}: token address {raw.address!r} is not 20-byte hex")
     if not 0 <= raw.decimals <= 255:
@@ -118,8 +134,11 @@ def _token(raw: TokenJson, where: str) -> Token:
     return Token(address=bytes.fromhex(raw.address[2:]), decimals=raw.decimals, symbol=raw.symbol)
 
 
-def parse_pool(raw: PoolJson, where: str) -> WhitelistedPool:
-    """Validate one pool entry; raises ValueError with the reason it must be skipped."""
+def parse_pool(
+    raw: PoolJson, where: str, tokens: dict[TokenJson, Token] | None = None
+) -> WhitelistedPool:
+    """Validate one pool entry; raises ValueError with the reason it must be skipped.
+    `tokens` shares the tokens of one document between its pools."""
     protocol = PROTOCOL_NAMES.get(raw.protocol.lower())
     if protocol is None:
         raise ValueError(f"{where}: unknown protocol {raw.protocol!r}")
@@ -127,11 +146,11 @@ def parse_pool(raw: PoolJson, where: str) -> WhitelistedPool:
         raise ValueError(f"{where}: address {raw.address!r} is not 20-byte hex")
     address = bytes.fromhex(raw.address[2:])
     key = address
-    if protocol is Protocol.UNISWAP_V4:
+    if protocol is _V4:
         if raw.pool_id is None or not _HEX32.match(raw.pool_id):
             raise ValueError(f"{where}: V4 pool needs a 32-byte hex pool_id")
         key = bytes.fromhex(raw.pool_id[2:])
-    if protocol in (Protocol.UNISWAP_V3, Protocol.UNISWAP_V4):
+    if protocol in _TICKED:
         if raw.fee is None or raw.tick_spacing is None:
             raise ValueError(f"{where}: {raw.protocol} pool needs fee and tick_spacing")
         if not 0 < raw.tick_spacing < 16384 or not 0 <= raw.fee < 1_000_000:
@@ -140,8 +159,8 @@ def parse_pool(raw: PoolJson, where: str) -> WhitelistedPool:
         key=key,
         address=address,
         protocol=protocol,
-        token0=_token(raw.token0, where),
-        token1=_token(raw.token1, where),
+        token0=_token(raw.token0, where, tokens),
+        token1=_token(raw.token1, where, tokens),
         fee=raw.fee,
         tick_spacing=raw.tick_spacing,
     )
@@ -161,10 +180,11 @@ def parse_pools_document(data: bytes | str, source: str = "<message>") -> Whitel
     pools: list[WhitelistedPool] = []
     skipped = 0
     seen: set[bytes] = set()
+    tokens: dict[TokenJson, Token] = {}
     for i, raw in enumerate(doc.pools):
         where = f"{source} pools[{i}]"
         try:
-            pool = parse_pool(_POOL_DECODER.decode(raw), where)
+            pool = parse_pool(_POOL_DECODER.decode(raw), where, tokens)
         except msgspec.DecodeError as exc:  # says what, not where: add the place
             skipped += 1
             log.warning("whitelist entry skipped: %s: %s", where, exc)
