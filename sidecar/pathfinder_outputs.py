@@ -18,10 +18,12 @@ from typing import Any, Final, Self, final
 
 from arena.block_assembler import Settled
 from arena.engine import ArenaEngine
+from exex_bridge.connection_state import ConnectionState
+from exex_bridge.redaction import shown_url
 from exex_bridge.whitelist import Token
 from pathfinder.opportunity import Opportunity
 from pathfinder.recalculator import PathfinderConfig, PathRecalculator
-from pathfinder.sinks import JsonlSink, NatsSink, OpportunitySink
+from pathfinder.sinks import JsonlSink, NatsSink, OpportunitySink, SinkError
 from sidecar.amounts import format_units
 from sidecar.settings import PathfinderSettings
 
@@ -151,10 +153,14 @@ class PathfinderOutputs:
         engine: ArenaEngine,
         settings: PathfinderSettings,
         more_sinks: Sequence[OpportunitySink] = (),
+        *,
+        nats_connected_within: float | None = None,
     ) -> PathfinderOutputs:
         """Raises SinkError if the JSONL file cannot be opened. The NATS sink connects
-        in the background (never blocking the arena); see `NatsSink`. `more_sinks` (the
-        executor) come after those and are closed with them."""
+        in the background (never blocking a live arena; see `NatsSink`); with
+        `nats_connected_within` (an offline replay, which may finish in less time than a
+        connection takes) it must be connected within that many seconds or SinkError is
+        raised. `more_sinks` (the executor) come after those and are closed with them."""
         sinks: list[OpportunitySink] = []
         if settings.opportunities_out is not None:
             sinks.append(JsonlSink(settings.opportunities_out))
@@ -164,6 +170,15 @@ class PathfinderOutputs:
             )
             nats_sink.start()
             sinks.append(nats_sink)
+            if nats_connected_within is not None and not nats_sink.wait_until(
+                lambda s: s.state is ConnectionState.CONNECTED, nats_connected_within
+            ):
+                for sink in sinks:
+                    sink.close()
+                raise SinkError(
+                    shown_url(settings.nats_url),
+                    f"not connected within {nats_connected_within:g} s",
+                )
         sinks.extend(more_sinks)
         best = BestOpportunities()
         try:

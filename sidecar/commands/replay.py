@@ -38,6 +38,7 @@ EXIT_DATA_LOST: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_BLOCK_NOT_REACHED: Final = 3
 EXIT_INTERRUPTED: Final = 4
+NATS_CONNECT: Final = 15.0  # seconds: --nats must be connected before the replay starts
 
 EPILOG = """\
 FILE may be a pipe, a FIFO or /dev/stdin: anything that is not a regular file is read
@@ -345,7 +346,9 @@ def _replay_with_pipeline(
             if not request.pathfinder:
                 return _run(request, settings, pipeline, reader, None, stop=stop)
             try:
-                outputs = PathfinderOutputs.open(pipeline.engine, settings.pathfinder)
+                outputs = PathfinderOutputs.open(
+                    pipeline.engine, settings.pathfinder, nats_connected_within=NATS_CONNECT
+                )
             except SinkError as exc:
                 print(f"arena replay: {exc}", file=sys.stderr)
                 return EXIT_USAGE

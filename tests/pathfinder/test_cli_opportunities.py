@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import subprocess
 import sys
 from fractions import Fraction
@@ -252,3 +253,19 @@ def test_replay_of_a_balanced_market_lists_no_opportunity(tmp_path: Path, skew: 
     assert "best opportunities (0 found; top 0 by net profit, start-token units): none" in (
         done.stdout
     )
+
+
+def test_replay_refuses_a_nats_server_it_cannot_reach(tmp_path: Path) -> None:
+    """A replay may end before a connection would: it waits for NATS first, or says why
+    it cannot publish (nothing is replayed, no opportunity silently dropped)."""
+    whitelist, _, messages = write_inputs(tmp_path)
+    raw = tmp_path / "stream.raw"
+    raw.write_bytes(b"".join(encode_frame(msg) for msg in messages))
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    done = replay(raw, "--whitelist", whitelist, "--nats", f"nats://127.0.0.1:{port}")
+    assert done.returncode == 2
+    assert "not connected within" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""
