@@ -13,7 +13,7 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
@@ -21,6 +21,17 @@ from arena.engine import ArenaEngine, PoolStatus
 from arena.errors import ArenaError
 from arena.registry import PoolKind
 from arena.sync_state import LossCause, SyncState
+from arena.update_checks import (
+    I128_MAX,
+    I128_MIN,
+    MAX_SQRT_RATIO,
+    MAX_TICK,
+    MIN_SQRT_RATIO,
+    MIN_TICK,
+    U128_MAX,
+    Violation,
+    sync_violation,
+)
 from exex_bridge.whitelist import PROTOCOL_SHORT
 
 
@@ -130,25 +141,36 @@ def read_state_file(path: str | Path) -> StateJson:
 
 
 def load_state(engine: ArenaEngine, state: StateJson, source: str = "<state>") -> int:
-    """Seed the engine (pools must be registered); returns how many pools were set."""
+    """Seed the engine (pools must be registered); returns how many pools were set.
+    A key that is not hex or a value no pool can hold is a StateFileError."""
+    if state.block is not None and not 0 <= state.block <= _BLOCK_MAX:
+        raise StateFileError(source, f"block {state.block} out of range")
     loaded = 0
+    key = ""
+    stale: list[int | None] = []
     try:
         for key, pool in state.pools.items():
-            index = engine.registry.index_of.get(bytes.fromhex(key.removeprefix("0x")))
+            index = engine.registry.index_of.get(_key_bytes(key))
             if index is None:
                 continue
-            if pool.reserve0 is not None and pool.reserve1 is not None:
-                engine.set_reserves(index, int(pool.reserve0), int(pool.reserve1))
+            if engine.registry.kind_of(index) is PoolKind.V2:
+                reserve0 = int(_need(pool.reserve0, _V2_FIELDS))
+                reserve1 = int(_need(pool.reserve1, _V2_FIELDS))
+                _refuse(sync_violation(reserve0, reserve1))
+                engine.set_reserves(index, reserve0, reserve1)
             else:
-                ticks = {int(t): (int(v.net), int(v.gross)) for t, v in (pool.ticks or {}).items()}
-                engine.set_slot0(
-                    index,
-                    int(_need(pool.sqrt_price_x96)),
-                    int(_need(pool.liquidity)),
-                    int(_need(pool.tick)),
-                    ticks,
+                sqrt, liquidity, tick = (
+                    int(_need(pool.sqrt_price_x96, _V3_FIELDS)),
+                    int(_need(pool.liquidity, _V3_FIELDS)),
+                    int(_need(pool.tick, _V3_FIELDS)),
                 )
+                _refuse(_slot0_violation(sqrt, liquidity, tick))
+                ticks = {int(t): (int(v.net), int(v.gross)) for t, v in (pool.ticks or {}).items()}
+                _refuse(_ticks_violation(ticks))
+                engine.set_slot0(index, sqrt, liquidity, tick, ticks)
             loaded += 1
+        for key in state.stale:
+            stale.append(engine.registry.index_of.get(_key_bytes(key)))
     except ValueError as exc:
         raise StateFileError(source, f"pool {key}: {exc}") from exc
     if state.block is not None:
@@ -157,14 +179,51 @@ def load_state(engine: ArenaEngine, state: StateJson, source: str = "<state>") -
         engine.mark_unsynced(
             LossCause.UNSYNCED_STATE_LOADED, f"the state loaded from {source} was unsynced"
         )
-    for key in state.stale:
-        index = engine.registry.index_of.get(bytes.fromhex(key.removeprefix("0x")))
+    for index in stale:
         if index is not None:
             engine.mark_stale(index, "stale in the loaded state")
     return loaded
 
 
-def _need(value: Any) -> Any:
+_BLOCK_MAX: Final = (1 << 63) - 1  # block numbers are kept as int64
+
+
+def _key_bytes(key: str) -> bytes:
+    try:
+        return bytes.fromhex(key.removeprefix("0x"))
+    except ValueError:
+        raise ValueError("not a hex key") from None
+
+
+def _refuse(violation: Violation | None) -> None:
+    if violation is not None:
+        raise ValueError(f"a value no pool can hold ({violation.value})")
+
+
+def _slot0_violation(sqrt_price_x96: int, liquidity: int, tick: int) -> Violation | None:
+    if not MIN_SQRT_RATIO <= sqrt_price_x96 < MAX_SQRT_RATIO:
+        return Violation.SQRT_PRICE_RANGE
+    if not MIN_TICK <= tick <= MAX_TICK:
+        return Violation.TICK_RANGE
+    if not 0 <= liquidity <= U128_MAX:
+        return Violation.LIQUIDITY_RANGE
+    return None
+
+
+def _ticks_violation(ticks: dict[int, tuple[int, int]]) -> Violation | None:
+    for tick, (net, gross) in ticks.items():
+        if not MIN_TICK <= tick <= MAX_TICK:
+            return Violation.TICK_RANGE
+        if not (I128_MIN <= net <= I128_MAX and 0 <= gross <= U128_MAX):
+            return Violation.LIQUIDITY_RANGE
+    return None
+
+
+_V2_FIELDS: Final = "a V2 pool needs reserve0 and reserve1"
+_V3_FIELDS: Final = "a V3/V4 pool needs sqrt_price_x96, liquidity and tick"
+
+
+def _need(value: Any, fields: str) -> Any:
     if value is None:
-        raise ValueError("a V3/V4 pool needs sqrt_price_x96, liquidity and tick")
+        raise ValueError(fields)
     return value
