@@ -30,26 +30,36 @@ def table() -> dict[str, set[int]]:
 
 
 def returned_statuses(path: Path) -> set[int]:
-    """Every int a `return` in the module returns as a literal or a module constant."""
+    """Every int that a function of the module declared `-> int` returns as a literal or
+    as a module constant (`EXIT_USAGE`)."""
     tree = ast.parse(path.read_text())
     constants = {
         target.id: node.value.value
         for node in tree.body
         if isinstance(node, ast.Assign | ast.AnnAssign)
         and isinstance(node.value, ast.Constant)
-        and isinstance(node.value.value, int)
+        and _is_status(node.value.value)
         for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
         if isinstance(target, ast.Name)
     }
     statuses = set()
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Return) or node.value is None:
+    for function in ast.walk(tree):
+        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
             continue
-        if isinstance(node.value, ast.Constant) and isinstance(node.value.value, int):
-            statuses.add(node.value.value)
-        elif isinstance(node.value, ast.Name) and node.value.id in constants:
-            statuses.add(constants[node.value.id])
+        if not (isinstance(function.returns, ast.Name) and function.returns.id == "int"):
+            continue
+        for node in ast.walk(function):
+            if not isinstance(node, ast.Return) or node.value is None:
+                continue
+            if isinstance(node.value, ast.Constant) and _is_status(node.value.value):
+                statuses.add(node.value.value)
+            elif isinstance(node.value, ast.Name) and node.value.id in constants:
+                statuses.add(constants[node.value.id])
     return statuses
+
+
+def _is_status(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def entry_point_statuses() -> set[int]:
