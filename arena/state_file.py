@@ -14,7 +14,7 @@ import os
 import struct
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 import numpy as np
@@ -25,6 +25,17 @@ from arena.pool_status import StaleReason
 from arena.registry import PoolKind
 from arena.state_table import pack_records
 from arena.sync_state import LossCause, SyncState
+from arena.update_checks import (
+    I128_MAX,
+    I128_MIN,
+    MAX_SQRT_RATIO,
+    MAX_TICK,
+    MIN_SQRT_RATIO,
+    MIN_TICK,
+    U128_MAX,
+    Violation,
+    sync_violation,
+)
 from exex_bridge.whitelist import PROTOCOL_SHORT
 
 
@@ -136,9 +147,17 @@ def read_state_file(path: str | Path) -> StateJson:
 def load_state(engine: ArenaEngine, state: StateJson, source: str = "<state>") -> int:
     """Seed the engine (pools must be registered); returns how many pools were set.
 
-    Every pool is parsed before any is written: a bad value leaves the engine as it was.
+    Every pool is parsed and checked before any is written: a key that is not hex or a
+    value no pool can hold is a StateFileError, and leaves the engine as it was.
     """
+    if state.block is not None and not 0 <= state.block <= _BLOCK_MAX:
+        raise StateFileError(source, f"block {state.block} out of range")
     indices, records, ticks = _parse_pools(engine, state, source)
+    key = ""
+    try:
+        stale = [engine.registry.index_of.get(_key_bytes(key)) for key in state.stale]
+    except ValueError as exc:
+        raise StateFileError(source, f"stale pool {key}: {exc}") from exc
     engine.set_states(np.asarray(indices, dtype=np.int64), records, ticks)
     if state.block is not None:
         engine.mark_synced(state.block, keep_history=False)
@@ -146,8 +165,7 @@ def load_state(engine: ArenaEngine, state: StateJson, source: str = "<state>") -
         engine.mark_unsynced(
             LossCause.UNSYNCED_STATE_LOADED, f"the state loaded from {source} was unsynced"
         )
-    for key in state.stale:
-        index = engine.registry.index_of.get(bytes.fromhex(key.removeprefix("0x")))
+    for index in stale:
         if index is not None:
             engine.mark_stale(index, StaleReason.STALE_IN_LOADED_STATE)
     return len(indices)
@@ -157,27 +175,35 @@ def _parse_pools(
     engine: ArenaEngine, state: StateJson, source: str
 ) -> tuple[list[int], bytes, dict[int, dict[int, tuple[int, int]]]]:
     """The registered pools' indices, their packed records, and the V3/V4 tick maps."""
-    index_of = engine.registry.index_of
+    registry = engine.registry
+    index_of = registry.index_of
     indices: list[int] = []
     values: list[tuple[int, ...]] = []
     ticks: dict[int, dict[int, tuple[int, int]]] = {}
     key = ""
     try:
         for key, pool in state.pools.items():
-            index = index_of.get(bytes.fromhex(key.removeprefix("0x")))
+            index = index_of.get(_key_bytes(key))
             if index is None:
                 continue
-            if pool.reserve0 is not None and pool.reserve1 is not None:
-                values.append((int(pool.reserve0), int(pool.reserve1)))
+            if registry.kind_of(index) is PoolKind.V2:
+                reserve0 = int(_need(pool.reserve0, _V2_FIELDS))
+                reserve1 = int(_need(pool.reserve1, _V2_FIELDS))
+                _refuse(sync_violation(reserve0, reserve1))
+                values.append((reserve0, reserve1))
             else:
                 sqrt, liquidity, tick = (
-                    _need(pool.sqrt_price_x96),
-                    _need(pool.liquidity),
-                    _need(pool.tick),
+                    int(_need(pool.sqrt_price_x96, _V3_FIELDS)),
+                    int(_need(pool.liquidity, _V3_FIELDS)),
+                    int(_need(pool.tick, _V3_FIELDS)),
                 )
-                values.append((int(sqrt), int(liquidity), int(tick)))
-                pool_ticks = pool.ticks or {}
-                ticks[index] = {int(t): (int(v.net), int(v.gross)) for t, v in pool_ticks.items()}
+                _refuse(_slot0_violation(sqrt, liquidity, tick))
+                pool_ticks = {
+                    int(t): (int(v.net), int(v.gross)) for t, v in (pool.ticks or {}).items()
+                }
+                _refuse(_ticks_violation(pool_ticks))
+                values.append((sqrt, liquidity, tick))
+                ticks[index] = pool_ticks
             indices.append(index)
     except ValueError as exc:
         raise StateFileError(source, f"pool {key}: {exc}") from exc
@@ -188,7 +214,45 @@ def _parse_pools(
     return indices, records, ticks
 
 
-def _need(value: Any) -> Any:
+_BLOCK_MAX: Final = (1 << 63) - 1  # block numbers are kept as int64
+
+
+def _key_bytes(key: str) -> bytes:
+    try:
+        return bytes.fromhex(key.removeprefix("0x"))
+    except ValueError:
+        raise ValueError("not a hex key") from None
+
+
+def _refuse(violation: Violation | None) -> None:
+    if violation is not None:
+        raise ValueError(f"a value no pool can hold ({violation.value})")
+
+
+def _slot0_violation(sqrt_price_x96: int, liquidity: int, tick: int) -> Violation | None:
+    if not MIN_SQRT_RATIO <= sqrt_price_x96 < MAX_SQRT_RATIO:
+        return Violation.SQRT_PRICE_RANGE
+    if not MIN_TICK <= tick <= MAX_TICK:
+        return Violation.TICK_RANGE
+    if not 0 <= liquidity <= U128_MAX:
+        return Violation.LIQUIDITY_RANGE
+    return None
+
+
+def _ticks_violation(ticks: dict[int, tuple[int, int]]) -> Violation | None:
+    for tick, (net, gross) in ticks.items():
+        if not MIN_TICK <= tick <= MAX_TICK:
+            return Violation.TICK_RANGE
+        if not (I128_MIN <= net <= I128_MAX and 0 <= gross <= U128_MAX):
+            return Violation.LIQUIDITY_RANGE
+    return None
+
+
+_V2_FIELDS: Final = "a V2 pool needs reserve0 and reserve1"
+_V3_FIELDS: Final = "a V3/V4 pool needs sqrt_price_x96, liquidity and tick"
+
+
+def _need(value: Any, fields: str) -> Any:
     if value is None:
-        raise ValueError("a V3/V4 pool needs sqrt_price_x96, liquidity and tick")
+        raise ValueError(fields)
     return value

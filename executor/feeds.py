@@ -30,6 +30,9 @@ QUEUE_GROUP: Final = "arena-executors"
 _READ_CHUNK: Final = 1 << 20
 
 
+_CONNECT_TIMEOUT_S: Final = 5.0
+
+
 class FeedError(ExecutorError):
     def __init__(self, source: str, reason: str) -> None:
         self.source = source
@@ -107,7 +110,12 @@ class NatsFeed:
     @classmethod
     async def connect(cls, url: str, chain: str) -> NatsFeed:
         try:
-            client = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=-1)
+            # Unbounded reconnection once connected; the client would retry a first
+            # connection forever.
+            client = await asyncio.wait_for(
+                nats.connect(url, connect_timeout=_CONNECT_TIMEOUT_S, max_reconnect_attempts=-1),
+                _CONNECT_TIMEOUT_S,
+            )
         except (OSError, TimeoutError, nats.errors.NoServersError) as exc:
             raise FeedError(url, f"cannot connect: {exc}") from None
         feed = cls(client, opportunities_subject(chain))

@@ -83,6 +83,16 @@ class SocketUnavailableError(BridgeError):
         super().__init__(f"could not connect to {path} within {waited:.1f} s: {reason}")
 
 
+class SocketServeError(BridgeError):
+    """The producer cannot listen on its socket path (a missing folder, no permission,
+    a path too long for a Unix socket)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"cannot serve the socket {path}: {reason}")
+
+
 class RecordingFormatError(BridgeError):
     """A recording file whose header is unreadable or of an unknown version."""
 

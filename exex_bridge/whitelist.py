@@ -155,12 +155,15 @@ def parse_pool(
             raise ValueError(f"{where}: {raw.protocol} pool needs fee and tick_spacing")
         if not 0 < raw.tick_spacing < 16384 or not 0 <= raw.fee < 1_000_000:
             raise ValueError(f"{where}: fee {raw.fee} / tick_spacing {raw.tick_spacing} invalid")
+    token0, token1 = _token(raw.token0, where, tokens), _token(raw.token1, where, tokens)
+    if token0.address == token1.address:
+        raise ValueError(f"{where}: token0 and token1 are the same token")
     return WhitelistedPool(
         key=key,
         address=address,
         protocol=protocol,
-        token0=_token(raw.token0, where, tokens),
-        token1=_token(raw.token1, where, tokens),
+        token0=token0,
+        token1=token1,
         fee=raw.fee,
         tick_spacing=raw.tick_spacing,
     )

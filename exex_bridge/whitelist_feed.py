@@ -49,12 +49,17 @@ class WhitelistFeed:
         self._nc: Any = None
 
     async def start(self, connect_timeout: float = 5.0) -> None:
-        """Connect, subscribe to the three subjects, and ask for a re-send."""
-        self._nc = await nats.connect(
-            self.url,
-            connect_timeout=connect_timeout,
-            max_reconnect_attempts=-1,
-            name="pool-state-arena whitelist",
+        """Connect, subscribe to the three subjects, and ask for a re-send. TimeoutError if
+        no server answers within `connect_timeout`: unbounded reconnection only once
+        connected (the client would retry a first connection forever)."""
+        self._nc = await asyncio.wait_for(
+            nats.connect(
+                self.url,
+                connect_timeout=connect_timeout,
+                max_reconnect_attempts=-1,
+                name="pool-state-arena whitelist",
+            ),
+            connect_timeout,
         )
         for kind in ("full", "add", "remove"):
             await self._nc.subscribe(subject(self.chain, kind), cb=self._on_message)

@@ -68,12 +68,17 @@ def _integer_value(expected: str) -> Callable[[object], int]:
     return parse
 
 
-def _integer(expected: str, low: int, high: int | None = None) -> Kind[int]:
+def _integer(
+    expected: str, low: int, high: int | None = None, above: str | None = None
+) -> Kind[int]:
+    """`above`, if given, is what a value above `high` is told was expected instead."""
     text, file = _integer_text(expected), _integer_value(expected)
 
     def checked(n: int, got: object) -> int:
-        if n < low or (high is not None and n > high):
+        if n < low:
             raise SettingValueError(expected, got)
+        if high is not None and n > high:
+            raise SettingValueError(above or expected, got)
         return n
 
     return Kind(
@@ -86,6 +91,8 @@ def _integer(expected: str, low: int, high: int | None = None) -> Kind[int]:
 POSITIVE_INT: Final = _integer("a positive integer", 1)
 NON_NEGATIVE_INT: Final = _integer("a non-negative integer", 0)
 PORT: Final = _integer("a TCP port (0 to 65535)", 0, 65535)
+# The ring is preallocated: 512 records of 60 bytes per block, some 2 GB at the bound.
+RING_DEPTH: Final = _integer("a positive integer", 1, 65536, "at most 65536 blocks")
 
 
 def _seconds(n: float, got: object) -> float:

@@ -150,7 +150,7 @@ class EngineSettings:
 
     ring_depth: int = setting(
         DEFAULT_DEPTH,
-        v.POSITIVE_INT,
+        v.RING_DEPTH,
         "--ring-depth",
         "blocks of pre-images kept in memory",
         RUN,

@@ -22,6 +22,7 @@ from typing import Final, final
 
 from exex_bridge import messages as m
 from exex_bridge.codec import encode_frame
+from exex_bridge.errors import SocketServeError
 from exex_bridge.socket_owner import check_socket_path
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,10 @@ class FrameBroadcastServer:
         with contextlib.suppress(FileNotFoundError):
             check_socket_path(self.path, None)  # refuses to delete anything but a socket
             os.unlink(self.path)
-        self._server = await asyncio.start_unix_server(self._serve, self.path)
+        try:
+            self._server = await asyncio.start_unix_server(self._serve, self.path)
+        except OSError as exc:
+            raise SocketServeError(self.path, exc.strerror or str(exc)) from exc
         os.chmod(self.path, 0o666)
         log.info("test producer listening on %s", self.path)
 

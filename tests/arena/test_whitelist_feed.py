@@ -119,3 +119,18 @@ async def test_adds_and_removes_apply_at_the_block_boundary(
             )
             assert set(engine.registry.lookup) == {bytes([0x44]) * 20}  # full replaces
     await publisher.close()
+
+
+async def test_a_feed_with_no_server_fails_within_its_connect_timeout() -> None:
+    """Nothing listens on port 1: start() gives up instead of retrying forever (which
+    kept `arena run --whitelist-nats` from starting or stopping)."""
+    feed = WhitelistFeed("nats://127.0.0.1:1")
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    try:
+        await asyncio.wait_for(feed.start(connect_timeout=0.5), 30)
+    except TimeoutError:
+        pass
+    else:
+        raise AssertionError("connected to a port where nothing listens")
+    assert loop.time() - began < 10

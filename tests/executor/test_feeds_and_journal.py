@@ -3,6 +3,7 @@ reverts decode to the contract's error names; routes refuse unknown pools."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import msgspec
@@ -11,7 +12,7 @@ from eth_abi.abi import encode
 from eth_utils.crypto import keccak
 
 from executor.errors import RouteError
-from executor.feeds import JsonlFeed
+from executor.feeds import FeedError, JsonlFeed, NatsFeed
 from executor.interface import describe_revert, revert_name
 from executor.journal import AttemptStatus, JournalEntry, JournalWriter, read_journal
 from executor.path import HopKind, decode_path
@@ -81,3 +82,12 @@ def test_routes_take_kinds_from_the_whitelist() -> None:
     assert [h.zero_for_one for h in hops] == [True, False, True]
     with pytest.raises(RouteError):
         kinds.kind(POOLS[7])
+
+
+async def test_a_nats_feed_with_no_server_fails_within_its_connect_timeout() -> None:
+    """Nothing listens on port 1: a FeedError (exit 2) rather than retrying forever."""
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    with pytest.raises(FeedError, match="cannot connect"):
+        await asyncio.wait_for(NatsFeed.connect("nats://127.0.0.1:1", "ethereum"), 30)
+    assert loop.time() - began < 10

@@ -13,7 +13,7 @@ import pytest
 
 from exex_bridge import messages as m
 from exex_bridge.codec import encode_frame
-from exex_bridge.errors import NotASocketError
+from exex_bridge.errors import NotASocketError, SocketServeError
 from exex_bridge.framing import iter_frames
 from exex_bridge.producers.broadcast import FrameBroadcastServer, StreamSequencer
 from tests.exex_bridge.socket_streams import committed_blocks, socket_path_in, swap_event
@@ -126,3 +126,12 @@ def test_sequencer_end_block_counts_updates_unless_told_otherwise() -> None:
     assert seq.end_block(2).num_updates == 0
     seq.begin_block(3)
     assert seq.end_block(3, num_updates=9).num_updates == 9  # a deliberately bad block
+
+
+@pytest.mark.parametrize("where", ["missing-folder", "too-long"])
+async def test_a_path_it_cannot_listen_on_is_a_socket_serve_error(
+    tmp_path: Path, where: str
+) -> None:
+    path = tmp_path / "absent" / "x.sock" if where == "missing-folder" else tmp_path / ("s" * 120)
+    with pytest.raises(SocketServeError, match=r"^cannot serve the socket .+: .+"):
+        await FrameBroadcastServer(str(path)).start()

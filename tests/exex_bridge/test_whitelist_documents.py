@@ -31,6 +31,7 @@ def write(tmp_path: Path, pools: list[object]) -> Path:
         ({**GOOD, "protocol": "v3"}, "needs fee and tick_spacing"),
         ({**GOOD, "token0": {**TOKEN_A, "decimals": "x"}}, "decimals"),
         ("not an object", "Expected `object`"),
+        ({**GOOD, "token1": {**TOKEN_A, "symbol": "WETH2"}}, "token0 and token1 are the same"),
     ],
 )
 def test_a_skipped_entry_names_the_file_and_its_index(

@@ -54,6 +54,10 @@ def config(tmp_path: Path, text: str) -> Path:
             '[engine] ring_depth: expected a positive integer, got "x"',
         ),
         ("[engine]\nring_depth = 0\n", "[engine] ring_depth: expected a positive integer, got 0"),
+        (  # the ring is preallocated: a depth no machine can hold is refused, not tried
+            f"[engine]\nring_depth = {1 << 62}\n",
+            f"[engine] ring_depth: expected at most 65536 blocks, got {1 << 62}",
+        ),
         (
             '[socket]\nowners = ["no-such-user-x"]\n',
             "[socket] owners: unknown user 'no-such-user-x'",
