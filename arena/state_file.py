@@ -153,11 +153,12 @@ def load_state(engine: ArenaEngine, state: StateJson, source: str = "<state>") -
     if state.block is not None and not 0 <= state.block <= _BLOCK_MAX:
         raise StateFileError(source, f"block {state.block} out of range")
     indices, records, ticks = _parse_pools(engine, state, source)
-    key = ""
-    try:
-        stale = [engine.registry.index_of.get(_key_bytes(key)) for key in state.stale]
-    except ValueError as exc:
-        raise StateFileError(source, f"stale pool {key}: {exc}") from exc
+    stale: list[int | None] = []
+    for key in state.stale:
+        try:
+            stale.append(engine.registry.index_of.get(_key_bytes(key)))
+        except ValueError as exc:
+            raise StateFileError(source, f"pool {key}: {exc}") from exc
     engine.set_states(np.asarray(indices, dtype=np.int64), records, ticks)
     if state.block is not None:
         engine.mark_synced(state.block, keep_history=False)

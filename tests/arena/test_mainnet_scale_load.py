@@ -26,6 +26,7 @@ from arena.state_table import pack_records
 from exex_bridge import messages as m
 from exex_bridge.errors import WhitelistError
 from exex_bridge.whitelist import Token, WhitelistedPool, parse_pools_document
+from pathfinder.tick_math import get_sqrt_ratio_at_tick
 
 POOLS = 250_000
 TOKENS = 3000
@@ -54,7 +55,7 @@ def _documents(pools: int, rng: random.Random) -> tuple[bytes, StateJson]:
         }
         if rng.random() < 0.3:
             entry.update(protocol="v3", tick_spacing=60)
-            tick = rng.randrange(-887_000, 887_000) // 60 * 60
+            tick = rng.randrange(-886_000, 886_000) // 60 * 60  # its ticks stay in range
             amount = rng.randrange(1, 1 << 100)
             ticks = {
                 str(tick - 60 * k): TickJson(net=str(amount), gross=str(amount))
@@ -63,7 +64,7 @@ def _documents(pools: int, rng: random.Random) -> tuple[bytes, StateJson]:
             ticks[str(tick + 600)] = TickJson(net=str(-amount * len(ticks)), gross=str(amount))
             states[_address(i)] = PoolStateJson(
                 protocol="v3",
-                sqrt_price_x96=str(rng.randrange(1 << 40, 1 << 160)),
+                sqrt_price_x96=str(get_sqrt_ratio_at_tick(tick) + rng.randrange(1 << 20)),
                 liquidity=str(amount * (len(ticks) - 1)),
                 tick=tick,
                 ticks=ticks,
