@@ -7,12 +7,17 @@ goes through `shown_url`.
 
 from __future__ import annotations
 
+import re
+from typing import Final
 from urllib.parse import urlsplit
+
+# a comma separates two URLs only where the next one starts (a password may hold commas)
+_NEXT_URL: Final = re.compile(r",\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)")
 
 
 def shown_url(url: str) -> str:
     """`scheme://host:port` of each comma-separated URL (paths may hold API keys)."""
-    return ",".join(_shown_one(part.strip()) for part in url.split(","))
+    return ",".join(_shown_one(part.strip()) for part in _NEXT_URL.split(url))
 
 
 def _shown_one(url: str) -> str:

@@ -19,6 +19,7 @@ from exex_bridge.redaction import shown_url
         ("http://[::1]:8545", "http://[::1]:8545"),
         ("not a url", "<unparsable URL>"),
         ("http://h:99999", "<unparsable URL>"),
+        ("nats://000,:000,@nats.internal:4222", "nats://nats.internal:4222"),
     ],
 )
 def test_shown_url(url: str, shown: str) -> None:
