@@ -17,6 +17,7 @@ added to its `seen` and `skipped`, and the hot pools' new records as `HotRecords
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Final, NamedTuple
 
@@ -24,11 +25,17 @@ import numpy as np
 import numpy.typing as npt
 
 from arena.block_events import BlockEvents, UpdateKey, classify
-from arena.frame_columns import HOT_VARIANTS, read_frames
+from arena.frame_columns import HOT_VARIANTS, V2_SYNC_TAG, read_frames
 from arena.pool_keys import PoolKeyIndex
 from arena.registry import PoolKind
-from arena.state_table import SWAP_STATE, StateArray
-from arena.update_checks import swap_violation, sync_violation
+from arena.state_table import SWAP_STATE, StateArray, limbs_to_float
+from arena.update_checks import (
+    MAX_SQRT_RATIO,
+    MAX_TICK,
+    MIN_SQRT_RATIO,
+    swap_violation,
+    sync_violation,
+)
 from exex_bridge import messages as m
 
 IndexArray = npt.NDArray[np.int64]
@@ -38,6 +45,13 @@ _KIND_OF_TAG: Final = np.zeros(max(HOT_VARIANTS) + 1, dtype=np.uint8)
 for _tag, (_, _kind) in HOT_VARIANTS.items():
     _KIND_OF_TAG[_tag] = _kind
 _TAG_SPAN: Final = 32  # protocol * span + tag: one code per counted (protocol, class)
+# the clear-pass window of the range checks (update_checks.py), in limbs and ticks
+_SQRT_TOP_WORD: Final = MAX_SQRT_RATIO >> 128  # third limb of the maximum: stay below it
+_SQRT_LOW_FLOOR: Final = MIN_SQRT_RATIO << 1
+_U112_TOP_WORD: Final = (1 << 48) - 1  # high limb of a uint112
+_Q96_LOG: Final = 96 * math.log(2)
+_HALF_LOG_TICK: Final = math.log(1.0001) / 2
+_CLEAR: Final = 1e-4  # of a tick: far from the edges the exact check could disagree on
 
 
 class HotRecords(NamedTuple):
@@ -69,7 +83,12 @@ def split_block(
     tags, hot = frames.tags, frames.hot
     known = pools >= 0
     ours = hot & known & (kinds == _KIND_OF_TAG[tags])
-    ours[[i for i in np.flatnonzero(ours).tolist() if _refused(events[i].update)]] = False
+    suspect = np.zeros(len(ours), dtype=np.bool_)
+    suspect[hot] = _may_be_refused(frames.records, tags[hot] == V2_SYNC_TAG)
+    if suspect.any():  # rare: the exact checks decide, on the reference path
+        ours[[i for i in np.flatnonzero(ours & suspect).tolist() if _refused(events[i].update)]] = (
+            False
+        )
     exact = known & ~ours
     found = _classify_rows(events, exact, lookup)
     if found.indices:  # pools with a mint or burn (or an odd update) are folded in order
@@ -87,6 +106,29 @@ def split_block(
         found.skipped["unknown_pool"] = found.skipped.get("unknown_pool", 0) + unknown
     rows = np.flatnonzero(ours)
     return found, _last_records(pools[rows], frames.records[ours[hot]], kinds[rows])
+
+
+def _may_be_refused(
+    records: npt.NDArray[np.uint8], is_sync: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.bool_]:
+    """Hot records that are not clearly within what the range checks allow; only these
+    are checked exactly (`_refused`). Conservative: a record passed here passes there."""
+    sqrt = np.ascontiguousarray(records[:, 0:32]).view("<u8")  # 4 limbs, low first
+    tick = np.ascontiguousarray(records[:, 48:52]).view("<i4").reshape(-1).astype(np.float64)
+    price = limbs_to_float(np.ascontiguousarray(records[:, 0:32]), 32)
+    in_range = (
+        (sqrt[:, 3] == 0)
+        & (sqrt[:, 2] < _SQRT_TOP_WORD)  # below MAX_SQRT_RATIO, with room
+        & ((sqrt[:, 1] > 0) | (sqrt[:, 0] > _SQRT_LOW_FLOOR))  # above MIN_SQRT_RATIO
+        & (np.abs(tick) <= MAX_TICK)
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        estimate = (np.log(price) - _Q96_LOG) / _HALF_LOG_TICK
+    swap_ok = in_range & (tick >= estimate - 1 + _CLEAR) & (tick <= estimate - _CLEAR)
+    reserves = np.ascontiguousarray(records[:, 0:32]).view("<u8")  # r0 low, high, r1 ...
+    sync_ok = (reserves[:, 1] <= _U112_TOP_WORD) & (reserves[:, 3] <= _U112_TOP_WORD)
+    ok: npt.NDArray[np.bool_] = np.where(is_sync, sync_ok, swap_ok)
+    return ~ok
 
 
 def _refused(update: m.PoolUpdatePayload) -> bool:
