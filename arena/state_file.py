@@ -26,15 +26,10 @@ from arena.registry import PoolKind
 from arena.state_table import pack_records
 from arena.sync_state import LossCause, SyncState
 from arena.update_checks import (
-    I128_MAX,
-    I128_MIN,
-    MAX_SQRT_RATIO,
-    MAX_TICK,
-    MIN_SQRT_RATIO,
-    MIN_TICK,
-    U128_MAX,
     Violation,
+    slot0_range_violation,
     sync_violation,
+    tick_map_violation,
 )
 from exex_bridge.whitelist import PROTOCOL_SHORT
 
@@ -198,11 +193,11 @@ def _parse_pools(
                     int(_need(pool.liquidity, _V3_FIELDS)),
                     int(_need(pool.tick, _V3_FIELDS)),
                 )
-                _refuse(_slot0_violation(sqrt, liquidity, tick))
+                _refuse(slot0_range_violation(sqrt, liquidity, tick))
                 pool_ticks = {
                     int(t): (int(v.net), int(v.gross)) for t, v in (pool.ticks or {}).items()
                 }
-                _refuse(_ticks_violation(pool_ticks))
+                _refuse(tick_map_violation(pool_ticks))
                 values.append((sqrt, liquidity, tick))
                 ticks[index] = pool_ticks
             indices.append(index)
@@ -228,25 +223,6 @@ def _key_bytes(key: str) -> bytes:
 def _refuse(violation: Violation | None) -> None:
     if violation is not None:
         raise ValueError(f"a value no pool can hold ({violation.value})")
-
-
-def _slot0_violation(sqrt_price_x96: int, liquidity: int, tick: int) -> Violation | None:
-    if not MIN_SQRT_RATIO <= sqrt_price_x96 < MAX_SQRT_RATIO:
-        return Violation.SQRT_PRICE_RANGE
-    if not MIN_TICK <= tick <= MAX_TICK:
-        return Violation.TICK_RANGE
-    if not 0 <= liquidity <= U128_MAX:
-        return Violation.LIQUIDITY_RANGE
-    return None
-
-
-def _ticks_violation(ticks: dict[int, tuple[int, int]]) -> Violation | None:
-    for tick, (net, gross) in ticks.items():
-        if not MIN_TICK <= tick <= MAX_TICK:
-            return Violation.TICK_RANGE
-        if not (I128_MIN <= net <= I128_MAX and 0 <= gross <= U128_MAX):
-            return Violation.LIQUIDITY_RANGE
-    return None
 
 
 _V2_FIELDS: Final = "a V2 pool needs reserve0 and reserve1"

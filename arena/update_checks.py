@@ -50,14 +50,33 @@ def tick_estimate(sqrt_price_x96: int) -> float:
     return (math.log(sqrt_price_x96) - _Q96_LOG) / _HALF_LOG_TICK
 
 
-def swap_violation(sqrt_price_x96: int, liquidity: int, tick: int) -> Violation | None:
-    """The state a V3/V4 swap leaves: slot0's price and tick, the active liquidity."""
+def slot0_range_violation(sqrt_price_x96: int, liquidity: int, tick: int) -> Violation | None:
+    """Each of slot0's values and the active liquidity within its own range."""
     if not MIN_SQRT_RATIO <= sqrt_price_x96 < MAX_SQRT_RATIO:
         return Violation.SQRT_PRICE_RANGE
     if not MIN_TICK <= tick <= MAX_TICK:
         return Violation.TICK_RANGE
     if not 0 <= liquidity <= U128_MAX:
         return Violation.LIQUIDITY_RANGE
+    return None
+
+
+def tick_map_violation(ticks: dict[int, tuple[int, int]]) -> Violation | None:
+    """Initialized ticks (tick -> (liquidityNet, liquidityGross)) within their ranges."""
+    for tick, (net, gross) in ticks.items():
+        if not MIN_TICK <= tick <= MAX_TICK:
+            return Violation.TICK_RANGE
+        if not (I128_MIN <= net <= I128_MAX and 0 <= gross <= U128_MAX):
+            return Violation.LIQUIDITY_RANGE
+    return None
+
+
+def swap_violation(sqrt_price_x96: int, liquidity: int, tick: int) -> Violation | None:
+    """The state a V3/V4 swap leaves: slot0's price and tick, the active liquidity, and
+    the tick consistent with the price."""
+    ranges = slot0_range_violation(sqrt_price_x96, liquidity, tick)
+    if ranges is not None:
+        return ranges
     estimate = tick_estimate(sqrt_price_x96)
     tolerance = _TOLERANCE + _INTEGER_ROUNDING / sqrt_price_x96
     if not estimate - 1 - tolerance <= tick <= estimate + tolerance:
