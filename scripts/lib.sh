@@ -21,7 +21,7 @@ ensure_venv() {
 
 ensure_node_packages() {
   command -v npm >/dev/null || die "npm is required for anvil and the Uniswap artifacts"
-  step "installing npm packages (anvil, Uniswap v2-core/v3-core/v3-periphery, solc)"
+  step "installing npm packages (anvil, Uniswap v2/v3/v4 core and periphery, Balancer V2 deployments, solc)"
   npm ci --silent --no-audit --no-fund
   [ -x node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil ] || die "anvil binary missing after npm ci"
   [ -f node_modules/solc/solc.js ] || die "solc (the executor contract's compiler) missing after npm ci"
