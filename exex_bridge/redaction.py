@@ -15,6 +15,11 @@ from urllib.parse import urlsplit
 _NEXT_URL: Final = re.compile(r",\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)")
 
 
+def split_urls(urls: str) -> list[str]:
+    """The URLs of a comma-separated list (`ARENA_RPC_URL=https://a,https://b`)."""
+    return [part.strip() for part in _NEXT_URL.split(urls) if part.strip()]
+
+
 def shown_url(url: str) -> str:
     """`scheme://host:port` of each comma-separated URL (paths may hold API keys)."""
     return ",".join(_shown_one(part.strip()) for part in _NEXT_URL.split(url))
