@@ -1,7 +1,8 @@
 """Pool state read from a node's JSON-RPC at one block: V2 reserves, V3 slot0 and tick maps.
 
-Batched as raw JSON-RPC batches of `eth_call` sent through the web3 HTTP provider's
-`make_batch_request` (one HTTP round trip per chunk of `batch_size` calls), every call
+Batched as raw JSON-RPC batches of `eth_call` sent through `make_batch_request` of the
+web3 HTTP provider or of the pooled client's `exex_bridge.rpc.BlockingRpc` (one round
+trip per chunk of `batch_size` calls), every call
 pinned to the same block, by number or by hash (EIP-1898, `requireCanonical`), so a snapshot
 never mixes two blocks. Three rounds for any number of pools: slot0/liquidity/tickSpacing
 and getReserves; every tick bitmap word of the V3 pools; every initialized tick.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, Literal, Protocol, cast
 
 import msgspec
 from web3 import Web3
@@ -33,6 +34,26 @@ _TICKS: Final = bytes.fromhex("f30dba93")  # ticks(int24)
 
 PoolKind = Literal["v2", "v3"]
 BlockRef = int | str  # a block number, or a 0x block hash
+
+
+class JsonRpcProvider(Protocol):
+    """What hydration needs of a node connection (a web3 provider has it, so has
+    `exex_bridge.rpc.BlockingRpc`): answer objects with `result` or `error`."""
+
+    def make_request(self, method: Any, params: Any) -> Any: ...
+
+    def make_batch_request(self, requests: Any) -> Any: ...
+
+
+NodeRpc = Web3 | JsonRpcProvider
+
+
+def _provider(rpc: NodeRpc) -> JsonRpcProvider:
+    if not isinstance(rpc, Web3):
+        return rpc
+    if not isinstance(rpc.provider, JSONBaseProvider):
+        raise HydrationError("-", "batch", f"{type(rpc.provider).__name__} cannot batch")
+    return rpc.provider
 
 
 class HydrationError(Exception):
@@ -96,10 +117,8 @@ def initialized_ticks(word_pos: int, word: int, tick_spacing: int) -> list[int]:
 
 
 class _Caller:
-    def __init__(self, w3: Web3, block: BlockRef, batch_size: int) -> None:
-        if not isinstance(w3.provider, JSONBaseProvider):
-            raise HydrationError("-", "batch", f"{type(w3.provider).__name__} cannot batch")
-        self.provider: JSONBaseProvider = w3.provider
+    def __init__(self, w3: NodeRpc, block: BlockRef, batch_size: int) -> None:
+        self.provider = _provider(w3)
         self.batch_size = batch_size
         self.block_param: object
         if isinstance(block, int):
@@ -137,10 +156,10 @@ class _Caller:
         return data
 
 
-def resolve_block_number(w3: Web3, block: BlockRef) -> int:
+def resolve_block_number(w3: NodeRpc, block: BlockRef) -> int:
     if isinstance(block, int):
         return block
-    response = w3.provider.make_request(cast(RPCEndpoint, "eth_getBlockByHash"), [block, False])
+    response = _provider(w3).make_request(cast(RPCEndpoint, "eth_getBlockByHash"), [block, False])
     header = response.get("result")
     if not header:
         raise HydrationError("-", "eth_getBlockByHash", response.get("error", "unknown block"))
@@ -186,7 +205,7 @@ def _heads(caller: _Caller, pools: Sequence[tuple[str, PoolKind]]) -> list[_Head
 
 
 def hydrate_pools(
-    w3: Web3,
+    w3: NodeRpc,
     pools: Sequence[tuple[str, PoolKind]],
     block: BlockRef,
     *,
@@ -248,11 +267,11 @@ def _tick_maps(
     return maps
 
 
-def hydrate_v2(w3: Web3, address: str, block: BlockRef) -> V2PoolSnapshot:
+def hydrate_v2(w3: NodeRpc, address: str, block: BlockRef) -> V2PoolSnapshot:
     (snapshot,) = hydrate_pools(w3, [(address, "v2")], block)
     return cast(V2PoolSnapshot, snapshot)
 
 
-def hydrate_v3(w3: Web3, address: str, block: BlockRef) -> V3PoolSnapshot:
+def hydrate_v3(w3: NodeRpc, address: str, block: BlockRef) -> V3PoolSnapshot:
     (snapshot,) = hydrate_pools(w3, [(address, "v3")], block)
     return cast(V3PoolSnapshot, snapshot)

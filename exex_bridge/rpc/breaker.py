@@ -20,7 +20,7 @@ class BreakerState(Enum):
 
 @final
 class CircuitBreaker:
-    __slots__ = ("_failures", "_opened_at", "_probing", "cooldown_s", "failure_threshold")
+    __slots__ = ("_failures", "_half_open_at", "_probing", "cooldown_s", "failure_threshold")
 
     def __init__(self, failure_threshold: int = 5, cooldown_s: float = 30.0) -> None:
         if failure_threshold < 1 or cooldown_s <= 0:
@@ -28,7 +28,7 @@ class CircuitBreaker:
         self.failure_threshold = failure_threshold
         self.cooldown_s = cooldown_s
         self._failures = 0
-        self._opened_at: float | None = None
+        self._half_open_at: float | None = None
         self._probing = False
 
     @property
@@ -36,9 +36,9 @@ class CircuitBreaker:
         return self._failures
 
     def state(self, now: float) -> BreakerState:
-        if self._opened_at is None:
+        if self._half_open_at is None:
             return BreakerState.CLOSED
-        if now - self._opened_at >= self.cooldown_s:
+        if now >= self._half_open_at:
             return BreakerState.HALF_OPEN
         return BreakerState.OPEN
 
@@ -61,7 +61,7 @@ class CircuitBreaker:
 
     def record_success(self) -> None:
         self._failures = 0
-        self._opened_at = None
+        self._half_open_at = None
         self._probing = False
 
     def abandon(self) -> None:
@@ -71,5 +71,5 @@ class CircuitBreaker:
     def record_failure(self, now: float) -> None:
         self._failures += 1
         if self._probing or self._failures >= self.failure_threshold:
-            self._opened_at = now
+            self._half_open_at = now + self.cooldown_s
         self._probing = False
