@@ -29,6 +29,7 @@ from arena.block_assembler import BlockAssembler, Settled
 from arena.checkpoint import DEFAULT_KEEP, CheckpointStore
 from arena.engine import ArenaEngine
 from arena.errors import ArenaError
+from arena.frame_hold import FrameHold
 from arena.metrics import ArenaMetrics
 from arena.resume import NotCheckpointableError, RestoreReport, capture_checkpoint, seed_engine
 from arena.snapshot_ring import DEFAULT_DEPTH
@@ -115,11 +116,30 @@ class Pipeline:
         # per settled point, all settled subscribers together (the path recalculation)
         self.subscriber_latency = LatencySamples()
         self._started = time.perf_counter()
+        self.held = FrameHold(self.metrics.registry)
 
     @property
     def at_boundary(self) -> bool:
-        """No block and no reorg envelope is open: stopping here loses nothing."""
-        return self.assembler.phase.at_boundary
+        """No block and no reorg envelope is open and no frame is held: stopping here
+        loses nothing."""
+        return self.assembler.phase.at_boundary and not self.held.holding
+
+    def hold_frames(self, reason: str) -> None:
+        """Keep every frame fed from now on, in order, until `release_frames` (a block
+        start subscriber waiting for the node's RPC without blocking the reader)."""
+        self.held.start(reason)
+
+    def release_frames(self) -> None:
+        """Feed the held frames (and stream events) in order; a block start among them
+        may hold again, and the rest then waits for that hold."""
+        held = self.held
+        held.stop()
+        while not held.active and held.items:
+            item = held.next_item()
+            if isinstance(item, bytes):
+                self._feed_frame_now(item)
+            else:
+                item()
 
     def subscribe_block_start(self, subscriber: BlockStartSubscriber) -> None:
         """`subscriber(begin)` when a block opens, before any of it applies (RPC
@@ -132,6 +152,12 @@ class Pipeline:
         _add_once(self._settled_subscribers, subscriber)
 
     def feed_frame(self, payload: bytes | memoryview) -> Settled | None:
+        if self.held.holding:
+            self.held.keep(payload)
+            return None
+        return self._feed_frame_now(payload)
+
+    def _feed_frame_now(self, payload: bytes | memoryview) -> Settled | None:
         self.frames += 1
         try:
             msg = decode_message(payload)
@@ -163,9 +189,15 @@ class Pipeline:
         return settled
 
     def on_connection_lost(self) -> None:
+        if self.held.holding:  # after the frames read before it
+            self.held.defer(self.assembler.on_connection_lost)
+            return
         self.assembler.on_connection_lost()
 
     def on_stream_end(self, cause: LossCause, detail: str) -> None:
+        if self.held.holding:
+            self.held.defer(lambda: self.assembler.on_stream_end(cause, detail))
+            return
         self.assembler.on_stream_end(cause, detail)
 
     def _feed_end(self, msg: m.EndBlock) -> Settled | None:

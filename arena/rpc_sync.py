@@ -32,7 +32,7 @@ def web3_for(url: str, timeout_s: float = 60.0) -> Web3:
     return Web3(HTTPProvider(url, request_kwargs={"timeout": timeout_s}))
 
 
-def _resync_reason(engine: ArenaEngine) -> str:
+def resync_reason(engine: ArenaEngine) -> str:
     status = engine.sync_status
     if status.loss is not None:
         return str(status.loss)
@@ -60,7 +60,7 @@ class RpcSync:
         engine = self.engine
         try:
             if not engine.synced or engine.tip_block != base:
-                reason = _resync_reason(engine)
+                reason = resync_reason(engine)
                 log.info("resync at block %d before block %d (%s)", base, base + 1, reason)
                 self.last_report = resync(engine, self.w3, base)
                 self.resyncs += 1

@@ -257,13 +257,62 @@ class RpcSettings:
         None,
         v.URL,
         "--rpc",
-        "node JSON-RPC: hydrate every pool at N-1 when the first block N arrives, resync "
-        "after a loss, hydrate pools added mid-stream (unset: none); the executor's node "
-        "unless [executor] rpc_url is given",
+        "node JSON-RPC, one URL or several separated by commas (http(s):// or ws(s)://): "
+        "hydrate every pool at N-1 when the first block N arrives, resync after a loss, "
+        "hydrate pools added mid-stream (unset: none); the executor's node unless "
+        "[executor] rpc_url is given",
         RUN,
         EXECUTE,
         metavar="URL",
         env="ARENA_RPC_URL",
+    )
+    rate_limit: int = setting(
+        50,
+        v.POSITIVE_INT,
+        "--rpc-rate-limit",
+        "requests per second sent to each endpoint of --rpc at most (a token bucket)",
+        RUN,
+        metavar="N",
+    )
+    timeout: float = setting(
+        10.0,
+        v.SECONDS,
+        "--rpc-timeout",
+        "one request to one endpoint fails after this long",
+        RUN,
+        metavar="SECONDS",
+    )
+    retries: int = setting(
+        2,
+        v.NON_NEGATIVE_INT,
+        "--rpc-retries",
+        "a failed read is tried again this often, on the next best endpoint (writes never)",
+        RUN,
+        metavar="N",
+    )
+    breaker_failures: int = setting(
+        5,
+        v.POSITIVE_INT,
+        "--rpc-breaker-failures",
+        "consecutive failures that open an endpoint's circuit breaker",
+        RUN,
+        metavar="N",
+    )
+    breaker_cooldown: float = setting(
+        30.0,
+        v.SECONDS,
+        "--rpc-breaker-cooldown",
+        "an open breaker lets one probe through after this long",
+        RUN,
+        metavar="SECONDS",
+    )
+    health_interval: float = setting(
+        15.0,
+        v.SECONDS,
+        "--rpc-health-interval",
+        "eth_blockNumber on every endpoint this often; one behind the others is avoided",
+        RUN,
+        metavar="SECONDS",
     )
 
 

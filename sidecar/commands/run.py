@@ -17,17 +17,19 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Final, final
+from typing import Any, Final, final
 
 import nats.errors
+from prometheus_client import CollectorRegistry
 
+from arena.background_resync import BackgroundRpcSync
 from arena.block_assembler import Settled
 from arena.pipeline import Pipeline, PipelineConfig, open_pipeline
-from arena.rpc_sync import RpcSync
 from arena.state_file import StateFileError, check_state_path, write_state_file
 from arena.sync_state import SyncState
 from arena.whitelist_changes import boundary_hook
 from exex_bridge.errors import WhitelistError
+from exex_bridge.rpc import BlockingRpc, EndpointLimits, RpcClient
 from exex_bridge.socket_source import Disconnection, SocketSource
 from exex_bridge.whitelist_feed import WhitelistFeed
 from pathfinder.sinks import SinkError
@@ -61,11 +63,17 @@ class LiveRunner:
     """
 
     def __init__(
-        self, pipeline: Pipeline, settings: ArenaSettings, feed: WhitelistFeed | None = None
+        self,
+        pipeline: Pipeline,
+        settings: ArenaSettings,
+        feed: WhitelistFeed | None = None,
+        rpc: RpcClient | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.settings = settings
         self.feed = feed
+        self.rpc = rpc
+        self.rpc_sync: BackgroundRpcSync | None = None
         socket = settings.socket
         self.source = SocketSource(
             socket.path,
@@ -105,9 +113,19 @@ class LiveRunner:
                 for sig in signals:
                     loop.remove_signal_handler(sig)
                 raise WhitelistError("feed", f"cannot subscribe: {exc!r}") from exc
+        tasks: list[asyncio.Task[Any]] = []
+        if self.rpc is not None:
+            # after the whitelist hook (subscribed before): added pools are hydrated at once
+            self.rpc_sync = BackgroundRpcSync(
+                self.pipeline, BlockingRpc(self.rpc, asyncio.get_running_loop())
+            )
+            self.pipeline.subscribe_block_start(self.rpc_sync.before_block)
+            interval = self.settings.rpc.health_interval
+            tasks.append(asyncio.create_task(self.rpc.run_health_checks(interval)))
         consumer = asyncio.create_task(self._consume())
         ticker = asyncio.create_task(self._tick())
         stopper = asyncio.create_task(stop.wait())
+        tasks += [consumer, ticker, stopper]
         try:
             await asyncio.wait({consumer, stopper}, return_when=asyncio.FIRST_COMPLETED)
             if not consumer.done():
@@ -117,12 +135,16 @@ class LiveRunner:
         finally:
             for sig in signals:
                 loop.remove_signal_handler(sig)
-            for task in (consumer, ticker, stopper):
+            if self.rpc_sync is not None:
+                self.rpc_sync.cancel()
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(consumer, ticker, stopper, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
             await self.source.close()
             if self.feed is not None:
                 await self.feed.close()
+            if self.rpc is not None:
+                await self.rpc.close()
 
     async def _stop(self, consumer: asyncio.Task[None]) -> None:
         """Let the open block or envelope complete within the grace period, then stop."""
@@ -136,6 +158,8 @@ class LiveRunner:
         await self.source.close()
         consumer.cancel()
         await asyncio.gather(consumer, return_exceptions=True)
+        if self.rpc_sync is not None:
+            self.rpc_sync.cancel()  # an RPC still answering: its held frames are dropped
         assembler = pipeline.assembler
         if assembler.phase.in_reorg:
             # Half a reorg applied is no chain's state.
@@ -159,6 +183,8 @@ class LiveRunner:
 
     def _on_settled(self, settled: Settled) -> None:
         self.last_block_at = time.monotonic()
+        if self.stopping and self.pipeline.at_boundary:  # held frames replayed to a boundary
+            self.at_boundary.set()
         unsynced = settled.sync is SyncState.UNSYNCED
         if unsynced and not self.hinted and self.settings.rpc.url is None:
             self.hinted = True  # once: the state stays untrusted until a restart
@@ -190,6 +216,23 @@ class LiveRunner:
         while True:
             await asyncio.sleep(self.settings.service.health_interval)
             log.info("health: %s", self.health().line())
+
+
+def rpc_client(settings: ArenaSettings, registry: CollectorRegistry) -> RpcClient | None:
+    """The pooled client of `[rpc]` (no I/O until used). Raises ConfigError."""
+    rpc = settings.rpc
+    if rpc.url is None:
+        return None
+    limits = EndpointLimits(
+        rate=rpc.rate_limit,
+        failure_threshold=rpc.breaker_failures,
+        cooldown_s=rpc.breaker_cooldown,
+        timeout_s=rpc.timeout,
+    )
+    try:
+        return RpcClient.from_urls(rpc.url, limits, retries=rpc.retries, registry=registry)
+    except ValueError as exc:
+        raise ConfigError("--rpc", None, str(exc)) from None
 
 
 def _spill_path(engine: EngineSettings) -> Path | None:
@@ -236,8 +279,7 @@ def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
         if settings.whitelist_feed.nats_url is not None:
             feed = WhitelistFeed(settings.whitelist_feed.nats_url, settings.pathfinder.chain)
             pipeline.subscribe_block_start(boundary_hook(pipeline.engine, pipeline.assembler, feed))
-        if settings.rpc.url is not None:  # after the whitelist: added pools are hydrated at once
-            pipeline.subscribe_block_start(RpcSync(pipeline.engine, settings.rpc.url).before_block)
+        rpc = rpc_client(settings, pipeline.metrics.registry)
         try:
             outputs = _open_outputs(pipeline, settings)
         except (SinkError, ConfigError) as exc:
@@ -246,7 +288,7 @@ def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
             print(f"arena run: {exc}", file=sys.stderr)
             return 2
         pipeline.subscribe_settled(outputs.on_settled)  # before the runner's state writer
-        live = LiveRunner(pipeline, settings, feed)
+        live = LiveRunner(pipeline, settings, feed, rpc)
         try:
             asyncio.run(live.run())
         finally:

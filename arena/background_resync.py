@@ -1,0 +1,147 @@
+"""RPC hydration at block boundaries for a live stream, off the stream's event loop.
+
+The same decisions as `arena.rpc_sync.RpcSync` (resync the whole arena at N-1 when it is
+unsynced or elsewhere; hydrate the UNKNOWN/STALE pools when it is synced at N-1), but the
+node is never waited for on the loop: when block N opens, the pipeline holds every frame
+(`Pipeline.hold_frames`), the snapshots at N-1 are fetched on a worker thread through the
+pooled client, and once they are in the loop applies them and replays the held frames in
+order. The socket keeps being read meanwhile; no point settles, so nothing is emitted,
+before the resync and every block that arrived during it are applied.
+
+RPC failures are counted and logged; the arena is then unsynced and the next block
+boundary tries again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import final
+
+from arena.hydration import (
+    DEFAULT_BATCH_SIZE,
+    HydrationError,
+    JsonRpcProvider,
+    PoolSnapshot,
+    hydrate_pools,
+)
+from arena.pipeline import Pipeline
+from arena.resync import (
+    HydrationTarget,
+    ResyncReport,
+    active_pools,
+    apply_snapshots,
+    finish_resync,
+    hydration_targets,
+    pools_to_hydrate,
+)
+from arena.rpc_sync import resync_reason
+from arena.sync_state import LossCause
+from exex_bridge import messages as m
+from exex_bridge.rpc import RpcError
+
+log = logging.getLogger(__name__)
+
+
+@final
+class BackgroundRpcSync:
+    """`pipeline.subscribe_block_start(BackgroundRpcSync(pipeline, rpc).before_block)`,
+    with `rpc` usable from a worker thread (`exex_bridge.rpc.BlockingRpc`). Runs on the
+    stream's event loop."""
+
+    def __init__(
+        self, pipeline: Pipeline, rpc: JsonRpcProvider, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> None:
+        self.pipeline = pipeline
+        self.rpc = rpc
+        self.batch_size = batch_size
+        self.resyncs = 0
+        self.hydrations = 0
+        self.failures = 0
+        self.last_report: ResyncReport | None = None
+        self.pending: asyncio.Task[list[PoolSnapshot]] | None = None
+
+    def before_block(self, begin: m.BeginBlock) -> None:
+        if begin.is_revert:
+            return
+        engine = self.pipeline.engine
+        base = begin.block_number - 1
+        if not engine.synced or engine.tip_block != base:
+            log.info(
+                "resync at block %d before block %d (%s): frames held meanwhile",
+                base,
+                base + 1,
+                resync_reason(engine),
+            )
+            active = active_pools(engine)
+            targets, skipped = hydration_targets(engine, active)
+            self._start(base, targets, skipped, active)
+            return
+        wanted = pools_to_hydrate(engine)
+        if wanted:
+            log.info("hydrating %d new or stale pools at block %d", len(wanted), base)
+            targets, skipped = hydration_targets(engine, wanted)
+            self._start(base, targets, skipped, None)
+
+    def cancel(self) -> int:
+        """Stop waiting (the service stops): the fetch is cancelled and the held frames
+        are forgotten; returns how many frames were dropped."""
+        if self.pending is not None:
+            self.pending.cancel()
+            self.pending = None
+        dropped = self.pipeline.held.clear()
+        if dropped:
+            log.warning("stopping during an RPC resync: %d held frames not applied", dropped)
+        return dropped
+
+    def _start(
+        self, block: int, targets: list[HydrationTarget], skipped: int, active: list[int] | None
+    ) -> None:
+        kind = "resync" if active is not None else "hydration"
+        self.pipeline.hold_frames(f"RPC {kind} at block {block}")
+        started = time.perf_counter()
+        pools = [(address, pool_kind) for _, address, pool_kind in targets]
+        task = asyncio.get_running_loop().create_task(
+            asyncio.to_thread(hydrate_pools, self.rpc, pools, block, batch_size=self.batch_size),
+            name=f"rpc-{kind}-{block}",
+        )
+        self.pending = task
+
+        def fetched(done: asyncio.Task[list[PoolSnapshot]]) -> None:
+            if done.cancelled() or self.pending is not done:
+                return
+            self.pending = None
+            try:
+                snapshots = done.result()
+                engine = self.pipeline.engine
+                apply_snapshots(engine, targets, snapshots)
+                if active is not None:
+                    finish_resync(engine, active, block)
+                    self.resyncs += 1
+                else:
+                    self.hydrations += 1
+                seconds = time.perf_counter() - started
+                self.last_report = ResyncReport(
+                    block=block, pools=len(targets), not_hydratable=skipped, seconds=seconds
+                )
+                log.info(
+                    "%s: %d pools at block %d in %.2fs; applying %d held frames",
+                    kind,
+                    len(targets),
+                    block,
+                    seconds,
+                    len(self.pipeline.held.items),
+                )
+            except (HydrationError, RpcError, OSError, ValueError, RuntimeError) as exc:
+                self.failures += 1
+                self.pipeline.engine.mark_unsynced(
+                    LossCause.RPC_HYDRATION_FAILED, f"RPC {kind} at block {block} failed: {exc}"
+                )
+                log.warning(
+                    "%s at block %d failed (%s): retrying at the next block", kind, block, exc
+                )
+            finally:
+                self.pipeline.release_frames()
+
+        task.add_done_callback(fetched)
