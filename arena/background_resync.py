@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import final
+from typing import Final, final
 
 from arena.hydration import (
     DEFAULT_BATCH_SIZE,
@@ -43,6 +43,10 @@ from exex_bridge.rpc import RpcError
 
 log = logging.getLogger(__name__)
 
+# Held frames are replayed this many at a time, the loop free between chunks: the socket
+# keeps being read while a long hold is applied (frames read meanwhile queue behind).
+REPLAY_CHUNK: Final = 2048
+
 
 @final
 class BackgroundRpcSync:
@@ -61,6 +65,7 @@ class BackgroundRpcSync:
         self.failures = 0
         self.last_report: ResyncReport | None = None
         self.pending: asyncio.Task[list[PoolSnapshot]] | None = None
+        self.replaying: asyncio.Task[None] | None = None
 
     def before_block(self, begin: m.BeginBlock) -> None:
         if begin.is_revert:
@@ -87,13 +92,18 @@ class BackgroundRpcSync:
     def cancel(self) -> int:
         """Stop waiting (the service stops): the fetch is cancelled and the held frames
         are forgotten; returns how many frames were dropped."""
-        if self.pending is not None:
-            self.pending.cancel()
-            self.pending = None
+        for task in (self.pending, self.replaying):
+            if task is not None:
+                task.cancel()
+        self.pending = self.replaying = None
         dropped = self.pipeline.held.clear()
         if dropped:
             log.warning("stopping during an RPC resync: %d held frames not applied", dropped)
         return dropped
+
+    async def _replay(self) -> None:
+        while not self.pipeline.release_frames(REPLAY_CHUNK):
+            await asyncio.sleep(0)
 
     def _start(
         self, block: int, targets: list[HydrationTarget], skipped: int, active: list[int] | None
@@ -142,6 +152,6 @@ class BackgroundRpcSync:
                     "%s at block %d failed (%s): retrying at the next block", kind, block, exc
                 )
             finally:
-                self.pipeline.release_frames()
+                self.replaying = asyncio.get_running_loop().create_task(self._replay())
 
         task.add_done_callback(fetched)

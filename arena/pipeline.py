@@ -129,17 +129,23 @@ class Pipeline:
         start subscriber waiting for the node's RPC without blocking the reader)."""
         self.held.start(reason)
 
-    def release_frames(self) -> None:
-        """Feed the held frames (and stream events) in order; a block start among them
-        may hold again, and the rest then waits for that hold."""
+    def release_frames(self, budget: int | None = None) -> bool:
+        """Feed the held frames (and stream events) in order, at most `budget` of them;
+        True once none is left to feed for this hold. A block start among them may hold
+        again: the rest then waits for that hold (and True is returned)."""
         held = self.held
         held.stop()
+        fed = 0
         while not held.active and held.items:
+            if budget is not None and fed >= budget:
+                return False
             item = held.next_item()
+            fed += 1
             if isinstance(item, bytes):
                 self._feed_frame_now(item)
             else:
                 item()
+        return True
 
     def subscribe_block_start(self, subscriber: BlockStartSubscriber) -> None:
         """`subscriber(begin)` when a block opens, before any of it applies (RPC

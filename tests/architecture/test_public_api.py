@@ -104,6 +104,23 @@ PUBLIC_API = {
         "read_journal",
     },
     "sidecar": {"ArenaSettings", "ConfigError", "DirectoryError", "SidecarError", "load_settings"},
+    "exex_bridge.rpc": {
+        "BlockingRpc",
+        "BreakerState",
+        "CircuitBreaker",
+        "Endpoint",
+        "EndpointFailedError",
+        "EndpointLimits",
+        "RpcAnswerError",
+        "RpcClient",
+        "RpcError",
+        "RpcMetrics",
+        "RpcUnavailableError",
+        "RpcWriteUnconfirmedError",
+        "TokenBucket",
+        "endpoints_from",
+        "ranked",
+    },
 }
 
 
