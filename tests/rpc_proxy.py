@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
@@ -46,6 +47,13 @@ class RpcProxy:
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self.url = ""
+        self._changed = asyncio.Event()
+
+    async def wait_until(self, ready: Callable[[RpcProxy], bool]) -> None:
+        """Return once `ready(proxy)` holds, checked after every request and answer."""
+        while not ready(self):
+            self._changed.clear()
+            await self._changed.wait()
 
     async def __aenter__(self) -> RpcProxy:
         app = web.Application()
@@ -71,6 +79,7 @@ class RpcProxy:
         body = await request.read()
         self.requests += 1
         self.received.update(_methods(body))
+        self._changed.set()
         if self.failure is ProxyFailure.STATUS_502:
             return web.Response(status=502)
         if self.delay_s:
@@ -83,6 +92,7 @@ class RpcProxy:
         if self.failure is ProxyFailure.FORWARD_THEN_502:
             return web.Response(status=502)
         self.answered += 1
+        self._changed.set()
         return web.Response(body=answer, content_type="application/json")
 
 
