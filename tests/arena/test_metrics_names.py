@@ -9,8 +9,10 @@ from typing import NamedTuple
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
+from arena.frame_hold import HoldMetrics
 from arena.metrics import ArenaMetrics
 from executor.worker import ExecutorMetrics
+from exex_bridge.rpc import RpcMetrics
 from pathfinder.metrics import PathMetrics
 from pathfinder.sinks import SinkMetrics
 
@@ -48,12 +50,21 @@ class AllMetrics(NamedTuple):
     path: PathMetrics
     sinks: SinkMetrics
     executor: ExecutorMetrics
+    rpc: RpcMetrics
+    hold: HoldMetrics
 
     @classmethod
     def fresh(cls) -> AllMetrics:
         arena = ArenaMetrics()
         registry = arena.registry
-        return cls(arena, PathMetrics(registry), SinkMetrics(registry), ExecutorMetrics(registry))
+        return cls(
+            arena,
+            PathMetrics(registry),
+            SinkMetrics(registry),
+            ExecutorMetrics(registry),
+            RpcMetrics(registry),
+            HoldMetrics(registry),
+        )
 
 
 def metric_objects(metrics: AllMetrics) -> dict[str, MetricWrapperBase]:
