@@ -22,7 +22,6 @@ from typing import Final, final
 from arena.hydration import (
     DEFAULT_BATCH_SIZE,
     HydrationError,
-    JsonRpcProvider,
     PoolSnapshot,
     hydrate_pools,
 )
@@ -39,7 +38,7 @@ from arena.resync import (
 from arena.rpc_sync import resync_reason
 from arena.sync_state import LossCause
 from exex_bridge import messages as m
-from exex_bridge.rpc import RpcError
+from exex_bridge.rpc import JsonRpcProvider, RpcError
 
 log = logging.getLogger(__name__)
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, Final, Literal, Protocol, cast
+from typing import Any, Final, Literal, cast
 
 import msgspec
 from web3 import Web3
 from web3.providers import JSONBaseProvider
 from web3.types import RPCEndpoint
+
+from exex_bridge.rpc.blocking import JsonRpcProvider
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +36,6 @@ _TICKS: Final = bytes.fromhex("f30dba93")  # ticks(int24)
 
 PoolKind = Literal["v2", "v3"]
 BlockRef = int | str  # a block number, or a 0x block hash
-
-
-class JsonRpcProvider(Protocol):
-    """What hydration needs of a node connection (a web3 provider has it, so has
-    `exex_bridge.rpc.BlockingRpc`): answer objects with `result` or `error`."""
-
-    def make_request(self, method: Any, params: Any) -> Any: ...
-
-    def make_batch_request(self, requests: Any) -> Any: ...
 
 
 NodeRpc = Web3 | JsonRpcProvider

@@ -34,8 +34,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal, final
 
-from web3 import Web3
-
 from exex_bridge import messages as m
 from exex_bridge.codec import encode_message
 from exex_bridge.framing import LENGTH_PREFIX
@@ -49,6 +47,7 @@ from exex_bridge.producers.follower_reports import (
     ReorgReport,
 )
 from exex_bridge.producers.log_decoding import EventKind, decode_block_logs
+from exex_bridge.rpc.errors import RpcError
 from exex_bridge.whitelist import Whitelist, WhitelistedPool
 
 __all__ = [
@@ -87,7 +86,7 @@ class ChainFollower:
 
     def __init__(
         self,
-        rpc_source: Web3 | str,
+        rpc_source: rpc.NodeRpc | str,
         whitelist: Whitelist | Iterable[WhitelistedPool],
         server: FrameBroadcastServer | None,
         *,
@@ -180,7 +179,7 @@ class ChainFollower:
         while not stop.is_set():
             try:
                 report = await self.poll_once()
-            except (FollowerRpcError, OSError, ValueError) as exc:
+            except (FollowerRpcError, RpcError, OSError, ValueError) as exc:
                 self.stats.rpc_errors += 1
                 log.warning("poll failed (%s); retrying in %.1f s", exc, self.poll_interval)
                 report = PollReport()

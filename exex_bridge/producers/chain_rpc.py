@@ -1,8 +1,9 @@
 """The node reads of the chain follower: heads, a block's logs, and reorg finals.
 
-Plain JSON-RPC through a web3 HTTP provider (synchronous; the follower calls it from a
-worker thread). Finals are read in one JSON-RPC batch pinned to the final tip's hash
-(EIP-1898), so every pool's final comes from the same state.
+Plain JSON-RPC through a web3 HTTP provider or the pooled client's `BlockingRpc`
+(synchronous; the follower calls it from a worker thread). Finals are read in one
+JSON-RPC batch pinned to the final tip's hash (EIP-1898), so every pool's final comes
+from the same state.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from web3.types import RPCEndpoint
 
 from exex_bridge import messages as m
 from exex_bridge.errors import BridgeError
+from exex_bridge.rpc.blocking import JsonRpcProvider
 
 _GET_RESERVES: Final = bytes.fromhex("0902f1ac")
 _SLOT0: Final = bytes.fromhex("3850c7bd")
@@ -42,24 +44,35 @@ class Header:
     base_fee_per_gas: int
 
 
-def connect(rpc: Web3 | str, timeout_s: float = 30.0) -> Web3:
-    if isinstance(rpc, Web3):
+NodeRpc = Web3 | JsonRpcProvider
+
+
+def connect(rpc: NodeRpc | str, timeout_s: float = 30.0) -> NodeRpc:
+    if not isinstance(rpc, str):
         return rpc
     return Web3(HTTPProvider(rpc, request_kwargs={"timeout": timeout_s}))
 
 
-def _request(w3: Web3, method: str, params: Sequence[Any]) -> Any:
-    response = w3.provider.make_request(cast(RPCEndpoint, method), list(params))
+def _provider(w3: NodeRpc) -> JsonRpcProvider:
+    if not isinstance(w3, Web3):
+        return w3
+    if not isinstance(w3.provider, JSONBaseProvider):
+        raise FollowerRpcError("batch", f"{type(w3.provider).__name__} cannot batch")
+    return w3.provider
+
+
+def _request(w3: NodeRpc, method: str, params: Sequence[Any]) -> Any:
+    response = _provider(w3).make_request(cast(RPCEndpoint, method), list(params))
     if "error" in response:
         raise FollowerRpcError(method, response["error"])
     return response.get("result")
 
 
-def block_number(w3: Web3) -> int:
+def block_number(w3: NodeRpc) -> int:
     return int(str(_request(w3, "eth_blockNumber", [])), 16)
 
 
-def header(w3: Web3, number: int) -> Header | None:
+def header(w3: NodeRpc, number: int) -> Header | None:
     """The canonical header at `number`, None if the node has no such block (yet)."""
     raw = _request(w3, "eth_getBlockByNumber", [hex(number), False])
     if raw is None:
@@ -73,7 +86,7 @@ def header(w3: Web3, number: int) -> Header | None:
     )
 
 
-def block_logs(w3: Web3, block_hash: str) -> list[dict[str, Any]]:
+def block_logs(w3: NodeRpc, block_hash: str) -> list[dict[str, Any]]:
     """Every log of the block (no filter: receipt-local log indexes need them all)."""
     logs = _request(w3, "eth_getLogs", [{"blockHash": block_hash}])
     if not isinstance(logs, list):
@@ -88,10 +101,8 @@ def _word(data: bytes, index: int, *, signed: bool = False) -> int:
     return int.from_bytes(data[32 * index : 32 * index + 32], "big", signed=signed)
 
 
-def _call_batch(w3: Web3, calls: Sequence[tuple[bytes, bytes]], block_hash: str) -> list[bytes]:
-    provider = w3.provider
-    if not isinstance(provider, JSONBaseProvider):
-        raise FollowerRpcError("eth_call", f"{type(provider).__name__} cannot batch")
+def _call_batch(w3: NodeRpc, calls: Sequence[tuple[bytes, bytes]], block_hash: str) -> list[bytes]:
+    provider = _provider(w3)
     block = {"blockHash": block_hash, "requireCanonical": True}
     out: list[bytes] = []
     for start in range(0, len(calls), _BATCH):
@@ -117,7 +128,7 @@ def _call_batch(w3: Web3, calls: Sequence[tuple[bytes, bytes]], block_hash: str)
 
 
 def read_finals(
-    w3: Web3, v2_pools: Sequence[bytes], v3_pools: Sequence[bytes], block_hash: str
+    w3: NodeRpc, v2_pools: Sequence[bytes], v3_pools: Sequence[bytes], block_hash: str
 ) -> list[m.ReorgEpilogueUpdate]:
     """`V2ReservesFinal` for each V2 pair, then `Slot0Final` for each V3 pool, in order."""
     calls = [(p, _GET_RESERVES) for p in v2_pools]

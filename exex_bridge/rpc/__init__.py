@@ -3,7 +3,7 @@ checks, latency-ranked selection, a circuit breaker and a token bucket per endpo
 retries with backoff for reads only, per-endpoint metrics. `BlockingRpc` serves it to
 synchronous code on worker threads; nothing here ever blocks the caller's event loop."""
 
-from exex_bridge.rpc.blocking import BlockingRpc
+from exex_bridge.rpc.blocking import BlockingRpc, JsonRpcProvider
 from exex_bridge.rpc.breaker import BreakerState, CircuitBreaker
 from exex_bridge.rpc.client import RpcClient
 from exex_bridge.rpc.endpoint import Endpoint, EndpointLimits, endpoints_from
@@ -25,6 +25,7 @@ __all__ = [
     "Endpoint",
     "EndpointFailedError",
     "EndpointLimits",
+    "JsonRpcProvider",
     "RpcAnswerError",
     "RpcClient",
     "RpcError",

@@ -9,12 +9,21 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Coroutine, Sequence
-from typing import Any, TypeVar, final
+from typing import Any, Protocol, TypeVar, final
 
 from exex_bridge.rpc.client import Call, RpcClient
 from exex_bridge.rpc.errors import RpcAnswerError
 
 _T = TypeVar("_T")
+
+
+class JsonRpcProvider(Protocol):
+    """What synchronous node code needs of a connection (a web3 provider has it, so has
+    `BlockingRpc`): answer objects with `result` or `error`."""
+
+    def make_request(self, method: Any, params: Any) -> Any: ...
+
+    def make_batch_request(self, requests: Any) -> Any: ...
 
 
 @final

@@ -29,6 +29,7 @@ from exex_bridge.producers.chain_follower import (
 )
 from exex_bridge.recording import RecordingMetadata, RecordingWriter
 from exex_bridge.redaction import shown_url
+from exex_bridge.rpc import BlockingRpc, EndpointLimits, RpcClient, endpoints_from
 from exex_bridge.socket_source import DEFAULT_SOCKET_PATH
 from exex_bridge.whitelist import Whitelist, load_whitelist_file
 from sidecar.commands.common import flag_type
@@ -49,8 +50,23 @@ def _keep(value: str) -> int:
     return n
 
 
+def _rpc_urls(value: str) -> str:
+    try:
+        endpoints_from(value, EndpointLimits())
+    except ValueError as exc:  # the message shows no path, user or password
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rpc", required=True, metavar="URL", help="node JSON-RPC (HTTP)")
+    parser.add_argument(
+        "--rpc",
+        required=True,
+        type=_rpc_urls,
+        metavar="URL",
+        help="node JSON-RPC: one URL or several separated by commas (http(s):// or "
+        "ws(s)://); reads go to the fastest healthy one and are retried on the next",
+    )
     parser.add_argument(
         "--socket",
         default=DEFAULT_SOCKET_PATH,
@@ -163,10 +179,11 @@ async def _follow(
         if recorder is not None:
             recorder.flush()
 
+    client = RpcClient.from_urls(request.rpc)  # reads retried over every endpoint given
     try:
-        async with FrameBroadcastServer(request.socket) as server:
+        async with client, FrameBroadcastServer(request.socket) as server:
             follower = ChainFollower(
-                request.rpc,
+                BlockingRpc(client, loop),
                 whitelist,
                 server,
                 start_block=request.from_block,

@@ -111,6 +111,7 @@ PUBLIC_API = {
         "Endpoint",
         "EndpointFailedError",
         "EndpointLimits",
+        "JsonRpcProvider",
         "RpcAnswerError",
         "RpcClient",
         "RpcError",
