@@ -1,4 +1,6 @@
-"""The JSON-RPC calls the executor makes, over one HTTP provider, typed and checked.
+"""The JSON-RPC calls the executor makes, typed and checked: over one HTTP provider, or
+over the pooled client (`exex_bridge.rpc.BlockingRpc`: reads ranked and retried across
+endpoints, `eth_sendRawTransaction` sent once to the pinned write endpoint).
 
 A revert (eth_call / eth_estimateGas) raises ChainRpcError with the revert data, so the
 caller can name the contract's custom error.
@@ -13,6 +15,7 @@ from web3.types import RPCEndpoint
 
 from executor.errors import ChainRpcError
 from exex_bridge.redaction import shown_url
+from exex_bridge.rpc import BlockingRpc, RpcAnswerError, RpcError
 
 DEFAULT_TIMEOUT_S: Final = 30.0
 # Simulations run on the latest state in the next block's context (number, timestamp):
@@ -39,13 +42,31 @@ def _revert_data(error: object) -> bytes | None:
     return None
 
 
+_WRITES: Final = frozenset({"eth_sendRawTransaction"})
+
+
 @final
 class ChainClient:
-    def __init__(self, url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(
+        self, url: str, timeout_s: float = DEFAULT_TIMEOUT_S, *, pool: BlockingRpc | None = None
+    ) -> None:
+        """`pool` given: every call goes through it (`url` then only names the node)."""
         self.url = url
         self._provider = HTTPProvider(url, request_kwargs={"timeout": timeout_s})
+        self._pool = pool
+
+    def _pooled(self, pool: BlockingRpc, method: str, params: list[Any]) -> Any:
+        try:
+            return pool.call(method, params, write=method in _WRITES)
+        except RpcAnswerError as exc:
+            error = {"message": exc.message, "data": exc.data}
+            raise ChainRpcError(method, exc.message, _revert_data(error)) from None
+        except RpcError as exc:  # names endpoints by their redacted names only
+            raise ChainRpcError(method, str(exc)) from None
 
     def request(self, method: str, params: list[Any]) -> Any:
+        if self._pool is not None:
+            return self._pooled(self._pool, method, params)
         try:
             response = self._provider.make_request(cast(RPCEndpoint, method), params)
         except (OSError, ValueError) as exc:  # requests' errors derive from OSError

@@ -14,6 +14,7 @@ from exex_bridge.rpc.errors import (
     RpcUnavailableError,
     RpcWriteUnconfirmedError,
 )
+from exex_bridge.rpc.loop_thread import RpcLoopThread
 from exex_bridge.rpc.metrics import RpcMetrics
 from exex_bridge.rpc.ranking import ranked
 from exex_bridge.rpc.rate_limit import TokenBucket
@@ -29,6 +30,7 @@ __all__ = [
     "RpcAnswerError",
     "RpcClient",
     "RpcError",
+    "RpcLoopThread",
     "RpcMetrics",
     "RpcUnavailableError",
     "RpcWriteUnconfirmedError",

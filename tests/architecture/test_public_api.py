@@ -115,6 +115,7 @@ PUBLIC_API = {
         "RpcAnswerError",
         "RpcClient",
         "RpcError",
+        "RpcLoopThread",
         "RpcMetrics",
         "RpcUnavailableError",
         "RpcWriteUnconfirmedError",

@@ -12,11 +12,14 @@ from prometheus_client import CollectorRegistry
 
 from arena.hydration import hydrate_pools
 from devchain import AnvilNode, rpc_call
+from executor.chain import ChainClient
+from executor.errors import ChainRpcError
 from exex_bridge.rpc import (
     BlockingRpc,
     EndpointLimits,
     RpcAnswerError,
     RpcClient,
+    RpcLoopThread,
     RpcUnavailableError,
     RpcWriteUnconfirmedError,
 )
@@ -208,3 +211,20 @@ async def test_hydration_through_the_pool_equals_hydration_through_web3(
             pooled = await asyncio.to_thread(hydrate_pools, blocking, pools, block, batch_size=7)
         assert proxy.received["eth_call"] > len(pools)
     assert pooled == direct
+
+
+def test_the_executor_chain_client_reads_and_sends_through_the_pool(
+    anvil_node: AnvilNode,
+) -> None:
+    raw, tx_hash = _signed_transfer(anvil_node)
+    client = RpcClient.from_urls([closed_port_url(), anvil_node.url])
+    client.pin_writes(client.names[1])
+    direct = ChainClient(anvil_node.url)
+    with RpcLoopThread(client) as pool:  # its own loop: this thread waits, no loop does
+        chain = ChainClient(anvil_node.url, pool=pool)
+        assert chain.chain_id() == direct.chain_id()
+        assert chain.send_raw(raw) == tx_hash
+        with pytest.raises(ChainRpcError):
+            chain.request("eth_getBalance", ["not an address", "latest"])
+        found = chain.request("eth_getTransactionByHash", [tx_hash])
+    assert found is not None and found["hash"] == tx_hash
