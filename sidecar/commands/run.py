@@ -29,7 +29,14 @@ from arena.state_file import StateFileError, check_state_path, write_state_file
 from arena.sync_state import SyncState
 from arena.whitelist_changes import boundary_hook
 from exex_bridge.errors import WhitelistError
-from exex_bridge.rpc import BlockingRpc, EndpointLimits, RpcClient
+from exex_bridge.rpc import (
+    BlockingRpc,
+    Endpoint,
+    EndpointLimits,
+    RpcClient,
+    RpcMetrics,
+    endpoints_from,
+)
 from exex_bridge.socket_source import Disconnection, SocketSource
 from exex_bridge.whitelist_feed import WhitelistFeed
 from pathfinder.sinks import SinkError
@@ -218,11 +225,11 @@ class LiveRunner:
             log.info("health: %s", self.health().line())
 
 
-def rpc_client(settings: ArenaSettings, registry: CollectorRegistry) -> RpcClient | None:
-    """The pooled client of `[rpc]` (no I/O until used). Raises ConfigError."""
+def rpc_endpoints(settings: ArenaSettings) -> list[Endpoint]:
+    """The endpoints of `[rpc] url` with their limits (none if unset). Raises ConfigError."""
     rpc = settings.rpc
     if rpc.url is None:
-        return None
+        return []
     limits = EndpointLimits(
         rate=rpc.rate_limit,
         failure_threshold=rpc.breaker_failures,
@@ -230,9 +237,17 @@ def rpc_client(settings: ArenaSettings, registry: CollectorRegistry) -> RpcClien
         timeout_s=rpc.timeout,
     )
     try:
-        return RpcClient.from_urls(rpc.url, limits, retries=rpc.retries, registry=registry)
-    except ValueError as exc:
+        return endpoints_from(rpc.url, limits)
+    except ValueError as exc:  # the message shows no path, user or password
         raise ConfigError("--rpc", None, str(exc)) from None
+
+
+def rpc_client(settings: ArenaSettings, registry: CollectorRegistry) -> RpcClient | None:
+    """The pooled client of `[rpc]` (no I/O until used). Raises ConfigError."""
+    endpoints = rpc_endpoints(settings)
+    if not endpoints:
+        return None
+    return RpcClient(endpoints, retries=settings.rpc.retries, metrics=RpcMetrics(registry))
 
 
 def _spill_path(engine: EngineSettings) -> Path | None:
@@ -268,6 +283,7 @@ def pipeline_config(settings: ArenaSettings) -> PipelineConfig:
 def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
     if settings.state.state_out is not None:
         check_state_path(settings.state.state_out)  # now, not after hours of blocks
+    rpc_endpoints(settings)  # a bad URL is said before the whitelist loads
     with open_pipeline(pipeline_config(settings)) as pipeline:
         if pipeline.resumed is not None:
             print(f"arena run: resumed at block {pipeline.resumed.block}", file=sys.stderr)
