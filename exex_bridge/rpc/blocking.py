@@ -7,7 +7,6 @@ the thread waits for it. Shaped like a web3 provider (`make_request`,
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Coroutine, Sequence
 from typing import Any, Protocol, TypeVar, final
 
@@ -41,8 +40,8 @@ class BlockingRpc:
     def _on_loop_thread(self) -> bool:
         try:
             return asyncio.get_running_loop() is self.loop
-        except RuntimeError:
-            return threading.current_thread() is getattr(self.loop, "_thread", None)
+        except RuntimeError:  # no loop runs in this thread
+            return False
 
     def call(self, method: str, params: Sequence[Any], *, write: bool = False) -> Any:
         return self._run(self.client.call(method, params, write=write))

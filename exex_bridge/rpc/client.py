@@ -253,6 +253,8 @@ class RpcClient:
             answer = await transport.send(payload)
             answer = _checked(endpoint.name, payload, answer, expected)
         except EndpointFailedError as exc:
+            # ranked as slow as its timeout: a failing endpoint is not tried first again
+            endpoint.observe_latency(max(self._clock() - started, endpoint.timeout_s))
             self._failed(endpoint, method, exc)
             raise
         except BaseException:

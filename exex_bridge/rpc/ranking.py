@@ -1,8 +1,9 @@
 """Latency-ranked selection: which endpoints a request may try, best first.
 
 An endpoint whose breaker refuses is never offered. Among the rest: closed breakers
-before half-open ones, healthy before unhealthy, then the lowest mean latency; an
-endpoint never measured ranks as fast (it gets measured), ties keep configuration order.
+before half-open ones, healthy before unhealthy, then the lowest mean latency (a failure
+counts as the endpoint's timeout); an endpoint never measured ranks as fast (it gets
+measured), ties keep configuration order.
 """
 
 from __future__ import annotations
