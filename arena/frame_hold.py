@@ -51,11 +51,11 @@ class HoldMetrics:
 
 @final
 class FrameHold:
-    def __init__(
-        self, registry: CollectorRegistry, max_bytes: int = DEFAULT_MAX_HELD_BYTES
-    ) -> None:
+    """`metrics`: the engine's (`ArenaMetrics.hold`), shared by every pipeline over it."""
+
+    def __init__(self, metrics: HoldMetrics, max_bytes: int = DEFAULT_MAX_HELD_BYTES) -> None:
         self.max_bytes = max_bytes
-        self.metrics = HoldMetrics(registry)
+        self.metrics = metrics
         self.active = False
         self.reason = ""
         self.items: deque[HeldItem] = deque()

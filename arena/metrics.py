@@ -10,6 +10,7 @@ from typing import Final, final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from arena.frame_hold import HoldMetrics
 from arena.sync_state import LossCause
 
 _LATENCY_BUCKETS: Final = (
@@ -112,6 +113,7 @@ class ArenaMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.hold = HoldMetrics(r)
         self.synced.set(0)
 
     def count_discard(self, cause: LossCause) -> None:

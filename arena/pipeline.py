@@ -116,7 +116,7 @@ class Pipeline:
         # per settled point, all settled subscribers together (the path recalculation)
         self.subscriber_latency = LatencySamples()
         self._started = time.perf_counter()
-        self.held = FrameHold(self.metrics.registry)
+        self.held = FrameHold(self.metrics.hold)
 
     @property
     def at_boundary(self) -> bool:

@@ -9,7 +9,6 @@ from typing import NamedTuple
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
-from arena.frame_hold import HoldMetrics
 from arena.metrics import ArenaMetrics
 from executor.worker import ExecutorMetrics
 from exex_bridge.rpc import RpcMetrics
@@ -51,7 +50,6 @@ class AllMetrics(NamedTuple):
     sinks: SinkMetrics
     executor: ExecutorMetrics
     rpc: RpcMetrics
-    hold: HoldMetrics
 
     @classmethod
     def fresh(cls) -> AllMetrics:
@@ -63,14 +61,14 @@ class AllMetrics(NamedTuple):
             SinkMetrics(registry),
             ExecutorMetrics(registry),
             RpcMetrics(registry),
-            HoldMetrics(registry),
         )
 
 
 def metric_objects(metrics: AllMetrics) -> dict[str, MetricWrapperBase]:
+    groups = [*metrics, metrics.arena.hold]
     objects = [
         v
-        for group in metrics
+        for group in groups
         for v in vars(group).values()
         if isinstance(v, Counter | Gauge | Histogram)
     ]
