@@ -17,6 +17,7 @@ from executor.errors import ExecutorError
 from executor.session import OpportunityExecutor
 from executor.settings import GWEI, ExecutorSettings
 from executor.worker import ExecutorThread
+from exex_bridge.redaction import split_urls
 from sidecar.errors import ConfigError
 from sidecar.executor_section import DEFAULT_JOURNAL_NAME
 from sidecar.settings import RUN, ArenaSettings
@@ -49,7 +50,9 @@ def _journal(settings: ArenaSettings, command: str) -> Path:
 def executor_settings(settings: ArenaSettings, command: str) -> ExecutorSettings:
     """The executor's settings for `command` (ConfigError naming what is missing)."""
     section = settings.executor
-    rpc_url = section.rpc_url or settings.rpc.url
+    # [rpc] url may list several endpoints: the executor sends to the first (the pool's
+    # write endpoint), never to several
+    rpc_url = section.rpc_url or (split_urls(settings.rpc.url)[0] if settings.rpc.url else None)
     if rpc_url is None:
         raise ConfigError("--rpc", None, "required (or [executor] rpc_url, or [rpc] url)")
     contract = _hex(section.contract)

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from sidecar.cli import build_parser
 from sidecar.commands.run import rpc_client
 from sidecar.config_file import load_settings
+from sidecar.execution import executor_settings
 from tests.arena.replay_scenario import whitelist_document
 
 
@@ -47,3 +48,22 @@ def test_an_endpoint_of_another_scheme_is_one_line_and_exit_2(tmp_path: Path) ->
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "ftp://host" in lines[0], done.stderr
     assert "KEY" not in done.stderr and "pw" not in done.stderr
+
+
+def test_the_executor_sends_to_the_first_endpoint_of_a_list_only(tmp_path: Path) -> None:
+    args = build_parser().parse_args(
+        [
+            "execute",
+            "--executor",
+            "0x" + "11" * 20,
+            "--whitelist",
+            str(tmp_path / "w.json"),
+            "--journal",
+            str(tmp_path / "journal.jsonl"),
+            "--opportunities",
+            str(tmp_path / "opportunities.jsonl"),
+        ]
+    )
+    environ = {"ARENA_RPC_URL": "http://first:8545/KEY,ws://second:8546"}
+    chosen = executor_settings(load_settings(args, environ=environ), "execute")
+    assert chosen.rpc_url == "http://first:8545/KEY"
