@@ -11,6 +11,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from arena.metrics import ArenaMetrics
+from exex_bridge.rpc import RpcMetrics
 from pathfinder.metrics import PathMetrics
 from pathfinder.sinks import SinkMetrics
 
@@ -24,6 +25,7 @@ def _exposed_families() -> set[str]:
     ArenaMetrics(registry)
     PathMetrics(registry)
     SinkMetrics(registry)
+    RpcMetrics(registry)
     return {family.name for family in registry.collect()}
 
 
