@@ -240,3 +240,8 @@ def subject(chain: str, kind: str) -> str:
 
 
 RESEED_SUBJECT: Final = "whitelist.reseed"
+
+
+def snapshot_request_subject(chain: str) -> str:
+    """Where a consumer starting up asks for the chain's `.full` snapshot (empty body)."""
+    return f"whitelist.snapshot.request.{chain}"

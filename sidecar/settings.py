@@ -282,6 +282,15 @@ class WhitelistFeedSettings:
         metavar="URL",
         env="ARENA_WHITELIST_NATS_URL",
     )
+    snapshot_wait: float = setting(
+        10.0,
+        v.SECONDS,
+        "--whitelist-snapshot-wait",
+        "at start, how long to wait for the first whitelist.pools.{chain}.full after asking "
+        "for it (whitelist.snapshot.request.{chain}); without one the whitelist file is used",
+        RUN,
+        metavar="SECONDS",
+    )
 
 
 @final
@@ -355,6 +364,23 @@ class ServiceSettings:
         v.SECONDS,
         "--health-interval",
         "log a health line this often",
+        RUN,
+        metavar="SECONDS",
+    )
+    ready_block_age: float = setting(
+        60.0,
+        v.SECONDS,
+        "--ready-block-age",
+        "/readyz answers 503 when the last settled block is older than this (set it to a "
+        "few block times of the chain)",
+        RUN,
+        metavar="SECONDS",
+    )
+    loop_stall: float = setting(
+        10.0,
+        v.SECONDS,
+        "--loop-stall",
+        "/healthz answers 503 when the service's event loop has not ticked for this long",
         RUN,
         metavar="SECONDS",
     )

@@ -35,8 +35,10 @@ from sidecar.commands.common import MetricsServer, prepare_directory
 from sidecar.config_file import add_setting_flags
 from sidecar.errors import ConfigError
 from sidecar.execution import open_executor_sink
-from sidecar.health import NO_RESYNC_REMEDY, Health, health_of
+from sidecar.health import NO_RESYNC_REMEDY, Health, health_of, readiness_reasons
+from sidecar.loop_heartbeat import LoopHeartbeat
 from sidecar.pathfinder_outputs import PathfinderOutputs
+from sidecar.service_metrics import ServiceMetrics
 from sidecar.settings import RUN, ArenaSettings, EngineSettings
 from sidecar.socket_owners import expected_owners
 
@@ -57,7 +59,9 @@ class LiveRunner:
 
     `run()` stops on SIGINT/SIGTERM, or when the `stop` event it is given is set (then
     no signal handler is installed). The runner subscribes to the pipeline's settled
-    points: each one dates the last block and counts towards `[state] every`.
+    points: each one dates the last block and counts towards `[state] every`. It is the
+    `Probes` of the HTTP server: `/healthz` from the loop's heartbeat, `/readyz` from
+    `readiness_reasons` (asked from the server's thread: it only reads).
     """
 
     def __init__(
@@ -79,7 +83,17 @@ class LiveRunner:
         self.last_block_at: float | None = None
         self.settled_since_write = 0
         self.hinted = False  # the no-resync remedy was logged
+        self.metrics = ServiceMetrics(pipeline.metrics.registry)
+        self.heartbeat = LoopHeartbeat(settings.service.loop_stall)
         pipeline.subscribe_settled(self._on_settled)
+
+    def liveness_reasons(self) -> list[str]:
+        return self.heartbeat.liveness_reasons()
+
+    def readiness_reasons(self) -> list[str]:
+        reasons = readiness_reasons(self.health(), self.settings.service.ready_block_age)
+        self.metrics.ready.set(int(not reasons))
+        return reasons
 
     def health(self) -> Health:
         return health_of(
@@ -105,9 +119,12 @@ class LiveRunner:
                 for sig in signals:
                     loop.remove_signal_handler(sig)
                 raise WhitelistError("feed", f"cannot subscribe: {exc!r}") from exc
-        consumer = asyncio.create_task(self._consume())
+        beat = asyncio.create_task(self.heartbeat.run(self._on_beat))
         ticker = asyncio.create_task(self._tick())
         stopper = asyncio.create_task(stop.wait())
+        if self.feed is not None:
+            await self._wait_for_snapshot(self.feed, stopper)
+        consumer = asyncio.create_task(self._consume())
         try:
             await asyncio.wait({consumer, stopper}, return_when=asyncio.FIRST_COMPLETED)
             if not consumer.done():
@@ -117,12 +134,40 @@ class LiveRunner:
         finally:
             for sig in signals:
                 loop.remove_signal_handler(sig)
-            for task in (consumer, ticker, stopper):
+            for task in (consumer, ticker, stopper, beat):
                 task.cancel()
-            await asyncio.gather(consumer, ticker, stopper, return_exceptions=True)
+            await asyncio.gather(consumer, ticker, stopper, beat, return_exceptions=True)
             await self.source.close()
             if self.feed is not None:
                 await self.feed.close()
+
+    async def _wait_for_snapshot(self, feed: WhitelistFeed, stopper: asyncio.Task[bool]) -> None:
+        """The first `.full` document (asked for by `feed.start()`), for at most
+        `[whitelist_feed] snapshot_wait` seconds or until a stop; said once either way."""
+        wait = self.settings.whitelist_feed.snapshot_wait
+        waiter = asyncio.create_task(feed.wait_for_snapshot(wait))
+        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        received = not waiter.cancelled() and waiter.done() and waiter.result()
+        await asyncio.gather(waiter, return_exceptions=True)
+        if stopper.done():
+            return
+        outcome = "received" if received else "timed_out"
+        self.metrics.whitelist_snapshots.labels(outcome=outcome).inc()
+        if received:
+            log.info("whitelist snapshot received on whitelist.pools.%s.full", feed.chain)
+        else:
+            log.warning(
+                "no whitelist snapshot on whitelist.pools.%s.full within %gs of asking on "
+                "whitelist.snapshot.request.%s: starting with the whitelist file (%d pools)",
+                feed.chain,
+                wait,
+                feed.chain,
+                len(self.pipeline.engine.registry.lookup),
+            )
+
+    def _on_beat(self) -> None:
+        self.metrics.observe_socket(self.source.stats, self.source.backoff_attempts)
 
     async def _stop(self, consumer: asyncio.Task[None]) -> None:
         """Let the open block or envelope complete within the grace period, then stop."""
@@ -228,10 +273,6 @@ def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
     with open_pipeline(pipeline_config(settings)) as pipeline:
         if pipeline.resumed is not None:
             print(f"arena run: resumed at block {pipeline.resumed.block}", file=sys.stderr)
-        server = None
-        metrics = settings.metrics
-        if metrics.port is not None:
-            server = MetricsServer.start(pipeline.metrics.registry, metrics.addr, metrics.port)
         feed = None
         if settings.whitelist_feed.nats_url is not None:
             feed = WhitelistFeed(settings.whitelist_feed.nats_url, settings.pathfinder.chain)
@@ -241,12 +282,20 @@ def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
         try:
             outputs = _open_outputs(pipeline, settings)
         except (SinkError, ConfigError) as exc:
-            if server is not None:
-                server.stop()
             print(f"arena run: {exc}", file=sys.stderr)
             return 2
         pipeline.subscribe_settled(outputs.on_settled)  # before the runner's state writer
         live = LiveRunner(pipeline, settings, feed)
+        server = None
+        metrics = settings.metrics
+        if metrics.port is not None:
+            try:
+                server = MetricsServer.start(
+                    pipeline.metrics.registry, metrics.addr, metrics.port, probes=live
+                )
+            except BaseException:
+                outputs.close()
+                raise
         try:
             asyncio.run(live.run())
         finally:

@@ -13,6 +13,7 @@ from arena.metrics import ArenaMetrics
 from executor.worker import ExecutorMetrics
 from pathfinder.metrics import PathMetrics
 from pathfinder.sinks import SinkMetrics
+from sidecar.service_metrics import ServiceMetrics
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 _ROW = re.compile(r"^\| `(?P<name>arena_[a-z0-9_]+)` \| (?P<type>\w+) \|(?P<labels>[^|]*)\|")
@@ -48,12 +49,19 @@ class AllMetrics(NamedTuple):
     path: PathMetrics
     sinks: SinkMetrics
     executor: ExecutorMetrics
+    service: ServiceMetrics
 
     @classmethod
     def fresh(cls) -> AllMetrics:
         arena = ArenaMetrics()
         registry = arena.registry
-        return cls(arena, PathMetrics(registry), SinkMetrics(registry), ExecutorMetrics(registry))
+        return cls(
+            arena,
+            PathMetrics(registry),
+            SinkMetrics(registry),
+            ExecutorMetrics(registry),
+            ServiceMetrics(registry),
+        )
 
 
 def metric_objects(metrics: AllMetrics) -> dict[str, MetricWrapperBase]:
