@@ -65,11 +65,16 @@ class LiveRunner:
     """
 
     def __init__(
-        self, pipeline: Pipeline, settings: ArenaSettings, feed: WhitelistFeed | None = None
+        self,
+        pipeline: Pipeline,
+        settings: ArenaSettings,
+        feed: WhitelistFeed | None = None,
+        outputs: PathfinderOutputs | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.settings = settings
         self.feed = feed
+        self.outputs = outputs  # its NATS worker runs on the loop of `run()`
         socket = settings.socket
         self.source = SocketSource(
             socket.path,
@@ -112,13 +117,13 @@ class LiveRunner:
             signals = (signal.SIGINT, signal.SIGTERM)
         for sig in signals:
             loop.add_signal_handler(sig, stop.set)
-        if self.feed is not None:
-            try:
-                await self.feed.start()
-            except (OSError, TimeoutError, nats.errors.Error) as exc:
-                for sig in signals:
-                    loop.remove_signal_handler(sig)
-                raise WhitelistError("feed", f"cannot subscribe: {exc!r}") from exc
+        try:
+            await self._start_clients()
+        except BaseException:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+            await self._close_clients()
+            raise
         beat = asyncio.create_task(self.heartbeat.run(self._on_beat))
         ticker = asyncio.create_task(self._tick())
         stopper = asyncio.create_task(stop.wait())
@@ -138,8 +143,23 @@ class LiveRunner:
                 task.cancel()
             await asyncio.gather(consumer, ticker, stopper, beat, return_exceptions=True)
             await self.source.close()
-            if self.feed is not None:
-                await self.feed.close()
+            await self._close_clients()
+
+    async def _start_clients(self) -> None:
+        """The NATS clients, on this loop: the opportunities sink and the whitelist feed."""
+        if self.outputs is not None:
+            await self.outputs.astart()
+        if self.feed is not None:
+            try:
+                await self.feed.start()
+            except (OSError, TimeoutError, nats.errors.Error) as exc:
+                raise WhitelistError("feed", f"cannot subscribe: {exc!r}") from exc
+
+    async def _close_clients(self) -> None:
+        if self.feed is not None:
+            await self.feed.close()
+        if self.outputs is not None:
+            await self.outputs.aclose()  # publishes what is queued (bounded by a timeout)
 
     async def _wait_for_snapshot(self, feed: WhitelistFeed, stopper: asyncio.Task[bool]) -> None:
         """The first `.full` document (asked for by `feed.start()`), for at most
@@ -285,7 +305,7 @@ def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
             print(f"arena run: {exc}", file=sys.stderr)
             return 2
         pipeline.subscribe_settled(outputs.on_settled)  # before the runner's state writer
-        live = LiveRunner(pipeline, settings, feed)
+        live = LiveRunner(pipeline, settings, feed, outputs)
         server = None
         metrics = settings.metrics
         if metrics.port is not None:
@@ -299,7 +319,7 @@ def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
         try:
             asyncio.run(live.run())
         finally:
-            outputs.close()  # publishes what is queued (bounded by a timeout)
+            outputs.close()  # the file and executor sinks; NATS closed on the loop
             if server is not None:
                 server.stop()
         written = _write_final_state(pipeline, settings)
@@ -326,7 +346,7 @@ def _open_outputs(pipeline: Pipeline, settings: ArenaSettings) -> PathfinderOutp
     executor = open_executor_sink(settings, registry) if settings.executor.enabled else None
     more = [] if executor is None else [executor]
     try:
-        return PathfinderOutputs.open(pipeline.engine, settings.pathfinder, more)
+        return PathfinderOutputs.open(pipeline.engine, settings.pathfinder, more, on_loop=True)
     except BaseException:
         if executor is not None:
             executor.close()
