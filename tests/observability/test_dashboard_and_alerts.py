@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 from arena.metrics import ArenaMetrics
 from pathfinder.metrics import PathMetrics
 from pathfinder.sinks import SinkMetrics
+from sidecar.service_metrics import ServiceMetrics
 
 GRAFANA = Path(__file__).resolve().parents[2] / "grafana"
 _NAME = re.compile(r"\b(arena_[a-z0-9_]+)")
@@ -24,6 +25,7 @@ def _exposed_families() -> set[str]:
     ArenaMetrics(registry)
     PathMetrics(registry)
     SinkMetrics(registry)
+    ServiceMetrics(registry)
     return {family.name for family in registry.collect()}
 
 
