@@ -232,7 +232,8 @@ class MetricsSettings:
         None,
         v.PORT,
         "--metrics-port",
-        "serve Prometheus metrics on this port (0: any free port; unset: not served)",
+        "serve Prometheus metrics on this port, and `arena run`'s /healthz and /readyz (0: any "
+        "free port; unset: not served)",
         RUN,
         REPLAY,
         metavar="P",
@@ -377,10 +378,11 @@ class ServiceSettings:
         metavar="SECONDS",
     )
     loop_stall: float = setting(
-        10.0,
+        120.0,
         v.SECONDS,
         "--loop-stall",
-        "/healthz answers 503 when the service's event loop has not ticked for this long",
+        "/healthz answers 503 when the service's event loop has not ticked for this long "
+        "(a resync from the node holds the loop: allow for the longest one)",
         RUN,
         metavar="SECONDS",
     )
