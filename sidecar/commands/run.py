@@ -124,13 +124,16 @@ class LiveRunner:
                 loop.remove_signal_handler(sig)
             await self._close_clients()
             raise
-        beat = asyncio.create_task(self.heartbeat.run(self._on_beat))
-        ticker = asyncio.create_task(self._tick())
-        stopper = asyncio.create_task(stop.wait())
-        if self.feed is not None:
-            await self._wait_for_snapshot(self.feed, stopper)
-        consumer = asyncio.create_task(self._consume())
+        # Every task below is this method's: cancelled and awaited however it ends.
+        tasks = [
+            asyncio.create_task(self.heartbeat.run(self._on_beat)),
+            asyncio.create_task(self._tick()),
+            stopper := asyncio.create_task(stop.wait()),
+        ]
         try:
+            if self.feed is not None:
+                await self._wait_for_snapshot(self.feed, stopper)
+            tasks.append(consumer := asyncio.create_task(self._consume()))
             await asyncio.wait({consumer, stopper}, return_when=asyncio.FIRST_COMPLETED)
             if not consumer.done():
                 await self._stop(consumer)
@@ -139,9 +142,9 @@ class LiveRunner:
         finally:
             for sig in signals:
                 loop.remove_signal_handler(sig)
-            for task in (consumer, ticker, stopper, beat):
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(consumer, ticker, stopper, beat, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
             await self.source.close()
             await self._close_clients()
 
@@ -166,10 +169,12 @@ class LiveRunner:
         `[whitelist_feed] snapshot_wait` seconds or until a stop; said once either way."""
         wait = self.settings.whitelist_feed.snapshot_wait
         waiter = asyncio.create_task(feed.wait_for_snapshot(wait))
-        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        waiter.cancel()
-        received = not waiter.cancelled() and waiter.done() and waiter.result()
-        await asyncio.gather(waiter, return_exceptions=True)
+        try:
+            await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            await asyncio.gather(waiter, return_exceptions=True)
+        received = not waiter.cancelled() and waiter.result()
         if stopper.done():
             return
         outcome = "received" if received else "timed_out"

@@ -217,3 +217,32 @@ async def test_stopping_the_service_gives_back_every_task_thread_and_descriptor(
     await _one_run(nats_server.url, second, before[1])
     after = _resources()
     assert after == before
+
+
+async def test_a_stop_while_waiting_for_the_snapshot_ends_the_wait_and_every_task(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    tasks_before = len(asyncio.all_tasks())
+    asked = asyncio.Event()
+    watcher = await nats.connect(nats_server.url)
+
+    async def on_request(msg: nats.aio.msg.Msg) -> None:
+        asked.set()
+
+    await watcher.subscribe(snapshot_request_subject(CHAIN), cb=on_request)
+    await watcher.flush()
+    settings = _settings(tmp_path, nats_server.url, wait=3600.0)
+    try:
+        with open_pipeline(pipeline_config(settings)) as pipeline:
+            feed_url = settings.whitelist_feed.nats_url
+            assert feed_url is not None
+            runner = LiveRunner(pipeline, settings, WhitelistFeed(feed_url, CHAIN))
+            stop = asyncio.Event()
+            run = asyncio.create_task(runner.run(stop))
+            await asyncio.wait_for(asked.wait(), DEADLINE)  # it is waiting for the answer
+            stop.set()
+            await asyncio.wait_for(run, DEADLINE)  # not the hour the wait allows
+            assert _snapshots(pipeline, "received") == _snapshots(pipeline, "timed_out") == 0
+    finally:
+        await watcher.close()
+    assert len(asyncio.all_tasks()) == tasks_before
