@@ -193,6 +193,7 @@ class LiveRunner:
 
     def _on_beat(self) -> None:
         self.metrics.observe_socket(self.source.stats, self.source.backoff_attempts)
+        self.readiness_reasons()  # keeps arena_service_ready current between probes
 
     async def _stop(self, consumer: asyncio.Task[None]) -> None:
         """Let the open block or envelope complete within the grace period, then stop."""
