@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -158,6 +159,18 @@ async def _settle_until_ready(
                 return
 
 
+def _watch_liveness(base: str, done: threading.Event) -> list[int]:
+    """The status of every /healthz answer until `done` (one request at a time)."""
+    codes = []
+    while not done.wait(0.05):
+        try:
+            codes.append(_get(f"{base}/healthz")[0])
+        except OSError:  # the process is gone: the test failed elsewhere
+            codes.append(0)
+            break
+    return codes
+
+
 async def _alive(base: str) -> None:
     assert await _probe(f"{base}/healthz") == (200, {"alive": True, "reasons": []})
 
@@ -205,6 +218,9 @@ async def test_readyz_follows_seeding_stale_tips_gaps_and_lost_sockets(
         assert _metric(metrics, "arena_socket_connected") == 0
         assert _metric(metrics, "arena_service_ready") == 0
         await _alive(base)
+        # /healthz is asked all along, on its own thread, until the end of the scenario.
+        done = threading.Event()
+        liveness = asyncio.create_task(asyncio.to_thread(_watch_liveness, base, done))
         for path in ("/", "/ready", "/health", "/metricsx"):
             assert (await asyncio.to_thread(_get, base + path))[0] == 404, path
 
@@ -258,6 +274,9 @@ async def test_readyz_follows_seeding_stale_tips_gaps_and_lost_sockets(
                     if _metric(metrics, "arena_socket_connects_total") == 2:
                         break
                     await asyncio.sleep(0.1)
+        done.set()
+        codes = await liveness
+    assert codes and set(codes) == {200}, codes
     assert _metric(metrics, "arena_socket_disconnects_total") == 1
     assert _metric(metrics, "arena_socket_connected") == 1
     assert _metric(metrics, "arena_state_synced") == 1
