@@ -15,8 +15,9 @@ per affected pool read at the final tip, `ReorgComplete`. Affected pools are the
 producer's: every V2 pair with an event in a reverted block and every V3/V4 pool with a
 reverted swap, a V4 pool's final read from its PoolManager's storage through `extsload`
 (`epilogue_scope="touched"` adds the new blocks' pools and reverted mints/burns). A reorg
-below the stored blocks cannot be reverted message by message: the follower then skips one `stream_seq` (the wire's "state may be lost") and continues at the
-new head, so a consumer resyncs.
+below the stored blocks cannot be reverted message by message: the follower then skips
+one `stream_seq` (the wire's "state may be lost") and continues at the new head, so a
+consumer resyncs.
 
 Every poll is built completely (all node reads done) before its first frame is sent;
 a poll that meets an inconsistent chain (it moved while being read) sends nothing and
