@@ -77,3 +77,16 @@ def decode_slot0(word: int) -> V4Slot0:
 def decode_tick_info(word: int) -> tuple[int, int]:
     """A tick's first word as (liquidityNet, liquidityGross)."""
     return _signed(word >> 128, 128), word & _U128
+
+
+def v4_pool_id(currency0: bytes, currency1: bytes, fee: int, tick_spacing: int, hooks: bytes) -> bytes:
+    """`PoolId` of a pool key: keccak256(abi.encode(currency0, currency1, fee,
+    tickSpacing, hooks))."""
+    encoded = (
+        currency0.rjust(32, b"\0")
+        + currency1.rjust(32, b"\0")
+        + _word(fee)
+        + _word(tick_spacing)
+        + hooks.rjust(32, b"\0")
+    )
+    return bytes(keccak(encoded))
