@@ -79,7 +79,9 @@ def decode_tick_info(word: int) -> tuple[int, int]:
     return _signed(word >> 128, 128), word & _U128
 
 
-def v4_pool_id(currency0: bytes, currency1: bytes, fee: int, tick_spacing: int, hooks: bytes) -> bytes:
+def v4_pool_id(
+    currency0: bytes, currency1: bytes, fee: int, tick_spacing: int, hooks: bytes
+) -> bytes:
     """`PoolId` of a pool key: keccak256(abi.encode(currency0, currency1, fee,
     tickSpacing, hooks))."""
     encoded = (
