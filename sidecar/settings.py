@@ -265,7 +265,7 @@ class RpcSettings:
         metavar="URL",
         env="ARENA_RPC_URL",
     )
-    v4_state_view: bytes | None = setting(
+    state_view: bytes | None = setting(
         None,
         v.ADDRESS,
         "--v4-state-view",

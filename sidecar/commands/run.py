@@ -237,7 +237,7 @@ def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
             feed = WhitelistFeed(settings.whitelist_feed.nats_url, settings.pathfinder.chain)
             pipeline.subscribe_block_start(boundary_hook(pipeline.engine, pipeline.assembler, feed))
         if settings.rpc.url is not None:  # after the whitelist: added pools are hydrated at once
-            view = settings.rpc.v4_state_view
+            view = settings.rpc.state_view
             rpc_sync = RpcSync(
                 pipeline.engine,
                 settings.rpc.url,
