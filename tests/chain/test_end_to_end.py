@@ -24,6 +24,8 @@ import pytest
 
 from arena.hydration import V2PoolSnapshot, V3PoolSnapshot, hydrate_pools
 from arena.state_file import read_state_file
+from arena.v4_hydration import V4Pool as V4Locator
+from arena.v4_hydration import hydrate_v4_pools
 from devchain import TrafficGenerator
 from devchain.chain_check import compare_with_node
 from devchain.chain_proof import ChainProof, ProofConfig, Step, change_chain, plan_steps
@@ -34,7 +36,7 @@ from exex_bridge.codec import decode_message
 from exex_bridge.producers.broadcast import FrameBroadcastServer
 from exex_bridge.producers.chain_follower import ChainFollower
 from exex_bridge.whitelist import load_whitelist_file
-from tests.chain.conftest import DevChain, V4DevChain
+from tests.chain.conftest import V4DevChain
 from tests.exex_bridge.socket_streams import socket_path_in
 
 pytestmark = pytest.mark.chain
@@ -113,18 +115,22 @@ async def _read_until(stream: asyncio.StreamReader, pattern: re.Pattern[str]) ->
 
 
 async def test_arena_run_subprocess_hydrates_follows_and_resyncs(
-    clean_devchain: DevChain, tmp_path: Path, sock: str
+    clean_v4_devchain: V4DevChain, tmp_path: Path, sock: str
 ) -> None:
     """The CLI path: `arena run --rpc` as a process, fed by the follower's socket.
 
     It hydrates at the block before the first one it sees, follows reorgs and a rollback,
     and after a reorg below the follower's 4 kept blocks (a stream_seq gap) resyncs from
-    the node at the next block boundary.
+    the node at the next block boundary. V4 pools are hydrated through StateView
+    (`--v4-state-view`) and followed like the rest.
     """
+    clean_devchain, v4 = clean_v4_devchain.chain, clean_v4_devchain.v4
     w3, deployment = clean_devchain.w3, clean_devchain.deployment
-    whitelist_path = write_whitelist(deployment, tmp_path / "w.json")
+    whitelist_path = write_whitelist(deployment, tmp_path / "w.json", v4=v4)
     state_out = tmp_path / "state.json"
-    generator = TrafficGenerator(w3, deployment, seed=33)
+    hookless = tuple(p for p in v4.pools if int(p.hooks, 16) == 0)
+    v4_traffic = V4Traffic(v4, hookless).actions()
+    generator = TrafficGenerator(w3, deployment, seed=33, extra_actions=v4_traffic)
     async with FrameBroadcastServer(sock) as server:
         start = w3.eth.block_number + 1
         whitelist = load_whitelist_file(whitelist_path)
@@ -144,6 +150,8 @@ async def test_arena_run_subprocess_hydrates_follows_and_resyncs(
             str(state_out),
             "--spill-depth",
             "0",
+            "--v4-state-view",
+            v4.state_view,
             "--health-interval",
             "0.05",
             stderr=asyncio.subprocess.PIPE,
@@ -190,3 +198,17 @@ async def test_arena_run_subprocess_hydrates_follows_and_resyncs(
             )
             ticks = {int(t): (int(v.net), int(v.gross)) for t, v in (held.ticks or {}).items()}
             assert ticks == snap.ticks
+    manager = bytes.fromhex(v4.pool_manager[2:])
+    locators = [
+        V4Locator(pool_id=p.pool_id, pool_manager=manager, tick_spacing=p.tick_spacing)
+        for p in v4.pools
+    ]
+    for v4_snap in hydrate_v4_pools(w3, locators, tip, state_view=v4.state_view):
+        held = state.pools[v4_snap.pool_id]
+        assert (held.sqrt_price_x96, held.liquidity, held.tick) == (
+            str(v4_snap.sqrt_price_x96),
+            str(v4_snap.liquidity),
+            v4_snap.tick,
+        )
+        ticks = {int(t): (int(v.net), int(v.gross)) for t, v in (held.ticks or {}).items()}
+        assert ticks == v4_snap.ticks and len(ticks) > 5
