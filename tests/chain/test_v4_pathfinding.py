@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+import msgspec
 import pytest
 from eth_utils.crypto import keccak
 
@@ -27,7 +28,7 @@ from devchain.abi import encode_call
 from devchain.deploy import DEADLINE
 from devchain.rpc import block_number, nonce_at
 from devchain.v4_world import swap_call
-from devchain.whitelist_file import whitelist_json
+from devchain.whitelist_file import whitelist_document, whitelist_json
 from exex_bridge.whitelist import WhitelistedPool, parse_pools_document
 from pathfinder.exact_quote import ExactQuoter
 from pathfinder.opportunity import Opportunity
@@ -160,3 +161,26 @@ def test_a_cycle_through_a_v4_pool_is_found_verified_and_pays_exactly(
 
     quoted, received = _execute(chain, engine, best)
     assert received == quoted and received[-1] == best.expected_out, (received, best)
+
+
+def test_a_whitelist_entry_without_the_pools_hooks_is_left_out(
+    clean_v4_devchain: V4DevChain,
+) -> None:
+    """Leaving `additional_data.hooks` out of a hooked pool's entry cannot make it priced
+    as hookless: its tokens, fee and spacing with no hooks do not hash to its id."""
+    chain = clean_v4_devchain
+    document = whitelist_document(chain.deployment, v4=chain.v4)
+    hooked = next(p for p in chain.v4.pools if int(p.hooks, 16) != 0 and p.fee < 1_000_000)
+    for entry in document["pools"]:
+        if entry.get("pool_id") == "0x" + hooked.pool_id.hex():
+            del entry["additional_data"]
+    whitelist = parse_pools_document(msgspec.json.encode(document))
+    engine = ArenaEngine(capacity=64)
+    engine.add_pools(whitelist.pools)
+    resync(engine, chain.w3, block_number(chain.w3))
+    recalculator = PathRecalculator(engine, PathfinderConfig())
+    index = engine.registry.index_of[hooked.pool_id]
+    assert recalculator.excluded[index] is V4Exclusion.POOL_KEY_MISMATCH
+    assert index not in recalculator.graph.pool_tokens
+    gauge = samples_by_label(engine.metrics.registry, "arena_path_v4_excluded_pools", "reason")
+    assert gauge["pool_key_mismatch"] == 1.0
