@@ -30,6 +30,7 @@ from pathfinder.hop_params import HopParams
 from pathfinder.metrics import PathMetrics
 from pathfinder.opportunity import Opportunity
 from pathfinder.screen import screen, top_candidates
+from pathfinder.v4_eligibility import V4Exclusion, v4_exclusion
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ class PathRecalculator:
         self._pool_gas: npt.NDArray[np.int64] = np.zeros(0, np.int64)
         self._gas_pools: dict[bytes, list[int]] = {}  # base token -> pools pairing it with gas
         self._deferred: set[int] = set()  # changed at points that were not trustworthy
+        self.excluded: dict[int, V4Exclusion] = {}  # followed V4 pools left out of the graph
         self.sync_registry()
 
     def sync_registry(self) -> None:
@@ -93,11 +95,17 @@ class PathRecalculator:
         for index, pool in enumerate(registry.pools):
             known = index in self.graph.pool_tokens
             active = registry.is_active(index)  # never true for unmodelled protocols
-            if active and not known:
+            if active and not known and not self._excluded_v4(index):
                 self.graph.add_pool(index, pool.token0.address, pool.token1.address)
             elif known and not active:
                 self.graph.remove_pool(index)
+            if not active:
+                self.excluded.pop(index, None)
         self.graph.compact()
+        for reason in V4Exclusion:
+            self.metrics.v4_excluded.labels(reason=reason.value).set(
+                sum(r is reason for r in self.excluded.values())
+            )
         self._gas_pools = {
             base: [
                 i
@@ -112,6 +120,20 @@ class PathRecalculator:
         self._pool_gas = np.append(gas.astype(np.int64), 0)  # last entry: no pool
         self.params.refresh(self.engine, np.arange(len(registry), dtype=np.int64))
         self._registry_version = registry.version
+
+    def _excluded_v4(self, index: int) -> bool:
+        """A V4 pool that cannot be priced exactly (see pathfinder.v4_eligibility)."""
+        if self.engine.registry.kind_of(index) is not PoolKind.V4:
+            return False
+        pool = self.engine.registry.pools[index]
+        reason = v4_exclusion(pool)
+        if reason is None:
+            self.excluded.pop(index, None)
+            return False
+        if self.excluded.get(index) is not reason:
+            log.warning("V4 pool %s left out of pathfinding: %s", pool.key_hex, reason.value)
+        self.excluded[index] = reason
+        return True
 
     def on_settled(self, settled: Settled) -> list[Opportunity]:
         started = time.perf_counter()

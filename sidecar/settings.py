@@ -266,6 +266,15 @@ class RpcSettings:
         metavar="URL",
         env="ARENA_RPC_URL",
     )
+    state_view: bytes | None = setting(
+        None,
+        v.ADDRESS,
+        "--v4-state-view",
+        "a v4-periphery StateView contract to hydrate V4 pools through (unset: read the "
+        "PoolManager's storage with its own extsload)",
+        RUN,
+        metavar="ADDRESS",
+    )
 
 
 @final

@@ -17,6 +17,7 @@ from web3.types import RPCEndpoint
 
 from exex_bridge import messages as m
 from exex_bridge.errors import BridgeError
+from exex_bridge.v4_storage import decode_slot0, extsload_call, liquidity_slot, slot0_slot
 
 _GET_RESERVES: Final = bytes.fromhex("0902f1ac")
 _SLOT0: Final = bytes.fromhex("3850c7bd")
@@ -117,12 +118,22 @@ def _call_batch(w3: Web3, calls: Sequence[tuple[bytes, bytes]], block_hash: str)
 
 
 def read_finals(
-    w3: Web3, v2_pools: Sequence[bytes], v3_pools: Sequence[bytes], block_hash: str
+    w3: Web3,
+    v2_pools: Sequence[bytes],
+    v3_pools: Sequence[bytes],
+    block_hash: str,
+    v4_pools: Sequence[tuple[bytes, bytes]] = (),
 ) -> list[m.ReorgEpilogueUpdate]:
-    """`V2ReservesFinal` for each V2 pair, then `Slot0Final` for each V3 pool, in order."""
+    """`V2ReservesFinal` for each V2 pair, then `Slot0Final` for each V3 pool, then for
+    each V4 pool ((pool id, PoolManager) pairs: its storage words through `extsload`)."""
     calls = [(p, _GET_RESERVES) for p in v2_pools]
     for pool in v3_pools:
         calls += [(pool, _SLOT0), (pool, _LIQUIDITY)]
+    for pool_id, manager in v4_pools:
+        calls += [
+            (manager, extsload_call(slot0_slot(pool_id))),
+            (manager, extsload_call(liquidity_slot(pool_id))),
+        ]
     results = iter(_call_batch(w3, calls, block_hash))
     finals: list[m.ReorgEpilogueUpdate] = []
     for pool in v2_pools:
@@ -142,6 +153,18 @@ def read_finals(
         finals.append(
             m.Slot0Final(
                 pool_id=m.PoolAddress(value=pool), protocol=m.Protocol.UNISWAP_V3, state=state
+            )
+        )
+    for pool_id, _ in v4_pools:
+        head = decode_slot0(_word(next(results), 0))
+        state = m.Slot0State(
+            sqrt_price_x96=head.sqrt_price_x96,
+            liquidity=_word(next(results), 0) & ((1 << 128) - 1),
+            tick=head.tick,
+        )
+        finals.append(
+            m.Slot0Final(
+                pool_id=m.V4PoolId(value=pool_id), protocol=m.Protocol.UNISWAP_V4, state=state
             )
         )
     return finals

@@ -304,7 +304,13 @@ def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
             feed = WhitelistFeed(settings.whitelist_feed.nats_url, settings.pathfinder.chain)
             pipeline.subscribe_block_start(boundary_hook(pipeline.engine, pipeline.assembler, feed))
         if settings.rpc.url is not None:  # after the whitelist: added pools are hydrated at once
-            pipeline.subscribe_block_start(RpcSync(pipeline.engine, settings.rpc.url).before_block)
+            view = settings.rpc.state_view
+            rpc_sync = RpcSync(
+                pipeline.engine,
+                settings.rpc.url,
+                v4_state_view=None if view is None else "0x" + view.hex(),
+            )
+            pipeline.subscribe_block_start(rpc_sync.before_block)
         try:
             outputs = _open_outputs(pipeline, settings)
         except (SinkError, ConfigError) as exc:
