@@ -99,12 +99,20 @@ class NatsLink:
         self.call(subscribe)
 
     def close(self) -> None:
-        async def drain() -> None:
-            with contextlib.suppress(Exception):  # closing a broken connection
-                await self.client.drain()
+        async def shutdown() -> None:
+            # closing a broken connection: nothing more to do than stop its tasks
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.client.drain(), CALL_TIMEOUT_S)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.client.close(), CALL_TIMEOUT_S)
+            others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
 
         with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(drain(), self._loop).result(CALL_TIMEOUT_S)
+            future = asyncio.run_coroutine_threadsafe(shutdown(), self._loop)
+            future.result(3 * CALL_TIMEOUT_S)
         self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
             self._thread.join()
