@@ -129,7 +129,9 @@ async def test_a_process_killed_holding_nonces_leaves_no_gap(
     doomed.send_signal(signal.SIGKILL)
     await doomed.wait()
     orphaned = [
-        l for l in (await _lane_state(jetstream, key)).leases if l.owner.endswith(f":{doomed.pid}")
+        lease
+        for lease in (await _lane_state(jetstream, key)).leases
+        if lease.owner.endswith(f":{doomed.pid}")
     ]
     survived = await asyncio.wait_for(_accepted(survivor), DEADLINE_S)
     assert await survivor.wait() == 0 and len(survived) == 40
@@ -137,7 +139,7 @@ async def test_a_process_killed_holding_nonces_leaves_no_gap(
     # A restart after the dead process's leases expired reuses their nonces first.
     loop = asyncio.get_running_loop()
     deadline = loop.time() + DEADLINE_S
-    while any(l.expires_ms > now_ms() for l in (await _lane_state(jetstream, key)).leases):
+    while any(lease.expires_ms > now_ms() for lease in (await _lane_state(jetstream, key)).leases):
         assert loop.time() < deadline, "leases never expired"
         await asyncio.sleep(LEASE_S / 4)
     restarted = await _start(clean_devchain, jetstream, key_file, 10, 2)
@@ -152,4 +154,4 @@ async def test_a_process_killed_holding_nonces_leaves_no_gap(
     assert int(status["queued"], 16) == 0 and int(status["pending"], 16) == 0
     assert len(mined) >= 50
     assert orphaned, "the killed process held no nonce: no gap was exercised"
-    assert {l.nonce for l in orphaned} <= set(refilled) | set(survived)
+    assert {lease.nonce for lease in orphaned} <= set(refilled) | set(survived)
