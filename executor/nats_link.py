@@ -51,9 +51,19 @@ class NatsLink:
         thread = threading.Thread(target=loop.run_forever, name="executor-nats", daemon=True)
         thread.start()
 
+        shown = shown_url(url)
+
+        async def on_error(exc: Exception) -> None:
+            # one line, not the client's default traceback; no credentials
+            log.warning("NATS at %s: %s", shown, type(exc).__name__)
+
         async def connect() -> NatsClient:
             return await nats.connect(
-                url, connect_timeout=timeout_s, max_reconnect_attempts=-1, allow_reconnect=True
+                url,
+                connect_timeout=timeout_s,
+                max_reconnect_attempts=-1,
+                allow_reconnect=True,
+                error_cb=on_error,
             )
 
         future = asyncio.run_coroutine_threadsafe(asyncio.wait_for(connect(), timeout_s), loop)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -22,6 +23,7 @@ from executor.preflight import InsufficientBalanceError
 from executor.session import OpportunityExecutor
 from executor.settings import ExecutorSettings
 from tests.chain.executor_fixtures import ExecutorWorld, executor_world, send_unchecked
+from tests.chain.test_execute_command import ROOT, execute_args
 from tests.chain.test_executor_guards import best, calldata
 from tests.nats_server import NatsServer
 
@@ -188,3 +190,22 @@ def test_a_key_that_cannot_pay_one_transaction_is_refused_at_start(
         OpportunityExecutor.open(_settings(world, key_file=str(poor)))
     assert caught.value.balance == 10**9
     assert f"fund it with at least {caught.value.needed - 10**9} wei more" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--executor-nats", "nats://127.0.0.1:9"), "nonce lane unavailable"),
+        (("--max-fee-gwei", "0"), "--max-fee-gwei"),
+    ],
+)
+def test_arena_execute_live_refuses_to_start_in_one_line(
+    executor_world: ExecutorWorld, extra: tuple[str, ...], message: str
+) -> None:
+    world = executor_world
+    args = execute_args(world, str(world.tmp / "none.jsonl"), "--live", "--until-idle", "1", *extra)
+    done = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, timeout=60, check=False)
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if "arena" in line and message in line]
+    assert len(errors) == 1, done.stderr
+    assert "Traceback" not in done.stderr
