@@ -297,7 +297,7 @@ class OpportunityExecutor:
     def refuse(self, opportunities: Sequence[Opportunity], reason: str) -> None:
         """Journals each opportunity as refused without attempting it."""
         for opportunity in opportunities:
-            self._record(opportunity, AttemptStatus.REFUSED, reason=reason)
+            self._record(opportunity, AttemptStatus.REFUSED, kind="not_attempted", reason=reason)
 
     def account_mined(self, opportunity: Opportunity, receipt: dict[str, Any]) -> None:
         """Gas paid and profit realized, into the metrics and the loss limits."""

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 from devchain.executor_world import automine, new_funded_key
 from devchain.rpc import mine, rpc_call
 from executor.journal import AttemptStatus, JournalEntry, read_journal
+from executor.nonce_lane import LaneState, LocalLane
 from executor.preflight import InsufficientBalanceError
 from executor.session import OpportunityExecutor
 from executor.settings import ExecutorSettings
@@ -209,3 +210,22 @@ def test_arena_execute_live_refuses_to_start_in_one_line(
     errors = [line for line in done.stderr.splitlines() if "arena" in line and message in line]
     assert len(errors) == 1, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_after_a_reorg_the_lane_restarts_at_the_node_count(executor_world: ExecutorWorld) -> None:
+    world = executor_world
+    opportunity = msgspec.structs.replace(best(world), after_reorg=True)
+    executor = OpportunityExecutor.open(_settings(world))
+    pending = world.client.nonce(world.key.address, "pending")
+    try:
+        lane = executor.lane
+        assert isinstance(lane, LocalLane)
+        # five transactions the lane handed out were dropped by the reorg
+        lane._apply(LaneState(next=pending + 5))
+        with automine(world.chain.w3):
+            executor([opportunity])
+        entry = _last(executor)
+    finally:
+        executor.close()
+    assert entry.status is AttemptStatus.INCLUDED
+    assert entry.nonce == pending
