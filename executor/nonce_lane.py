@@ -126,8 +126,9 @@ class PendingCount(Protocol):
 
 @final
 class LocalLane:
-    """A lane in one process, persisted to `path` after every change, so a restart
-    resumes where it left off (leases of the dead process expire and are reused)."""
+    """A lane in one process, persisted to `path` after every change (atomically, by
+    rename), so a restart resumes where it left off: leases of the dead process expire
+    and are reused, and the node's pending count is taken when nobody holds a lease."""
 
     def __init__(
         self, path: Path, pending: PendingCount, *, owner: str, lease_s: float = DEFAULT_LEASE_S
@@ -155,23 +156,26 @@ class LocalLane:
         log.info("nonce lane %s: next nonce %d", self.path, state.next)
         return state
 
-    def _save(self, state: LaneState) -> None:
+    def _save(self, state: LaneState, durable: bool = False) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_suffix(self.path.suffix + ".partial")
         with partial.open("wb") as f:
             f.write(LANE_ENCODER.encode(state))
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         partial.replace(self.path)
 
-    def _apply(self, state: LaneState) -> None:
-        self._save(state)
+    def _apply(self, state: LaneState, durable: bool = False) -> None:
+        self._save(state, durable)
         self.state = state
 
     def reserve(self) -> int:
+        # Only a reservation is synced to disk: a confirm or release lost in a crash
+        # leaves a lease that expires (and the node's count settles it on restart).
         with self._lock:
             state, nonce = reserve(self.state, self.owner, now_ms(), self.lease_ms)
-            self._apply(state)
+            self._apply(state, durable=True)
             return nonce
 
     def confirm(self, nonce: int) -> None:
