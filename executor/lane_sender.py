@@ -21,6 +21,7 @@ no nonce is reserved.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Final, final
 
@@ -129,7 +130,7 @@ class LaneSender:
                 self.chain.send_raw(signed.raw)
         except ChainRpcError as exc:
             return self._after_error(signed, tx_hash, exc)
-        self.lane.confirm(nonce)
+        self._settle(self.lane.confirm, nonce)
         return SendResult(status=SendStatus.ACCEPTED, signed=signed)
 
     def _after_error(
@@ -140,15 +141,15 @@ class LaneSender:
         self._count(kind)
         log.warning("send of nonce %d: %s (%s)", nonce, exc, kind)
         if kind is SendErrorKind.ALREADY_KNOWN:
-            self.lane.confirm(nonce)
+            self._settle(self.lane.confirm, nonce)
             return SendResult(status=SendStatus.ACCEPTED, signed=signed, kind=kind)
         rejected = SendResult(status=SendStatus.REJECTED, signed=signed, reason=str(exc), kind=kind)
         if kind in (SendErrorKind.NONCE_TOO_LOW, SendErrorKind.REPLACEMENT_UNDERPRICED):
-            self.lane.confirm(nonce)
+            self._settle(self.lane.confirm, nonce)
             self.resync_quietly()
             return rejected
         if kind is SendErrorKind.REJECTED:
-            self.lane.release(nonce)
+            self._settle(self.lane.release, nonce)
             return rejected
         try:
             known = self.chain.transaction(tx_hash) is not None
@@ -158,11 +159,20 @@ class LaneSender:
             log.warning("nonce %d left leased: %s", nonce, lookup)
             return rejected
         if known:
-            self.lane.confirm(nonce)
+            self._settle(self.lane.confirm, nonce)
             return SendResult(status=SendStatus.ACCEPTED, signed=signed, kind=kind)
-        self.lane.release(nonce)
+        self._settle(self.lane.release, nonce)
         self.resync_quietly()
         return rejected
+
+    def _settle(self, action: Callable[[int], None], nonce: int) -> None:
+        """Confirm or release; when the lane cannot be reached the lease stays and
+        expires (then the nonce is reused, and a node that holds it says so)."""
+        try:
+            action(nonce)
+        except LaneUnavailableError as exc:
+            self._count("lane_unavailable")
+            log.warning("nonce %d left leased: %s", nonce, exc)
 
     def resync_after_reorg(self) -> None:
         log.info("reorg: nonce lane resynced from the node's pending count")

@@ -9,13 +9,27 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 
+from executor.chain import ChainClient
+from executor.keys import SigningKey
+from executor.lane_sender import LaneSender, SendStatus
+from executor.metrics import ExecutionMetrics
 from executor.nats_link import NatsLink
 from executor.nonce_lane import LocalLane
 from executor.shared_lane import FallbackLane, LaneUnavailableError, SharedLane, lane_key
+from executor.transaction import UnsignedTransaction
 from tests.nats_server import NatsServer
 
 KEY = lane_key(31337, b"\x11" * 20)
+TRANSFER = UnsignedTransaction(
+    chain_id=31337,
+    nonce=0,
+    max_priority_fee_per_gas=1,
+    max_fee_per_gas=2,
+    gas=21_000,
+    to=b"\x11" * 20,
+)
 
 
 @pytest.fixture
@@ -76,6 +90,20 @@ async def test_without_nats_the_lane_refuses_unless_a_fallback_is_configured(
     await jetstream.stop()
     with pytest.raises(LaneUnavailableError):
         await asyncio.to_thread(shared.reserve)
+    registry = CollectorRegistry()
+    sender = LaneSender(
+        ChainClient("http://127.0.0.1:9"),
+        SigningKey(b"\x01" * 32),
+        shared,
+        ExecutionMetrics(registry),
+    )
+    refused = await asyncio.to_thread(sender.send, TRANSFER)
+    assert refused.status is SendStatus.REFUSED and refused.kind == "lane_unavailable"
+    assert refused.signed is None  # nothing signed, nothing sent
+    counted = registry.get_sample_value(
+        "arena_executor_lane_errors_total", {"kind": "lane_unavailable"}
+    )
+    assert counted == 1
     local_nonce = await asyncio.to_thread(fallback.reserve)
     assert local_nonce == 4 and fallback.fallbacks == 1
     await asyncio.to_thread(fallback.release, local_nonce)
