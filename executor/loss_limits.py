@@ -42,8 +42,8 @@ class LossGuard:
         with self._lock:
             self.recent.append(outcome)
             newest = max(o.block for o in self.recent)
-            while self.recent and self.recent[0].block <= newest - self.limits.window_blocks:
-                self.recent.popleft()
+            oldest = newest - self.limits.window_blocks
+            self.recent = deque(o for o in self.recent if o.block > oldest)
             reverted = sum(1 for o in self.recent if o.reverted)
             spent = sum(o.gas_paid for o in self.recent)
             window = self.limits.window_blocks
