@@ -126,7 +126,11 @@ class OpportunityExecutor:
             link=link,
         )
         if link is not None:
-            link.subscribe(settings.kill_subject, instance.kill.on_message)
+            try:
+                link.subscribe(settings.kill_subject, instance.kill.on_message)
+            except ExecutorError:
+                instance.close()
+                raise
         return instance
 
     def halted(self) -> tuple[str, str] | None:
