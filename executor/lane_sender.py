@@ -160,6 +160,7 @@ class LaneSender:
             return rejected
         if known:
             self._settle(self.lane.confirm, nonce)
+            self.resync_quietly()
             return SendResult(status=SendStatus.ACCEPTED, signed=signed, kind=kind)
         self._settle(self.lane.release, nonce)
         self.resync_quietly()

@@ -149,7 +149,8 @@ async def test_a_kill_message_on_nats_stops_sending(
 def test_gas_spent_over_the_window_limit_stops_sending(executor_world: ExecutorWorld) -> None:
     world = executor_world
     opportunity = best(world)
-    executor = OpportunityExecutor.open(_settings(world, max_gas_spent=1))
+    registry = CollectorRegistry()
+    executor = OpportunityExecutor.open(_settings(world, max_gas_spent=1), registry)
     try:
         with automine(world.chain.w3):
             executor([opportunity])
@@ -161,6 +162,27 @@ def test_gas_spent_over_the_window_limit_stops_sending(executor_world: ExecutorW
     assert included.status is AttemptStatus.INCLUDED
     assert stopped.status is AttemptStatus.REFUSED
     assert stopped.reason.startswith("loss limit: ") and "wei of gas spent" in stopped.reason
+
+    # what the metrics saw of it: every stage timed, the outcome counted, the money
+    def sample(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, labels)
+
+    for stage in ("plan", "simulate", "sign", "submit", "include"):
+        assert (sample("arena_executor_stage_seconds_count", stage=stage) or 0) >= 1, stage
+    assert sample("arena_executor_attempts_total", outcome="included", reason="none") == 1
+    assert sample("arena_executor_attempts_total", outcome="refused", reason="loss_limit") == 1
+    receipt = world.client.receipt(included.tx_hash or "")
+    assert receipt is not None
+    paid = int(receipt["gasUsed"], 16) * int(receipt["effectiveGasPrice"], 16)
+    # Prometheus keeps floats: equal to the wei as a float
+    assert paid > 0 and sample("arena_executor_gas_spent_wei_total") == float(paid)
+    token = opportunity.tokens[0].lower()
+    expected = sample("arena_executor_expected_profit_total", token=token)
+    assert included.expected_profit == included.realized_profit
+    assert expected == float(included.expected_profit or 0)
+    assert sample("arena_executor_realized_profit_total", token=token) == expected
+    assert sample("arena_executor_halted", guard="loss_limit") == 1
+    assert sample("arena_executor_lane_next_nonce") == (included.nonce or 0) + 1
 
 
 def test_reverted_transactions_over_the_limit_stop_sending(executor_world: ExecutorWorld) -> None:
