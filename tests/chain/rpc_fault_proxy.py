@@ -17,6 +17,7 @@ class Fault(StrEnum):
     REJECT = "reject"  # an error answer; the node never sees the request
     LOSE_ANSWER = "lose_answer"  # the node accepts it; the connection closes unanswered
     DROP = "drop"  # the connection closes unanswered; the node never sees it
+    TWICE = "twice"  # forwarded twice (a retrying middlebox); the second answer returned
 
 
 class FaultProxy:
@@ -49,6 +50,9 @@ class FaultProxy:
                 )
                 with urllib.request.urlopen(forwarded, timeout=60) as response:
                     answer_bytes = response.read()
+                if fault is Fault.TWICE:
+                    with urllib.request.urlopen(forwarded, timeout=60) as response:
+                        answer_bytes = response.read()
                 if fault is Fault.LOSE_ANSWER:
                     self.close_connection = True
                     return

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 from prometheus_client import CollectorRegistry
 
 from devchain.executor_world import new_funded_key
 from devchain.rpc import mine, rpc_call
 from executor.chain import ChainClient
+from executor.keys import SigningKey
 from executor.lane_sender import LaneSender, SendStatus
 from executor.metrics import ExecutionMetrics
-from executor.nonce_lane import LocalLane
-from executor.transaction import UnsignedTransaction
+from executor.nonce_lane import LaneState, LocalLane
+from executor.transaction import UnsignedTransaction, sign_transaction
 from tests.chain.conftest import DevChain
 from tests.chain.rpc_fault_proxy import Fault, FaultProxy
 
@@ -105,3 +107,52 @@ def test_an_equal_fee_replacement_is_refused_and_a_ten_percent_one_replaces(
     mine(clean_devchain.w3)
     assert chain.receipt(bumped.tx_hash) is not None and chain.receipt(first.tx_hash) is None
     assert lane.state == before
+
+
+def _sent_outside_the_lane(chain: ChainClient, key: SigningKey, nonce: int) -> str:
+    tx = msgspec.structs.replace(_template(key.address), nonce=nonce, value=1)  # not ours
+    return chain.send_raw(sign_transaction(tx, key).raw)
+
+
+def test_nonce_too_low_and_a_held_nonce_are_used_elsewhere_and_skipped_once(
+    clean_devchain: DevChain, tmp_path: Path
+) -> None:
+    key, _ = new_funded_key(clean_devchain.w3)
+    chain = ChainClient(clean_devchain.node.url)
+    registry = CollectorRegistry()
+    lane = LocalLane(tmp_path / "lane.json", lambda: chain.nonce(key.address), owner="t")
+    sender = LaneSender(chain, key, lane, ExecutionMetrics(registry))
+    # another sender with the same key: nonce 0 mined, nonce 1 pending with equal fees
+    _sent_outside_the_lane(chain, key, 0)
+    mine(clean_devchain.w3)
+    _sent_outside_the_lane(chain, key, 1)
+    first = sender.send(_template(key.address))  # the lane hands out 0: nonce too low
+    second = sender.send(_template(key.address))
+    assert first.status is SendStatus.ACCEPTED and first.signed is not None
+    assert first.signed.transaction.nonce == 2  # after one resync from the node's count
+    assert second.status is SendStatus.ACCEPTED and second.signed is not None
+    assert second.signed.transaction.nonce == 3
+    found = registry.get_sample_value("arena_executor_lane_errors_total", {"kind": "nonce_too_low"})
+    assert found == 1
+
+    # a lane behind a pending transaction gets "replacement transaction underpriced"
+    lane._apply(LaneState(next=1))
+    third = sender.send(_template(key.address))
+    assert third.status is SendStatus.ACCEPTED and third.signed is not None
+    assert third.signed.transaction.nonce == 4
+    kind = {"kind": "replacement_underpriced"}
+    assert registry.get_sample_value("arena_executor_lane_errors_total", kind) == 1
+    mine(clean_devchain.w3)
+    assert chain.nonce(key.address, "latest") == 5
+
+
+def test_already_known_counts_as_accepted(clean_devchain: DevChain, tmp_path: Path) -> None:
+    key, _ = new_funded_key(clean_devchain.w3)
+    with FaultProxy(clean_devchain.node.url, {1: Fault.TWICE}, "") as proxy:
+        chain = ChainClient(proxy.url)
+        lane = LocalLane(tmp_path / "lane.json", lambda: chain.nonce(key.address), owner="t")
+        result = LaneSender(chain, key, lane).send(_template(key.address))
+    assert result.status is SendStatus.ACCEPTED and result.kind == "already_known"
+    assert lane.state == LaneState(next=1)
+    direct = ChainClient(clean_devchain.node.url)
+    assert direct.transaction(result.tx_hash) is not None
