@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final, final
 
@@ -20,8 +21,11 @@ DEFAULT_KILL_SUBJECT: Final = "arena.executor.kill"
 
 @final
 class KillSwitch:
-    def __init__(self, file: Path | None = None) -> None:
+    def __init__(
+        self, file: Path | None = None, on_engage: Callable[[], None] | None = None
+    ) -> None:
         self.file = file
+        self.on_engage = on_engage
         self._reason: str | None = None
         self._lock = threading.Lock()
 
@@ -31,6 +35,8 @@ class KillSwitch:
                 return
             self._reason = reason
         log.error("kill switch engaged: %s; nothing more is sent", reason)
+        if self.on_engage is not None:
+            self.on_engage()
 
     def on_message(self, data: bytes) -> None:
         text = data.decode(errors="replace").strip()[:200]

@@ -85,7 +85,10 @@ class OpportunityExecutor:
         self.lane = lane  # None: dry run (the node's pending count serves)
         self.link = link
         self.sender = None if lane is None else LaneSender(chain, key, lane, self.metrics)
-        self.kill = KillSwitch(None if settings.kill_file is None else Path(settings.kill_file))
+        self.kill = KillSwitch(
+            None if settings.kill_file is None else Path(settings.kill_file),
+            on_engage=lambda: self.metrics.halted.labels(guard="kill_switch").set(1),
+        )
         self.loss = LossGuard(
             LossLimits(
                 max_reverted=settings.max_reverted,
@@ -317,6 +320,8 @@ class OpportunityExecutor:
                     realized
                 )
         self.loss.record(MinedOutcome(block=block, reverted=reverted, gas_paid=gas_used * price))
+        if self.loss.tripped() is not None:
+            self.metrics.halted.labels(guard="loss_limit").set(1)
 
     def _record(
         self, opportunity: Opportunity, status: AttemptStatus, kind: str = "", **fields: Any

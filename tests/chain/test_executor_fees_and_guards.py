@@ -125,7 +125,8 @@ async def test_a_kill_message_on_nats_stops_sending(
 ) -> None:
     world = executor_world
     settings = _settings(world, nats_url=jetstream.url, kill_subject="arena.test.kill")
-    executor = await asyncio.to_thread(OpportunityExecutor.open, settings)
+    registry = CollectorRegistry()
+    executor = await asyncio.to_thread(OpportunityExecutor.open, settings, registry)
     nonce = world.client.nonce(world.key.address)
     try:
         client = await nats.connect(jetstream.url)
@@ -137,6 +138,8 @@ async def test_a_kill_message_on_nats_stops_sending(
         while executor.kill.engaged() is None:
             assert loop.time() < deadline, "the kill message never arrived"
             await asyncio.sleep(0.01)
+        # shown at once, before anything else is attempted
+        assert registry.get_sample_value("arena_executor_halted", {"guard": "kill_switch"}) == 1
         await asyncio.to_thread(executor, [best(world)])
         entry = _last(executor)
     finally:
