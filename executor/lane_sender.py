@@ -96,6 +96,7 @@ class LaneSender:
         self.key = key
         self.lane = lane
         self.metrics = metrics or ExecutionMetrics()
+        self.lane_down = False
 
     def sign(self, tx: UnsignedTransaction) -> SignedTransaction:
         with self.metrics.stage("sign"):
@@ -109,10 +110,15 @@ class LaneSender:
                 nonce = self.lane.reserve()
             except LaneUnavailableError as exc:
                 self._count("lane_unavailable")
-                log.error("not sending: %s", exc)
+                if not self.lane_down:  # once per outage; each refusal is journaled
+                    log.error("not sending until the nonce lane is back: %s", exc)
+                self.lane_down = True
                 return SendResult(
                     status=SendStatus.REFUSED, reason=str(exc), kind="lane_unavailable"
                 )
+            if self.lane_down:
+                log.warning("nonce lane back: sending again")
+                self.lane_down = False
             signed = self.sign(msgspec.structs.replace(tx, nonce=nonce))
             last = self._submit(signed)
             if last.kind not in (
