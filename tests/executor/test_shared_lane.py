@@ -108,4 +108,17 @@ async def test_without_nats_the_lane_refuses_unless_a_fallback_is_configured(
     assert local_nonce == 4 and fallback.fallbacks == 1
     await asyncio.to_thread(fallback.release, local_nonce)
     assert local.state.next == 4
+
+    # NATS back (same port, same store): the shared lane resumes where it was
+    await jetstream.start()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60.0
+    while True:
+        try:
+            resumed = await asyncio.to_thread(shared.reserve)
+            break
+        except LaneUnavailableError:
+            assert loop.time() < deadline, "the shared lane never came back"
+            await asyncio.sleep(0.1)
+    assert resumed == 5  # 4 is still leased to the reservation made before the outage
     shared.close()
