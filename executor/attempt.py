@@ -172,14 +172,6 @@ class AttemptBuilder:
         )
 
 
-def gas_cost_in_start_token(opportunity: Opportunity, gas: int) -> int:
-    """The opportunity's gas cost (already in start-token units) rescaled from its gas
-    units to `gas`, rounded up."""
-    if opportunity.gas_units <= 0:
-        return 0
-    return -(-opportunity.gas_cost * gas // opportunity.gas_units)
-
-
 def _reason(exc: ChainRpcError) -> str:
     if exc.revert_data is not None:
         return describe_revert(exc.revert_data)
