@@ -2,7 +2,9 @@
 
 V2 hops use `getAmountOut`/`getAmountIn` with the pool's fee; V3/V4 hops run the full
 swap loop with tick crossings over a `TickTable` rebuilt only when the pool's tick map
-changed. `ExactQuoter.verify` finds a cycle's best input with a bounded number of exact
+changed; Curve StableSwap-NG hops run the pool's exchange math (`curve_hop`; no
+exact-output quote, so the search's trim step passes them by).
+`ExactQuoter.verify` finds a cycle's best input with a bounded number of exact
 cycle quotes (`pathfinder.bounded_search`), starting from the real-valued optimum over
 the exact state (`pathfinder.optimum_walk`).
 """
@@ -14,6 +16,7 @@ from typing import NamedTuple, final
 from arena.engine import ArenaEngine
 from arena.registry import PoolKind
 from pathfinder.bounded_search import HopQuotes, Path, PricedCycle, Verified, settle
+from pathfinder.curve_hop import CurveRead, curve_out, read_curve, screen_row, virtual_reserves
 from pathfinder.errors import PathfinderError
 from pathfinder.hop_params import DEFAULT_V2_FEE
 from pathfinder.optimum_walk import HopCurve, TickLadder, walk_optimum
@@ -34,7 +37,13 @@ class V3Read(NamedTuple):
     ladder: TickLadder
 
 
-PoolRead = V2Read | V3Read
+class Unquotable(NamedTuple):
+    """A pool whose state the arena does not hold in a quotable form: every quote is 0."""
+
+    pool: int
+
+
+PoolRead = V2Read | V3Read | CurveRead | Unquotable
 
 
 @final
@@ -79,7 +88,12 @@ class ExactQuoter:
         """What the exact quotes of a pool read from the arena: its state now."""
         engine = self.engine
         pool = engine.registry.pools[index]
-        if engine.registry.kind_of(index) is PoolKind.V2:
+        kind = engine.registry.kind_of(index)
+        if kind is PoolKind.CURVE_STABLE:
+            coin_state = engine.coins.state(index)
+            curve = None if coin_state is None else read_curve(coin_state, pool, engine.coins.clock)
+            return Unquotable(index) if curve is None else curve
+        if kind is PoolKind.V2:
             r0, r1 = engine.table.reserves(index)
             fee = pool.fee if pool.fee is not None else DEFAULT_V2_FEE
             return V2Read(r0, r1, fee // 100)
@@ -108,6 +122,17 @@ class ExactQuoter:
                 return self._v2_quotes(read, zero_for_one)
             case V3Read():
                 return self._v3_quotes(read, zero_for_one)
+            case CurveRead():
+                return self._curve_quotes(read, zero_for_one)
+            case Unquotable():
+                return HopQuotes(_nothing, _nothing)
+
+    def _curve_quotes(self, read: CurveRead, zero_for_one: bool) -> HopQuotes:
+        def out(amount_in: int) -> int:
+            self.quotes += 1
+            return curve_out(read, zero_for_one, amount_in)
+
+        return HopQuotes(out, _nothing)
 
     def _v2_quotes(self, read: V2Read, zero_for_one: bool) -> HopQuotes:
         r0, r1, fee_bps = read
@@ -205,6 +230,10 @@ class QuoteBatch:
         return settle(PricedCycle([self.hop_quotes(i, z) for i, z in path]), guess, optimum)
 
 
+def _nothing(_: int) -> int:
+    return 0
+
+
 def curve_of(read: PoolRead, zero_for_one: bool) -> HopCurve:
     match read:
         case V2Read(reserve0=r0, reserve1=r1, fee_bps=fee_bps):
@@ -220,3 +249,11 @@ def curve_of(read: PoolRead, zero_for_one: bool) -> HopCurve:
                 zero_for_one=zero_for_one,
                 ladder=ladder,
             )
+        case CurveRead():
+            row = screen_row(read, zero_for_one)
+            if row is None:
+                return HopCurve.constant_product(1, 0, 1.0)
+            reserve_in, reserve_out = virtual_reserves(row)
+            return HopCurve.constant_product(reserve_in, reserve_out, 1.0)
+        case Unquotable():
+            return HopCurve.constant_product(1, 0, 1.0)

@@ -3,8 +3,10 @@
 A swap hop maps an input x to `K·x / (M + N·x)`. A V2 pool is exactly that with
 `M = reserve_in`, `K = γ·reserve_out`, `N = γ` (γ = 1 − fee). A V3/V4 pool is that over
 its in-range virtual reserves (`L/√P` and `L·√P`), valid up to `cap`: the input that
-moves the price to the current tick range's boundary. Rows are refreshed only for the
-pools a block changed. Direction 0 is zero_for_one (token0 in), direction 1 the other.
+moves the price to the current tick range's boundary. A Curve StableSwap-NG pool's row
+is a map that never promises more than the pool pays, up to its cap (`curve_hop`). Rows
+are refreshed only for the pools a block changed. Direction 0 is zero_for_one (token0
+in), direction 1 the other.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy.typing as npt
 from arena.engine import ArenaEngine, PoolStatus
 from arena.registry import PoolKind
 from arena.state_table import limbs_to_float
+from pathfinder.curve_hop import read_curve, screen_row
 from pathfinder.tick_math import MAX_TICK, MIN_TICK, get_sqrt_ratio_at_tick
 
 Q96: Final = float(1 << 96)
@@ -84,11 +87,28 @@ class HopParams:
         v2 = kinds == PoolKind.V2
         if v2.any():
             self._set_v2(indices[v2], records[v2], gamma[v2])
-        concentrated = ~v2
+        concentrated = (kinds == PoolKind.V3) | (kinds == PoolKind.V4)
         if concentrated.any():
             self._set_concentrated(
                 engine, indices[concentrated], records[concentrated], gamma[concentrated]
             )
+        curve = kinds == PoolKind.CURVE_STABLE
+        if curve.any():
+            self._set_curve(engine, indices[curve])
+        self.usable[indices[~(v2 | concentrated | curve)]] = False  # no screen row
+
+    def _set_curve(self, engine: ArenaEngine, idx: npt.NDArray[np.int64]) -> None:
+        coins, pools = engine.coins, engine.registry.pools
+        for index in idx.tolist():
+            state = coins.state(index)
+            read = None if state is None else read_curve(state, pools[index], coins.clock)
+            rows = [None, None] if read is None else [screen_row(read, z) for z in (True, False)]
+            for direction, row in enumerate(rows):
+                if row is None:
+                    self.usable[index] = False
+                    continue
+                self.k[index, direction], self.m[index, direction] = row.k, row.m
+                self.n[index, direction], self.cap[index, direction] = row.n, row.cap
 
     def _set_v2(self, idx: npt.NDArray[np.int64], rec: npt.NDArray[np.void], g: FloatArray) -> None:
         r0 = limbs_to_float(rec["reserve0"], 16)
