@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 from web3.types import TxReceipt
@@ -48,7 +49,8 @@ def _deploy(w3: Web3, name: str, sender: str, *args: object) -> Contract:
     receipt = mine(w3, factory.constructor(*args).transact({"from": sender, "gas": _GAS}))
     if receipt["status"] != 1:
         raise RuntimeError(f"deploying {name} reverted")
-    return w3.eth.contract(address=receipt["contractAddress"], abi=artifact["abi"])
+    deployed = w3.eth.contract(address=receipt["contractAddress"], abi=artifact["abi"])
+    return cast(Contract, deployed)
 
 
 def deploy_curve_pool(
@@ -100,7 +102,7 @@ def deploy_curve_pool(
 def mine(w3: Web3, tx: bytes) -> TxReceipt:
     """Mine a block holding the sent `tx` (the dev chain mines on demand); its receipt."""
     rpc_call(w3, "evm_mine", [])
-    return w3.eth.wait_for_transaction_receipt(tx, timeout=60)
+    return w3.eth.wait_for_transaction_receipt(HexBytes(tx), timeout=60)
 
 
 def _wait(w3: Web3, tx: bytes) -> None:
