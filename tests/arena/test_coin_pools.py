@@ -389,3 +389,9 @@ def test_state_files_show_balances_and_load_multi_coin_pools_unhydrated() -> Non
     assert load_state(loaded, state) == 0
     assert not len(loaded.coins)
     assert (loaded.status[: len(loaded.registry)] == PoolStatus.UNKNOWN).all()
+
+
+def test_every_pool_added_past_the_registry_capacity_is_reported_activated() -> None:
+    engine = ArenaEngine(capacity=4)
+    pools = [whitelisted(0x7000 + k) for k in range(100)]
+    assert engine.add_pools(pools) == list(range(100))
