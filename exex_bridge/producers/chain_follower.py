@@ -397,14 +397,15 @@ class ChainFollower:
         v2: set[bytes] = set()
         v3: set[bytes] = set()
         touched = self.epilogue_scope == "touched"
+        curve = m.Protocol.CURVE_STABLE  # no final exists for Curve pools
         for block in old:
             for entry in block.logs:
                 if entry.kind in (EventKind.V2_SYNC, EventKind.V2_OTHER):
                     v2.add(entry.pool)
-                elif entry.kind is EventKind.V3_SWAP or touched:
+                elif entry.protocol is not curve and (entry.kind is EventKind.V3_SWAP or touched):
                     v3.add(entry.pool)
         if touched:
-            for entry in (e for block in new for e in block.logs):
+            for entry in (e for block in new for e in block.logs if e.protocol is not curve):
                 (v3 if entry.protocol is m.Protocol.UNISWAP_V3 else v2).add(entry.pool)
         v2 &= self._tracked
         v3 &= self._tracked

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from web3 import Web3
 
 from arena.block_assembler import BlockAssembler
@@ -21,7 +22,7 @@ from devchain import AnvilNode, rollback, rpc_call
 from devchain.curve_pool import CurvePool, deploy_curve_pool
 from exex_bridge import messages as m
 from exex_bridge.codec import decode_message
-from exex_bridge.producers.chain_follower import ChainFollower
+from exex_bridge.producers.chain_follower import ChainFollower, EpilogueScope
 from exex_bridge.whitelist import Token, WhitelistedPool
 
 DECIMALS = (18, 6, 8)
@@ -67,8 +68,9 @@ def block_of_traffic(w3: Web3, curve: CurvePool, rng: random.Random) -> None:
         assert w3.eth.wait_for_transaction_receipt(tx, timeout=60)["status"] == 1
 
 
+@pytest.mark.parametrize("scope", ["producer", "touched"])
 async def test_the_follower_stream_keeps_the_arena_on_the_pool_through_a_revert(
-    anvil_node: AnvilNode,
+    anvil_node: AnvilNode, scope: EpilogueScope
 ) -> None:
     w3 = anvil_node.web3()
     curve = deploy_curve_pool(
@@ -87,7 +89,9 @@ async def test_the_follower_stream_keeps_the_arena_on_the_pool_through_a_revert(
     hydrate_indices(engine, w3, [0], start)
     engine.mark_synced(start, keep_history=False)
     frames: list[bytes] = []
-    follower = ChainFollower(w3, [pool], None, start_block=start + 1, on_frame=frames.append)
+    follower = ChainFollower(
+        w3, [pool], None, start_block=start + 1, on_frame=frames.append, epilogue_scope=scope
+    )
     assembler = BlockAssembler(engine)
 
     async def follow() -> None:
