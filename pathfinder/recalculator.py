@@ -108,7 +108,7 @@ class PathRecalculator:
                 self.graph.remove_pool(index)
                 for edge in self.pair_edges.remove_pool(index):
                     self.graph.remove_pool(edge.edge)
-        self._add_pair_edges(range(len(registry)))
+        self._add_pair_edges(np.flatnonzero(np.isin(registry.kind, _COIN_KINDS)).tolist())
         self.graph.compact()
         self._gas_pools = {
             base: [
