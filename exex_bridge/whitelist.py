@@ -48,6 +48,8 @@ PROTOCOL_SHORT: Final[dict[Protocol, str]] = {
 
 _TICKED: Final = frozenset({Protocol.UNISWAP_V3, Protocol.UNISWAP_V4})
 _V4: Final = Protocol.UNISWAP_V4
+# Pools the stream names by a 32-byte id (a Balancer pool id starts with its address).
+_KEYED_BY_ID: Final = frozenset({_V4, Protocol.BALANCER_V2_WEIGHTED})
 
 _HEX20 = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _HEX32 = re.compile(r"^0x[0-9a-fA-F]{64}$")
@@ -146,10 +148,12 @@ def parse_pool(
         raise ValueError(f"{where}: address {raw.address!r} is not 20-byte hex")
     address = bytes.fromhex(raw.address[2:])
     key = address
-    if protocol is _V4:
+    if protocol in _KEYED_BY_ID:
         if raw.pool_id is None or not _HEX32.match(raw.pool_id):
-            raise ValueError(f"{where}: V4 pool needs a 32-byte hex pool_id")
+            raise ValueError(f"{where}: {raw.protocol} pool needs a 32-byte hex pool_id")
         key = bytes.fromhex(raw.pool_id[2:])
+        if protocol is not _V4 and key[:20] != address:
+            raise ValueError(f"{where}: Balancer pool_id does not start with its address")
     if protocol in _TICKED:
         if raw.fee is None or raw.tick_spacing is None:
             raise ValueError(f"{where}: {raw.protocol} pool needs fee and tick_spacing")

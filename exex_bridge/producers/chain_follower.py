@@ -40,6 +40,7 @@ from exex_bridge import messages as m
 from exex_bridge.codec import encode_message
 from exex_bridge.framing import LENGTH_PREFIX
 from exex_bridge.producers import chain_rpc as rpc
+from exex_bridge.producers.balancer_fees import resolve_fee_changes
 from exex_bridge.producers.broadcast import FrameBroadcastServer, StreamSequencer
 from exex_bridge.producers.chain_rpc import FollowerRpcError, Header
 from exex_bridge.producers.follower_reports import (
@@ -48,7 +49,13 @@ from exex_bridge.producers.follower_reports import (
     PollReport,
     ReorgReport,
 )
-from exex_bridge.producers.log_decoding import EventKind, decode_block_logs
+from exex_bridge.producers.log_decoding import (
+    BALANCER_KINDS,
+    MAINNET_BALANCER_VAULT,
+    DecodedLog,
+    EventKind,
+    decode_block_logs,
+)
 from exex_bridge.whitelist import Whitelist, WhitelistedPool
 
 __all__ = [
@@ -65,7 +72,9 @@ log = logging.getLogger(__name__)
 EpilogueScope = Literal["producer", "touched"]
 DEFAULT_KEEP_BLOCKS: Final = 64
 DEFAULT_MAX_BLOCKS_PER_POLL: Final = 128
-_FOLLOWED: Final = frozenset({m.Protocol.UNISWAP_V2, m.Protocol.UNISWAP_V3})
+_FOLLOWED: Final = frozenset(
+    {m.Protocol.UNISWAP_V2, m.Protocol.UNISWAP_V3, m.Protocol.BALANCER_V2_WEIGHTED}
+)
 
 
 @dataclass(slots=True)
@@ -83,6 +92,8 @@ class ChainFollower:
     `start_block` is the first block published (default: the block after the head at
     the first poll); the block before it is kept as an anchor, never published.
     `on_frame` receives every frame payload as published (recordings).
+    `balancer_vault` is the Vault whose events are Balancer pool updates (mainnet's by
+    default; a test chain deploys its own).
     """
 
     def __init__(
@@ -97,6 +108,7 @@ class ChainFollower:
         max_blocks_per_poll: int = DEFAULT_MAX_BLOCKS_PER_POLL,
         epilogue_scope: EpilogueScope = "producer",
         on_frame: Callable[[bytes], None] | None = None,
+        balancer_vault: bytes = MAINNET_BALANCER_VAULT,
     ) -> None:
         if start_block is not None and start_block < 1:
             raise ValueError(f"start_block must be at least 1, got {start_block}")
@@ -110,6 +122,7 @@ class ChainFollower:
         self.max_blocks_per_poll = max_blocks_per_poll
         self.epilogue_scope: EpilogueScope = epilogue_scope
         self.on_frame = on_frame
+        self.balancer_vault = balancer_vault
         self.stats = FollowerStats()
         self._chain: deque[FollowedBlock] = deque(maxlen=keep_blocks)
         self._next_seq = 1
@@ -129,7 +142,7 @@ class ChainFollower:
         keys = []
         for pool in pools:
             if pool.protocol in _FOLLOWED:
-                keys.append(pool.address)
+                keys.append(pool.key)  # the address; a Balancer pool's 32-byte id
             else:
                 log.warning(
                     "not following %s: %s pools are not decoded here",
@@ -264,9 +277,18 @@ class ChainFollower:
         # Every pool event is kept, tracked or not: like the producer, which re-reads a
         # reverted block's receipts, a revert is filtered by the whitelist of its time.
         return [
-            FollowedBlock(h, tuple(decode_block_logs(rpc.block_logs(self.w3, h.hash))))
+            FollowedBlock(
+                h,
+                tuple(
+                    decode_block_logs(rpc.block_logs(self.w3, h.hash), vault=self.balancer_vault)
+                ),
+            )
             for h in headers
         ]
+
+    def _resolved(self, block: FollowedBlock, state_hash: str) -> tuple[DecodedLog, ...]:
+        """The block's events with Balancer fee changes read at `state_hash`."""
+        return resolve_fee_changes(self.w3, block.logs, frozenset(self._tracked), state_hash)
 
     def _still_canonical(self, header: Header) -> bool:
         current = rpc.header(self.w3, header.number)
@@ -279,13 +301,14 @@ class ChainFollower:
         if rest is None:
             return None
         blocks = self._read_blocks([first, *rest])
+        resolved = [self._resolved(b, b.header.hash) for b in blocks]
         if not self._still_canonical(blocks[-1].header):
             return None
         seq = StreamSequencer(self._next_seq)
         messages: list[m.SequencedMessage] = []
         updates = 0
-        for block in blocks:
-            block_msgs = self._block_messages(seq, block, is_revert=False)
+        for block, logs in zip(blocks, resolved, strict=True):
+            block_msgs = self._block_messages(seq, block, logs, is_revert=False)
             updates += len(block_msgs) - 2
             messages += block_msgs
         report = PollReport(
@@ -297,13 +320,17 @@ class ChainFollower:
         return _Poll(messages, chain + blocks, report, seq.next_seq)
 
     def _block_messages(
-        self, seq: StreamSequencer, block: FollowedBlock, *, is_revert: bool
+        self,
+        seq: StreamSequencer,
+        block: FollowedBlock,
+        logs: Sequence[DecodedLog],
+        *,
+        is_revert: bool,
     ) -> list[m.SequencedMessage]:
         h = block.header
-        logs = reversed(block.logs) if is_revert else block.logs
         events = [
             msg
-            for entry in logs
+            for entry in (reversed(logs) if is_revert else logs)
             if entry.pool in self._tracked
             and (msg := entry.message(h.number, h.timestamp, is_revert=is_revert)) is not None
         ]
@@ -336,16 +363,19 @@ class ChainFollower:
         new = self._read_blocks(headers)
         final_tip = new[-1].header if new else ancestor.header
         finals = self._finals(old, new, final_tip.hash)
+        # The producer reads a reverted block's absolute states at the final tip.
+        old_logs = [self._resolved(b, final_tip.hash) for b in old]
+        new_logs = [self._resolved(b, b.header.hash) for b in new]
         if not self._still_canonical(final_tip):
             return None
         seq = StreamSequencer(self._next_seq)
         messages: list[m.SequencedMessage] = [
             seq.reorg_start(_range([b.number for b in old]), _range([b.number for b in new]))
         ]
-        for block in reversed(old):
-            messages += self._block_messages(seq, block, is_revert=True)
-        for block in new:
-            messages += self._block_messages(seq, block, is_revert=False)
+        for block, logs in reversed(list(zip(old, old_logs, strict=True))):
+            messages += self._block_messages(seq, block, logs, is_revert=True)
+        for block, logs in zip(new, new_logs, strict=True):
+            messages += self._block_messages(seq, block, logs, is_revert=False)
         # The producer stamps a revert's epilogues with timestamp 0, a reorg's with the
         # last new block's.
         stamp = new[-1].header.timestamp if new else 0
@@ -375,14 +405,17 @@ class ChainFollower:
         v2: set[bytes] = set()
         v3: set[bytes] = set()
         touched = self.epilogue_scope == "touched"
+        # Balancer pools have no epilogue final: their updates are deltas, reverted as such.
         for block in old:
             for entry in block.logs:
+                if entry.kind in BALANCER_KINDS:
+                    continue
                 if entry.kind in (EventKind.V2_SYNC, EventKind.V2_OTHER):
                     v2.add(entry.pool)
                 elif entry.kind is EventKind.V3_SWAP or touched:
                     v3.add(entry.pool)
         if touched:
-            for entry in (e for block in new for e in block.logs):
+            for entry in (e for b in new for e in b.logs if e.kind not in BALANCER_KINDS):
                 (v3 if entry.protocol is m.Protocol.UNISWAP_V3 else v2).add(entry.pool)
         v2 &= self._tracked
         v3 &= self._tracked
