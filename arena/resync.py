@@ -17,6 +17,7 @@ import msgspec
 import numpy as np
 from web3 import Web3
 
+from arena.balancer_hydration import set_balancer_states
 from arena.engine import ArenaEngine, PoolStatus
 from arena.hydration import PoolKind as RpcPoolKind
 from arena.hydration import V2PoolSnapshot, hydrate_pools
@@ -43,7 +44,17 @@ def hydrate_indices(
     started = time.perf_counter()
     wanted: list[tuple[int, str, RpcPoolKind]] = []
     skipped = 0
+    indices = list(indices)
+    balancer = [
+        i
+        for i in indices
+        if engine.registry.kind_of(i) is PoolKind.BALANCER_WEIGHTED and engine.registry.is_active(i)
+    ]
+    set_balancer_states(engine, w3, balancer, block)
+    done = set(balancer)
     for index in indices:
+        if index in done:
+            continue
         kind = _RPC_KIND.get(engine.registry.kind_of(index))
         if kind is None or not engine.registry.is_active(index):
             skipped += 1
@@ -56,8 +67,9 @@ def hydrate_indices(
         else:
             engine.set_slot0(index, snap.sqrt_price_x96, snap.liquidity, snap.tick, snap.ticks)
     seconds = time.perf_counter() - started
-    log.info("hydrated %d pools at block %d in %.2fs", len(wanted), block, seconds)
-    return ResyncReport(block=block, pools=len(wanted), not_hydratable=skipped, seconds=seconds)
+    pools = len(wanted) + len(balancer)
+    log.info("hydrated %d pools at block %d in %.2fs", pools, block, seconds)
+    return ResyncReport(block=block, pools=pools, not_hydratable=skipped, seconds=seconds)
 
 
 def resync(engine: ArenaEngine, w3: Web3, block: int) -> ResyncReport:
@@ -86,6 +98,6 @@ def pools_to_hydrate(engine: ArenaEngine) -> list[int]:
     wanted = (
         engine.registry.active
         & ((status == PoolStatus.UNKNOWN) | (status == PoolStatus.STALE))
-        & ((kinds == PoolKind.V2) | (kinds == PoolKind.V3))
+        & ((kinds == PoolKind.V2) | (kinds == PoolKind.V3) | (kinds == PoolKind.BALANCER_WEIGHTED))
     )
     return [int(i) for i in np.flatnonzero(wanted)]
