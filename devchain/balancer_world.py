@@ -29,12 +29,15 @@ from devchain.deploy import checksum
 from devchain.errors import ArtifactError, DeploymentError
 from devchain.rpc import TxRequest, execute_block, nonce_at, rpc_call
 from devchain.tokens import patch_decimals
+from exex_bridge.messages import Protocol
+from exex_bridge.whitelist import Token, WhitelistedPool
 
 __all__ = [
     "BalancerPool",
     "BalancerWorld",
     "deploy_balancer_world",
     "pool_tokens",
+    "vault_swaps",
 ]
 
 _TASKS: Final = "@balancer-labs/v2-deployments/dist/tasks"
@@ -48,6 +51,21 @@ _EXIT_EXACT_BPT_IN: Final = 1
 _SINGLE_SWAP: Final = "(bytes32,uint8,address,address,uint256,bytes)"
 _FUNDS: Final = "(address,bool,address,bool)"
 POOL_CREATED: Final = bytes(keccak(text="PoolCreated(address)"))
+VAULT_SWAP: Final = bytes(keccak(text="Swap(bytes32,address,address,uint256,uint256)"))
+
+
+def vault_swaps(receipts: list[dict[str, Any]], vault: str) -> dict[bytes, tuple[int, int]]:
+    """(amount in, amount out) of the Vault's `Swap` event by pool id, from receipts."""
+    out: dict[bytes, tuple[int, int]] = {}
+    for receipt in receipts:
+        for log in receipt["logs"]:
+            topics = [bytes.fromhex(t[2:]) for t in log["topics"]]
+            if log["address"].lower() == vault.lower() and topics[0] == VAULT_SWAP:
+                amount_in, amount_out = decode(
+                    ["uint256", "uint256"], bytes.fromhex(log["data"][2:])
+                )
+                out[topics[1]] = (int(amount_in), int(amount_out))
+    return out
 
 
 @functools.cache
@@ -179,9 +197,28 @@ class BalancerWorld:
             pool, False, encode(["uint256", "uint256"], [_EXIT_EXACT_BPT_IN, bpt_in])
         )
 
-    def bpt_balance(self, pool: BalancerPool) -> int:
+    def bpt_balance(self, pool: BalancerPool, block: int | str = "latest") -> int:
         data = _call_data("balanceOf(address)", ["address"], [self.deployer])
-        return int(decode(["uint256"], _eth_call(self.w3, pool.address, data))[0])
+        return int(decode(["uint256"], _eth_call(self.w3, pool.address, data, block))[0])
+
+    def whitelisted(self) -> list[WhitelistedPool]:
+        """The pools as whitelist entries (keyed by pool id; token0/1: the first two)."""
+        out = []
+        for pool in self.pools:
+            first, second = (
+                Token(address=bytes.fromhex(t[2:]), decimals=d)
+                for t, d in zip(pool.tokens[:2], pool.decimals[:2], strict=True)
+            )
+            out.append(
+                WhitelistedPool(
+                    key=pool.pool_id,
+                    address=bytes.fromhex(pool.address[2:]),
+                    protocol=Protocol.BALANCER_V2_WEIGHTED,
+                    token0=first,
+                    token1=second,
+                )
+            )
+        return out
 
     def fee_tx(self, pool: BalancerPool, fee: int) -> TxRequest:
         data = _call_data("setSwapFeePercentage(uint256)", ["uint256"], [fee])

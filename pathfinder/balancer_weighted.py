@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final
 
+from arena.coin_pools import CoinPoolState, WeightedParams
 from pathfinder import balancer_fixed_point as fp
 from pathfinder.balancer_fixed_point import PowRule
 from pathfinder.errors import InvalidInputError, MathDomainError
@@ -31,7 +32,9 @@ __all__ = [
     "WeightedPoolMath",
     "calc_out_given_in",
     "calc_in_given_out",
+    "quote_out",
     "scaling_factor_for_decimals",
+    "weighted_math_of",
 ]
 
 MAX_IN_RATIO: Final = 3 * 10**17
@@ -158,3 +161,30 @@ class WeightedPoolMath:
         )
         raw_net_in = fp.div_up(net_in, scale_in)
         return fp.div_up(raw_net_in, fp.complement(self.swap_fee))
+
+
+_VERSION_OF_GENERATION: Final = {1: WeightedPoolVersion.V1, 2: WeightedPoolVersion.V2}
+
+
+def weighted_math_of(params: WeightedParams) -> WeightedPoolMath:
+    """The math of a pool as the arena holds it (`WeightedParams.version`: 1 is the
+    20210418 generation, 2 the 20220908 one and later)."""
+    version = _VERSION_OF_GENERATION.get(params.version)
+    if version is None:
+        raise InvalidInputError("version", params.version)
+    return WeightedPoolMath(
+        version=version,
+        weights=params.weights,
+        scaling_factors=params.scaling_factors,
+        swap_fee=params.swap_fee,
+    )
+
+
+def quote_out(state: CoinPoolState, token_in: bytes, token_out: bytes, amount_in: int) -> int:
+    """A given-in swap's output against an arena multi-coin state of a weighted pool."""
+    if not isinstance(state.params, WeightedParams):
+        raise InvalidInputError("params", type(state.params).__name__)
+    i, j = state.coin_index(token_in), state.coin_index(token_out)
+    if i is None or j is None:
+        raise InvalidInputError("token", (token_in.hex(), token_out.hex()))
+    return weighted_math_of(state.params).amount_out(state.balances, i, j, amount_in)
