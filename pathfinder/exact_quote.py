@@ -13,8 +13,9 @@ from typing import NamedTuple, final
 
 from arena.engine import ArenaEngine
 from arena.registry import PoolKind
+from pathfinder.balancer_hops import BalancerRead, balancer_read
 from pathfinder.bounded_search import HopQuotes, Path, PricedCycle, Verified, settle
-from pathfinder.errors import PathfinderError
+from pathfinder.errors import PathfinderError, PoolNotQuotableError
 from pathfinder.hop_params import DEFAULT_V2_FEE
 from pathfinder.optimum_walk import HopCurve, TickLadder, walk_optimum
 from pathfinder.tick_table import TickTable
@@ -34,7 +35,7 @@ class V3Read(NamedTuple):
     ladder: TickLadder
 
 
-PoolRead = V2Read | V3Read
+PoolRead = V2Read | V3Read | BalancerRead
 
 
 @final
@@ -79,7 +80,15 @@ class ExactQuoter:
         """What the exact quotes of a pool read from the arena: its state now."""
         engine = self.engine
         pool = engine.registry.pools[index]
-        if engine.registry.kind_of(index) is PoolKind.V2:
+        kind = engine.registry.kind_of(index)
+        if kind is PoolKind.BALANCER_WEIGHTED:
+            read = balancer_read(
+                engine.coins.state(index), pool.token0.address, pool.token1.address
+            )
+            if read is None:
+                raise PoolNotQuotableError(index, "no weighted-pool state with both tokens")
+            return read
+        if kind is PoolKind.V2:
             r0, r1 = engine.table.reserves(index)
             fee = pool.fee if pool.fee is not None else DEFAULT_V2_FEE
             return V2Read(r0, r1, fee // 100)
@@ -108,6 +117,19 @@ class ExactQuoter:
                 return self._v2_quotes(read, zero_for_one)
             case V3Read():
                 return self._v3_quotes(read, zero_for_one)
+            case BalancerRead():
+                return self._balancer_quotes(read, zero_for_one)
+
+    def _balancer_quotes(self, read: BalancerRead, zero_for_one: bool) -> HopQuotes:
+        def out(amount_in: int) -> int:
+            self.quotes += 1
+            return read.out(zero_for_one, amount_in)
+
+        def need(amount_out: int) -> int:
+            self.quotes += 1
+            return read.need(zero_for_one, amount_out)
+
+        return HopQuotes(out, need)
 
     def _v2_quotes(self, read: V2Read, zero_for_one: bool) -> HopQuotes:
         r0, r1, fee_bps = read
@@ -211,6 +233,13 @@ def curve_of(read: PoolRead, zero_for_one: bool) -> HopCurve:
             kept, scale = fee_fraction(fee_bps)
             r_in, r_out = (r0, r1) if zero_for_one else (r1, r0)
             return HopCurve.constant_product(r_in, r_out, kept / scale)
+        case BalancerRead(balances=balances, math=math):
+            # The walk's real-valued form: a constant product with the pool's spot rate
+            # (exact for equal weights); `settle` checks it against exact quotes.
+            i, j = read.coins(zero_for_one)
+            ratio = math.weights[i] / math.weights[j]
+            gamma = 1.0 - math.swap_fee / 1e18
+            return HopCurve.constant_product(balances[i], round(balances[j] * ratio), gamma)
         case V3Read(state=state, ladder=ladder):
             return HopCurve.concentrated(
                 sqrt_price_x96=state.sqrt_price_x96,

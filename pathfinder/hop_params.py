@@ -18,6 +18,7 @@ import numpy.typing as npt
 from arena.engine import ArenaEngine, PoolStatus
 from arena.registry import PoolKind
 from arena.state_table import limbs_to_float
+from pathfinder.balancer_hops import balancer_mobius
 from pathfinder.tick_math import MAX_TICK, MIN_TICK, get_sqrt_ratio_at_tick
 
 Q96: Final = float(1 << 96)
@@ -84,7 +85,10 @@ class HopParams:
         v2 = kinds == PoolKind.V2
         if v2.any():
             self._set_v2(indices[v2], records[v2], gamma[v2])
-        concentrated = ~v2
+        balancer = kinds == PoolKind.BALANCER_WEIGHTED
+        if balancer.any():
+            self._set_balancer(engine, indices[balancer])
+        concentrated = ~v2 & ~balancer
         if concentrated.any():
             self._set_concentrated(
                 engine, indices[concentrated], records[concentrated], gamma[concentrated]
@@ -97,6 +101,25 @@ class HopParams:
         self.m[idx, 1], self.k[idx, 1], self.n[idx, 1] = r1, g * r0, g
         self.cap[idx] = np.inf
         self.usable[idx] &= (r0 > 0) & (r1 > 0)
+
+    def _set_balancer(self, engine: ArenaEngine, idx: npt.NDArray[np.int64]) -> None:
+        """Weighted pools between the whitelist's token0 and token1 (`balancer_hops`)."""
+        for i in idx.tolist():
+            pool = engine.registry.pools[i]
+            state = engine.coins.state(i)
+            a = state.coin_index(pool.token0.address) if state is not None else None
+            b = state.coin_index(pool.token1.address) if state is not None else None
+            hops = (
+                (balancer_mobius(state, a, b), balancer_mobius(state, b, a))
+                if state is not None and a is not None and b is not None
+                else (None, None)
+            )
+            for direction, hop in enumerate(hops):
+                if hop is None:
+                    self.usable[i] = False
+                    continue
+                self.m[i, direction], self.k[i, direction] = hop.m, hop.k
+                self.n[i, direction], self.cap[i, direction] = hop.n, hop.cap
 
     def _set_concentrated(
         self,
