@@ -19,6 +19,8 @@ Protocol-neutral API (the engine calls it from its block staging; pathfinding re
 - `CoinPoolStore.revert(block, undo)`: put the block's pre-images back; returns False if
   the store holds none for that block (the caller marks the block's pools stale).
 - `CoinPoolStore.keep_newest(blocks)` / `drop_history()`: bound or clear the journal.
+- `CoinPoolStore.clock`: the timestamp of the newest block committed (0 before any),
+  put back by reverts: what time-dependent parameters (Curve's A ramp) are read at.
 
 Protocol-specific folds of stream updates into new states live beside this module
 (`arena/curve_updates.py` for Curve); a new protocol adds its own params struct and fold.
@@ -102,19 +104,22 @@ def shape_error(state: CoinPoolState) -> str | None:
     return None
 
 
-# block -> the states a block replaced (None: the pool had no state before it)
+# pool -> the state a block replaced (None: the pool had no state before it)
 _PreImages = dict[int, CoinPoolState | None]
+# a journaled block: its pre-images and the clock before it
+_Entry = tuple[_PreImages, int]
 
 
 @final
 class CoinPoolStore:
     """Multi-coin pool states by registry index, with each recent block's pre-images."""
 
-    __slots__ = ("_journal", "_states")
+    __slots__ = ("_journal", "_states", "clock")
 
     def __init__(self) -> None:
         self._states: dict[int, CoinPoolState] = {}
-        self._journal: OrderedDict[int, _PreImages] = OrderedDict()
+        self._journal: OrderedDict[int, _Entry] = OrderedDict()
+        self.clock = 0
 
     def __len__(self) -> int:
         return len(self._states)
@@ -142,30 +147,39 @@ class CoinPoolStore:
         self._states.pop(index, None)
 
     def commit(
-        self, block: int, states: Mapping[int, CoinPoolState], undo: list[Callable[[], object]]
+        self,
+        block: int,
+        states: Mapping[int, CoinPoolState],
+        undo: list[Callable[[], object]],
+        *,
+        timestamp: int,
     ) -> None:
-        """Write a block's new states, keeping what they replace as the block's pre-images.
+        """Write a block's new states, keeping what they replace as the block's pre-images;
+        the clock moves to the block's `timestamp`.
 
         A block already journaled (re-applied after a revert) replaces its entry. Pushes
         the step that puts everything back on `undo`."""
         current = self._states
-        pre: _PreImages = {index: current.get(index) for index in states}
+        entry: _Entry = ({index: current.get(index) for index in states}, self.clock)
         replaced = self._journal.get(block)
-        undo.append(lambda: self._undo_commit(block, pre, replaced))
+        undo.append(lambda: self._undo_commit(block, entry, replaced))
         current.update(states)
-        self._journal[block] = pre
+        self._journal[block] = entry
         self._journal.move_to_end(block)
+        self.clock = timestamp
 
     def revert(self, block: int, undo: list[Callable[[], object]]) -> bool:
         """Put back the states `block` replaced; False if its pre-images are not held
         (nothing changes then). Pushes the step that re-applies the block on `undo`."""
-        pre = self._journal.get(block)
-        if pre is None:
+        entry = self._journal.get(block)
+        if entry is None:
             return False
+        pre, clock = entry
         current = self._states
-        after = {index: current.get(index) for index in pre}
-        undo.append(lambda: self._undo_revert(block, pre, after))
+        after: _Entry = ({index: current.get(index) for index in pre}, self.clock)
+        undo.append(lambda: self._undo_revert(block, entry, after))
         _put(current, pre)
+        self.clock = clock
         del self._journal[block]
         return True
 
@@ -180,16 +194,18 @@ class CoinPoolStore:
     def drop_history(self) -> None:
         self._journal.clear()
 
-    def _undo_commit(self, block: int, pre: _PreImages, replaced: _PreImages | None) -> None:
-        _put(self._states, pre)
+    def _undo_commit(self, block: int, entry: _Entry, replaced: _Entry | None) -> None:
+        _put(self._states, entry[0])
+        self.clock = entry[1]
         if replaced is None:
             self._journal.pop(block, None)
         else:
             self._journal[block] = replaced
 
-    def _undo_revert(self, block: int, pre: _PreImages, after: _PreImages) -> None:
-        _put(self._states, after)
-        self._journal[block] = pre
+    def _undo_revert(self, block: int, entry: _Entry, after: _Entry) -> None:
+        _put(self._states, after[0])
+        self.clock = after[1]
+        self._journal[block] = entry
         self._journal.move_to_end(block)
 
 

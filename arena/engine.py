@@ -317,7 +317,7 @@ class ArenaEngine:
             if any_not_live:
                 self._status_before.push(block, (rows[not_live], before[not_live]), undo)
             self._write_common(undo, block, rows, statuses, touched)
-            self.coins.commit(block, coin_work, undo)
+            self.coins.commit(block, coin_work, undo, timestamp=begin.block_timestamp)
             self.ring.push(block, rows, pre_images)
         except BaseException:
             for step in reversed(undo):

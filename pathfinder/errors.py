@@ -12,7 +12,6 @@ __all__ = [
     "InsufficientAmountError",
     "InsufficientLiquidityError",
     "IncompleteSwapError",
-    "PoolNotQuotableError",
 ]
 
 
@@ -91,13 +90,3 @@ class IncompleteSwapError(PathfinderError):
         self.requested = requested
         self.filled = filled
         super().__init__(f"{operation}: filled {filled} of {requested}")
-
-
-class PoolNotQuotableError(PathfinderError):
-    """A pool the arena holds no quotable state for (e.g. a multi-coin pool never
-    hydrated); its cycles are not usable in the screen either."""
-
-    def __init__(self, index: int, reason: str) -> None:
-        self.index = index
-        self.reason = reason
-        super().__init__(f"pool #{index} cannot be quoted: {reason}")

@@ -2,7 +2,9 @@
 
 V2 hops use `getAmountOut`/`getAmountIn` with the pool's fee; V3/V4 hops run the full
 swap loop with tick crossings over a `TickTable` rebuilt only when the pool's tick map
-changed. `ExactQuoter.verify` finds a cycle's best input with a bounded number of exact
+changed; Curve StableSwap-NG hops run the pool's exchange math (`curve_hop`; no
+exact-output quote, so the search's trim step passes them by).
+`ExactQuoter.verify` finds a cycle's best input with a bounded number of exact
 cycle quotes (`pathfinder.bounded_search`), starting from the real-valued optimum over
 the exact state (`pathfinder.optimum_walk`).
 """
@@ -15,7 +17,8 @@ from arena.engine import ArenaEngine
 from arena.registry import PoolKind
 from pathfinder.balancer_hops import BalancerRead, balancer_read
 from pathfinder.bounded_search import HopQuotes, Path, PricedCycle, Verified, settle
-from pathfinder.errors import PathfinderError, PoolNotQuotableError
+from pathfinder.curve_hop import CurveRead, curve_out, read_curve, screen_row, virtual_reserves
+from pathfinder.errors import PathfinderError
 from pathfinder.hop_params import DEFAULT_V2_FEE
 from pathfinder.optimum_walk import HopCurve, TickLadder, walk_optimum
 from pathfinder.tick_table import TickTable
@@ -35,7 +38,13 @@ class V3Read(NamedTuple):
     ladder: TickLadder
 
 
-PoolRead = V2Read | V3Read | BalancerRead
+class Unquotable(NamedTuple):
+    """A pool whose state the arena does not hold in a quotable form: every quote is 0."""
+
+    pool: int
+
+
+PoolRead = V2Read | V3Read | CurveRead | BalancerRead | Unquotable
 
 
 @final
@@ -82,12 +91,14 @@ class ExactQuoter:
         pool = engine.registry.pools[index]
         kind = engine.registry.kind_of(index)
         if kind is PoolKind.BALANCER_WEIGHTED:
-            read = balancer_read(
+            balancer = balancer_read(
                 engine.coins.state(index), pool.token0.address, pool.token1.address
             )
-            if read is None:
-                raise PoolNotQuotableError(index, "no weighted-pool state with both tokens")
-            return read
+            return Unquotable(index) if balancer is None else balancer
+        if kind is PoolKind.CURVE_STABLE:
+            coin_state = engine.coins.state(index)
+            curve = None if coin_state is None else read_curve(coin_state, pool, engine.coins.clock)
+            return Unquotable(index) if curve is None else curve
         if kind is PoolKind.V2:
             r0, r1 = engine.table.reserves(index)
             fee = pool.fee if pool.fee is not None else DEFAULT_V2_FEE
@@ -117,8 +128,12 @@ class ExactQuoter:
                 return self._v2_quotes(read, zero_for_one)
             case V3Read():
                 return self._v3_quotes(read, zero_for_one)
+            case CurveRead():
+                return self._curve_quotes(read, zero_for_one)
             case BalancerRead():
                 return self._balancer_quotes(read, zero_for_one)
+            case Unquotable():
+                return HopQuotes(_nothing, _nothing)
 
     def _balancer_quotes(self, read: BalancerRead, zero_for_one: bool) -> HopQuotes:
         def out(amount_in: int) -> int:
@@ -130,6 +145,13 @@ class ExactQuoter:
             return read.need(zero_for_one, amount_out)
 
         return HopQuotes(out, need)
+
+    def _curve_quotes(self, read: CurveRead, zero_for_one: bool) -> HopQuotes:
+        def out(amount_in: int) -> int:
+            self.quotes += 1
+            return curve_out(read, zero_for_one, amount_in)
+
+        return HopQuotes(out, _nothing)
 
     def _v2_quotes(self, read: V2Read, zero_for_one: bool) -> HopQuotes:
         r0, r1, fee_bps = read
@@ -227,19 +249,16 @@ class QuoteBatch:
         return settle(PricedCycle([self.hop_quotes(i, z) for i, z in path]), guess, optimum)
 
 
+def _nothing(_: int) -> int:
+    return 0
+
+
 def curve_of(read: PoolRead, zero_for_one: bool) -> HopCurve:
     match read:
         case V2Read(reserve0=r0, reserve1=r1, fee_bps=fee_bps):
             kept, scale = fee_fraction(fee_bps)
             r_in, r_out = (r0, r1) if zero_for_one else (r1, r0)
             return HopCurve.constant_product(r_in, r_out, kept / scale)
-        case BalancerRead(balances=balances, math=math):
-            # The walk's real-valued form: a constant product with the pool's spot rate
-            # (exact for equal weights); `settle` checks it against exact quotes.
-            i, j = read.coins(zero_for_one)
-            ratio = math.weights[i] / math.weights[j]
-            gamma = 1.0 - math.swap_fee / 1e18
-            return HopCurve.constant_product(balances[i], round(balances[j] * ratio), gamma)
         case V3Read(state=state, ladder=ladder):
             return HopCurve.concentrated(
                 sqrt_price_x96=state.sqrt_price_x96,
@@ -249,3 +268,18 @@ def curve_of(read: PoolRead, zero_for_one: bool) -> HopCurve:
                 zero_for_one=zero_for_one,
                 ladder=ladder,
             )
+        case CurveRead():
+            row = screen_row(read, zero_for_one)
+            if row is None:
+                return HopCurve.constant_product(1, 0, 1.0)
+            reserve_in, reserve_out = virtual_reserves(row)
+            return HopCurve.constant_product(reserve_in, reserve_out, 1.0)
+        case BalancerRead(balances=balances, math=math):
+            # The walk's real-valued form: a constant product with the pool's spot rate
+            # (exact for equal weights); `settle` checks it against exact quotes.
+            i, j = read.coins(zero_for_one)
+            ratio = math.weights[i] / math.weights[j]
+            gamma = 1.0 - math.swap_fee / 1e18
+            return HopCurve.constant_product(balances[i], round(balances[j] * ratio), gamma)
+        case Unquotable():
+            return HopCurve.constant_product(1, 0, 1.0)

@@ -3,8 +3,10 @@
 A swap hop maps an input x to `K·x / (M + N·x)`. A V2 pool is exactly that with
 `M = reserve_in`, `K = γ·reserve_out`, `N = γ` (γ = 1 − fee). A V3/V4 pool is that over
 its in-range virtual reserves (`L/√P` and `L·√P`), valid up to `cap`: the input that
-moves the price to the current tick range's boundary. Rows are refreshed only for the
-pools a block changed. Direction 0 is zero_for_one (token0 in), direction 1 the other.
+moves the price to the current tick range's boundary. A Curve StableSwap-NG pool's row
+is a map that never promises more than the pool pays, up to its cap (`curve_hop`). Rows
+are refreshed only for the pools a block changed. Direction 0 is zero_for_one (token0
+in), direction 1 the other.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from arena.engine import ArenaEngine, PoolStatus
 from arena.registry import PoolKind
 from arena.state_table import limbs_to_float
 from pathfinder.balancer_hops import balancer_mobius
+from pathfinder.curve_hop import read_curve, screen_row
 from pathfinder.tick_math import MAX_TICK, MIN_TICK, get_sqrt_ratio_at_tick
 
 Q96: Final = float(1 << 96)
@@ -85,22 +88,31 @@ class HopParams:
         v2 = kinds == PoolKind.V2
         if v2.any():
             self._set_v2(indices[v2], records[v2], gamma[v2])
-        balancer = kinds == PoolKind.BALANCER_WEIGHTED
-        if balancer.any():
-            self._set_balancer(engine, indices[balancer])
-        concentrated = ~v2 & ~balancer
+        concentrated = (kinds == PoolKind.V3) | (kinds == PoolKind.V4)
         if concentrated.any():
             self._set_concentrated(
                 engine, indices[concentrated], records[concentrated], gamma[concentrated]
             )
+        curve = kinds == PoolKind.CURVE_STABLE
+        if curve.any():
+            self._set_curve(engine, indices[curve])
+        balancer = kinds == PoolKind.BALANCER_WEIGHTED
+        if balancer.any():
+            self._set_balancer(engine, indices[balancer])
+        self.usable[indices[~(v2 | concentrated | curve | balancer)]] = False  # no screen row
 
-    def _set_v2(self, idx: npt.NDArray[np.int64], rec: npt.NDArray[np.void], g: FloatArray) -> None:
-        r0 = limbs_to_float(rec["reserve0"], 16)
-        r1 = limbs_to_float(rec["reserve1"], 16)
-        self.m[idx, 0], self.k[idx, 0], self.n[idx, 0] = r0, g * r1, g
-        self.m[idx, 1], self.k[idx, 1], self.n[idx, 1] = r1, g * r0, g
-        self.cap[idx] = np.inf
-        self.usable[idx] &= (r0 > 0) & (r1 > 0)
+    def _set_curve(self, engine: ArenaEngine, idx: npt.NDArray[np.int64]) -> None:
+        coins, pools = engine.coins, engine.registry.pools
+        for index in idx.tolist():
+            state = coins.state(index)
+            read = None if state is None else read_curve(state, pools[index], coins.clock)
+            rows = [None, None] if read is None else [screen_row(read, z) for z in (True, False)]
+            for direction, row in enumerate(rows):
+                if row is None:
+                    self.usable[index] = False
+                    continue
+                self.k[index, direction], self.m[index, direction] = row.k, row.m
+                self.n[index, direction], self.cap[index, direction] = row.n, row.cap
 
     def _set_balancer(self, engine: ArenaEngine, idx: npt.NDArray[np.int64]) -> None:
         """Weighted pools between the whitelist's token0 and token1 (`balancer_hops`)."""
@@ -120,6 +132,14 @@ class HopParams:
                     continue
                 self.m[i, direction], self.k[i, direction] = hop.m, hop.k
                 self.n[i, direction], self.cap[i, direction] = hop.n, hop.cap
+
+    def _set_v2(self, idx: npt.NDArray[np.int64], rec: npt.NDArray[np.void], g: FloatArray) -> None:
+        r0 = limbs_to_float(rec["reserve0"], 16)
+        r1 = limbs_to_float(rec["reserve1"], 16)
+        self.m[idx, 0], self.k[idx, 0], self.n[idx, 0] = r0, g * r1, g
+        self.m[idx, 1], self.k[idx, 1], self.n[idx, 1] = r1, g * r0, g
+        self.cap[idx] = np.inf
+        self.usable[idx] &= (r0 > 0) & (r1 > 0)
 
     def _set_concentrated(
         self,

@@ -33,6 +33,8 @@ from pathfinder.screen import screen, top_candidates
 
 log = logging.getLogger(__name__)
 
+# kinds whose screen row gives the mid price as K/(N·M) (a Curve row is a lower bound)
+_PRICED_KINDS: Final = (PoolKind.V2, PoolKind.V3, PoolKind.V4)
 MAINNET_WETH: Final = bytes.fromhex("c02aaa39b223fe8d0a0e5c4f27ead9083c756cc2")
 
 
@@ -159,8 +161,9 @@ class PathRecalculator:
         if token == self.gas_token:
             return 1.0
         best, rate = 0.0, np.nan
+        kinds = self.engine.registry.kind
         for index in self._gas_pools.get(token, ()):
-            if not self.params.usable[index]:
+            if not self.params.usable[index] or kinds[index] not in _PRICED_KINDS:
                 continue
             d = 0 if self.graph.pool_tokens[index][0] == self.gas_token else 1
             depth = float(self.params.m[index, d])

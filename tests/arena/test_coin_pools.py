@@ -150,11 +150,17 @@ class Snapshot:
     states: dict[int, CoinPoolState]
     status: list[int]
     tip: int | None
+    clock: int
 
 
 def snapshot(engine: ArenaEngine) -> Snapshot:
     n = len(engine.registry)
-    return Snapshot(dict(engine.coins.states()), engine.status[:n].tolist(), engine.tip_block)
+    return Snapshot(
+        dict(engine.coins.states()),
+        engine.status[:n].tolist(),
+        engine.tip_block,
+        engine.coins.clock,
+    )
 
 
 def expected_after(
@@ -226,6 +232,7 @@ def test_apply_then_revert_restores_every_state_exactly(
         history.append((block, before))
         engine.apply_block(begin(block, is_revert=False), block_events(block))
         assert dict(engine.coins.states()) == expected_after(before.states, engine, block)
+        assert engine.coins.clock == block.timestamp
     unhydrated = engine.registry.index_of[address(UNHYDRATED).value]
     assert unhydrated not in engine.coins
     assert engine.status[unhydrated] == PoolStatus.UNKNOWN
@@ -234,6 +241,7 @@ def test_apply_then_revert_restores_every_state_exactly(
         after = snapshot(engine)
         assert after.states == before.states
         assert after.tip == before.tip
+        assert after.clock == before.clock
         if wrong_counts:
             sticky = [
                 b if b == a or a != PoolStatus.STALE else a
