@@ -120,6 +120,7 @@ def pool_tokens(
 class BalancerWorld:
     w3: Web3
     deployer: str
+    authorizer: str
     vault: str
     queries: str
     factories: dict[str, str]
@@ -200,6 +201,24 @@ class BalancerWorld:
     def bpt_balance(self, pool: BalancerPool, block: int | str = "latest") -> int:
         data = _call_data("balanceOf(address)", ["address"], [self.deployer])
         return int(decode(["uint256"], _eth_call(self.w3, pool.address, data, block))[0])
+
+    def set_protocol_swap_fee(self, fee: int) -> None:
+        """Makes the Vault's ProtocolFeesCollector charge `fee` (1e18) of swap fees: the
+        deployer (the Authorizer's admin) grants itself the action, then sets it."""
+        raw = _eth_call(self.w3, self.vault, _selector("getProtocolFeesCollector()"))
+        collector = checksum(decode(["address"], raw)[0])
+        setter = _selector("setSwapFeePercentage(uint256)")
+        raw = _eth_call(self.w3, collector, _call_data("getActionId(bytes4)", ["bytes4"], [setter]))
+        action = bytes(decode(["bytes32"], raw)[0])
+        grant = _call_data(
+            "grantRole(bytes32,address)", ["bytes32", "address"], [action, self.deployer]
+        )
+        self.execute(
+            [
+                self._tx(self.authorizer, grant, _OP_GAS, "grant protocol fee setter"),
+                self._tx(collector, setter + encode(["uint256"], [fee]), _OP_GAS, "protocol fee"),
+            ]
+        )
 
     def whitelisted(self) -> list[WhitelistedPool]:
         """The pools as whitelist entries (keyed by pool id; token0/1: the first two)."""
@@ -307,7 +326,7 @@ def deploy_balancer_world(w3: Web3, deployer: str | None = None) -> BalancerWorl
         _creation_code("20220721-balancer-queries", "BalancerQueries") + on_vault,
         "queries",
     )
-    world = BalancerWorld(w3, owner, vault, queries, factories, tokens, [])
+    world = BalancerWorld(w3, owner, authorizer, vault, queries, factories, tokens, [])
     approve = _call_data("approve(address,uint256)", ["address", "uint256"], [vault, _MAX_UINT256])
     world.execute([world._tx(t, approve, 100_000, "approve vault") for t in tokens.values()])
     for key, symbols, percents, fee in _POOLS:
