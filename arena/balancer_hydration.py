@@ -12,6 +12,7 @@ reverts is an answer (None), not an error.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any, Final, cast
 
@@ -24,7 +25,8 @@ from web3.types import RPCEndpoint
 from arena.coin_pools import CoinPoolState, WeightedParams
 from arena.engine import ArenaEngine
 from arena.hydration import BlockRef, HydrationError
-from arena.pool_status import StaleReason
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "BalancerExclusion",
@@ -41,6 +43,8 @@ _GET_RATE_PROVIDERS: Final = bytes.fromhex("238a2d59")
 _GET_SCALING_FACTORS: Final = bytes.fromhex("1dd746ea")
 _DECIMALS: Final = bytes.fromhex("313ce567")
 _ONE: Final = 10**18
+RATE_PROVIDERS: Final = "balancer_rate_providers"  # scaling moves with getRate()
+NOT_WEIGHTED: Final = "balancer_not_weighted"  # no weighted-pool answers
 FIRST_GENERATION: Final = 1  # 20210418 WeightedPool / WeightedPool2Tokens
 LATER_GENERATION: Final = 2  # 20220908 weighted pool v2 and the same math after it
 
@@ -52,10 +56,10 @@ class BalancerPoolSnapshot(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class BalancerExclusion(msgspec.Struct, frozen=True, kw_only=True):
-    """A pool that cannot be modelled exactly; `reason` labels the stale metric."""
+    """A pool that cannot be modelled exactly; `reason` labels the exclusion metric."""
 
     pool_id: bytes
-    reason: StaleReason
+    reason: str
     detail: str
 
 
@@ -146,31 +150,23 @@ def _snapshot(
 ) -> BalancerPoolSnapshot | BalancerExclusion:
     weights_raw = _one(head[1], ["uint256[]"])
     if weights_raw is None or len(weights_raw[0]) != len(coins):
-        return BalancerExclusion(
-            pool_id=pid, reason=StaleReason.BALANCER_NOT_WEIGHTED, detail="no matching weights"
-        )
+        return BalancerExclusion(pool_id=pid, reason=NOT_WEIGHTED, detail="no matching weights")
     providers = _one(head[3], ["address[]"])
     if providers is not None and any(int(str(a), 16) for a in providers[0]):
-        return BalancerExclusion(
-            pool_id=pid, reason=StaleReason.BALANCER_RATE_PROVIDERS, detail=str(providers[0])
-        )
+        return BalancerExclusion(pool_id=pid, reason=RATE_PROVIDERS, detail=str(providers[0]))
     fee = cast(tuple[int], _one(head[2], ["uint256"]))[0]
     if providers is None:  # first generation: factors from the tokens' decimals
         version = FIRST_GENERATION
         answers = _batch(w3, block, [(c, _DECIMALS) for c in coins])
         decimals = [_one(a, ["uint8"]) for a in answers]
         if any(d is None or d[0] > 18 for d in decimals):
-            return BalancerExclusion(
-                pool_id=pid, reason=StaleReason.BALANCER_NOT_WEIGHTED, detail="token decimals"
-            )
+            return BalancerExclusion(pool_id=pid, reason=NOT_WEIGHTED, detail="token decimals")
         factors = tuple(_ONE * 10 ** (18 - cast(tuple[int], d)[0]) for d in decimals)
     else:
         version = LATER_GENERATION
         got = _one(scaling, ["uint256[]"])
         if got is None or len(got[0]) != len(coins):
-            return BalancerExclusion(
-                pool_id=pid, reason=StaleReason.BALANCER_NOT_WEIGHTED, detail="scaling factors"
-            )
+            return BalancerExclusion(pool_id=pid, reason=NOT_WEIGHTED, detail="scaling factors")
         factors = tuple(int(f) for f in got[0])
     params = WeightedParams(
         weights=tuple(int(w) for w in weights_raw[0]),
@@ -184,15 +180,23 @@ def _snapshot(
 
 def set_balancer_states(engine: ArenaEngine, w3: Web3, indices: Sequence[int], block: int) -> int:
     """Hydrate the given Balancer pools at `block` into the engine: each becomes LIVE with
-    its state, or stale with the reason it is excluded (counted by reason in
-    `arena_pools_marked_stale_total`). Returns the number hydrated."""
+    its state, or is excluded (tracked, never quoted, not retried; counted by reason in
+    `arena_coin_pools_excluded_total` and logged once). Returns the number hydrated."""
     if not indices:
         return 0
     ids = [engine.registry.pools[i].key for i in indices]
     hydrated = 0
     for index, found in zip(indices, hydrate_balancer_pools(w3, ids, block), strict=True):
         if isinstance(found, BalancerExclusion):
-            engine.mark_stale(index, found.reason, f": {found.detail}")
+            if engine.coins.exclude(index, found.reason):
+                engine.metrics.coin_pools_excluded.labels(reason=found.reason).inc()
+                log.warning(
+                    "Balancer pool 0x%s excluded at block %d: %s: %s",
+                    found.pool_id.hex(),
+                    block,
+                    found.reason,
+                    found.detail,
+                )
             continue
         engine.set_coin_state(index, found.state)
         hydrated += 1

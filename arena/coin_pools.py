@@ -19,6 +19,8 @@ Protocol-neutral API (the engine calls it from its block staging; pathfinding re
 - `CoinPoolStore.revert(block, undo)`: put the block's pre-images back; returns False if
   the store holds none for that block (the caller marks the block's pools stale).
 - `CoinPoolStore.keep_newest(blocks)` / `drop_history()`: bound or clear the journal.
+- `CoinPoolStore.exclude(index, reason)` / `exclusion(index)`: a pool hydration found
+  the arena cannot model (tracked, never quoted, not hydrated again); `set` lifts it.
 - `CoinPoolStore.clock`: the timestamp of the newest block committed (0 before any),
   put back by reverts: what time-dependent parameters (Curve's A ramp) are read at.
 
@@ -114,10 +116,11 @@ _Entry = tuple[_PreImages, int]
 class CoinPoolStore:
     """Multi-coin pool states by registry index, with each recent block's pre-images."""
 
-    __slots__ = ("_journal", "_states", "clock")
+    __slots__ = ("_excluded", "_journal", "_states", "clock")
 
     def __init__(self) -> None:
         self._states: dict[int, CoinPoolState] = {}
+        self._excluded: dict[int, str] = {}
         self._journal: OrderedDict[int, _Entry] = OrderedDict()
         self.clock = 0
 
@@ -142,6 +145,18 @@ class CoinPoolStore:
         if bad is not None:
             raise ValueError(f"pool {index}: {bad}")
         self._states[index] = state
+        self._excluded.pop(index, None)
+
+    def exclude(self, index: int, reason: str) -> bool:
+        """Exclude a pool (its state is dropped); False if it already was, for `reason`."""
+        self._states.pop(index, None)
+        if self._excluded.get(index) == reason:
+            return False
+        self._excluded[index] = reason
+        return True
+
+    def exclusion(self, index: int) -> str | None:
+        return self._excluded.get(index)
 
     def forget(self, index: int) -> None:
         self._states.pop(index, None)

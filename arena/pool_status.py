@@ -45,8 +45,6 @@ class StaleReason(StrEnum):
     BALANCER_UPDATE_REFUSED = "balancer_update_refused"  # unknown token, balance below 0
     # a first-generation weighted pool's join/exit: protocol fees left the balances unseen
     BALANCER_JOIN_EXIT_PROTOCOL_FEES = "balancer_join_exit_protocol_fees"
-    BALANCER_RATE_PROVIDERS = "balancer_rate_providers"  # excluded: scaling moves with getRate
-    BALANCER_NOT_WEIGHTED = "balancer_not_weighted"  # excluded: no weighted-pool answers
 
 
 # A stale mark's metric label: one of the engine's reasons, or the range check an update

@@ -22,6 +22,7 @@ from arena.engine import ArenaEngine, PoolStatus
 from arena.pool_status import StaleReason
 from arena.resume import capture_checkpoint, restore_checkpoint
 from arena.snapshot_ring import SnapshotRing
+from arena.state_file import export_state, load_state
 from exex_bridge import messages as m
 from exex_bridge.whitelist import Token, WhitelistedPool
 from tests.arena.stream_builder import ChainBlock, ChainUpdate, address, block_events, through_wire
@@ -370,3 +371,21 @@ def test_store_refuses_malformed_states() -> None:
         store.set(0, CoinPoolState(coins=good.coins, balances=good.balances, params=weighted))
     store.set(0, good)
     assert store.state(0) == good
+
+
+def test_state_files_show_balances_and_load_multi_coin_pools_unhydrated() -> None:
+    engine = engine_with_pools(5)
+    state = export_state(engine)
+    for n, _ in COINS:
+        index = engine.registry.index_of[address(n).value]
+        coin_state = engine.coins.state(index)
+        assert coin_state is not None
+        written = state.pools["0x" + address(n).value.hex()]
+        assert written.balances == [str(b) for b in coin_state.balances]
+        assert written.sqrt_price_x96 is None and written.reserve0 is None
+    assert state.unhydrated == ["0x" + address(UNHYDRATED).value.hex()]
+    loaded = ArenaEngine()
+    loaded.add_pools([whitelisted(n) for n, _ in COINS] + [whitelisted(UNHYDRATED)])
+    assert load_state(loaded, state) == 0
+    assert not len(loaded.coins)
+    assert (loaded.status[: len(loaded.registry)] == PoolStatus.UNKNOWN).all()
