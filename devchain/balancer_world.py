@@ -35,6 +35,7 @@ from exex_bridge.whitelist import Token, WhitelistedPool
 __all__ = [
     "BalancerPool",
     "BalancerWorld",
+    "create_rate_provider_pool",
     "deploy_balancer_world",
     "pool_tokens",
     "vault_swaps",
@@ -334,8 +335,21 @@ def deploy_balancer_world(w3: Web3, deployer: str | None = None) -> BalancerWorl
     return world
 
 
+def create_rate_provider_pool(world: BalancerWorld) -> BalancerPool:
+    """A weighted pool v2 whose first token has a rate provider (another pool's `getRate`),
+    not added to `world.pools`: the arena must exclude it."""
+    provider = world.pools[0].address
+    return _create_pool(world, "v2", ("BWETH", "BDAI"), (50, 50), 10**15, rate_provider=provider)
+
+
 def _create_pool(
-    world: BalancerWorld, key: str, symbols: tuple[str, ...], percents: tuple[int, ...], fee: int
+    world: BalancerWorld,
+    key: str,
+    symbols: tuple[str, ...],
+    percents: tuple[int, ...],
+    fee: int,
+    *,
+    rate_provider: str | None = None,
 ) -> BalancerPool:
     decimals_of = dict(_TOKENS)
     entries = sorted(
@@ -356,8 +370,10 @@ def _create_pool(
     else:
         signature = "create(string,string,address[],uint256[],address[],uint256,address)"
         types = ["string", "string", "address[]", "uint256[]", "address[]", "uint256", "address"]
-        zero = "0x" + "00" * 20
-        args = [name, name, addresses, weights, [zero] * len(addresses), fee, world.deployer]
+        providers = ["0x" + "00" * 20] * len(addresses)
+        if rate_provider is not None:
+            providers[0] = rate_provider
+        args = [name, name, addresses, weights, providers, fee, world.deployer]
     factory = world.factories[key]
     _, mined = world.execute(
         [world._tx(factory, _call_data(signature, types, args), _DEPLOY_GAS, f"create {name}")]

@@ -14,15 +14,21 @@ import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import msgspec
 import pytest
 from web3 import Web3
 
-from arena.balancer_hydration import BalancerPoolSnapshot, hydrate_balancer_pools
+from arena.balancer_hydration import (
+    BalancerExclusion,
+    BalancerPoolSnapshot,
+    hydrate_balancer_pools,
+)
 from arena.block_assembler import Settled
 from arena.coin_pools import CoinPoolState
 from arena.engine import ArenaEngine
 from arena.pipeline import Pipeline
 from arena.pool_status import PoolStatus
+from arena.resync import pools_to_hydrate, resync
 from arena.rpc_sync import RpcSync
 from arena.summary import samples_by_label
 from devchain import AnvilNode, execute_block, reorg, rollback, rpc_call
@@ -30,6 +36,7 @@ from devchain.balancer_traffic import BalancerOp, BalancerTraffic
 from devchain.balancer_world import (
     BalancerPool,
     BalancerWorld,
+    create_rate_provider_pool,
     deploy_balancer_world,
     vault_swaps,
 )
@@ -269,3 +276,30 @@ def quote_state(world: BalancerWorld, pool: BalancerPool) -> CoinPoolState:
     (found,) = hydrate_balancer_pools(world.w3, [pool.pool_id], int(world.w3.eth.block_number))
     assert isinstance(found, BalancerPoolSnapshot)
     return found.state
+
+
+def test_pools_with_a_rate_provider_are_excluded_and_counted(clean_world: BalancerWorld) -> None:
+    """Scaling factors that move with `getRate()` are not in the stream: such a pool is
+    tracked but never hydrated, quoted or retried; the exclusion is counted by reason."""
+    rated = create_rate_provider_pool(clean_world)
+    plain = clean_world.pools[2]
+    block = int(clean_world.w3.eth.block_number)
+    excluded, hydrated = hydrate_balancer_pools(
+        clean_world.w3, [rated.pool_id, plain.pool_id], block
+    )
+    assert isinstance(excluded, BalancerExclusion) and excluded.reason == "balancer_rate_providers"
+    assert isinstance(hydrated, BalancerPoolSnapshot)
+    engine = ArenaEngine(capacity=16)
+    entries = {p.key: p for p in clean_world.whitelisted()}
+    rated_entry = msgspec.structs.replace(
+        entries[plain.pool_id], key=rated.pool_id, address=bytes.fromhex(rated.address[2:])
+    )
+    engine.add_pools([rated_entry, entries[plain.pool_id]])
+    resync(engine, clean_world.w3, block)
+    assert engine.status[0] == PoolStatus.UNKNOWN and engine.coins.state(0) is None
+    assert engine.status[1] == PoolStatus.LIVE
+    excluded_counts = samples_by_label(
+        engine.metrics.registry, "arena_coin_pools_excluded_total", "reason"
+    )
+    assert excluded_counts == {"balancer_rate_providers": 1.0}
+    assert pools_to_hydrate(engine) == []  # not retried at every block
