@@ -221,6 +221,28 @@ class BalancerWorld:
             ]
         )
 
+    def whitelist_document(self, chain: str = "ethereum") -> dict[str, Any]:
+        """The pools as a `whitelist.pools.{chain}.full` document (with `pool_id`)."""
+
+        def token(address: str, decimals: int) -> dict[str, Any]:
+            return {"address": address.lower(), "decimals": decimals}
+
+        pools = [
+            {
+                "address": pool.address.lower(),
+                "protocol": "balancer_v2_weighted",
+                "pool_id": "0x" + pool.pool_id.hex(),
+                "token0": token(pool.tokens[0], pool.decimals[0]),
+                "token1": token(pool.tokens[1], pool.decimals[1]),
+                "extra_tokens": [
+                    token(t, d) for t, d in zip(pool.tokens[2:], pool.decimals[2:], strict=True)
+                ],
+                "factory": pool.factory.lower(),
+            }
+            for pool in self.pools
+        ]
+        return {"chain": chain, "snapshot_id": 1, "pools": pools}
+
     def whitelisted(self) -> list[WhitelistedPool]:
         """The pools as whitelist entries (keyed by pool id; token0/1: the first two)."""
         out = []

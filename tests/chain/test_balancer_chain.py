@@ -11,8 +11,13 @@ block, and every swap's output equals our quote from the arena's state, the Vaul
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import signal
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -41,7 +46,10 @@ from devchain.balancer_world import (
     vault_swaps,
 )
 from devchain.errors import RpcError
+from exex_bridge import messages as m
+from exex_bridge.codec import decode_message
 from exex_bridge.producers.chain_follower import ChainFollower
+from exex_bridge.recording import open_recording
 from pathfinder.balancer_weighted import quote_out
 from pathfinder.errors import MathDomainError
 
@@ -303,3 +311,60 @@ def test_pools_with_a_rate_provider_are_excluded_and_counted(clean_world: Balanc
     )
     assert excluded_counts == {"balancer_rate_providers": 1.0}
     assert pools_to_hydrate(engine) == []  # not retried at every block
+
+
+async def test_arena_follow_serves_the_vaults_events_with_balancer_vault(
+    clean_world: BalancerWorld, tmp_path: Path
+) -> None:
+    """`arena follow --balancer-vault`: the anvil Vault's swaps and joins reach the wire,
+    keyed by pool id, with the stream's rules (a recording holds every frame)."""
+    w3 = clean_world.w3
+    whitelist = tmp_path / "balancer.json"
+    whitelist.write_bytes(msgspec.json.encode(clean_world.whitelist_document()))
+    record = tmp_path / "balancer.arec"
+    start = int(w3.eth.block_number) + 1
+    url = str(getattr(w3.provider, "endpoint_uri", ""))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "sidecar.cli",
+        "follow",
+        *("--rpc", url, "--socket", str(tmp_path / "b.sock"), "--whitelist", str(whitelist)),
+        *("--from-block", str(start), "--poll-interval", "0.05", "--record", str(record)),
+        *("--balancer-vault", clean_world.vault),
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stderr is not None
+    traffic = BalancerTraffic(clean_world, seed=3)
+    ops: list[BalancerOp] = []
+    try:
+        await _line(process.stderr, rf"\({len(clean_world.pools)} pools\)")
+        for _ in range(3):
+            block_ops = traffic.build_block()
+            execute_block(w3, traffic.numbered(block_ops))
+            ops += block_ops
+        await _line(process.stderr, rf"block .*{start + 2}: \d+ updates")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0
+    updates = [
+        msg.event
+        for msg in (decode_message(p) for p in open_recording(record).frames())
+        if isinstance(msg, m.PoolUpdate)
+    ]
+    kinds = {"swap": m.BalancerSwap, "join": m.BalancerLiquidity, "exit": m.BalancerLiquidity}
+    expected = [(op.pool.pool_id, kinds.get(op.kind, m.BalancerFeeUpdate)) for op in ops]
+    assert [(u.pool_id.value, type(u.update)) for u in updates] == expected
+    assert all(u.protocol is m.Protocol.BALANCER_V2_WEIGHTED for u in updates)
+
+
+async def _line(stream: asyncio.StreamReader, pattern: str) -> str:
+    """The first stderr line matching `pattern` (readiness from output, no sleeps)."""
+    while True:
+        line = (await asyncio.wait_for(stream.readline(), 60)).decode()
+        if not line:
+            raise AssertionError(f"arena follow exited before printing {pattern!r}")
+        if re.search(pattern, line):
+            return line
