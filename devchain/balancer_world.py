@@ -4,7 +4,8 @@ Everything comes from `@balancer-labs/v2-deployments` (the compiled creation cod
 deployments were made with): the Authorizer and Vault (20210418-authorizer/-vault), the
 first weighted pool factories (20210418-weighted-pool: `WeightedPoolFactory`,
 `WeightedPool2TokensFactory`), the weighted pool v2 factory (20220908) with the protocol
-fee provider it needs (20220725), and `BalancerQueries` (20220721), the Vault's own
+fee provider it needs (20220725), the weighted pool v3 factory (20230206, from its
+hardhat artifact), and `BalancerQueries` (20220721), the Vault's own
 quoting contract. Tokens are v2-core's ERC20, with decimals patched where a pool wants
 6 or 8 (`devchain.tokens`), so scaling factors are exercised.
 
@@ -46,6 +47,7 @@ _DEPLOY_GAS: Final = 15_000_000
 _OP_GAS: Final = 1_500_000
 _MAX_UINT256: Final = 2**256 - 1
 _SWAP_GIVEN_IN: Final = 0
+_SWAP_GIVEN_OUT: Final = 1
 _JOIN_INIT: Final = 0
 _JOIN_EXACT_TOKENS_IN: Final = 1
 _EXIT_EXACT_BPT_IN: Final = 1
@@ -79,6 +81,19 @@ def _creation_code(task: str, name: str) -> bytes:
     return bytes.fromhex(str(raw["creationCode"]).removeprefix("0x"))
 
 
+@functools.cache
+def _artifact_code(task: str, name: str) -> bytes:
+    """Creation code from a task's hardhat artifact (tasks that ship no bytecode/ file)."""
+    path = node_modules_dir() / _TASKS / task / "artifact" / f"{name}.json"
+    try:
+        raw = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError) as exc:
+        raise ArtifactError(name, path, str(exc)) from None
+    if raw.get("linkReferences"):
+        raise ArtifactError(name, path, "needs library linking")
+    return bytes.fromhex(str(raw["bytecode"]).removeprefix("0x"))
+
+
 def _selector(signature: str) -> bytes:
     return bytes(keccak(text=signature))[:4]
 
@@ -95,7 +110,8 @@ def _eth_call(w3: Web3, to: str, data: bytes, block: int | str = "latest") -> by
 
 @dataclass(frozen=True, kw_only=True)
 class BalancerPool:
-    """A weighted pool as deployed: `version` is "v1" (20210418) or "v2" (20220908)."""
+    """A weighted pool as deployed: `version` is "v1" (20210418), "v2" (20220908) or "v3"
+    (20230206, the same math as v2)."""
 
     address: str
     pool_id: bytes
@@ -161,9 +177,13 @@ class BalancerWorld:
         )
         return self._tx(self.vault, data, _OP_GAS, f"swap {pool.version} {i}->{j}")
 
-    def query_swap(self, pool: BalancerPool, i: int, j: int, amount_in: int) -> int:
-        """`BalancerQueries.querySwap` (given in) at the latest block."""
-        single = (pool.pool_id, _SWAP_GIVEN_IN, pool.tokens[i], pool.tokens[j], amount_in, b"")
+    def query_swap(
+        self, pool: BalancerPool, i: int, j: int, amount: int, *, given_out: bool = False
+    ) -> int:
+        """`BalancerQueries.querySwap` at the latest block: the amount out for `amount` in,
+        or (`given_out`) the amount in for `amount` out."""
+        kind = _SWAP_GIVEN_OUT if given_out else _SWAP_GIVEN_IN
+        single = (pool.pool_id, kind, pool.tokens[i], pool.tokens[j], amount, b"")
         data = _call_data(
             "querySwap((bytes32,uint8,address,address,uint256,bytes),(address,bool,address,bool))",
             [_SINGLE_SWAP, _FUNDS],
@@ -275,6 +295,7 @@ _POOLS: Final = (
     ("v1_2tokens", ("BWETH", "BDAI"), (80, 20), 10**16),
     ("v2", ("BWETH", "BUSDC"), (50, 50), 25 * 10**14),
     ("v2", ("BUSDC", "BWBTC", "BDAI", "BWETH"), (40, 20, 20, 20), 10**15),
+    ("v3", ("BWETH", "BWBTC"), (80, 20), 2 * 10**15),
 )
 _SUPPLY_UNITS: Final = 10**12
 
@@ -342,6 +363,16 @@ def deploy_balancer_world(w3: Web3, deployer: str | None = None) -> BalancerWorl
         _creation_code("20220908-weighted-pool-v2", "WeightedPoolFactory")
         + _args(["address", "address"], [vault, provider]),
         "v2 factory",
+    )
+    factories["v3"] = _deploy(
+        w3,
+        owner,
+        _artifact_code("20230206-weighted-pool-v3", "WeightedPoolFactory")
+        + _args(
+            ["address", "address", "string", "string"],
+            [vault, provider, '{"name":"WeightedPoolFactory","version":3}', '{"version":3}'],
+        ),
+        "v3 factory",
     )
     queries = _deploy(
         w3,
@@ -411,7 +442,7 @@ def _create_pool(
     pool = BalancerPool(
         address=address,
         pool_id=pool_id,
-        version="v1" if key.startswith("v1") else "v2",
+        version="v1" if key.startswith("v1") else key,
         factory=factory,
         tokens=tuple(addresses),
         decimals=decimals,

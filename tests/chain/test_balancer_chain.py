@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import re
 import signal
 import sys
@@ -29,7 +30,7 @@ from arena.balancer_hydration import (
     hydrate_balancer_pools,
 )
 from arena.block_assembler import Settled
-from arena.coin_pools import CoinPoolState
+from arena.coin_pools import CoinPoolState, WeightedParams
 from arena.engine import ArenaEngine
 from arena.pipeline import Pipeline
 from arena.pool_status import PoolStatus
@@ -50,7 +51,7 @@ from exex_bridge import messages as m
 from exex_bridge.codec import decode_message
 from exex_bridge.producers.chain_follower import ChainFollower
 from exex_bridge.recording import open_recording
-from pathfinder.balancer_weighted import quote_out
+from pathfinder.balancer_weighted import quote_out, weighted_math_of
 from pathfinder.errors import MathDomainError
 
 pytestmark = pytest.mark.chain
@@ -221,7 +222,7 @@ async def test_arena_and_quotes_equal_the_vault_through_reorgs(clean_world: Bala
     assert c.stale_quotes < c.swaps // 5
     assert c.swaps >= 200 and c.joins + c.exits >= 60 and c.fees >= 10
     assert c.reverted_blocks >= 15 and c.settles == c.checks // len(clean_world.pools)
-    assert {p.version for p in clean_world.pools} == {"v1", "v2"}
+    assert {p.version for p in clean_world.pools} == {"v1", "v2", "v3"}
     assert proof.follower.stats.reorgs == 10 and proof.follower.stats.reverts == 5
     stale = samples_by_label(
         proof.engine.metrics.registry, "arena_pools_marked_stale_total", "reason"
@@ -368,3 +369,23 @@ async def _line(stream: asyncio.StreamReader, pattern: str) -> str:
             raise AssertionError(f"arena follow exited before printing {pattern!r}")
         if re.search(pattern, line):
             return line
+
+
+def test_given_out_quotes_equal_balancer_queries(world: BalancerWorld) -> None:
+    """`WeightedPoolMath.amount_in` (the pool's given-out swap) against the Vault."""
+    rng = random.Random(8)
+    checked = 0
+    for pool in world.pools:
+        state = quote_state(world, pool)
+        assert isinstance(state.params, WeightedParams)
+        math = weighted_math_of(state.params)
+        for _ in range(10):
+            i, j = rng.sample(range(len(pool.tokens)), 2)
+            amount_out = max(1, int(state.balances[j] * rng.uniform(1e-9, 0.29)))
+            assert math.amount_in(state.balances, i, j, amount_out) == world.query_swap(
+                pool, i, j, amount_out, given_out=True
+            )
+            checked += 1
+        with pytest.raises(RpcError, match="BAL#305"):
+            world.query_swap(pool, 0, 1, state.balances[1] * 31 // 100, given_out=True)
+    assert checked == 10 * len(world.pools)
