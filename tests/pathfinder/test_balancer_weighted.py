@@ -134,11 +134,11 @@ def test_log_exp_pow_is_within_its_error_bound(x: int, y: int) -> None:
     weight_in=st.integers(10**16, 98 * 10**16),
     version=versions,
 )
-def test_equal_weights_differ_between_generations_only_in_rounding(
+def test_equal_weights_never_pay_more_than_a_constant_product(
     balance_in: int, weight_in: int, version: WeightedPoolVersion
 ) -> None:
-    """Exponent exactly 1: the later generation skips LogExpMath; both stay below the
-    constant-product output."""
+    """Exponent exactly 1 (the later generation skips LogExpMath, the first does not):
+    both pay at most the fee-free constant-product output."""
     amount = fp.mul_down(balance_in, MAX_IN_RATIO) // 3
     out = calc_out_given_in(
         balance_in, weight_in, balance_in, weight_in, amount, rule=version.pow_rule
