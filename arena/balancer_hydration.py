@@ -18,13 +18,14 @@ from typing import Any, Final, cast
 
 import msgspec
 from eth_abi.abi import decode
+from eth_abi.exceptions import DecodingError
 from web3 import Web3
 from web3.providers import JSONBaseProvider
 from web3.types import RPCEndpoint
 
 from arena.coin_pools import CoinPoolState, WeightedParams
 from arena.engine import ArenaEngine
-from arena.hydration import BlockRef, HydrationError
+from arena.hydration import DEFAULT_BATCH_SIZE, BlockRef, HydrationError
 
 log = logging.getLogger(__name__)
 
@@ -64,23 +65,30 @@ class BalancerExclusion(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _batch(w3: Web3, block: BlockRef, calls: Sequence[tuple[bytes, bytes]]) -> list[bytes | None]:
+    """Raw answers in order; None for a call that reverted or returned nothing. A failed
+    request (transport, a batch-level error) raises HydrationError."""
     provider = w3.provider
     if not isinstance(provider, JSONBaseProvider):
         raise HydrationError("-", "batch", f"{type(provider).__name__} cannot batch")
-    if not calls:
-        return []
     tag: object = hex(block) if isinstance(block, int) else {"blockHash": block}
-    requests = [
-        (cast(RPCEndpoint, "eth_call"), [{"to": "0x" + to.hex(), "data": "0x" + data.hex()}, tag])
-        for to, data in calls
-    ]
-    responses = provider.make_batch_request(requests)
-    if not isinstance(responses, list):
-        raise HydrationError("0x" + calls[0][0].hex(), "batch", responses.get("error", responses))
     out: list[bytes | None] = []
-    for response in cast(list[dict[str, Any]], responses):
-        result = response.get("result")
-        out.append(bytes.fromhex(str(result)[2:]) if "error" not in response and result else None)
+    for start in range(0, len(calls), DEFAULT_BATCH_SIZE):
+        chunk = calls[start : start + DEFAULT_BATCH_SIZE]
+        requests = [
+            (
+                cast(RPCEndpoint, "eth_call"),
+                [{"to": "0x" + to.hex(), "data": "0x" + data.hex()}, tag],
+            )
+            for to, data in chunk
+        ]
+        responses = provider.make_batch_request(requests)
+        if not isinstance(responses, list):
+            error = responses.get("error", responses)
+            raise HydrationError("0x" + chunk[0][0].hex(), "batch", error)
+        for response in cast(list[dict[str, Any]], responses):
+            result = response.get("result")
+            answered = "error" not in response and result
+            out.append(bytes.fromhex(str(result)[2:]) if answered else None)
     return out
 
 
@@ -89,7 +97,7 @@ def _one(data: bytes | None, types: list[str]) -> tuple[Any, ...] | None:
         return None
     try:
         return tuple(decode(types, data))
-    except Exception:
+    except DecodingError:  # not this interface's answer
         return None
 
 
@@ -98,7 +106,9 @@ def hydrate_balancer_pools(
 ) -> list[BalancerPoolSnapshot | BalancerExclusion]:
     """Each pool's state at `block`, or why it is excluded; in the order given.
 
-    Raises HydrationError when a pool's Vault, tokens or swap fee cannot be read."""
+    A pool that does not answer `getVault`, `getSwapFeePercentage` or the Vault's
+    `getPoolTokens` is excluded as `balancer_not_weighted` (a wrong whitelist entry must
+    not keep every other pool from syncing); a failed request raises HydrationError."""
     pools = [pid[:20] for pid in pool_ids]
     first = _batch(
         w3,
@@ -111,11 +121,11 @@ def hydrate_balancer_pools(
     )
     heads = [first[4 * k : 4 * k + 4] for k in range(len(pools))]
     vaults: list[bytes] = []
-    for pid, (vault, _, fee, _) in zip(pool_ids, heads, strict=True):
+    for vault, _, fee, _ in heads:
         got_vault, got_fee = _one(vault, ["address"]), _one(fee, ["uint256"])
-        if got_vault is None or got_fee is None:
-            raise HydrationError("0x" + pid.hex(), "getVault/getSwapFeePercentage", "no answer")
-        vaults.append(bytes.fromhex(str(got_vault[0])[2:]))
+        readable = got_vault is not None and got_fee is not None
+        # an unreadable pool asks the zero address, which answers nothing
+        vaults.append(bytes.fromhex(str(got_vault[0])[2:]) if readable and got_vault else bytes(20))
     second = _batch(
         w3,
         block,
@@ -126,8 +136,11 @@ def hydrate_balancer_pools(
     n = len(pools)
     for k, pid in enumerate(pool_ids):
         tokens_raw = _one(second[k], ["address[]", "uint256[]", "uint256"])
-        if tokens_raw is None:
-            raise HydrationError("0x" + pid.hex(), "getPoolTokens", "no answer")
+        if tokens_raw is None or _one(heads[k][2], ["uint256"]) is None:
+            out.append(
+                BalancerExclusion(pool_id=pid, reason=NOT_WEIGHTED, detail="no Vault answer")
+            )
+            continue
         coins = tuple(bytes.fromhex(str(t)[2:]) for t in tokens_raw[0])
         balances = tuple(int(b) for b in tokens_raw[1])
         out.append(

@@ -293,11 +293,14 @@ def test_pools_with_a_rate_provider_are_excluded_and_counted(clean_world: Balanc
     rated = create_rate_provider_pool(clean_world)
     plain = clean_world.pools[2]
     block = int(clean_world.w3.eth.block_number)
-    excluded, hydrated = hydrate_balancer_pools(
-        clean_world.w3, [rated.pool_id, plain.pool_id], block
+    not_a_pool = bytes.fromhex(clean_world.tokens["BDAI"][2:]) + bytes(12)
+    excluded, hydrated, wrong = hydrate_balancer_pools(
+        clean_world.w3, [rated.pool_id, plain.pool_id, not_a_pool], block
     )
     assert isinstance(excluded, BalancerExclusion) and excluded.reason == "balancer_rate_providers"
     assert isinstance(hydrated, BalancerPoolSnapshot)
+    # a wrong whitelist entry is excluded, it does not keep the others from syncing
+    assert isinstance(wrong, BalancerExclusion) and wrong.reason == "balancer_not_weighted"
     engine = ArenaEngine(capacity=16)
     entries = {p.key: p for p in clean_world.whitelisted()}
     rated_entry = msgspec.structs.replace(
