@@ -16,8 +16,9 @@ Protocol-neutral API (the engine calls it from its block staging; pathfinding re
 - `CoinPoolStore.commit(block, states, undo)`: write a block's new states, keeping the
   values they replaced as the block's pre-images; pushes the step that takes it back on
   `undo` (the engine's list, run newest first if the block fails).
-- `CoinPoolStore.revert(block, undo)`: put the block's pre-images back; returns False if
-  the store holds none for that block (the caller marks the block's pools stale).
+- `CoinPoolStore.revert(block, undo)`: put the block's pre-images back; returns the pools
+  it restored, or None if the store holds nothing for that block (the caller marks the
+  block's pools stale, and any pool with an update in the block but no pre-image).
 - `CoinPoolStore.keep_newest(blocks)` / `drop_history()`: bound or clear the journal.
 - `CoinPoolStore.exclude(index, reason)` / `exclusion(index)`: a pool hydration found
   the arena cannot model (tracked, never quoted, not hydrated again); `set` lifts it.
@@ -183,12 +184,13 @@ class CoinPoolStore:
         self._journal.move_to_end(block)
         self.clock = timestamp
 
-    def revert(self, block: int, undo: list[Callable[[], object]]) -> bool:
-        """Put back the states `block` replaced; False if its pre-images are not held
-        (nothing changes then). Pushes the step that re-applies the block on `undo`."""
+    def revert(self, block: int, undo: list[Callable[[], object]]) -> frozenset[int] | None:
+        """Put back the states `block` replaced; returns the pools restored, or None if
+        its pre-images are not held (nothing changes then). Pushes the step that
+        re-applies the block on `undo`."""
         entry = self._journal.get(block)
         if entry is None:
-            return False
+            return None
         pre, clock = entry
         current = self._states
         after: _Entry = ({index: current.get(index) for index in pre}, self.clock)
@@ -196,7 +198,7 @@ class CoinPoolStore:
         _put(current, pre)
         self.clock = clock
         del self._journal[block]
-        return True
+        return frozenset(pre)
 
     def journaled(self, block: int) -> bool:
         return block in self._journal

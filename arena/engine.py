@@ -353,18 +353,7 @@ class ArenaEngine:
                 statuses.mark_stale((index,), reason, f": {detail}")
             touched = set(found.indices)
             self._stage_revert_statuses(block, pre, sorted_rows(touched), statuses)
-            if not self.coins.revert(block, undo):  # no pre-images: its pools are unknown
-                lost = {
-                    i
-                    for i, p in zip(found.indices, found.payloads, strict=True)
-                    if (p.__class__ in CURVE_UPDATES or p.__class__ in BALANCER_UPDATES)
-                    and i in self.coins
-                }
-                statuses.mark_stale(
-                    sorted(lost),
-                    StaleReason.REVERT_WITHOUT_PRE_IMAGE,
-                    f" (revert of block {block}: no multi-coin pre-images)",
-                )
+            self._revert_coin_states(block, found, statuses, undo)
             stale_counts = resolve_stale_counts(self.metrics, statuses.newly_stale, undo)
             if pre is not None:
                 current = self.table.gather(pre.indices)
@@ -381,6 +370,28 @@ class ArenaEngine:
         self._publish(counts, stale_counts, statuses, f" (revert of block {block})")
         self.metrics.blocks_reverted.inc()
         self.metrics.revert_seconds.observe(time.perf_counter() - started)
+
+    def _revert_coin_states(
+        self, block: int, found: BlockEvents, statuses: StatusChanges, undo: UndoSteps
+    ) -> None:
+        """Put back the multi-coin states the block changed. A pool with an update in the
+        block but no pre-image of it (the block is past the journal, or the pool was
+        hydrated after the block, its update then ignored) is stale: its state is of
+        after the block."""
+        restored = self.coins.revert(block, undo) or frozenset()
+        lost = {
+            i
+            for i, p in zip(found.indices, found.payloads, strict=True)
+            if (p.__class__ in CURVE_UPDATES or p.__class__ in BALANCER_UPDATES)
+            and i in self.coins
+            and i not in restored
+        }
+        if lost:
+            statuses.mark_stale(
+                sorted(lost),
+                StaleReason.REVERT_WITHOUT_PRE_IMAGE,
+                f" (revert of block {block}: no multi-coin pre-image)",
+            )
 
     def _split(
         self, events: Sequence[m.PoolUpdateMessage], payloads: Sequence[bytes] | None

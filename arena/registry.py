@@ -78,9 +78,9 @@ class PoolRegistry:
             index = len(self.pools)
             self.pools.append(pool)
             self.index_of[pool.key] = index
-            if index >= len(self._kind):
-                self._kind = np.resize(self._kind, 2 * len(self._kind))
-                self._active = np.resize(self._active, 2 * len(self._active))
+            if index >= len(self._kind):  # grow with zeros (np.resize would repeat rows)
+                self._kind = np.concatenate([self._kind, np.zeros_like(self._kind)])
+                self._active = np.concatenate([self._active, np.zeros_like(self._active)])
         else:
             self.pools[index] = pool
         self.version += 1

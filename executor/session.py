@@ -100,6 +100,7 @@ class OpportunityExecutor:
             opportunities,
             min_net_profit=self.settings.min_net_profit,
             cap_for=self.settings.cap_for,
+            routable=self.builder.kinds.routable,
         )
         for choice in choices:
             if choice.chosen:

@@ -1,7 +1,8 @@
 """A Curve StableSwap-NG pool as one hop of a cycle: its exact read and its screen row.
 
-The cycle graph knows a pool by its whitelisted pair (token0, token1); a Curve hop trades
-the coins at those tokens' positions in the pool's hydrated coin list (`coin_pair`).
+A Curve hop is one edge of the cycle graph: the pool's whitelisted pair (token0, token1)
+or another pair of its coins (`coin_pair_edges`); it trades the coins at those tokens'
+positions in the pool's hydrated coin list (`coin_pair`).
 Exact quotes run the pool's own integer math (`curve_stableswap`) on the arena's state,
 with A at the next block's time: the newest block's timestamp plus `SECONDS_PER_BLOCK`.
 
@@ -20,7 +21,6 @@ from __future__ import annotations
 from typing import Final, NamedTuple
 
 from arena.coin_pools import CoinPoolState, CurveParams
-from exex_bridge.whitelist import WhitelistedPool
 from pathfinder.curve_stableswap import CurveRevertError, StableSwapPool, get_dy
 
 SECONDS_PER_BLOCK: Final = 12
@@ -31,12 +31,13 @@ PROBE_SHARE: Final = 1e-6
 # The screen's map is fitted below the exact output at the cap, the cap / SAMPLE_STEP,
 # ... down to the probe.
 SAMPLE_STEP: Final = 4
-# Relative margin under the pool's integer outputs: it covers their rounding (at most
-# ROUNDING_UNITS of the coin bought: the pool's `- 1`, get_y's precision, the floors)
-# once an output reaches ROUNDING_UNITS / ROUNDING_MARGIN units; below that the map may
-# promise up to ROUNDING_UNITS more than the pool pays (dust: no cycle profits there).
-ROUNDING_MARGIN: Final = 1e-6
-ROUNDING_UNITS: Final = 4
+# Relative margin under the pool's integer outputs. Their rounding (the pool's `- 1`,
+# the floors, and get_D/get_y stopping within one unit, which an imbalanced pool
+# amplifies) is a few units of the coin bought; the margin covers it once an output
+# reaches ROUNDING_UNITS / ROUNDING_MARGIN units. Below that (dust: no cycle is worth
+# gas there) the map may promise a few units more than the pool pays.
+ROUNDING_MARGIN: Final = 1e-5
+ROUNDING_UNITS: Final = 64
 
 
 class CurveRead(NamedTuple):
@@ -65,19 +66,20 @@ def stableswap_pool(state: CoinPoolState) -> StableSwapPool | None:
     )
 
 
-def coin_pair(state: CoinPoolState, pool: WhitelistedPool) -> tuple[int, int] | None:
-    """The coin positions of the whitelisted token0 and token1, or None if the pool's
-    coins do not hold both."""
-    i, j = state.coin_index(pool.token0.address), state.coin_index(pool.token1.address)
+def coin_pair(state: CoinPoolState, token0: bytes, token1: bytes) -> tuple[int, int] | None:
+    """The coin positions of the edge's token0 and token1, or None if the pool's coins
+    do not hold both."""
+    i, j = state.coin_index(token0), state.coin_index(token1)
     if i is None or j is None or i == j:
         return None
     return i, j
 
 
-def read_curve(state: CoinPoolState, pool: WhitelistedPool, clock: int) -> CurveRead | None:
-    """The hop's read at the block after the one at `clock`; None if not quotable."""
+def read_curve(state: CoinPoolState, tokens: tuple[bytes, bytes], clock: int) -> CurveRead | None:
+    """The read of the edge trading `tokens` (token0, token1) at the block after the one
+    at `clock`; None if not quotable."""
     math_pool = stableswap_pool(state)
-    pair = coin_pair(state, pool)
+    pair = coin_pair(state, *tokens)
     if math_pool is None or pair is None:
         return None
     return CurveRead(math_pool, pair[0], pair[1], clock + SECONDS_PER_BLOCK)

@@ -17,6 +17,7 @@ from arena.engine import ArenaEngine
 from arena.registry import PoolKind
 from pathfinder.balancer_hops import BalancerRead, balancer_read
 from pathfinder.bounded_search import HopQuotes, Path, PricedCycle, Verified, settle
+from pathfinder.coin_pair_edges import CoinPairEdges
 from pathfinder.curve_hop import CurveRead, curve_out, read_curve, screen_row, virtual_reserves
 from pathfinder.errors import PathfinderError
 from pathfinder.hop_params import DEFAULT_V2_FEE
@@ -49,8 +50,10 @@ PoolRead = V2Read | V3Read | CurveRead | BalancerRead | Unquotable
 
 @final
 class ExactQuoter:
-    def __init__(self, engine: ArenaEngine) -> None:
+    def __init__(self, engine: ArenaEngine, pair_edges: CoinPairEdges | None = None) -> None:
         self.engine = engine
+        # edge ids of multi-coin pools' extra pairs (the cycle graph's), if any
+        self.pair_edges = CoinPairEdges() if pair_edges is None else pair_edges
         self._tables: dict[int, tuple[int, TickTable, TickLadder]] = {}
         self.quotes = 0  # exact hop quotes, both directions
 
@@ -88,17 +91,15 @@ class ExactQuoter:
     def read_pool(self, index: int) -> PoolRead:
         """What the exact quotes of a pool read from the arena: its state now."""
         engine = self.engine
+        pair = self.pair_edges.get(index)
+        if pair is not None:  # an extra coin pair of a multi-coin pool
+            return self._read_coins(pair.pool, (pair.token0, pair.token1))
         pool = engine.registry.pools[index]
         kind = engine.registry.kind_of(index)
         if kind is PoolKind.BALANCER_WEIGHTED:
-            balancer = balancer_read(
-                engine.coins.state(index), pool.token0.address, pool.token1.address
-            )
-            return Unquotable(index) if balancer is None else balancer
+            return self._read_coins(index, (pool.token0.address, pool.token1.address))
         if kind is PoolKind.CURVE_STABLE:
-            coin_state = engine.coins.state(index)
-            curve = None if coin_state is None else read_curve(coin_state, pool, engine.coins.clock)
-            return Unquotable(index) if curve is None else curve
+            return self._read_curve(index, (pool.token0.address, pool.token1.address))
         if kind is PoolKind.V2:
             r0, r1 = engine.table.reserves(index)
             fee = pool.fee if pool.fee is not None else DEFAULT_V2_FEE
@@ -113,6 +114,19 @@ class ExactQuoter:
         )
         _, table, ladder = self._cached_ticks(index)
         return V3Read(state, table, ladder)
+
+    def _read_coins(self, index: int, tokens: tuple[bytes, bytes]) -> PoolRead:
+        """A multi-coin pool between two of its coins, by the pool's kind."""
+        if self.engine.registry.kind_of(index) is PoolKind.BALANCER_WEIGHTED:
+            read = balancer_read(self.engine.coins.state(index), *tokens)
+            return Unquotable(index) if read is None else read
+        return self._read_curve(index, tokens)
+
+    def _read_curve(self, index: int, tokens: tuple[bytes, bytes]) -> PoolRead:
+        coins = self.engine.coins
+        state = coins.state(index)
+        curve = None if state is None else read_curve(state, tokens, coins.clock)
+        return Unquotable(index) if curve is None else curve
 
     def hop_quotes(self, index: int, zero_for_one: bool) -> HopQuotes:
         """Exact quotes of one hop over the pool's state as it is now, read once."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Final, final
 
 import msgspec
@@ -22,8 +22,9 @@ import numpy.typing as npt
 
 from arena.block_assembler import Settled
 from arena.engine import ArenaEngine
-from arena.registry import PoolKind
+from arena.registry import COIN_POOL_KINDS, PoolKind
 from arena.sync_state import SyncState
+from pathfinder.coin_pair_edges import CoinPairEdges
 from pathfinder.cycle_graph import CycleGraph
 from pathfinder.exact_quote import ExactQuoter, QuoteBatch
 from pathfinder.hop_params import HopParams
@@ -78,7 +79,8 @@ class PathRecalculator:
         )
         self.gas_token = self.config.gas_token or self.graph.base_tokens[0]
         self.params = HopParams()
-        self.quoter = ExactQuoter(engine)
+        self.pair_edges = CoinPairEdges()  # multi-coin pools' pairs beyond the whitelisted one
+        self.quoter = ExactQuoter(engine, self.pair_edges)
         self.sinks = list(sinks)
         self.metrics = PathMetrics(engine.metrics.registry)
         self._registry_version = -1
@@ -92,6 +94,10 @@ class PathRecalculator:
         registry = self.engine.registry
         if registry.version == self._registry_version:
             return
+        if self.pair_edges.needs_relocation(len(registry)):
+            for old, new in self.pair_edges.relocate(len(registry)):
+                self.graph.remove_pool(old.edge)
+                self.graph.add_pool(new.edge, new.token0, new.token1)
         for index, pool in enumerate(registry.pools):
             known = index in self.graph.pool_tokens
             active = registry.is_active(index)  # never true for unmodelled protocols
@@ -99,6 +105,9 @@ class PathRecalculator:
                 self.graph.add_pool(index, pool.token0.address, pool.token1.address)
             elif known and not active:
                 self.graph.remove_pool(index)
+                for edge in self.pair_edges.remove_pool(index):
+                    self.graph.remove_pool(edge.edge)
+        self._add_pair_edges(range(len(registry)))
         self.graph.compact()
         self._gas_pools = {
             base: [
@@ -108,12 +117,49 @@ class PathRecalculator:
             ]
             for base in self.graph.base_tokens
         }
+        self._set_pool_gas()
+        self.params.refresh(self.engine, np.arange(len(registry), dtype=np.int64))
+        self.params.refresh_pairs(
+            self.engine, [e for p in self.pair_edges_pools() for e in self.pair_edges.of_pool(p)]
+        )
+        self._registry_version = registry.version
+
+    def pair_edges_pools(self) -> list[int]:
+        return [p for p in range(len(self.engine.registry)) if self.pair_edges.has_pool(p)]
+
+    def _set_pool_gas(self) -> None:
+        """Gas units per edge id; the last entry (no pool) is 0."""
+        registry = self.engine.registry
         gas = np.where(
             registry.kind == PoolKind.V2, self.config.gas_per_v2_hop, self.config.gas_per_v3_hop
-        )
-        self._pool_gas = np.append(gas.astype(np.int64), 0)  # last entry: no pool
-        self.params.refresh(self.engine, np.arange(len(registry), dtype=np.int64))
-        self._registry_version = registry.version
+        ).astype(np.int64)
+        if len(self.pair_edges):  # extra pair edges: multi-coin pools, not V2
+            extra = np.full(self.pair_edges.limit, self.config.gas_per_v3_hop, np.int64)
+            extra[: len(gas)] = gas
+            gas = extra
+        self._pool_gas = np.append(gas, 0)
+
+    def _add_pair_edges(self, pools: Iterable[int]) -> list[int]:
+        """Edges for the other coin pairs of hydrated multi-coin pools that have none yet
+        (their coins are known once hydrated); returns the pools given edges."""
+        registry, coins = self.engine.registry, self.engine.coins
+        added = []
+        for index in pools:
+            if self.pair_edges.has_pool(index) or not registry.is_active(index):
+                continue
+            state = coins.state(index)
+            if state is None or len(state.coins) < 3:
+                continue
+            pool = registry.pools[index]
+            edges = self.pair_edges.add_pool(
+                index, state.coins, (pool.token0.address, pool.token1.address)
+            )
+            for edge in edges:
+                self.graph.add_pool(edge.edge, edge.token0, edge.token1)
+            added.append(index)
+        if added:
+            self._set_pool_gas()
+        return added
 
     def on_settled(self, settled: Settled) -> list[Opportunity]:
         started = time.perf_counter()
@@ -127,8 +173,9 @@ class PathRecalculator:
         self._deferred = set()
         changed = np.fromiter(pending, dtype=np.int64, count=len(pending))
         self.params.refresh(self.engine, changed)
+        pairs = self._changed_pair_edges(pending)
         self.metrics.recalculations.inc()
-        cycles = self.graph.cycles_of(changed.tolist())
+        cycles = self.graph.cycles_of([*changed.tolist(), *pairs])
         self.metrics.cycles_screened.inc(len(cycles))
         result = screen(self.graph, self.params, cycles)
         gas_units = self._gas_units(result.cycles)
@@ -140,6 +187,17 @@ class PathRecalculator:
         self._emit(found)
         self.metrics.recalc_seconds.observe(time.perf_counter() - started)
         return found
+
+    def _changed_pair_edges(self, changed: Iterable[int]) -> list[int]:
+        """The extra pair edges of the changed multi-coin pools (added for pools hydrated
+        since), their rows refreshed."""
+        coin_pools = [i for i in changed if self.engine.registry.kind_of(i) in COIN_POOL_KINDS]
+        if not coin_pools:
+            return []
+        self._add_pair_edges(coin_pools)
+        edges = [e for i in coin_pools for e in self.pair_edges.of_pool(i)]
+        self.params.refresh_pairs(self.engine, edges)
+        return [e.edge for e in edges]
 
     def _gas_units(self, cycles: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
         # A missing hop (NO_POOL, -1) takes the last entry of _pool_gas: no pool, no gas.
@@ -163,7 +221,8 @@ class PathRecalculator:
         best, rate = 0.0, np.nan
         kinds = self.engine.registry.kind
         for index in self._gas_pools.get(token, ()):
-            if not self.params.usable[index] or kinds[index] not in _PRICED_KINDS:
+            priced = index < len(kinds) and kinds[index] in _PRICED_KINDS
+            if not priced or not self.params.usable[index]:
                 continue
             d = 0 if self.graph.pool_tokens[index][0] == self.gas_token else 1
             depth = float(self.params.m[index, d])
@@ -219,7 +278,9 @@ class PathRecalculator:
                     block=settled.block,
                     base_fee_per_gas=settled.base_fee_per_gas,
                     after_reorg=settled.after_reorg,
-                    pools=tuple(registry.pools[p].key_hex for p, _ in path),
+                    pools=tuple(
+                        registry.pools[self.pair_edges.pool_of(p)].key_hex for p, _ in path
+                    ),
                     zero_for_one=tuple(z for _, z in path),
                     tokens=tuple("0x" + t.hex() for t in self.graph.tokens(c)),
                     amount_in=amount_in,

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import threading
 from collections import deque
@@ -73,7 +74,12 @@ EpilogueScope = Literal["producer", "touched"]
 DEFAULT_KEEP_BLOCKS: Final = 64
 DEFAULT_MAX_BLOCKS_PER_POLL: Final = 128
 _FOLLOWED: Final = frozenset(
-    {m.Protocol.UNISWAP_V2, m.Protocol.UNISWAP_V3, m.Protocol.BALANCER_V2_WEIGHTED}
+    {
+        m.Protocol.UNISWAP_V2,
+        m.Protocol.UNISWAP_V3,
+        m.Protocol.CURVE_STABLE,
+        m.Protocol.BALANCER_V2_WEIGHTED,
+    }
 )
 
 
@@ -279,8 +285,9 @@ class ChainFollower:
         return [
             FollowedBlock(
                 h,
-                tuple(
-                    decode_block_logs(rpc.block_logs(self.w3, h.hash), vault=self.balancer_vault)
+                self._with_curve_states(
+                    h,
+                    decode_block_logs(rpc.block_logs(self.w3, h.hash), vault=self.balancer_vault),
                 ),
             )
             for h in headers
@@ -289,6 +296,23 @@ class ChainFollower:
     def _resolved(self, block: FollowedBlock, state_hash: str) -> tuple[DecodedLog, ...]:
         """The block's events with Balancer fee changes read at `state_hash`."""
         return resolve_fee_changes(self.w3, block.logs, frozenset(self._tracked), state_hash)
+
+    def _with_curve_states(self, h: Header, logs: list[DecodedLog]) -> tuple[DecodedLog, ...]:
+        """Curve swaps and liquidity events of tracked pools carry the pool's state at the
+        end of the block, read from storage as the producer reads it (kept for a revert
+        of the block: the arena restores its own pre-images there anyway)."""
+        pools = sorted(
+            {e.pool for e in logs if e.kind is EventKind.CURVE_STATE and e.pool in self._tracked}
+        )
+        if not pools:
+            return tuple(logs)
+        states = rpc.read_curve_states(self.w3, pools, h.hash)
+        return tuple(
+            dataclasses.replace(e, payload=states[e.pool])
+            if e.kind is EventKind.CURVE_STATE and e.pool in states
+            else e
+            for e in logs
+        )
 
     def _still_canonical(self, header: Header) -> bool:
         current = rpc.header(self.w3, header.number)
@@ -406,16 +430,22 @@ class ChainFollower:
         v3: set[bytes] = set()
         touched = self.epilogue_scope == "touched"
         # Balancer pools have no epilogue final: their updates are deltas, reverted as such.
+        curve = m.Protocol.CURVE_STABLE  # no final exists for Curve pools
         for block in old:
             for entry in block.logs:
                 if entry.kind in BALANCER_KINDS:
                     continue
                 if entry.kind in (EventKind.V2_SYNC, EventKind.V2_OTHER):
                     v2.add(entry.pool)
-                elif entry.kind is EventKind.V3_SWAP or touched:
+                elif entry.protocol is not curve and (entry.kind is EventKind.V3_SWAP or touched):
                     v3.add(entry.pool)
         if touched:
-            for entry in (e for b in new for e in b.logs if e.kind not in BALANCER_KINDS):
+            for entry in (
+                e
+                for b in new
+                for e in b.logs
+                if e.protocol is not curve and e.kind not in BALANCER_KINDS
+            ):
                 (v3 if entry.protocol is m.Protocol.UNISWAP_V3 else v2).add(entry.pool)
         v2 &= self._tracked
         v3 &= self._tracked

@@ -1,4 +1,5 @@
-"""Decode a block's Uniswap V2/V3 logs (JSON-RPC form) into the producer's pool updates.
+"""Decode a block's Uniswap V2/V3 and Curve StableSwap-NG logs (JSON-RPC form) into the
+producer's pool updates.
 
 Mirrors the upstream ExEx (`Sgas17/reth-exex-liquidity` at 2ea87a6, `src/events.rs`
 `decode_log` and `src/main.rs` `create_pool_update`):
@@ -19,6 +20,12 @@ Mirrors the upstream ExEx (`Sgas17/reth-exex-liquidity` at 2ea87a6, `src/events.
   A pool's `SwapFeePercentageChanged` (matched by signature, any emitter) becomes a
   `BalancerFeeUpdate` whose fee the follower reads from the chain (`with_fee`): the
   producer sends the absolute fee of the block's state, not the event's value;
+- Curve StableSwap-NG `TokenExchange` (update type Swap) and `AddLiquidity`,
+  `RemoveLiquidity`, `RemoveLiquidityOne`, `RemoveLiquidityImbalance` (update type Mint)
+  become `CurveLiquidity`, the pool's state read from storage at the end of the block:
+  the log alone carries no payload (`EventKind.CURVE_STATE`), the follower reads it
+  (`chain_rpc.read_curve_states`). `RampA` becomes `CurveRampA` and `ApplyNewFee`
+  `CurveFeeUpdate` (update type Swap), from the log's values;
 - `tx_index` is the transaction's index in the block and `log_index` the log's index in
   its own receipt (the producer enumerates `receipt.logs()`), not the block-wide
   `logIndex` of JSON-RPC. That is why whole-block logs are needed to rebuild it.
@@ -47,6 +54,15 @@ V2_BURN: Final = _topic("Burn(address,uint256,uint256,address)")
 V3_SWAP: Final = _topic("Swap(address,address,int256,int256,uint160,uint128,int24)")
 V3_MINT: Final = _topic("Mint(address,address,int24,int24,uint128,uint256,uint256)")
 V3_BURN: Final = _topic("Burn(address,int24,int24,uint128,uint256,uint256)")
+CURVE_EXCHANGE: Final = _topic("TokenExchange(address,int128,uint256,int128,uint256)")
+CURVE_ADD: Final = _topic("AddLiquidity(address,uint256[],uint256[],uint256,uint256)")
+CURVE_REMOVE: Final = _topic("RemoveLiquidity(address,uint256[],uint256[],uint256)")
+CURVE_REMOVE_ONE: Final = _topic("RemoveLiquidityOne(address,int128,uint256,uint256,uint256)")
+CURVE_REMOVE_IMBALANCE: Final = _topic(
+    "RemoveLiquidityImbalance(address,uint256[],uint256[],uint256,uint256)"
+)
+CURVE_RAMP_A: Final = _topic("RampA(uint256,uint256,uint256,uint256)")
+CURVE_NEW_FEE: Final = _topic("ApplyNewFee(uint256,uint256)")
 
 BALANCER_SWAP: Final = _topic("Swap(bytes32,address,address,uint256,uint256)")
 BALANCER_BALANCE_CHANGED: Final = _topic(
@@ -70,6 +86,9 @@ class EventKind(Enum):
     BALANCER_SWAP = "balancer_swap"
     BALANCER_LIQUIDITY = "balancer_liquidity"
     BALANCER_FEE = "balancer_fee"  # payload read from the chain by the follower
+    CURVE_STATE = "curve_state"  # a Curve event answered with the pool's end-of-block state
+    CURVE_RAMP_A = "curve_ramp_a"
+    CURVE_NEW_FEE = "curve_new_fee"
 
 
 BALANCER_KINDS: Final = frozenset(
@@ -77,8 +96,14 @@ BALANCER_KINDS: Final = frozenset(
 )
 
 
-# topic0 -> (kind, topics expected, data words expected)
-_SHAPES: Final[dict[bytes, tuple[EventKind, int, int]]] = {
+_CURVE_KINDS: Final = frozenset(
+    {EventKind.CURVE_STATE, EventKind.CURVE_RAMP_A, EventKind.CURVE_NEW_FEE}
+)
+_U64: Final = (1 << 64) - 1
+
+
+# topic0 -> (kind, topics expected, data words expected; None: dynamic arrays, any length)
+_SHAPES: Final[dict[bytes, tuple[EventKind, int, int | None]]] = {
     V2_SYNC: (EventKind.V2_SYNC, 1, 2),
     V2_SWAP: (EventKind.V2_OTHER, 3, 4),
     V2_MINT: (EventKind.V2_OTHER, 2, 2),
@@ -86,7 +111,15 @@ _SHAPES: Final[dict[bytes, tuple[EventKind, int, int]]] = {
     V3_SWAP: (EventKind.V3_SWAP, 3, 5),
     V3_MINT: (EventKind.V3_MINT, 4, 4),
     V3_BURN: (EventKind.V3_BURN, 4, 3),
+    CURVE_EXCHANGE: (EventKind.CURVE_STATE, 2, 4),
+    CURVE_ADD: (EventKind.CURVE_STATE, 2, None),
+    CURVE_REMOVE: (EventKind.CURVE_STATE, 2, None),
+    CURVE_REMOVE_ONE: (EventKind.CURVE_STATE, 2, 4),
+    CURVE_REMOVE_IMBALANCE: (EventKind.CURVE_STATE, 2, None),
+    CURVE_RAMP_A: (EventKind.CURVE_RAMP_A, 1, 4),
+    CURVE_NEW_FEE: (EventKind.CURVE_NEW_FEE, 1, 2),
 }
+_CURVE_SWAP_TOPICS: Final = frozenset({CURVE_EXCHANGE})
 POOL_TOPICS: Final = tuple(_SHAPES)
 
 
@@ -107,6 +140,8 @@ class DecodedLog:
     def protocol(self) -> m.Protocol:
         if self.kind in BALANCER_KINDS:
             return m.Protocol.BALANCER_V2_WEIGHTED
+        if self.kind in _CURVE_KINDS:
+            return m.Protocol.CURVE_STABLE
         v2 = self.kind in (EventKind.V2_SYNC, EventKind.V2_OTHER)
         return m.Protocol.UNISWAP_V2 if v2 else m.Protocol.UNISWAP_V3
 
@@ -160,10 +195,26 @@ def _signed(word: int, bits: int) -> int | None:
     return value if -limit <= value < limit else None
 
 
+def _curve_payload(
+    kind: EventKind, topics: Sequence[bytes], words: Sequence[int]
+) -> tuple[m.UpdateType, m.PoolUpdatePayload | None]:
+    """As the producer: values saturate to u64 (`saturating_to::<u64>`)."""
+    if kind is EventKind.CURVE_STATE:
+        swap = topics[0] in _CURVE_SWAP_TOPICS
+        return (m.UpdateType.SWAP if swap else m.UpdateType.MINT), None
+    w = [min(x, _U64) for x in words]
+    if kind is EventKind.CURVE_RAMP_A:
+        ramp = m.CurveRampA(initial_a=w[0], future_a=w[1], initial_a_time=w[2], future_a_time=w[3])
+        return m.UpdateType.SWAP, ramp
+    return m.UpdateType.SWAP, m.CurveFeeUpdate(fee=w[0], offpeg_fee_multiplier=w[1])
+
+
 def _payload(
     kind: EventKind, topics: Sequence[bytes], words: Sequence[int]
 ) -> tuple[m.UpdateType, m.PoolUpdatePayload | None] | None:
     """The update of one log whose shape already matched; None if a value is out of range."""
+    if kind in _CURVE_KINDS:
+        return _curve_payload(kind, topics, words)
     if kind is EventKind.V2_OTHER:
         return m.UpdateType.SWAP, None
     if kind is EventKind.V2_SYNC:
@@ -242,7 +293,9 @@ def decode_log(
         return None
     kind, n_topics, n_words = shape
     data = _hex_bytes(log["data"])
-    if len(topics) != n_topics or len(data) != 32 * n_words:
+    if len(topics) != n_topics or len(data) % 32:
+        return None
+    if n_words is not None and len(data) != 32 * n_words:
         return None
     decoded = _payload(kind, topics, _words(data))
     if decoded is None:

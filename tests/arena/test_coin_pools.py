@@ -389,3 +389,35 @@ def test_state_files_show_balances_and_load_multi_coin_pools_unhydrated() -> Non
     assert load_state(loaded, state) == 0
     assert not len(loaded.coins)
     assert (loaded.status[: len(loaded.registry)] == PoolStatus.UNKNOWN).all()
+
+
+def test_every_pool_added_past_the_registry_capacity_is_reported_activated() -> None:
+    engine = ArenaEngine(capacity=4)
+    pools = [whitelisted(0x7000 + k) for k in range(100)]
+    assert engine.add_pools(pools) == list(range(100))
+
+
+def test_a_revert_below_a_pools_hydration_makes_it_stale() -> None:
+    """Its update in the reverted block was ignored (not hydrated yet): the revert has no
+    pre-image of it, and the state it holds is of after the block."""
+    rng = random.Random(9)
+    engine = engine_with_pools(9)
+    index = engine.registry.index_of[address(UNHYDRATED).value]
+
+    def block_with(number: int, n: int, count: int) -> ChainBlock:
+        payload = wired(curve_update(random.Random(number), n, count))
+        update = ChainUpdate(address(n), m.Protocol.CURVE_STABLE, m.UpdateType.SWAP, payload, 0, 0)
+        return ChainBlock(number, 1_800_000_000 + number, 1, (update,))
+
+    ignored = block_with(START + 1, UNHYDRATED, 2)
+    engine.apply_block(begin(ignored, is_revert=False), block_events(ignored))
+    assert engine.metrics.updates_ignored.labels("coin_pool_unhydrated")._value.get() == 1
+    engine.set_coin_state(index, hydrated(2, rng))  # hydrated at START + 1
+    later = block_with(START + 2, COINS[0][0], COINS[0][1])
+    engine.apply_block(begin(later, is_revert=False), block_events(later))
+    engine.revert_block(begin(later, is_revert=True), block_events(later, is_revert=True))
+    assert engine.status[index] == PoolStatus.LIVE
+    engine.revert_block(begin(ignored, is_revert=True), block_events(ignored, is_revert=True))
+    assert engine.status[index] == PoolStatus.STALE
+    reason = StaleReason.REVERT_WITHOUT_PRE_IMAGE.value
+    assert engine.metrics.stale_marked.labels(reason=reason)._value.get() == 1
