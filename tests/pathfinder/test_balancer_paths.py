@@ -25,6 +25,7 @@ from pathfinder.exact_quote import ExactQuoter
 from pathfinder.hop_params import HopParams
 from pathfinder.recalculator import PathfinderConfig, PathRecalculator
 from pathfinder.screen import screen
+from pathfinder.v2_math import get_amount_out
 from tests.pathfinder.strategies import R_USDC, R_WETH, USDC, WETH
 from tests.pathfinder.test_recalculator import check_consistent, settle
 
@@ -164,3 +165,48 @@ def test_the_recalculator_finds_and_prices_a_cycle_through_a_balancer_pool() -> 
     usdc_out = weighted_math_of(state.params).amount_out(state.balances, 0, 1, best.amount_in)
     assert ExactQuoter(engine).hop_out(1, False, best.amount_in) == usdc_out
     assert best.net_profit > 10**16  # more than 0.01 WETH at 3 % on a 500 WETH pool
+
+
+def test_cycles_use_every_coin_pair_of_a_three_coin_balancer_pool() -> None:
+    """A WETH/USDC/DAI weighted pool listed as USDC/WETH holds twice the DAI it would at
+    balance against WETH: DAI is cheap there on a pair that is not the whitelisted one.
+    The recalculator gives the pool's other pairs their own edges and finds WETH → DAI on
+    the Balancer pool, DAI → WETH on a V2 pair, each hop priced by the pool's own math."""
+    weth_balance = 1_000 * 10**18
+    state = CoinPoolState(
+        coins=(WETH.address, USDC.address, DAI.address),
+        balances=(weth_balance, 3_000_000 * 10**6, 2 * 3_000_000 * 10**18),
+        params=WeightedParams(
+            weights=(34 * 10**16, 33 * 10**16, 33 * 10**16),
+            scaling_factors=(10**18, 10**30, 10**18),
+            swap_fee=10**15,
+            version=1,
+        ),
+    )
+    engine = market(state)
+    dai_key = bytes([0xA0, 1]) + bytes(18)
+    (dai_weth,) = engine.add_pools(
+        [
+            WhitelistedPool(
+                key=dai_key,
+                address=dai_key,
+                protocol=m.Protocol.UNISWAP_V2,
+                token0=DAI,
+                token1=WETH,
+            )
+        ]
+    )
+    engine.set_reserves(dai_weth, 3_000_000 * 10**18, 1_000 * 10**18)
+    recalculator = PathRecalculator(engine, PathfinderConfig(chain="testnet"))
+    assert len(recalculator.pair_edges) == 2  # WETH/DAI and USDC/DAI beside USDC/WETH
+    found = recalculator.on_settled(settle(engine, 5, base_fee=0))
+    weth, dai = "0x" + WETH.address.hex(), "0x" + DAI.address.hex()
+    through = [o for o in found if o.tokens == (weth, dai, weth)]
+    assert through, found
+    best = through[0]
+    assert best.pools == (engine.registry.pools[1].key_hex, engine.registry.pools[dai_weth].key_hex)
+    assert isinstance(state.params, WeightedParams)
+    dai_out = weighted_math_of(state.params).amount_out(state.balances, 0, 2, best.amount_in)
+    r_dai, r_weth = engine.table.reserves(dai_weth)
+    assert best.expected_out == get_amount_out(dai_out, r_dai, r_weth, 30)
+    assert best.profit == best.expected_out - best.amount_in > 0
