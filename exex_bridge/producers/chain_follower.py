@@ -51,7 +51,6 @@ from exex_bridge.producers.follower_reports import (
     ReorgReport,
 )
 from exex_bridge.producers.log_decoding import (
-    BALANCER_KINDS,
     MAINNET_BALANCER_VAULT,
     DecodedLog,
     EventKind,
@@ -429,23 +428,19 @@ class ChainFollower:
         v2: set[bytes] = set()
         v3: set[bytes] = set()
         touched = self.epilogue_scope == "touched"
-        # Balancer pools have no epilogue final: their updates are deltas, reverted as such.
-        curve = m.Protocol.CURVE_STABLE  # no final exists for Curve pools
+        # Curve and Balancer pools have no epilogue final: the arena restores its own
+        # pre-images of them.
+        without_final = (m.Protocol.CURVE_STABLE, m.Protocol.BALANCER_V2_WEIGHTED)
         for block in old:
             for entry in block.logs:
-                if entry.kind in BALANCER_KINDS:
+                if entry.protocol in without_final:
                     continue
                 if entry.kind in (EventKind.V2_SYNC, EventKind.V2_OTHER):
                     v2.add(entry.pool)
-                elif entry.protocol is not curve and (entry.kind is EventKind.V3_SWAP or touched):
+                elif entry.kind is EventKind.V3_SWAP or touched:
                     v3.add(entry.pool)
         if touched:
-            for entry in (
-                e
-                for b in new
-                for e in b.logs
-                if e.protocol is not curve and e.kind not in BALANCER_KINDS
-            ):
+            for entry in (e for b in new for e in b.logs if e.protocol not in without_final):
                 (v3 if entry.protocol is m.Protocol.UNISWAP_V3 else v2).add(entry.pool)
         v2 &= self._tracked
         v3 &= self._tracked
