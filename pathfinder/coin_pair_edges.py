@@ -56,6 +56,9 @@ class CoinPairEdges:
     def of_pool(self, pool: int) -> list[PairEdge]:
         return self._of_pool.get(pool, [])
 
+    def all_edges(self) -> list[PairEdge]:
+        return list(self._edges.values())
+
     def has_pool(self, pool: int) -> bool:
         return pool in self._of_pool
 

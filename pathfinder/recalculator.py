@@ -34,6 +34,7 @@ from pathfinder.screen import screen, top_candidates
 
 log = logging.getLogger(__name__)
 
+_COIN_KINDS: Final = np.array([int(k) for k in COIN_POOL_KINDS], dtype=np.uint8)
 # kinds whose screen row gives the mid price as K/(N·M) (a Curve row is a lower bound)
 _PRICED_KINDS: Final = (PoolKind.V2, PoolKind.V3, PoolKind.V4)
 MAINNET_WETH: Final = bytes.fromhex("c02aaa39b223fe8d0a0e5c4f27ead9083c756cc2")
@@ -107,7 +108,7 @@ class PathRecalculator:
                 self.graph.remove_pool(index)
                 for edge in self.pair_edges.remove_pool(index):
                     self.graph.remove_pool(edge.edge)
-        self._add_pair_edges(range(len(registry)))
+        self._add_pair_edges(np.flatnonzero(np.isin(registry.kind, _COIN_KINDS)).tolist())
         self.graph.compact()
         self._gas_pools = {
             base: [
@@ -119,13 +120,8 @@ class PathRecalculator:
         }
         self._set_pool_gas()
         self.params.refresh(self.engine, np.arange(len(registry), dtype=np.int64))
-        self.params.refresh_pairs(
-            self.engine, [e for p in self.pair_edges_pools() for e in self.pair_edges.of_pool(p)]
-        )
+        self.params.refresh_pairs(self.engine, self.pair_edges.all_edges())
         self._registry_version = registry.version
-
-    def pair_edges_pools(self) -> list[int]:
-        return [p for p in range(len(self.engine.registry)) if self.pair_edges.has_pool(p)]
 
     def _set_pool_gas(self) -> None:
         """Gas units per edge id; the last entry (no pool) is 0."""
@@ -173,9 +169,9 @@ class PathRecalculator:
         self._deferred = set()
         changed = np.fromiter(pending, dtype=np.int64, count=len(pending))
         self.params.refresh(self.engine, changed)
-        pairs = self._changed_pair_edges(pending)
+        pairs = self._changed_pair_edges(changed)
         self.metrics.recalculations.inc()
-        cycles = self.graph.cycles_of([*changed.tolist(), *pairs])
+        cycles = self.graph.cycles_of([*changed.tolist(), *pairs] if pairs else changed.tolist())
         self.metrics.cycles_screened.inc(len(cycles))
         result = screen(self.graph, self.params, cycles)
         gas_units = self._gas_units(result.cycles)
@@ -188,12 +184,13 @@ class PathRecalculator:
         self.metrics.recalc_seconds.observe(time.perf_counter() - started)
         return found
 
-    def _changed_pair_edges(self, changed: Iterable[int]) -> list[int]:
+    def _changed_pair_edges(self, changed: npt.NDArray[np.int64]) -> list[int]:
         """The extra pair edges of the changed multi-coin pools (added for pools hydrated
         since), their rows refreshed."""
-        coin_pools = [i for i in changed if self.engine.registry.kind_of(i) in COIN_POOL_KINDS]
-        if not coin_pools:
+        coin = np.isin(self.engine.registry.kind[changed], _COIN_KINDS)
+        if not coin.any():  # most blocks: one vectorized test
             return []
+        coin_pools = changed[coin].tolist()
         self._add_pair_edges(coin_pools)
         edges = [e for i in coin_pools for e in self.pair_edges.of_pool(i)]
         self.params.refresh_pairs(self.engine, edges)

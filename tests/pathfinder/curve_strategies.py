@@ -35,3 +35,25 @@ def pools(draw: st.DrawFn, *, equal: bool = False) -> StableSwapPool:
         initial_a_time=0,
         future_a_time=0,
     )
+
+
+@st.composite
+def pegged_pools(draw: st.DrawFn) -> StableSwapPool:
+    """Pools as deployed: balances within 1:100 of each other in value, a fee of at least
+    0.01 %, A from 1 to 5 000."""
+    n = draw(st.integers(2, 4))
+    decimals = [draw(DECIMALS) for _ in range(n)]
+    base = draw(st.integers(10**3, 10**10))
+    shares = [draw(st.integers(10, 1000)) for _ in range(n)]  # in % of `base`, 0.1x..10x
+    balances = [base * s * 10**d // 100 for s, d in zip(shares, decimals, strict=True)]
+    a = draw(st.integers(1, 5_000)) * 100
+    return StableSwapPool(
+        balances=tuple(balances),
+        rates=tuple(10 ** (36 - d) for d in decimals),
+        fee=draw(st.integers(10**6, 10**8)),
+        offpeg_fee_multiplier=draw(OFFPEG),
+        initial_a=a,
+        future_a=a,
+        initial_a_time=0,
+        future_a_time=0,
+    )

@@ -26,7 +26,7 @@ from pathfinder.curve_stableswap import (
     get_dy,
     xp_of,
 )
-from tests.pathfinder.curve_strategies import pools
+from tests.pathfinder.curve_strategies import pegged_pools, pools
 
 VECTORS = Path(__file__).resolve().parents[1] / "data" / "curve" / "curve_stableswap_ng.json"
 CASES: list[dict[str, Any]] = json.loads(VECTORS.read_text())["cases"]
@@ -122,9 +122,12 @@ def test_never_more_out_than_the_balance(pool: StableSwapPool, data: st.DataObje
 
 
 @settings(max_examples=200, deadline=None)
-@given(pool=pools(), data=st.data())
+@given(pool=pegged_pools(), data=st.data())
 def test_d_does_not_fall_after_a_swap_with_fee(pool: StableSwapPool, data: st.DataObject) -> None:
-    """The balances after the exchange (admin share removed) keep D at least as large."""
+    """The balances after the exchange (admin share removed) keep D at least as large.
+
+    Over pools as deployed (`pegged_pools`): in a pool a billion times off balance, the
+    pool's own integer rounding of D and y can outweigh a fee of a few wei."""
     n = len(pool.balances)
     i = data.draw(st.integers(0, n - 1))
     j = data.draw(st.integers(0, n - 2).map(lambda k: k if k < i else k + 1))
