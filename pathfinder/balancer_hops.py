@@ -38,6 +38,7 @@ class MobiusHop(NamedTuple):
     k: float
     n: float
     cap: float
+    gamma: float  # 1 − swap fee
 
 
 def balancer_mobius(state: CoinPoolState, i: int, j: int) -> MobiusHop | None:
@@ -51,13 +52,14 @@ def balancer_mobius(state: CoinPoolState, i: int, j: int) -> MobiusHop | None:
     gamma = 1.0 - params.swap_fee / _ONE
     r = params.weights[i] / params.weights[j]
     cap = (MAX_IN_RATIO / _ONE) * b_in * (1.0 - _CAP_MARGIN) / gamma
-    return MobiusHop(m=b_in, k=gamma * r * b_out, n=gamma * max(r, 1.0), cap=cap)
+    return MobiusHop(m=b_in, k=gamma * r * b_out, n=gamma * max(r, 1.0), cap=cap, gamma=gamma)
 
 
 def overstatement_bound(hop: MobiusHop, balance_out: int) -> float:
     """How much more than the pool pays `hop` may promise for any input within its cap:
-    one raw unit of input at the spot rate, plus the power's widening."""
-    return hop.k / hop.m + ROUNDING_SLACK * balance_out + 2.0
+    one raw unit of the input left after the fee, at the fee-free spot rate, plus the
+    power's widening and the output's rounding down."""
+    return hop.k / (hop.m * hop.gamma) + ROUNDING_SLACK * balance_out + 2.0
 
 
 class BalancerRead(NamedTuple):
