@@ -12,7 +12,7 @@ than the pool pays (`screen_row`): M = 1, K = the average rate of a small probe 
 keeps the map at or below the exact output at the cap `x1` (a share of the pool's
 balance of the coin in) and at inputs a factor SAMPLE_STEP apart below it. Between
 samples the curve's bend is smooth; the property tests check the map against the exact
-math at any input; a relative margin covers the pool's integer rounding (beyond
+math at random inputs; a relative margin covers the pool's integer rounding (beyond
 dust, see ROUNDING_UNITS). Inputs above `x1` are not screened (the cap).
 """
 
@@ -45,8 +45,8 @@ class CurveRead(NamedTuple):
     bought for token0 → token1, and the timestamp A is taken at."""
 
     pool: StableSwapPool
-    i: int  # position of the whitelisted token0 among the pool's coins
-    j: int  # position of token1
+    i: int  # position of the edge's token0 among the pool's coins
+    j: int  # position of its token1
     timestamp: int
 
 

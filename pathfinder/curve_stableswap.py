@@ -148,13 +148,16 @@ def dynamic_fee(xpi: int, xpj: int, fee: int, offpeg_fee_multiplier: int) -> int
     """`_dynamic_fee`: the fee (1e10) raised off peg by the offpeg multiplier."""
     if offpeg_fee_multiplier <= FEE_DENOMINATOR:
         return fee
-    xps2 = _u((xpi + xpj) ** 2, "dynamic fee")
+    xps2 = _u(_u(xpi + xpj, "dynamic fee") ** 2, "dynamic fee")
     skew = _div(
         _u(_u(_u((offpeg_fee_multiplier - FEE_DENOMINATOR) * 4, "fee") * xpi, "fee") * xpj, "fee"),
         xps2,
         "dynamic fee",
     )
-    return _div(_u(offpeg_fee_multiplier * fee, "fee"), skew + FEE_DENOMINATOR, "dynamic fee")
+    # the pool's unsafe_mul / unsafe_add / unsafe_div: wrapping, and x / 0 = 0
+    numerator = (offpeg_fee_multiplier * fee) & _U256_MAX
+    denominator = (skew + FEE_DENOMINATOR) & _U256_MAX
+    return numerator // denominator if denominator else 0
 
 
 class Exchange(NamedTuple):
@@ -180,7 +183,12 @@ def exchange(pool: StableSwapPool, i: int, j: int, dx: int, timestamp: int) -> E
     d = get_d(xp, amp)
     y = get_y(i, j, x, xp, amp=amp, d=d)
     dy = _u(xp[j] - y - 1, "dy")
-    fee = dynamic_fee((xp[i] + x) // 2, (xp[j] + y) // 2, pool.fee, pool.offpeg_fee_multiplier)
+    fee = dynamic_fee(
+        _u(xp[i] + x, "fee average") // 2,
+        _u(xp[j] + y, "fee average") // 2,
+        pool.fee,
+        pool.offpeg_fee_multiplier,
+    )
     dy_fee = _u(dy * fee, "dy fee") // FEE_DENOMINATOR
     dy_out = _div(_u(_u(dy - dy_fee, "dy") * PRECISION, "dy"), rates[j], "dy")
     admin = _div(
@@ -211,9 +219,9 @@ def _check_oracle_update(xp: list[int], amp: int, d: int) -> None:
     for x in xp:
         dr = _div(_u(dr * d, "oracle price"), x, "oracle price")
     xp0_a = _u(ann * xp[0], "oracle price") // A_PRECISION
+    den = _u(xp0_a + dr, "oracle price")
     for k in range(1, n):
         num = _u(xp0_a + _u(dr * xp[0], "oracle price") // xp[k], "oracle price")
-        den = _u(xp0_a + _u(dr * xp[k], "oracle price") // xp[0], "oracle price")
         _div(_u(PRECISION * num, "oracle price"), den, "oracle price")
     if d >= _U128:
         raise CurveRevertError("D oracle packing: D >= 2**128")
