@@ -19,19 +19,17 @@ import logging
 import time
 from typing import Final, final
 
-from arena.hydration import (
-    DEFAULT_BATCH_SIZE,
-    HydrationError,
-    PoolSnapshot,
-    hydrate_pools,
-)
+from arena.hydration import DEFAULT_BATCH_SIZE, HydrationError
 from arena.pipeline import Pipeline
 from arena.resync import (
-    HydrationTarget,
+    FetchedSnapshots,
+    HydrationTargets,
     ResyncReport,
     active_pools,
     apply_snapshots,
+    fetch_snapshots,
     finish_resync,
+    hydration_report,
     hydration_targets,
     pools_to_hydrate,
 )
@@ -51,19 +49,26 @@ REPLAY_CHUNK: Final = 2048
 class BackgroundRpcSync:
     """`pipeline.subscribe_block_start(BackgroundRpcSync(pipeline, rpc).before_block)`,
     with `rpc` usable from a worker thread (`exex_bridge.rpc.BlockingRpc`). Runs on the
-    stream's event loop."""
+    stream's event loop. V4 pools are read through the StateView at `v4_state_view`, or
+    through their PoolManager's `extsload` when it is None."""
 
     def __init__(
-        self, pipeline: Pipeline, rpc: JsonRpcProvider, *, batch_size: int = DEFAULT_BATCH_SIZE
+        self,
+        pipeline: Pipeline,
+        rpc: JsonRpcProvider,
+        *,
+        v4_state_view: str | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> None:
         self.pipeline = pipeline
         self.rpc = rpc
+        self.v4_state_view = v4_state_view
         self.batch_size = batch_size
         self.resyncs = 0
         self.hydrations = 0
         self.failures = 0
         self.last_report: ResyncReport | None = None
-        self.pending: asyncio.Task[list[PoolSnapshot]] | None = None
+        self.pending: asyncio.Task[FetchedSnapshots] | None = None
         self.replaying: asyncio.Task[None] | None = None
 
     def before_block(self, begin: m.BeginBlock) -> None:
@@ -78,15 +83,12 @@ class BackgroundRpcSync:
                 base + 1,
                 resync_reason(engine),
             )
-            active = active_pools(engine)
-            targets, skipped = hydration_targets(engine, active)
-            self._start(base, targets, skipped, active)
+            self._start(base, hydration_targets(engine, active_pools(engine)), resync=True)
             return
         wanted = pools_to_hydrate(engine)
         if wanted:
             log.info("hydrating %d new or stale pools at block %d", len(wanted), base)
-            targets, skipped = hydration_targets(engine, wanted)
-            self._start(base, targets, skipped, None)
+            self._start(base, hydration_targets(engine, wanted), resync=False)
 
     def cancel(self) -> int:
         """Stop waiting (the service stops): the fetch is cancelled and the held frames
@@ -104,42 +106,40 @@ class BackgroundRpcSync:
         while not self.pipeline.release_frames(REPLAY_CHUNK):
             await asyncio.sleep(0)
 
-    def _start(
-        self, block: int, targets: list[HydrationTarget], skipped: int, active: list[int] | None
-    ) -> None:
-        kind = "resync" if active is not None else "hydration"
+    def _start(self, block: int, targets: HydrationTargets, *, resync: bool) -> None:
+        kind = "resync" if resync else "hydration"
         self.pipeline.hold_frames(f"RPC {kind} at block {block}")
         started = time.perf_counter()
-        pools = [(address, pool_kind) for _, address, pool_kind in targets]
         task = asyncio.get_running_loop().create_task(
-            asyncio.to_thread(hydrate_pools, self.rpc, pools, block, batch_size=self.batch_size),
+            asyncio.to_thread(
+                fetch_snapshots,
+                self.rpc,
+                targets,
+                block,
+                v4_state_view=self.v4_state_view,
+                batch_size=self.batch_size,
+            ),
             name=f"rpc-{kind}-{block}",
         )
         self.pending = task
 
-        def fetched(done: asyncio.Task[list[PoolSnapshot]]) -> None:
+        def fetched(done: asyncio.Task[FetchedSnapshots]) -> None:
             if done.cancelled() or self.pending is not done:
                 return
             self.pending = None
             try:
-                snapshots = done.result()
                 engine = self.pipeline.engine
-                apply_snapshots(engine, targets, snapshots)
-                if active is not None:
-                    finish_resync(engine, active, block)
+                excluded = apply_snapshots(engine, targets, done.result(), block)
+                if resync:
+                    finish_resync(engine, block)
                     self.resyncs += 1
                 else:
                     self.hydrations += 1
-                seconds = time.perf_counter() - started
-                self.last_report = ResyncReport(
-                    block=block, pools=len(targets), not_hydratable=skipped, seconds=seconds
-                )
+                self.last_report = hydration_report(targets, excluded, block, started)
                 log.info(
-                    "%s: %d pools at block %d in %.2fs; applying %d held frames",
+                    "%s at block %d: applying %d held frames",
                     kind,
-                    len(targets),
                     block,
-                    seconds,
                     len(self.pipeline.held.items),
                 )
             except (HydrationError, RpcError, OSError, ValueError, RuntimeError) as exc:

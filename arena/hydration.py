@@ -41,7 +41,8 @@ BlockRef = int | str  # a block number, or a 0x block hash
 NodeRpc = Web3 | JsonRpcProvider
 
 
-def _provider(rpc: NodeRpc) -> JsonRpcProvider:
+def batch_provider(rpc: NodeRpc) -> JsonRpcProvider:
+    """What sends the JSON-RPC (batches) of `rpc`: itself, or a web3 instance's provider."""
     if not isinstance(rpc, Web3):
         return rpc
     if not isinstance(rpc.provider, JSONBaseProvider):
@@ -111,7 +112,7 @@ def initialized_ticks(word_pos: int, word: int, tick_spacing: int) -> list[int]:
 
 class _Caller:
     def __init__(self, w3: NodeRpc, block: BlockRef, batch_size: int) -> None:
-        self.provider = _provider(w3)
+        self.provider = batch_provider(w3)
         self.batch_size = batch_size
         self.block_param: object
         if isinstance(block, int):
@@ -152,7 +153,9 @@ class _Caller:
 def resolve_block_number(w3: NodeRpc, block: BlockRef) -> int:
     if isinstance(block, int):
         return block
-    response = _provider(w3).make_request(cast(RPCEndpoint, "eth_getBlockByHash"), [block, False])
+    response = batch_provider(w3).make_request(
+        cast(RPCEndpoint, "eth_getBlockByHash"), [block, False]
+    )
     header = response.get("result")
     if not header:
         raise HydrationError("-", "eth_getBlockByHash", response.get("error", "unknown block"))

@@ -232,7 +232,8 @@ class MetricsSettings:
         None,
         v.PORT,
         "--metrics-port",
-        "serve Prometheus metrics on this port (0: any free port; unset: not served)",
+        "serve Prometheus metrics on this port, and `arena run`'s /healthz and /readyz (0: any "
+        "free port; unset: not served)",
         RUN,
         REPLAY,
         metavar="P",
@@ -314,6 +315,15 @@ class RpcSettings:
         RUN,
         metavar="SECONDS",
     )
+    state_view: bytes | None = setting(
+        None,
+        v.ADDRESS,
+        "--v4-state-view",
+        "a v4-periphery StateView contract to hydrate V4 pools through (unset: read the "
+        "PoolManager's storage with its own extsload)",
+        RUN,
+        metavar="ADDRESS",
+    )
 
 
 @final
@@ -330,6 +340,15 @@ class WhitelistFeedSettings:
         RUN,
         metavar="URL",
         env="ARENA_WHITELIST_NATS_URL",
+    )
+    snapshot_wait: float = setting(
+        10.0,
+        v.SECONDS,
+        "--whitelist-snapshot-wait",
+        "at start, how long to wait for the first whitelist.pools.{chain}.full after asking "
+        "for it (whitelist.snapshot.request.{chain}); without one the whitelist file is used",
+        RUN,
+        metavar="SECONDS",
     )
 
 
@@ -404,6 +423,24 @@ class ServiceSettings:
         v.SECONDS,
         "--health-interval",
         "log a health line this often",
+        RUN,
+        metavar="SECONDS",
+    )
+    ready_block_age: float = setting(
+        60.0,
+        v.SECONDS,
+        "--ready-block-age",
+        "/readyz answers 503 when the last settled block is older than this (set it to a "
+        "few block times of the chain)",
+        RUN,
+        metavar="SECONDS",
+    )
+    loop_stall: float = setting(
+        120.0,
+        v.SECONDS,
+        "--loop-stall",
+        "/healthz answers 503 when the service's event loop has not ticked for this long "
+        "(a resync from the node holds the loop: allow for the longest one)",
         RUN,
         metavar="SECONDS",
     )
