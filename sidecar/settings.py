@@ -436,11 +436,11 @@ class ServiceSettings:
         metavar="SECONDS",
     )
     loop_stall: float = setting(
-        120.0,
+        10.0,
         v.SECONDS,
         "--loop-stall",
         "/healthz answers 503 when the service's event loop has not ticked for this long "
-        "(a resync from the node holds the loop: allow for the longest one)",
+        "(the node is never waited for on it: resyncs run on a worker thread)",
         RUN,
         metavar="SECONDS",
     )
