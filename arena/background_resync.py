@@ -135,12 +135,15 @@ class BackgroundRpcSync:
                     self.resyncs += 1
                 else:
                     self.hydrations += 1
-                self.last_report = hydration_report(targets, excluded, block, started)
+                report = self.last_report = hydration_report(targets, excluded, block, started)
                 log.info(
-                    "%s at block %d: applying %d held frames",
+                    "%s: %d pools at block %d in %.2fs; applying %d held frames (%s)",
                     kind,
+                    report.pools,
                     block,
+                    report.seconds,
                     len(self.pipeline.held.items),
+                    targets.by_protocol(),
                 )
             except (HydrationError, RpcError, OSError, ValueError, RuntimeError) as exc:
                 self.failures += 1

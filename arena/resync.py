@@ -85,6 +85,12 @@ class HydrationTargets:
     def count(self) -> int:
         return len(self.pairs) + len(self.v4) + len(self.curve) + len(self.balancer)
 
+    def by_protocol(self) -> str:
+        return (
+            f"{len(self.pairs)} V2/V3, {len(self.v4)} V4, {len(self.curve)} Curve, "
+            f"{len(self.balancer)} Balancer"
+        )
+
 
 @final
 @dataclass(frozen=True, slots=True)
@@ -200,17 +206,8 @@ def _apply_curve(
 def hydration_report(
     targets: HydrationTargets, excluded: int, block: int, started: float
 ) -> ResyncReport:
-    """The report of one hydration (logged) begun at `started` (`time.perf_counter()`)."""
+    """The report of one hydration begun at `started` (`time.perf_counter()`)."""
     seconds = time.perf_counter() - started
-    log.info(
-        "hydrated %d pools (%d V4, %d Curve, %d Balancer) at block %d in %.2fs",
-        targets.count,
-        len(targets.v4),
-        len(targets.curve),
-        len(targets.balancer),
-        block,
-        seconds,
-    )
     return ResyncReport(
         block=block,
         pools=targets.count,
@@ -233,7 +230,15 @@ def hydrate_indices(
     targets = hydration_targets(engine, indices)
     fetched = fetch_snapshots(w3, targets, block, v4_state_view=v4_state_view)
     excluded = apply_snapshots(engine, targets, fetched, block)
-    return hydration_report(targets, excluded, block, started)
+    report = hydration_report(targets, excluded, block, started)
+    log.info(
+        "hydrated %d pools (%s) at block %d in %.2fs",
+        report.pools,
+        targets.by_protocol(),
+        block,
+        report.seconds,
+    )
+    return report
 
 
 def active_pools(engine: ArenaEngine) -> list[int]:
