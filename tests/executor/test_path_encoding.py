@@ -5,31 +5,95 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from executor.errors import PathEncodingError
-from executor.path import HOP_BYTES, MAX_HOPS, Hop, HopKind, decode_path, encode_path
-
-hops = st.builds(
+from executor.path import (
+    HOP_BYTES,
+    MAX_HOPS,
+    V4_KEY_BYTES,
     Hop,
-    pool=st.binary(min_size=20, max_size=20),
-    kind=st.sampled_from(HopKind),
+    HopKind,
+    decode_path,
+    encode_path,
+    v4_pool_key,
+)
+
+addresses = st.binary(min_size=20, max_size=20)
+token_addresses = addresses.filter(lambda a: a != bytes(20))
+v4_keys = st.builds(
+    v4_pool_key,
+    token_addresses,
+    addresses,
+    st.integers(0, (1 << 24) - 1),
+    st.integers(-(1 << 23), (1 << 23) - 1),
+    addresses,
+)
+pool_hops = st.builds(
+    Hop,
+    pool=addresses,
+    kind=st.sampled_from([HopKind.UNISWAP_V2, HopKind.UNISWAP_V3]),
     zero_for_one=st.booleans(),
 )
+v4_hops = st.builds(
+    Hop, pool=addresses, kind=st.just(HopKind.UNISWAP_V4), zero_for_one=st.booleans(), key=v4_keys
+)
+hops = st.one_of(pool_hops, v4_hops)
 paths = st.lists(hops, min_size=2, max_size=MAX_HOPS)
+
+
+def offsets(path: list[Hop]) -> list[int]:
+    """Where each hop's record starts in the packed path."""
+    out, at = [], 0
+    for hop in path:
+        out.append(at)
+        at += HOP_BYTES + len(hop.key)
+    return out
 
 
 @given(paths)
 def test_encode_then_decode_is_the_identity(path: list[Hop]) -> None:
     packed = encode_path(path)
-    assert len(packed) == HOP_BYTES * len(path)
+    v4 = sum(h.kind is HopKind.UNISWAP_V4 for h in path)
+    assert len(packed) == HOP_BYTES * len(path) + V4_KEY_BYTES * v4
     assert decode_path(packed) == tuple(path)
 
 
 @given(paths)
-def test_each_record_is_the_address_then_the_flags(path: list[Hop]) -> None:
+def test_each_record_is_the_address_then_the_flags_then_a_v4_key(path: list[Hop]) -> None:
     packed = encode_path(path)
-    for i, hop in enumerate(path):
-        record = packed[i * HOP_BYTES : (i + 1) * HOP_BYTES]
-        assert record[:20] == hop.pool
-        assert record[20] == (int(hop.kind) << 1) | int(hop.zero_for_one)
+    for at, hop in zip(offsets(path), path, strict=True):
+        assert packed[at : at + 20] == hop.pool
+        assert packed[at + 20] == (int(hop.kind) << 1) | int(hop.zero_for_one)
+        if hop.kind is HopKind.UNISWAP_V4:
+            assert packed[at + 21 : at + 21 + V4_KEY_BYTES] == hop.key
+
+
+@given(
+    token_addresses,
+    addresses,
+    st.integers(0, (1 << 24) - 1),
+    st.integers(-(1 << 23), (1 << 23) - 1),
+    addresses,
+)
+def test_a_v4_key_is_currencies_fee_spacing_hooks(
+    c0: bytes, c1: bytes, fee: int, spacing: int, hooks: bytes
+) -> None:
+    key = v4_pool_key(c0, c1, fee, spacing, hooks)
+    assert len(key) == V4_KEY_BYTES
+    assert key[:20] == c0 and key[20:40] == c1 and key[46:] == hooks
+    assert int.from_bytes(key[40:43], "big") == fee
+    assert int.from_bytes(key[43:46], "big", signed=True) == spacing
+
+
+def test_a_v4_hop_of_the_native_currency_or_without_its_key_is_refused() -> None:
+    other = Hop(pool=b"\x01" * 20, kind=HopKind.UNISWAP_V2, zero_for_one=True)
+    native = v4_pool_key(bytes(20), b"\x02" * 20, 3000, 60, bytes(20))
+    for key in (native, b"", b"\x03" * 65):
+        v4 = Hop(pool=b"\x04" * 20, kind=HopKind.UNISWAP_V4, zero_for_one=False, key=key)
+        with pytest.raises(PathEncodingError) as err:
+            encode_path([other, v4])
+        assert err.value.position == 1
+    keyed = Hop(pool=b"\x01" * 20, kind=HopKind.UNISWAP_V2, zero_for_one=True, key=b"\x05")
+    with pytest.raises(PathEncodingError):
+        encode_path([keyed, other])
 
 
 @given(paths, st.data())
@@ -45,7 +109,7 @@ def test_reserved_or_unknown_flags_are_refused(path: list[Hop], data: st.DataObj
     packed = bytearray(encode_path(path))
     hop = data.draw(st.integers(0, len(path) - 1))
     bad = data.draw(st.sampled_from([0x20, 0x40, 0x80, len(HopKind) << 1]))
-    packed[hop * HOP_BYTES + 20] |= bad
+    packed[offsets(path)[hop] + 20] |= bad
     with pytest.raises(PathEncodingError) as err:
         decode_path(bytes(packed))
     assert err.value.position == hop
