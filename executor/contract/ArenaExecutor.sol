@@ -73,10 +73,11 @@ interface IWrappedNative {
 /// settles and takes inside the unlock that is open for its PoolManager, else in an unlock
 /// of its own.
 ///
-/// Guards: only the owner (the deploying key) starts a cycle or withdraws; a callback
-/// (swap callbacks and the PoolManager's unlockCallback) is accepted only from the one
-/// address the contract is waiting for, and only while a cycle runs (both held in transient
-/// storage), and that pool may claim no more than the input it was asked to swap (a pair:
+/// Guards: only the owner (the deploying key) starts a cycle or withdraws; a swap callback
+/// is accepted only from the one pool the contract is waiting for, `unlockCallback` only
+/// from the one PoolManager it has just asked to unlock (two separate transient slots: a
+/// pool cannot call the unlock callback, nor a manager a swap callback), and only while a
+/// cycle runs, and that pool may claim no more than the input it was asked to swap (a pair:
 /// exactly the output it was asked for); the start token's balance must grow by at least
 /// `minProfit + coinbasePayment`; the cycle must run at or before `deadlineBlock`.
 /// The coinbase payment is made last, in native currency: the contract unwraps that much
@@ -106,6 +107,7 @@ contract ArenaExecutor {
     address private transient expectedPool;
     uint256 private transient requiredProfit;
     uint256 private transient expectedAmount;
+    address private transient expectedManager;
     address private transient unlockedManager;
 
     event Executed(address indexed startToken, uint256 amountIn, uint256 profit, uint256 coinbasePayment);
@@ -229,7 +231,9 @@ contract ArenaExecutor {
     /// input (32 bytes), then for a flash (first hop) the whole path, for a later hop the
     /// recipient (20 bytes) and the hop's record. Returns the later hop's output (32 bytes).
     function unlockCallback(bytes calldata data) external returns (bytes memory result) {
-        _acceptCallback();
+        address expected = expectedManager;
+        if (!executing || msg.sender != expected) revert UnexpectedCallback(msg.sender, expected);
+        expectedManager = address(0);
         address outer = unlockedManager;
         unlockedManager = msg.sender;
         uint256 amountIn = uint256(bytes32(data[1:33]));
@@ -269,10 +273,14 @@ contract ArenaExecutor {
 
     function _flashFirstHop(bytes calldata path, uint256 amountIn) private {
         (address pool, uint8 kind, bool zeroForOne, uint256 next) = _hop(path, 0);
-        expectedPool = pool;
         if (kind == KIND_V4) {
+            expectedManager = pool;
             IManagerSwap(pool).unlock(abi.encodePacked(UNLOCK_FLASH, amountIn, path));
-        } else if (kind == KIND_V3) {
+            if (expectedManager != address(0)) revert UnexpectedCallback(address(0), pool);
+            return;
+        }
+        expectedPool = pool;
+        if (kind == KIND_V3) {
             expectedAmount = amountIn;
             IConcentratedPoolSwap(pool).swap(
                 _recipient(path, next),
@@ -334,9 +342,9 @@ contract ArenaExecutor {
         returns (uint256)
     {
         if (unlockedManager == manager) return _managerHop(manager, record, amountIn, to);
-        expectedPool = manager;
+        expectedManager = manager;
         bytes memory result = IManagerSwap(manager).unlock(abi.encodePacked(UNLOCK_HOP, amountIn, to, record));
-        if (expectedPool != address(0)) revert UnexpectedCallback(address(0), manager);
+        if (expectedManager != address(0)) revert UnexpectedCallback(address(0), manager);
         return abi.decode(result, (uint256));
     }
 

@@ -15,6 +15,7 @@ import pytest
 
 from devchain.executor_world import automine, deploy_executor_contract, new_funded_key
 from devchain.rpc import rpc_call
+from devchain.v4_world import V4Deployment
 from devchain.whitelist_file import write_whitelist
 from executor.chain import ChainClient
 from executor.errors import ChainRpcError
@@ -53,18 +54,20 @@ class ExecutorWorld:
         )
 
 
-@pytest.fixture
-def executor_world(clean_devchain: DevChain, tmp_path: Path) -> ExecutorWorld:
-    w3 = clean_devchain.w3
+def make_executor_world(
+    chain: DevChain, tmp_path: Path, v4: V4Deployment | None = None
+) -> ExecutorWorld:
+    """A funded key, the deployed contract and the whitelist (with `v4`'s pools, if any)."""
+    w3 = chain.w3
     key, secret = new_funded_key(w3)
     key_file = tmp_path / "executor.key"
     key_file.write_text(secret.hex() + "\n")
-    executor = deploy_executor_contract(w3, clean_devchain.node.url, key)
-    whitelist = write_whitelist(clean_devchain.deployment, tmp_path / "whitelist.json")
+    executor = deploy_executor_contract(w3, chain.node.url, key)
+    whitelist = write_whitelist(chain.deployment, tmp_path / "whitelist.json", v4=v4)
     pools = load_whitelist_file(whitelist).pools
     return ExecutorWorld(
-        chain=clean_devchain,
-        client=ChainClient(clean_devchain.node.url),
+        chain=chain,
+        client=ChainClient(chain.node.url),
         key=key,
         secret=secret,
         key_file=key_file,
@@ -74,6 +77,11 @@ def executor_world(clean_devchain: DevChain, tmp_path: Path) -> ExecutorWorld:
         kinds=HopKinds(pools),
         tmp=tmp_path,
     )
+
+
+@pytest.fixture
+def executor_world(clean_devchain: DevChain, tmp_path: Path) -> ExecutorWorld:
+    return make_executor_world(clean_devchain, tmp_path)
 
 
 def send_unchecked(
