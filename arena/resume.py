@@ -17,6 +17,8 @@ import numpy.typing as npt
 from arena.checkpoint import Checkpoint, CheckpointStore
 from arena.engine import ArenaEngine
 from arena.errors import ArenaError, CheckpointError
+from arena.pool_status import PoolStatus, StaleReason
+from arena.registry import COIN_POOL_KINDS
 from arena.snapshot_ring import BlockPreImages
 from arena.state_file import load_state, read_state_file
 from arena.state_table import SWAP_STATE
@@ -95,6 +97,7 @@ def restore_checkpoint(engine: ArenaEngine, checkpoint: Checkpoint) -> RestoreRe
         engine.last_changed[rows[rows >= 0]] = pre.block
     engine.changed.update(targets.tolist())
     engine.mark_synced(checkpoint.block, keep_history=True)
+    _stale_coin_pools(engine, targets)
     engine.metrics.stale_pools.set(engine.stale_count())
     active = int(np.count_nonzero(registry.active))
     return RestoreReport(
@@ -103,6 +106,18 @@ def restore_checkpoint(engine: ArenaEngine, checkpoint: Checkpoint) -> RestoreRe
         not_in_checkpoint=active - len(kept),
         dropped=len(mapping) - len(kept),
     )
+
+
+def _stale_coin_pools(engine: ArenaEngine, targets: npt.NDArray[np.int64]) -> None:
+    """Checkpoints hold the 52-byte records only: a restored multi-coin pool (Curve) has
+    no state until it is hydrated again, so it is stale, not quoted (ADR 0017)."""
+    kinds = engine.registry.kind[targets]
+    coin = np.isin(kinds, [int(k) for k in COIN_POOL_KINDS])
+    wanted = targets[coin & (engine.status[targets] != PoolStatus.UNKNOWN)]
+    if len(wanted):
+        engine.mark_stale_many(
+            wanted.tolist(), StaleReason.COIN_STATE_NOT_IN_CHECKPOINT, " (checkpoint restore)"
+        )
 
 
 def _remap(

@@ -2,9 +2,10 @@
 
 Used at start-up (nothing known yet), when pools join the whitelist mid-stream, and
 after a loss made the arena unsynced. V2 and V3 pools are hydrated through their own
-contracts (see arena.hydration); V4 pools live inside their PoolManager and are read
-through a StateView lens when its address is given, else through the PoolManager's own
-`extsload` (see arena.v4_hydration).
+contracts (see arena.hydration), Curve StableSwap-NG pools through theirs (see
+arena.curve_hydration: plain pools only; the others are excluded, counted by reason); V4
+pools live inside their PoolManager and are read through a StateView lens when its
+address is given, else through the PoolManager's own `extsload` (see arena.v4_hydration).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import msgspec
 import numpy as np
 from web3 import Web3
 
+from arena.curve_hydration import read_curve_pools
 from arena.engine import ArenaEngine, PoolStatus
 from arena.hydration import PoolKind as RpcPoolKind
 from arena.hydration import V2PoolSnapshot, hydrate_pools
@@ -51,6 +53,7 @@ def hydrate_indices(
     started = time.perf_counter()
     wanted: list[tuple[int, str, RpcPoolKind]] = []
     v4: list[tuple[int, V4Pool]] = []
+    curve: list[int] = []
     skipped = 0
     for index in indices:
         arena_kind = engine.registry.kind_of(index)
@@ -58,6 +61,8 @@ def hydrate_indices(
         pool = engine.registry.pools[index]
         if not engine.registry.is_active(index):
             skipped += 1
+        elif arena_kind is PoolKind.CURVE_STABLE:
+            curve.append(index)
         elif arena_kind is PoolKind.V4 and pool.tick_spacing is not None:
             manager = pool.pool_manager or V4_MAINNET_POOL_MANAGER
             v4.append(
@@ -81,10 +86,43 @@ def hydrate_indices(
         engine.set_slot0(
             index, v4_snap.sqrt_price_x96, v4_snap.liquidity, v4_snap.tick, v4_snap.ticks
         )
+    skipped += _hydrate_curve(engine, w3, curve, block)
     seconds = time.perf_counter() - started
-    pools = len(wanted) + len(v4)
-    log.info("hydrated %d pools (%d V4) at block %d in %.2fs", pools, len(v4), block, seconds)
+    pools = len(wanted) + len(v4) + len(curve)
+    log.info(
+        "hydrated %d pools (%d V4, %d Curve) at block %d in %.2fs",
+        pools,
+        len(v4),
+        len(curve),
+        block,
+        seconds,
+    )
     return ResyncReport(block=block, pools=pools, not_hydratable=skipped, seconds=seconds)
+
+
+def _hydrate_curve(engine: ArenaEngine, w3: Web3, indices: list[int], block: int) -> int:
+    """Set the plain Curve pools among `indices`; exclude the others (each counted and
+    logged once per reason). Returns how many were excluded."""
+    if not indices:
+        return 0
+    addresses = ["0x" + engine.registry.pools[i].address.hex() for i in indices]
+    excluded = 0
+    for index, snap in zip(indices, read_curve_pools(w3, addresses, block), strict=True):
+        if snap.state is not None:
+            engine.set_coin_state(index, snap.state)
+            continue
+        excluded += 1
+        reason = str(snap.excluded or "unreadable")
+        if engine.coins.exclude(index, reason):
+            engine.metrics.coin_pools_excluded.labels(reason=reason).inc()
+            log.warning(
+                "Curve pool %s excluded at block %d: %s: %s",
+                snap.address,
+                block,
+                reason,
+                snap.detail,
+            )
+    return excluded
 
 
 def resync(
@@ -110,6 +148,12 @@ def pools_to_hydrate(engine: ArenaEngine) -> list[int]:
     wanted = (
         engine.registry.active
         & ((status == PoolStatus.UNKNOWN) | (status == PoolStatus.STALE))
-        & ((kinds == PoolKind.V2) | (kinds == PoolKind.V3) | (kinds == PoolKind.V4))
+        & (
+            (kinds == PoolKind.V2)
+            | (kinds == PoolKind.V3)
+            | (kinds == PoolKind.V4)
+            | (kinds == PoolKind.CURVE_STABLE)
+        )
     )
-    return [int(i) for i in np.flatnonzero(wanted)]
+    coins = engine.coins
+    return [int(i) for i in np.flatnonzero(wanted) if coins.exclusion(int(i)) is None]

@@ -17,6 +17,9 @@ V4: the real PoolManager is deployed too (`devchain.v4_world`), `--positions` ra
 positions go into its WETH/USDC 0.3 % pool through the liquidity router, the pool is
 hydrated through StateView and quoted the same way (0, 1 and 5 crossings each way; ours
 only: the degenbot side covers V2 and V3).
+Curve StableSwap-NG: a real 2-coin and 3-coin plain pool (`devchain.curve_pool`) hydrated
+over RPC; ours is `curve_stableswap.get_dy` and `ExactQuoter.hop_out` over the arena's
+store (no degenbot column: its exactness is proven against the pool in the tests).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from typing import Any
 import msgspec
 from web3 import Web3
 
+from arena.curve_hydration import read_curve_pools
 from arena.engine import ArenaEngine
 from arena.hydration import V2PoolSnapshot, V3PoolSnapshot, hydrate_pools
 from arena.v4_hydration import V4Pool as V4Locator
@@ -44,6 +48,7 @@ from benchmarks.common import compare_baseline, machine_line, save_baseline
 from benchmarks.quote_timing import REPEATS, per_call_us
 from devchain import AnvilNode, Deployment, TxRequest, deploy, execute_block
 from devchain.abi import encode_call
+from devchain.curve_pool import deploy_curve_pool
 from devchain.deploy import DEADLINE, Pool
 from devchain.rpc import block_number, nonce_at
 from devchain.spec import clamp_range
@@ -51,6 +56,8 @@ from devchain.v4_world import deploy_v4, modify_call
 from devchain.whitelist_file import v4_pool_entry
 from exex_bridge import messages as m
 from exex_bridge.whitelist import PoolJson, Token, WhitelistedPool, parse_pool
+from pathfinder.curve_hop import SECONDS_PER_BLOCK, stableswap_pool
+from pathfinder.curve_stableswap import get_dy
 from pathfinder.exact_quote import ExactQuoter
 from pathfinder.tick_math import get_sqrt_ratio_at_tick
 from pathfinder.tick_table import TickTable
@@ -68,7 +75,7 @@ Q96 = 1 << 96
 @dataclass
 class Case:
     name: str
-    pool: Pool | None  # None: a V4 pool (not sent to degenbot)
+    pool: Pool | None  # None: a V4 or Curve pool (not run by degenbot)
     zero_for_one: bool
     amount_in: int
     crossed: int | None  # V3/V4 only
@@ -204,6 +211,65 @@ def build_cases(v3: Pool, v3_snap: V3PoolSnapshot, v2: Pool, v2_snap: V2PoolSnap
     return cases
 
 
+def curve_cases(node: AnvilNode, deployer: str) -> list[Case]:
+    """A 2-coin (18, 6 decimals) and a 3-coin (18, 6, 8) plain pool, A = 200, 0.04 %."""
+    w3 = node.web3()
+    engine = ArenaEngine()
+    cases = []
+    for decimals in ((18, 6), (18, 6, 8)):
+        liquidity = tuple(1_000_000 * 10**d for d in decimals)
+        curve = deploy_curve_pool(
+            w3,
+            deployer,
+            decimals=decimals,
+            amp=200,
+            fee=4_000_000,
+            offpeg_fee_multiplier=20_000_000_000,
+            liquidity=liquidity,
+        )
+        (snap,) = read_curve_pools(w3, [curve.address], block_number(w3))
+        if snap.state is None:
+            raise RuntimeError(f"the Curve pool did not hydrate: {snap.excluded} {snap.detail}")
+        tokens = [
+            Token(address=bytes.fromhex(c.address[2:]), decimals=d)
+            for c, d in zip(curve.coins, decimals, strict=True)
+        ]
+        address = bytes.fromhex(curve.address[2:])
+        (index,) = engine.add_pools(
+            [
+                WhitelistedPool(
+                    key=address,
+                    address=address,
+                    protocol=m.Protocol.CURVE_STABLE,
+                    token0=tokens[0],
+                    token1=tokens[1],
+                )
+            ]
+        )
+        engine.set_coin_state(index, snap.state)
+        math_pool = stableswap_pool(snap.state)
+        if math_pool is None:
+            raise TypeError("not a Curve state")
+        quoter = ExactQuoter(engine)
+        for zero_for_one, share in ((True, 1e-3), (False, 0.1)):
+            i, j = (0, 1) if zero_for_one else (1, 0)
+            amount = int(math_pool.balances[i] * share)
+            cases.append(
+                Case(
+                    f"Curve {len(decimals)} coins {i}→{j}, {share:.1%} of balance",
+                    None,
+                    zero_for_one,
+                    amount,
+                    None,
+                    partial(
+                        get_dy, math_pool, i, j, timestamp=engine.coins.clock + SECONDS_PER_BLOCK
+                    ),
+                    partial(quoter.hop_out, index, zero_for_one),
+                )
+            )
+    return cases
+
+
 def _v2_quote(reserve_in: int, reserve_out: int, amount_in: int) -> int:
     return get_amount_out(amount_in, reserve_in, reserve_out, 30)
 
@@ -235,7 +301,7 @@ def run_degenbot(
         "cases": [
             {
                 "name": c.name,
-                "pool": c.pool.address,
+                "pool": c.pool.address if c.pool else "",
                 "zero_for_one": c.zero_for_one,
                 "amount_in": c.amount_in,
             }
@@ -294,7 +360,7 @@ def main() -> None:
         v3_snap, v2_snap = hydrate_pools(w3, [(v3.address, "v3"), (v2.address, "v2")], block)
         if not (isinstance(v3_snap, V3PoolSnapshot) and isinstance(v2_snap, V2PoolSnapshot)):
             raise TypeError("the pools did not hydrate as one V3 and one V2 pool")
-        cases = build_cases(v3, v3_snap, v2, v2_snap)
+        cases = build_cases(v3, v3_snap, v2, v2_snap) + curve_cases(node, deployment.deployer)
         theirs = {} if args.no_degenbot else run_degenbot(node.url, block, v3_snap, v2, cases)
         cases += v4_cases(w3, deployment, args.positions, args.seed)
     report(args, v3, v3_snap, cases, theirs)

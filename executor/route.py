@@ -62,6 +62,10 @@ class HopKinds:
     def kind(self, pool: str) -> HopKind:
         return self._found(pool)[0]
 
+    def routable(self, opportunity: Opportunity) -> bool:
+        """Whether every hop is a pool the contract swaps on."""
+        return all(p.lower() in self._hops for p in opportunity.pools)
+
     def hops(self, opportunity: Opportunity) -> tuple[Hop, ...]:
         out = []
         for p, z in zip(opportunity.pools, opportunity.zero_for_one, strict=True):

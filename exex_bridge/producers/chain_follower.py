@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import threading
 from collections import deque
@@ -49,7 +50,7 @@ from exex_bridge.producers.follower_reports import (
     PollReport,
     ReorgReport,
 )
-from exex_bridge.producers.log_decoding import EventKind, decode_block_logs
+from exex_bridge.producers.log_decoding import DecodedLog, EventKind, decode_block_logs
 from exex_bridge.whitelist import V4_MAINNET_POOL_MANAGER, Whitelist, WhitelistedPool
 
 __all__ = [
@@ -66,7 +67,14 @@ log = logging.getLogger(__name__)
 EpilogueScope = Literal["producer", "touched"]
 DEFAULT_KEEP_BLOCKS: Final = 64
 DEFAULT_MAX_BLOCKS_PER_POLL: Final = 128
-_FOLLOWED: Final = frozenset({m.Protocol.UNISWAP_V2, m.Protocol.UNISWAP_V3, m.Protocol.UNISWAP_V4})
+_FOLLOWED: Final = frozenset(
+    {
+        m.Protocol.UNISWAP_V2,
+        m.Protocol.UNISWAP_V3,
+        m.Protocol.UNISWAP_V4,
+        m.Protocol.CURVE_STABLE,
+    }
+)
 _SLOT0_SWAPS: Final = frozenset({EventKind.V3_SWAP, EventKind.V4_SWAP})
 
 
@@ -269,9 +277,28 @@ class ChainFollower:
         # Every pool event is kept, tracked or not: like the producer, which re-reads a
         # reverted block's receipts, a revert is filtered by the whitelist of its time.
         return [
-            FollowedBlock(h, tuple(decode_block_logs(rpc.block_logs(self.w3, h.hash))))
+            FollowedBlock(
+                h, self._with_curve_states(h, decode_block_logs(rpc.block_logs(self.w3, h.hash)))
+            )
             for h in headers
         ]
+
+    def _with_curve_states(self, h: Header, logs: list[DecodedLog]) -> tuple[DecodedLog, ...]:
+        """Curve swaps and liquidity events of tracked pools carry the pool's state at the
+        end of the block, read from storage as the producer reads it (kept for a revert
+        of the block: the arena restores its own pre-images there anyway)."""
+        pools = sorted(
+            {e.pool for e in logs if e.kind is EventKind.CURVE_STATE and e.pool in self._tracked}
+        )
+        if not pools:
+            return tuple(logs)
+        states = rpc.read_curve_states(self.w3, pools, h.hash)
+        return tuple(
+            dataclasses.replace(e, payload=states[e.pool])
+            if e.kind is EventKind.CURVE_STATE and e.pool in states
+            else e
+            for e in logs
+        )
 
     def _still_canonical(self, header: Header) -> bool:
         current = rpc.header(self.w3, header.number)
@@ -386,13 +413,16 @@ class ChainFollower:
             m.Protocol.UNISWAP_V4: v4,
         }
         touched = self.epilogue_scope == "touched"
+        curve = m.Protocol.CURVE_STABLE  # no final exists for Curve pools
         for block in old:
             for entry in block.logs:
+                if entry.protocol is curve:
+                    continue
                 v2_pair = entry.protocol is m.Protocol.UNISWAP_V2
                 if v2_pair or entry.kind in _SLOT0_SWAPS or touched:
                     by_protocol[entry.protocol].add(entry.pool)
         if touched:
-            for entry in (e for block in new for e in block.logs):
+            for entry in (e for block in new for e in block.logs if e.protocol is not curve):
                 by_protocol[entry.protocol].add(entry.pool)
         v2 &= self._tracked
         v3 &= self._tracked

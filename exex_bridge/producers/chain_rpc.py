@@ -168,3 +168,70 @@ def read_finals(
             )
         )
     return finals
+
+
+# Curve StableSwap-NG storage, as the producer reads it (`read_curve_stable_liquidity_state`):
+# slot 1 the coin count (stored balances' length), 2 + i stored balances, 17 + i admin
+# balances, 10..15 fee, offpeg multiplier, initial_A, future_A, initial_A_time, future_A_time.
+_CURVE_COUNT: Final = 1
+_CURVE_PARAMS: Final = (10, 11, 12, 13, 14, 15)
+_CURVE_MAX_COINS: Final = 8
+_U64: Final = (1 << 64) - 1
+_U128: Final = (1 << 128) - 1
+
+
+def _storage_batch(w3: Web3, reads: Sequence[tuple[bytes, int]], block_hash: str) -> list[int]:
+    provider = w3.provider
+    if not isinstance(provider, JSONBaseProvider):
+        raise FollowerRpcError("eth_getStorageAt", f"{type(provider).__name__} cannot batch")
+    block = {"blockHash": block_hash, "requireCanonical": True}
+    out: list[int] = []
+    for start in range(0, len(reads), _BATCH):
+        chunk = reads[start : start + _BATCH]
+        requests = [
+            (cast(RPCEndpoint, "eth_getStorageAt"), ["0x" + to.hex(), hex(slot), block])
+            for to, slot in chunk
+        ]
+        responses = provider.make_batch_request(requests)
+        if not isinstance(responses, list):
+            raise FollowerRpcError("eth_getStorageAt", responses.get("error", responses))
+        for (to, _), response in zip(chunk, responses, strict=True):
+            if "error" in response:
+                raise FollowerRpcError("eth_getStorageAt", f"0x{to.hex()}: {response['error']}")
+            out.append(int(str(response.get("result", "0x0")), 16))
+    return out
+
+
+def read_curve_states(
+    w3: Web3, pools: Sequence[bytes], block_hash: str
+) -> dict[bytes, m.CurveLiquidity]:
+    """Each Curve pool's `CurveLiquidity` at the end of the block: what the producer sends
+    for its swaps and liquidity events (values saturated to u128/u64 as it does)."""
+    heads = _storage_batch(
+        w3, [(p, s) for p in pools for s in (_CURVE_COUNT, *_CURVE_PARAMS)], block_hash
+    )
+    counts = [min(heads[7 * k], _CURVE_MAX_COINS) for k in range(len(pools))]
+    reads = [
+        (p, base + i)
+        for p, n in zip(pools, counts, strict=True)
+        for i in range(n)
+        for base in (2, 17)
+    ]
+    balances = iter(_storage_batch(w3, reads, block_hash))
+    out = {}
+    for k, (pool, n) in enumerate(zip(pools, counts, strict=True)):
+        effective = []
+        for _ in range(n):
+            stored, admin = min(next(balances), _U128), min(next(balances), _U128)
+            effective.append(max(0, stored - admin))
+        fee, offpeg, a0, a1, t0, t1 = (min(v, _U64) for v in heads[7 * k + 1 : 7 * k + 7])
+        out[pool] = m.CurveLiquidity(
+            effective_balances=tuple(effective),
+            fee=fee,
+            offpeg_fee_multiplier=offpeg,
+            initial_a=a0,
+            future_a=a1,
+            initial_a_time=t0,
+            future_a_time=t1,
+        )
+    return out

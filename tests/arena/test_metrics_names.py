@@ -10,6 +10,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
 from arena.metrics import ArenaMetrics
+from executor.metrics import ExecutionMetrics
 from executor.worker import ExecutorMetrics
 from pathfinder.metrics import PathMetrics
 from pathfinder.sinks import SinkMetrics
@@ -50,6 +51,7 @@ class AllMetrics(NamedTuple):
     sinks: SinkMetrics
     executor: ExecutorMetrics
     service: ServiceMetrics
+    execution: ExecutionMetrics
 
     @classmethod
     def fresh(cls) -> AllMetrics:
@@ -61,6 +63,7 @@ class AllMetrics(NamedTuple):
             SinkMetrics(registry),
             ExecutorMetrics(registry),
             ServiceMetrics(registry),
+            ExecutionMetrics(registry),
         )
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from arena.metrics import ArenaMetrics
+from executor.metrics import ExecutionMetrics
 from pathfinder.metrics import PathMetrics
 from pathfinder.sinks import SinkMetrics
 from sidecar.service_metrics import ServiceMetrics
@@ -26,6 +27,7 @@ def _exposed_families() -> set[str]:
     PathMetrics(registry)
     SinkMetrics(registry)
     ServiceMetrics(registry)
+    ExecutionMetrics(registry)
     return {family.name for family in registry.collect()}
 
 
@@ -71,7 +73,7 @@ def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
 def test_alert_rules_are_valid() -> None:
     result = _promtool("check", "rules", "alerts.yml")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 6 rules found" in result.stdout
+    assert "SUCCESS: 9 rules found" in result.stdout
 
 
 def test_alert_rules_fire_as_specified() -> None:
