@@ -5,8 +5,8 @@ The dev chain has V2 pairs, V3 pools and the PoolManager's V4 pools (hooked and
 dynamic-fee ones too, which the pathfinder leaves out). Rounds of seeded traffic (V4
 swaps and liquidity included) move prices; an arena hydrated at the tip finds the
 cycles; the live executor selects, simulates, sends and journals those of the kind run
-least so far: a V4 pool as the first hop (the flash inside one unlock), a V4 pool as a
-later hop (its own unlock, or the open one when the first hop is V4 too). Each included
+least so far: a V4 pool as the first hop only (the flash inside one unlock), as a later
+hop only (an unlock of its own), and both (the later hop inside the first hop's unlock). Each included
 transaction's realized profit is read here from the start token's Transfer logs.
 """
 
@@ -26,16 +26,19 @@ from executor.journal import AttemptStatus, read_journal
 from executor.path import HopKind
 from executor.session import OpportunityExecutor
 from pathfinder.opportunity import Opportunity
+from pathfinder.recalculator import PathfinderConfig
 from tests.chain.conftest import V4DevChain
 from tests.chain.executor_fixtures import ExecutorWorld, make_executor_world
 from tests.chain.test_executor_realization import check_included
 
 pytestmark = pytest.mark.chain
 
-WANTED_EACH: Final = 3
+WANTED: Final = 6
 MAX_ROUNDS: Final = 80
-V4_FIRST: Final = "v4 first"
-V4_LATER: Final = "v4 later"
+V4_FIRST: Final = "v4 first"  # the flash inside one unlock
+V4_LATER: Final = "v4 later"  # an unlock of its own inside another pool's callback
+V4_BOTH: Final = "v4 first and later"  # the later hop inside the first hop's unlock
+CATEGORIES: Final = (V4_FIRST, V4_LATER, V4_BOTH)
 
 
 @pytest.fixture
@@ -45,11 +48,10 @@ def v4_executor_world(clean_v4_devchain: V4DevChain, tmp_path: Path) -> Executor
 
 def v4_category(world: ExecutorWorld, pools: tuple[str, ...]) -> str | None:
     kinds = [world.kinds.kind(p) for p in pools]
+    later = HopKind.UNISWAP_V4 in kinds[1:]
     if kinds[0] is HopKind.UNISWAP_V4:
-        return V4_FIRST
-    if HopKind.UNISWAP_V4 in kinds:
-        return V4_LATER
-    return None
+        return V4_BOTH if later else V4_FIRST
+    return V4_LATER if later else None
 
 
 def rarest(world: ExecutorWorld, found: list[Opportunity], done: Counter[str]) -> list[Opportunity]:
@@ -63,7 +65,7 @@ def rarest(world: ExecutorWorld, found: list[Opportunity], done: Counter[str]) -
     return by_category[min(by_category, key=lambda c: (done[c], c))]
 
 
-def test_cycles_with_a_v4_hop_first_or_later_realize_the_expected_profit(
+def test_cycles_with_a_v4_hop_first_later_or_both_realize_the_expected_profit(
     clean_v4_devchain: V4DevChain, v4_executor_world: ExecutorWorld
 ) -> None:
     world, chain = v4_executor_world, clean_v4_devchain
@@ -73,10 +75,19 @@ def test_cycles_with_a_v4_hop_first_or_later_realize_the_expected_profit(
     generator = TrafficGenerator(w3, deployment, seed=404, extra_actions=traffic.actions(swap=6))
     tokens = [t.address for t in deployment.tokens]
     executor = OpportunityExecutor.open(world.settings(live=True))
+    config = PathfinderConfig()
+    gas_per_hop = {
+        HopKind.UNISWAP_V2: config.gas_per_v2_hop,
+        HopKind.UNISWAP_V3: config.gas_per_v3_hop,
+        HopKind.UNISWAP_V4: config.gas_per_v4_hop,
+    }
     done: Counter[str] = Counter()
     try:
         for _ in range(MAX_ROUNDS):
             feed = rarest(world, arena_opportunities(w3, world.pools), done)
+            for opportunity in feed:  # the pathfinder's gas: the base and each hop's kind
+                hops = sum(gas_per_hop[world.kinds.kind(p)] for p in opportunity.pools)
+                assert opportunity.gas_units == config.gas_base + hops
             before = executor.journal.written
             with automine(w3):
                 executor(feed)
@@ -84,7 +95,7 @@ def test_cycles_with_a_v4_hop_first_or_later_realize_the_expected_profit(
                 category = v4_category(world, entry.pools)
                 if entry.status is AttemptStatus.INCLUDED and category is not None:
                     done[category] += 1
-            if min(done[V4_FIRST], done[V4_LATER]) >= WANTED_EACH:
+            if all(done[c] for c in CATEGORIES) and sum(done.values()) >= WANTED:
                 break
             generator.run(2)
     finally:
@@ -92,8 +103,10 @@ def test_cycles_with_a_v4_hop_first_or_later_realize_the_expected_profit(
     journal = read_journal(world.tmp / "journal.jsonl")
     print(dict(done), Counter(e.status.value for e in journal))
     print(Counter(e.reason for e in journal if e.reason))
-    print([(e.pools, e.gas_used) for e in journal if e.status is AttemptStatus.INCLUDED])
-    assert done[V4_FIRST] >= WANTED_EACH and done[V4_LATER] >= WANTED_EACH, dict(done)
+    for entry in journal:
+        if entry.status is AttemptStatus.INCLUDED:
+            print([world.kinds.kind(p).name for p in entry.pools], "gas used", entry.gas_used)
+    assert all(done[c] for c in CATEGORIES) and sum(done.values()) >= WANTED, dict(done)
     assert not [e for e in journal if e.status in (AttemptStatus.REVERTED, AttemptStatus.DROPPED)]
     profits: Counter[str] = Counter()
     for entry in journal:
