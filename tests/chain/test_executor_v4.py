@@ -6,8 +6,9 @@ dynamic-fee ones too, which the pathfinder leaves out). Rounds of seeded traffic
 swaps and liquidity included) move prices; an arena hydrated at the tip finds the
 cycles; the live executor selects, simulates, sends and journals those of the kind run
 least so far: a V4 pool as the first hop only (the flash inside one unlock), as a later
-hop only (an unlock of its own), and both (the later hop inside the first hop's unlock). Each included
-transaction's realized profit is read here from the start token's Transfer logs.
+hop only (an unlock of its own), and both (the later hop inside the first hop's unlock).
+Each included transaction's realized profit is read here from the start token's Transfer
+logs.
 """
 
 from __future__ import annotations
