@@ -4,7 +4,8 @@ Each record starts with the pool's 20-byte address (a V4 hop: its PoolManager's)
 flags byte: bit 0 is the swap direction (1: token0 → token1, "zero for one"), bits 1–4
 the hop kind (`HopKind`), bits 5–7 are reserved and must be zero. A V2 or V3 record ends
 there (`HOP_BYTES`); a V4 record goes on with the pool key (`V4_KEY_BYTES`: currency0,
-currency1, fee in 3 bytes, tick spacing in 3 signed bytes, hooks). The contract walks the
+currency1, fee in 3 bytes, tick spacing in 3 signed bytes, hooks), a Curve record with
+the coin indexes in and out (one byte each; a Curve hop is never first). The contract walks the
 records in order; the first hop is the flash swap that funds the cycle.
 """
 
@@ -33,17 +34,26 @@ class HopKind(IntEnum):
     UNISWAP_V2 = 0
     UNISWAP_V3 = 1
     UNISWAP_V4 = 2
+    CURVE_STABLE = 3  # a Curve StableSwap-NG pool; never the first hop (no flash swap)
 
 
 # The bytes after the flags byte, per kind.
-_KEY_BYTES: Final = {HopKind.UNISWAP_V2: 0, HopKind.UNISWAP_V3: 0, HopKind.UNISWAP_V4: V4_KEY_BYTES}
+_KEY_BYTES: Final = {
+    HopKind.UNISWAP_V2: 0,
+    HopKind.UNISWAP_V3: 0,
+    HopKind.UNISWAP_V4: V4_KEY_BYTES,
+    HopKind.CURVE_STABLE: 2,
+}
+MAX_CURVE_COINS: Final = 8
 
 
 class Hop(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     pool: bytes  # 20-byte address (V4: the PoolManager)
     kind: HopKind
     zero_for_one: bool
-    key: bytes = b""  # V4: the pool key (`v4_pool_key`); other kinds: empty
+    # V4: the pool key (`v4_pool_key`); Curve: the coin indexes in and out
+    # (`curve_coins`); other kinds: empty
+    key: bytes = b""
 
 
 def v4_pool_key(
@@ -56,6 +66,13 @@ def v4_pool_key(
         raise PathEncodingError(0, f"V4 fee {fee} / tick spacing {tick_spacing} out of range")
     spacing = tick_spacing.to_bytes(3, "big", signed=True)
     return currency0 + currency1 + fee.to_bytes(3, "big") + spacing + hooks
+
+
+def curve_coins(i: int, j: int) -> bytes:
+    """A Curve record's coin indexes: `i` in, `j` out."""
+    if not (0 <= i < MAX_CURVE_COINS and 0 <= j < MAX_CURVE_COINS) or i == j:
+        raise PathEncodingError(0, f"Curve coin indexes {i} -> {j} invalid")
+    return bytes([i, j])
 
 
 def encode_path(hops: Sequence[Hop]) -> bytes:
@@ -113,3 +130,8 @@ def _check_key(i: int, kind: HopKind, key: bytes) -> None:
         raise PathEncodingError(i, f"{kind.name} record carries {len(key)} key bytes")
     if kind is HopKind.UNISWAP_V4 and key[:20] == bytes(20):
         raise PathEncodingError(i, "V4 pool of the native currency (not supported)")
+    if kind is HopKind.CURVE_STABLE:
+        if i == 0:
+            raise PathEncodingError(i, "a Curve hop cannot be first (no flash swap)")
+        if key[0] == key[1] or max(key) >= MAX_CURVE_COINS:
+            raise PathEncodingError(i, f"Curve coin indexes {key[0]} -> {key[1]} invalid")

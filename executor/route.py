@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Final, final
 
 from executor.errors import PathEncodingError, RouteError
-from executor.path import Hop, HopKind, encode_path, v4_pool_key
+from executor.path import Hop, HopKind, curve_coins, encode_path, v4_pool_key
 from exex_bridge.messages import Protocol
 from exex_bridge.whitelist import WhitelistedPool
 from pathfinder.opportunity import Opportunity
@@ -15,6 +15,7 @@ _KIND_OF_PROTOCOL: Final[Mapping[Protocol, HopKind]] = {
     Protocol.UNISWAP_V2: HopKind.UNISWAP_V2,
     Protocol.UNISWAP_V3: HopKind.UNISWAP_V3,
     Protocol.UNISWAP_V4: HopKind.UNISWAP_V4,
+    Protocol.CURVE_STABLE: HopKind.CURVE_STABLE,
 }
 _NO_HOOKS: Final = bytes(20)
 
@@ -23,15 +24,23 @@ _NO_HOOKS: Final = bytes(20)
 class HopKinds:
     """Pool key (an address; a V4 pool's id) → how the contract swaps on it; pools of
     other protocols, and V4 pools of the native currency, are left out (an opportunity
-    through one is refused)."""
+    through one is refused).
+
+    A Curve StableSwap-NG hop names its coins by index: the whitelisted pair (token0,
+    token1) is coins 0 and 1 (the whitelist lists a Curve pool's first two coins); a hop
+    between other coins of a larger pool is refused until the executor knows their
+    indexes."""
 
     def __init__(self, pools: Iterable[WhitelistedPool]) -> None:
         # key -> (kind, the record's address, the record's key bytes)
         self._hops: dict[str, tuple[HopKind, bytes, bytes]] = {}
+        self._coins: dict[str, tuple[bytes, ...]] = {}  # Curve pool key -> coins by index
         for pool in pools:
             kind = _KIND_OF_PROTOCOL.get(pool.protocol)
             if kind is None:
                 continue
+            if kind is HopKind.CURVE_STABLE:
+                self._coins["0x" + pool.key.hex()] = (pool.token0.address, pool.token1.address)
             if kind is not HopKind.UNISWAP_V4:
                 self._hops["0x" + pool.key.hex()] = (kind, pool.address, b"")
                 continue
@@ -63,16 +72,31 @@ class HopKinds:
         return self._found(pool)[0]
 
     def routable(self, opportunity: Opportunity) -> bool:
-        """Whether every hop is a pool the contract swaps on."""
-        return all(p.lower() in self._hops for p in opportunity.pools)
+        """Whether the contract can run the cycle: every hop a pool it swaps on, no Curve
+        hop first, every Curve hop between coins of known index."""
+        try:
+            self.packed_path(opportunity)
+        except (RouteError, PathEncodingError):
+            return False
+        return True
 
     def hops(self, opportunity: Opportunity) -> tuple[Hop, ...]:
         out = []
-        for p, z in zip(opportunity.pools, opportunity.zero_for_one, strict=True):
+        for n, (p, z) in enumerate(zip(opportunity.pools, opportunity.zero_for_one, strict=True)):
             _check_hex(p)
             kind, address, key = self._found(p)
+            if kind is HopKind.CURVE_STABLE:
+                key = self._curve_key(p, opportunity.tokens[n : n + 2])
             out.append(Hop(pool=address, kind=kind, zero_for_one=z, key=key))
         return tuple(out)
+
+    def _curve_key(self, pool: str, tokens: tuple[str, ...]) -> bytes:
+        coins = self._coins[pool.lower()]
+        try:
+            i, j = (coins.index(bytes.fromhex(t.removeprefix("0x"))) for t in tokens)
+        except ValueError:
+            raise RouteError(pool, "a Curve hop between coins of unknown index") from None
+        return curve_coins(i, j)
 
     def packed_path(self, opportunity: Opportunity) -> bytes:
         return encode_path(self.hops(opportunity))

@@ -46,6 +46,12 @@ interface IManagerSwap {
     function settle() external payable returns (uint256 paid);
 }
 
+interface ICoinPoolSwap {
+    function exchange_received(int128 i, int128 j, uint256 dx, uint256 minDy, address receiver)
+        external
+        returns (uint256);
+}
+
 interface IBalance {
     function balanceOf(address account) external view returns (uint256);
 }
@@ -63,10 +69,13 @@ interface IWrappedNative {
 ///
 /// The path is packed, one record per hop, starting with the pool's (V4: the PoolManager's)
 /// 20-byte address and a flags byte (bit 0: token0 -> token1; bits 1-4: 0 = Uniswap V2
-/// pair, 1 = Uniswap V3 pool, 2 = Uniswap V4 pool; bits 5-7 zero). A V2 or V3 record ends
-/// there (21 bytes); a V4 record goes on with the pool key: currency0 (20), currency1 (20),
-/// fee (3), tick spacing (3, signed), hooks (20) — 87 bytes. A cycle has 2 to 8 hops and
-/// ends in the token it starts with. V4 pools of the native currency are refused.
+/// pair, 1 = Uniswap V3 pool, 2 = Uniswap V4 pool, 3 = Curve StableSwap-NG pool; bits 5-7
+/// zero). A V2 or V3 record ends there (21 bytes); a V4 record goes on with the pool key:
+/// currency0 (20), currency1 (20), fee (3), tick spacing (3, signed), hooks (20) — 87
+/// bytes; a Curve record with the coin indexes in and out (1 byte each) — 23 bytes. A cycle has 2 to 8 hops and
+/// ends in the token it starts with. V4 pools of the native currency are refused; a Curve
+/// hop cannot be first (a Curve pool has no flash swap): it receives its input from the
+/// hop before, like a V2 pair, and swaps it with `exchange_received`.
 ///
 /// A V4 first hop is a flash inside one unlock of its PoolManager: swap, take the output
 /// (to the next hop), run the remaining hops, then settle the input. A later V4 hop swaps,
@@ -87,12 +96,14 @@ interface IWrappedNative {
 contract ArenaExecutor {
     uint256 private constant HOP_BYTES = 21;
     uint256 private constant V4_HOP_BYTES = 87;
+    uint256 private constant CURVE_HOP_BYTES = 23;
     uint256 private constant MIN_HOPS = 2;
     uint256 private constant MAX_HOPS = 8;
     uint8 private constant DIRECTION_BIT = 0x01;
     uint8 private constant KIND_V2 = 0;
     uint8 private constant KIND_V3 = 1;
     uint8 private constant KIND_V4 = 2;
+    uint8 private constant KIND_CURVE = 3;
     uint8 private constant RESERVED_FLAGS = 0xe0;
     uint8 private constant UNLOCK_FLASH = 0;
     uint8 private constant UNLOCK_HOP = 1;
@@ -118,6 +129,7 @@ contract ArenaExecutor {
     error BadPathLength(uint256 length);
     error BadHopFlags(uint256 hop, uint8 flags);
     error NativeCurrencyHop(uint256 hop);
+    error FirstHopCannotFlash(uint8 kind);
     error AmountTooLarge(uint256 amount);
     error UnexpectedCallback(address caller, address expected);
     error UnexpectedAmount(uint256 claimed, uint256 expected);
@@ -305,6 +317,8 @@ contract ArenaExecutor {
             address to = _recipient(path, next);
             if (kind == KIND_V4) {
                 amount = _swapManaged(pool, path[at:next], amount, to);
+            } else if (kind == KIND_CURVE) {
+                amount = _swapCoinPool(pool, uint8(path[at + 21]), uint8(path[at + 22]), amount, to);
             } else if (kind == KIND_V3) {
                 amount = _swapConcentrated(pool, zeroForOne, amount, to);
             } else {
@@ -333,6 +347,15 @@ contract ArenaExecutor {
             IConcentratedPoolSwap(pool).swap(to, zeroForOne, int256(amountIn), _priceLimit(zeroForOne), "");
         if (expectedPool != address(0)) revert UnexpectedCallback(address(0), pool);
         return uint256(-(zeroForOne ? amount1 : amount0));
+    }
+
+    /// @dev A Curve StableSwap-NG pool holds this hop's input already (the hop before sent
+    /// it there): `exchange_received` swaps what it received beyond its stored balance.
+    function _swapCoinPool(address pool, uint8 i, uint8 j, uint256 amountIn, address to)
+        private
+        returns (uint256)
+    {
+        return ICoinPoolSwap(pool).exchange_received(int128(uint128(i)), int128(uint128(j)), amountIn, 0, to);
     }
 
     /// @dev A later V4 hop: this contract holds its input. Inside the manager's open unlock
@@ -428,8 +451,9 @@ contract ArenaExecutor {
             if (at + HOP_BYTES > length || hops == MAX_HOPS) revert BadPathLength(length);
             uint8 flags = uint8(path[at + 20]);
             uint8 kind = flags >> 1;
-            if (flags & RESERVED_FLAGS != 0 || kind > KIND_V4) revert BadHopFlags(hops, flags);
-            uint256 size = kind == KIND_V4 ? V4_HOP_BYTES : HOP_BYTES;
+            if (flags & RESERVED_FLAGS != 0 || kind > KIND_CURVE) revert BadHopFlags(hops, flags);
+            if (hops == 0 && kind == KIND_CURVE) revert FirstHopCannotFlash(kind);
+            uint256 size = _recordBytes(kind);
             if (at + size > length) revert BadPathLength(length);
             if (kind == KIND_V4 && bytes20(path[at + 21:at + 41]) == bytes20(0)) revert NativeCurrencyHop(hops);
             at += size;
@@ -448,7 +472,12 @@ contract ArenaExecutor {
         uint8 flags = uint8(path[at + 20]);
         kind = flags >> 1;
         zeroForOne = flags & DIRECTION_BIT != 0;
-        next = at + (kind == KIND_V4 ? V4_HOP_BYTES : HOP_BYTES);
+        next = at + _recordBytes(kind);
+    }
+
+    function _recordBytes(uint8 kind) private pure returns (uint256) {
+        if (kind == KIND_V4) return V4_HOP_BYTES;
+        return kind == KIND_CURVE ? CURVE_HOP_BYTES : HOP_BYTES;
     }
 
     /// @dev Where the hop before the record at byte `at` sends its output: a V2 pair takes
@@ -457,7 +486,7 @@ contract ArenaExecutor {
     function _recipient(bytes calldata path, uint256 at) private view returns (address) {
         if (at >= path.length) return address(this);
         (address pool, uint8 kind, , ) = _hop(path, at);
-        return kind == KIND_V2 ? pool : address(this);
+        return kind == KIND_V2 || kind == KIND_CURVE ? pool : address(this);
     }
 
     function _tokenIn(bytes calldata path, uint256 at) private view returns (address) {

@@ -11,6 +11,7 @@ from executor.path import (
     V4_KEY_BYTES,
     Hop,
     HopKind,
+    curve_coins,
     decode_path,
     encode_path,
     v4_pool_key,
@@ -35,8 +36,20 @@ pool_hops = st.builds(
 v4_hops = st.builds(
     Hop, pool=addresses, kind=st.just(HopKind.UNISWAP_V4), zero_for_one=st.booleans(), key=v4_keys
 )
-hops = st.one_of(pool_hops, v4_hops)
-paths = st.lists(hops, min_size=2, max_size=MAX_HOPS)
+coin_pairs = st.lists(st.integers(0, 7), min_size=2, max_size=2, unique=True)
+curve_hops = st.builds(
+    Hop,
+    pool=addresses,
+    kind=st.just(HopKind.CURVE_STABLE),
+    zero_for_one=st.just(False),
+    key=coin_pairs.map(lambda ij: curve_coins(*ij)),
+)
+first_hops = st.one_of(pool_hops, v4_hops)  # a Curve hop is never first
+paths = st.builds(
+    lambda first, rest: [first, *rest],
+    first_hops,
+    st.lists(st.one_of(pool_hops, v4_hops, curve_hops), min_size=1, max_size=MAX_HOPS - 1),
+)
 
 
 def offsets(path: list[Hop]) -> list[int]:
@@ -52,7 +65,8 @@ def offsets(path: list[Hop]) -> list[int]:
 def test_encode_then_decode_is_the_identity(path: list[Hop]) -> None:
     packed = encode_path(path)
     v4 = sum(h.kind is HopKind.UNISWAP_V4 for h in path)
-    assert len(packed) == HOP_BYTES * len(path) + V4_KEY_BYTES * v4
+    curve = sum(h.kind is HopKind.CURVE_STABLE for h in path)
+    assert len(packed) == HOP_BYTES * len(path) + V4_KEY_BYTES * v4 + 2 * curve
     assert decode_path(packed) == tuple(path)
 
 
@@ -62,8 +76,8 @@ def test_each_record_is_the_address_then_the_flags_then_a_v4_key(path: list[Hop]
     for at, hop in zip(offsets(path), path, strict=True):
         assert packed[at : at + 20] == hop.pool
         assert packed[at + 20] == (int(hop.kind) << 1) | int(hop.zero_for_one)
-        if hop.kind is HopKind.UNISWAP_V4:
-            assert packed[at + 21 : at + 21 + V4_KEY_BYTES] == hop.key
+        if hop.kind is not HopKind.UNISWAP_V2 and hop.kind is not HopKind.UNISWAP_V3:
+            assert packed[at + 21 : at + 21 + len(hop.key)] == hop.key
 
 
 @given(
@@ -123,3 +137,16 @@ def test_hop_counts_outside_the_contract_limits_are_refused() -> None:
         encode_path([one] * (MAX_HOPS + 1))
     with pytest.raises(PathEncodingError):
         encode_path([one, Hop(pool=b"\x01" * 19, kind=HopKind.UNISWAP_V3, zero_for_one=False)])
+
+
+@given(first_hops, curve_hops)
+def test_a_curve_hop_first_or_with_bad_coin_indexes_is_refused(first: Hop, curve: Hop) -> None:
+    with pytest.raises(PathEncodingError) as err:
+        encode_path([curve, first])
+    assert err.value.position == 0
+    packed = bytearray(encode_path([first, curve]))
+    packed[-2:] = bytes([3, 3])  # coin in = coin out
+    with pytest.raises(PathEncodingError):
+        decode_path(bytes(packed))
+    with pytest.raises(PathEncodingError):
+        curve_coins(2, 8)
