@@ -56,6 +56,7 @@ def test_the_packaged_artifact_names_every_guard() -> None:
         "BadPathLength",
         "BadHopFlags",
         "NativeCurrencyHop",
+        "FirstHopCannotFlash",
     } <= names
     functions = {e["name"] for e in artifact.abi if e.get("type") == "function"}
     assert functions == {
