@@ -5,7 +5,9 @@ flags byte: bit 0 is the swap direction (1: token0 → token1, "zero for one"), 
 the hop kind (`HopKind`), bits 5–7 are reserved and must be zero. A V2 or V3 record ends
 there (`HOP_BYTES`); a V4 record goes on with the pool key (`V4_KEY_BYTES`: currency0,
 currency1, fee in 3 bytes, tick spacing in 3 signed bytes, hooks), a Curve record with
-the coin indexes in and out (one byte each; a Curve hop is never first). The contract walks the
+the coin indexes in and out (one byte each), a Balancer record with the tokens in and out
+(the record's address is the pool; the contract asks it for its Vault and id). Curve
+and Balancer hops are never first. The contract walks the
 records in order; the first hop is the flash swap that funds the cycle.
 """
 
@@ -35,6 +37,7 @@ class HopKind(IntEnum):
     UNISWAP_V3 = 1
     UNISWAP_V4 = 2
     CURVE_STABLE = 3  # a Curve StableSwap-NG pool; never the first hop (no flash swap)
+    BALANCER_V2 = 4  # a Balancer V2 pool, through its Vault; never the first hop
 
 
 # The bytes after the flags byte, per kind.
@@ -43,7 +46,9 @@ _KEY_BYTES: Final = {
     HopKind.UNISWAP_V3: 0,
     HopKind.UNISWAP_V4: V4_KEY_BYTES,
     HopKind.CURVE_STABLE: 2,
+    HopKind.BALANCER_V2: 40,
 }
+_NO_FLASH: Final = frozenset({HopKind.CURVE_STABLE, HopKind.BALANCER_V2})
 MAX_CURVE_COINS: Final = 8
 
 
@@ -52,7 +57,7 @@ class Hop(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     kind: HopKind
     zero_for_one: bool
     # V4: the pool key (`v4_pool_key`); Curve: the coin indexes in and out
-    # (`curve_coins`); other kinds: empty
+    # (`curve_coins`); Balancer: the tokens in and out (40 bytes); V2, V3: empty
     key: bytes = b""
 
 
@@ -130,8 +135,9 @@ def _check_key(i: int, kind: HopKind, key: bytes) -> None:
         raise PathEncodingError(i, f"{kind.name} record carries {len(key)} key bytes")
     if kind is HopKind.UNISWAP_V4 and key[:20] == bytes(20):
         raise PathEncodingError(i, "V4 pool of the native currency (not supported)")
-    if kind is HopKind.CURVE_STABLE:
-        if i == 0:
-            raise PathEncodingError(i, "a Curve hop cannot be first (no flash swap)")
-        if key[0] == key[1] or max(key) >= MAX_CURVE_COINS:
-            raise PathEncodingError(i, f"Curve coin indexes {key[0]} -> {key[1]} invalid")
+    if kind in _NO_FLASH and i == 0:
+        raise PathEncodingError(i, f"a {kind.name} hop cannot be first (no flash swap)")
+    if kind is HopKind.BALANCER_V2 and key[:20] == key[20:]:
+        raise PathEncodingError(i, "a Balancer hop's tokens in and out are the same")
+    if kind is HopKind.CURVE_STABLE and (key[0] == key[1] or max(key) >= MAX_CURVE_COINS):
+        raise PathEncodingError(i, f"Curve coin indexes {key[0]} -> {key[1]} invalid")

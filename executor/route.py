@@ -16,6 +16,7 @@ _KIND_OF_PROTOCOL: Final[Mapping[Protocol, HopKind]] = {
     Protocol.UNISWAP_V3: HopKind.UNISWAP_V3,
     Protocol.UNISWAP_V4: HopKind.UNISWAP_V4,
     Protocol.CURVE_STABLE: HopKind.CURVE_STABLE,
+    Protocol.BALANCER_V2_WEIGHTED: HopKind.BALANCER_V2,
 }
 _NO_HOOKS: Final = bytes(20)
 
@@ -29,7 +30,7 @@ class HopKinds:
     A Curve StableSwap-NG hop names its coins by index: the whitelisted pair (token0,
     token1) is coins 0 and 1 (the whitelist lists a Curve pool's first two coins); a hop
     between other coins of a larger pool is refused until the executor knows their
-    indexes."""
+    indexes. A Balancer hop names its tokens in and out (any of the pool's tokens)."""
 
     def __init__(self, pools: Iterable[WhitelistedPool]) -> None:
         # key -> (kind, the record's address, the record's key bytes)
@@ -87,6 +88,8 @@ class HopKinds:
             kind, address, key = self._found(p)
             if kind is HopKind.CURVE_STABLE:
                 key = self._curve_key(p, opportunity.tokens[n : n + 2])
+            elif kind is HopKind.BALANCER_V2:
+                key = b"".join(_address(p, t) for t in opportunity.tokens[n : n + 2])
             out.append(Hop(pool=address, kind=kind, zero_for_one=z, key=key))
         return tuple(out)
 
@@ -100,6 +103,16 @@ class HopKinds:
 
     def packed_path(self, opportunity: Opportunity) -> bytes:
         return encode_path(self.hops(opportunity))
+
+
+def _address(pool: str, token: str) -> bytes:
+    try:
+        raw = bytes.fromhex(token.removeprefix("0x"))
+    except ValueError:
+        raise RouteError(pool, f"token {token} is not hex") from None
+    if len(raw) != 20:
+        raise RouteError(pool, f"token {token} is not a 20-byte address")
+    return raw
 
 
 def _check_hex(pool: str) -> None:

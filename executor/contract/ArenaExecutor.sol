@@ -52,6 +52,35 @@ interface ICoinPoolSwap {
         returns (uint256);
 }
 
+/// @dev The Balancer V2 Vault's `swap` argument structs, laid out as its ABI.
+struct VaultSingleSwap {
+    bytes32 poolId;
+    uint8 kind;
+    address assetIn;
+    address assetOut;
+    uint256 amount;
+    bytes userData;
+}
+
+struct VaultFundManagement {
+    address sender;
+    bool fromInternalBalance;
+    address recipient;
+    bool toInternalBalance;
+}
+
+interface IVaultPool {
+    function getPoolId() external view returns (bytes32);
+    function getVault() external view returns (address);
+}
+
+interface IVaultSwap {
+    function swap(VaultSingleSwap memory singleSwap, VaultFundManagement memory funds, uint256 limit, uint256 deadline)
+        external
+        payable
+        returns (uint256);
+}
+
 interface IBalance {
     function balanceOf(address account) external view returns (uint256);
 }
@@ -69,13 +98,16 @@ interface IWrappedNative {
 ///
 /// The path is packed, one record per hop, starting with the pool's (V4: the PoolManager's)
 /// 20-byte address and a flags byte (bit 0: token0 -> token1; bits 1-4: 0 = Uniswap V2
-/// pair, 1 = Uniswap V3 pool, 2 = Uniswap V4 pool, 3 = Curve StableSwap-NG pool; bits 5-7
-/// zero). A V2 or V3 record ends there (21 bytes); a V4 record goes on with the pool key:
-/// currency0 (20), currency1 (20), fee (3), tick spacing (3, signed), hooks (20) — 87
-/// bytes; a Curve record with the coin indexes in and out (1 byte each) — 23 bytes. A cycle has 2 to 8 hops and
-/// ends in the token it starts with. V4 pools of the native currency are refused; a Curve
-/// hop cannot be first (a Curve pool has no flash swap): it receives its input from the
-/// hop before, like a V2 pair, and swaps it with `exchange_received`.
+/// pair, 1 = Uniswap V3 pool, 2 = Uniswap V4 pool, 3 = Curve StableSwap-NG pool, 4 =
+/// Balancer V2 pool; bits 5-7 zero). A V2 or V3 record ends there (21 bytes); a V4 record
+/// goes on with the pool key: currency0 (20), currency1 (20), fee (3), tick spacing (3,
+/// signed), hooks (20) — 87 bytes; a Curve record with the coin indexes in and out (1 byte
+/// each) — 23 bytes; a Balancer record with the tokens in and out (20 each) — 61 bytes. A cycle has 2 to 8 hops and
+/// ends in the token it starts with. V4 pools of the native currency are refused. A Curve
+/// or Balancer hop cannot be first (no flash swap here): a Curve pool receives its input
+/// from the hop before, like a V2 pair, and swaps it with `exchange_received`; a Balancer
+/// hop's input comes to this contract, and the pool's Vault `swap`s it (GIVEN_IN), pulling
+/// it under an approval of exactly that amount, set back to zero after the swap.
 ///
 /// A V4 first hop is a flash inside one unlock of its PoolManager: swap, take the output
 /// (to the next hop), run the remaining hops, then settle the input. A later V4 hop swaps,
@@ -92,11 +124,13 @@ interface IWrappedNative {
 /// The coinbase payment is made last, in native currency: the contract unwraps that much
 /// of the start token, so a payment needs the start token to be the wrapped native token
 /// given at deployment; with any other start token the payment must be zero. The
-/// contract never approves a token to anyone.
+/// contract holds no standing approval: its only approvals are a Balancer hop's, for the
+/// length of that hop's swap.
 contract ArenaExecutor {
     uint256 private constant HOP_BYTES = 21;
     uint256 private constant V4_HOP_BYTES = 87;
     uint256 private constant CURVE_HOP_BYTES = 23;
+    uint256 private constant VAULT_HOP_BYTES = 61;
     uint256 private constant MIN_HOPS = 2;
     uint256 private constant MAX_HOPS = 8;
     uint8 private constant DIRECTION_BIT = 0x01;
@@ -104,6 +138,8 @@ contract ArenaExecutor {
     uint8 private constant KIND_V3 = 1;
     uint8 private constant KIND_V4 = 2;
     uint8 private constant KIND_CURVE = 3;
+    uint8 private constant KIND_VAULT = 4;
+    uint8 private constant SWAP_GIVEN_IN = 0;
     uint8 private constant RESERVED_FLAGS = 0xe0;
     uint8 private constant UNLOCK_FLASH = 0;
     uint8 private constant UNLOCK_HOP = 1;
@@ -137,6 +173,7 @@ contract ArenaExecutor {
     error PaymentNeedsWrappedNative(address startToken);
     error CoinbasePaymentFailed(address coinbase, uint256 amount);
     error TransferFailed(address token, address to, uint256 amount);
+    error ApprovalFailed(address token, address spender, uint256 amount);
     error UnexpectedEther(address sender);
 
     modifier onlyOwner() {
@@ -319,6 +356,8 @@ contract ArenaExecutor {
                 amount = _swapManaged(pool, path[at:next], amount, to);
             } else if (kind == KIND_CURVE) {
                 amount = _swapCoinPool(pool, uint8(path[at + 21]), uint8(path[at + 22]), amount, to);
+            } else if (kind == KIND_VAULT) {
+                amount = _swapVault(pool, path[at + 21:next], amount, to);
             } else if (kind == KIND_V3) {
                 amount = _swapConcentrated(pool, zeroForOne, amount, to);
             } else {
@@ -356,6 +395,29 @@ contract ArenaExecutor {
         returns (uint256)
     {
         return ICoinPoolSwap(pool).exchange_received(int128(uint128(i)), int128(uint128(j)), amountIn, 0, to);
+    }
+
+    /// @dev A Balancer V2 pool's hop: this contract holds the input. The pool names its
+    /// Vault and id; the Vault may pull exactly this hop's input (an approval made for
+    /// this swap and set back to zero right after it) and sends the output to `to`.
+    /// `tokens` is the token in, then the token out.
+    function _swapVault(address pool, bytes calldata tokens, uint256 amountIn, address to)
+        private
+        returns (uint256 out)
+    {
+        address vault = IVaultPool(pool).getVault();
+        address tokenIn = address(bytes20(tokens[:20]));
+        VaultSingleSwap memory single = VaultSingleSwap(
+            IVaultPool(pool).getPoolId(),
+            SWAP_GIVEN_IN,
+            tokenIn,
+            address(bytes20(tokens[20:40])),
+            amountIn,
+            ""
+        );
+        _approve(tokenIn, vault, amountIn);
+        out = IVaultSwap(vault).swap(single, VaultFundManagement(address(this), false, to, false), 0, block.timestamp);
+        _approve(tokenIn, vault, 0);
     }
 
     /// @dev A later V4 hop: this contract holds its input. Inside the manager's open unlock
@@ -434,6 +496,13 @@ contract ArenaExecutor {
         if (!ok) revert CoinbasePaymentFailed(block.coinbase, amount);
     }
 
+    function _approve(address token, address spender, uint256 amount) private {
+        (bool ok, bytes memory result) = token.call(abi.encodeWithSelector(0x095ea7b3, spender, amount));
+        if (!ok || (result.length != 0 && !abi.decode(result, (bool)))) {
+            revert ApprovalFailed(token, spender, amount);
+        }
+    }
+
     function _transfer(address token, address to, uint256 amount) private {
         (bool ok, bytes memory result) = token.call(abi.encodeWithSelector(0xa9059cbb, to, amount));
         if (!ok || (result.length != 0 && !abi.decode(result, (bool)))) {
@@ -451,8 +520,8 @@ contract ArenaExecutor {
             if (at + HOP_BYTES > length || hops == MAX_HOPS) revert BadPathLength(length);
             uint8 flags = uint8(path[at + 20]);
             uint8 kind = flags >> 1;
-            if (flags & RESERVED_FLAGS != 0 || kind > KIND_CURVE) revert BadHopFlags(hops, flags);
-            if (hops == 0 && kind == KIND_CURVE) revert FirstHopCannotFlash(kind);
+            if (flags & RESERVED_FLAGS != 0 || kind > KIND_VAULT) revert BadHopFlags(hops, flags);
+            if (hops == 0 && kind >= KIND_CURVE) revert FirstHopCannotFlash(kind);
             uint256 size = _recordBytes(kind);
             if (at + size > length) revert BadPathLength(length);
             if (kind == KIND_V4 && bytes20(path[at + 21:at + 41]) == bytes20(0)) revert NativeCurrencyHop(hops);
@@ -477,12 +546,14 @@ contract ArenaExecutor {
 
     function _recordBytes(uint8 kind) private pure returns (uint256) {
         if (kind == KIND_V4) return V4_HOP_BYTES;
+        if (kind == KIND_VAULT) return VAULT_HOP_BYTES;
         return kind == KIND_CURVE ? CURVE_HOP_BYTES : HOP_BYTES;
     }
 
     /// @dev Where the hop before the record at byte `at` sends its output: a V2 pair takes
     /// its input up front, a V3 pool is paid from this contract inside its callback, a V4
-    /// pool through its manager by this contract, and the last hop ends here.
+    /// pool through its manager by this contract, a Curve pool takes its input up front, a
+    /// Balancer pool's Vault pulls it from this contract, and the last hop ends here.
     function _recipient(bytes calldata path, uint256 at) private view returns (address) {
         if (at >= path.length) return address(this);
         (address pool, uint8 kind, , ) = _hop(path, at);

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -44,11 +45,19 @@ curve_hops = st.builds(
     zero_for_one=st.just(False),
     key=coin_pairs.map(lambda ij: curve_coins(*ij)),
 )
-first_hops = st.one_of(pool_hops, v4_hops)  # a Curve hop is never first
+vault_hops = st.builds(
+    Hop,
+    pool=addresses,
+    kind=st.just(HopKind.BALANCER_V2),
+    zero_for_one=st.just(False),
+    key=st.lists(token_addresses, min_size=2, max_size=2, unique=True).map(b"".join),
+)
+first_hops = st.one_of(pool_hops, v4_hops)  # a Curve or Balancer hop is never first
+later_hops = st.one_of(pool_hops, v4_hops, curve_hops, vault_hops)
 paths = st.builds(
     lambda first, rest: [first, *rest],
     first_hops,
-    st.lists(st.one_of(pool_hops, v4_hops, curve_hops), min_size=1, max_size=MAX_HOPS - 1),
+    st.lists(later_hops, min_size=1, max_size=MAX_HOPS - 1),
 )
 
 
@@ -66,7 +75,8 @@ def test_encode_then_decode_is_the_identity(path: list[Hop]) -> None:
     packed = encode_path(path)
     v4 = sum(h.kind is HopKind.UNISWAP_V4 for h in path)
     curve = sum(h.kind is HopKind.CURVE_STABLE for h in path)
-    assert len(packed) == HOP_BYTES * len(path) + V4_KEY_BYTES * v4 + 2 * curve
+    vault = sum(h.kind is HopKind.BALANCER_V2 for h in path)
+    assert len(packed) == HOP_BYTES * len(path) + V4_KEY_BYTES * v4 + 2 * curve + 40 * vault
     assert decode_path(packed) == tuple(path)
 
 
@@ -139,11 +149,17 @@ def test_hop_counts_outside_the_contract_limits_are_refused() -> None:
         encode_path([one, Hop(pool=b"\x01" * 19, kind=HopKind.UNISWAP_V3, zero_for_one=False)])
 
 
-@given(first_hops, curve_hops)
-def test_a_curve_hop_first_or_with_bad_coin_indexes_is_refused(first: Hop, curve: Hop) -> None:
-    with pytest.raises(PathEncodingError) as err:
-        encode_path([curve, first])
-    assert err.value.position == 0
+@given(first_hops, curve_hops, vault_hops)
+def test_a_curve_or_balancer_hop_first_or_with_bad_coins_is_refused(
+    first: Hop, curve: Hop, vault: Hop
+) -> None:
+    for later in (curve, vault):
+        with pytest.raises(PathEncodingError) as err:
+            encode_path([later, first])
+        assert err.value.position == 0
+    same = msgspec.structs.replace(vault, key=vault.key[:20] * 2)
+    with pytest.raises(PathEncodingError):
+        encode_path([first, same])
     packed = bytearray(encode_path([first, curve]))
     packed[-2:] = bytes([3, 3])  # coin in = coin out
     with pytest.raises(PathEncodingError):
