@@ -21,11 +21,14 @@ from executor.chain import ChainClient
 from executor.errors import ChainRpcError
 from executor.interface import describe_revert
 from executor.keys import SigningKey
+from executor.path import HopKind
 from executor.receipts import wait_for_receipt
 from executor.route import HopKinds
 from executor.settings import ExecutorSettings
 from executor.transaction import UnsignedTransaction, next_max_fee, sign_transaction
 from exex_bridge.whitelist import WhitelistedPool, load_whitelist_file
+from pathfinder.opportunity import Opportunity
+from pathfinder.recalculator import PathfinderConfig
 from tests.chain.conftest import DevChain
 
 
@@ -123,3 +126,16 @@ def call_revert(world: ExecutorWorld, sender: bytes, to: str, data: bytes) -> st
         assert exc.revert_data is not None, exc
         return describe_revert(exc.revert_data)
     raise AssertionError(f"call to {to} did not revert")
+
+
+def expected_gas_units(kinds: HopKinds, opportunity: Opportunity) -> int:
+    """The pathfinder's gas units for the cycle: the base and each hop's kind's estimate."""
+    config = PathfinderConfig()
+    per_hop = {
+        HopKind.UNISWAP_V2: config.gas_per_v2_hop,
+        HopKind.UNISWAP_V3: config.gas_per_v3_hop,
+        HopKind.UNISWAP_V4: config.gas_per_v4_hop,
+        HopKind.CURVE_STABLE: config.gas_per_curve_hop,
+        HopKind.BALANCER_V2: config.gas_per_balancer_hop,
+    }
+    return config.gas_base + sum(per_hop[kinds.kind(p)] for p in opportunity.pools)

@@ -39,6 +39,7 @@ from executor.session import OpportunityExecutor
 from executor.settings import ExecutorSettings
 from exex_bridge.whitelist import load_whitelist_file
 from pathfinder.recalculator import PathfinderConfig
+from tests.chain.executor_fixtures import expected_gas_units
 from tests.chain.test_balancer_cycle import v2_pair
 from tests.chain.test_executor_realization import transfers_net
 
@@ -100,6 +101,7 @@ def test_a_cycle_through_the_vault_realizes_the_expected_profit(
     through_vault = [o for o in found if HopKind.BALANCER_V2 in {kinds.kind(p) for p in o.pools}]
     assert through_vault, found
     best = through_vault[0]
+    assert best.gas_units == expected_gas_units(kinds, best)
     assert kinds.routable(best)
     hops = decode_path(kinds.packed_path(best))
     assert hops[0].kind is HopKind.UNISWAP_V2 and hops[1].kind is HopKind.BALANCER_V2
@@ -110,7 +112,7 @@ def test_a_cycle_through_the_vault_realizes_the_expected_profit(
     finally:
         executor.close()
     journal = read_journal(tmp_path / "journal.jsonl")
-    print([(e.status.value, e.reason) for e in journal])
+    print([(e.status.value, e.reason, e.gas_used) for e in journal])
     (included,) = [e for e in journal if e.status is AttemptStatus.INCLUDED]
     assert included.tx_hash is not None and included.start_token is not None
     receipt = ChainClient(node.url).receipt(included.tx_hash)

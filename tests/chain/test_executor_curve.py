@@ -33,7 +33,12 @@ from executor.session import OpportunityExecutor
 from exex_bridge.whitelist import load_whitelist_file
 from pathfinder.opportunity import Opportunity
 from tests.chain.conftest import DevChain
-from tests.chain.executor_fixtures import ExecutorWorld, call_revert, make_executor_world
+from tests.chain.executor_fixtures import (
+    ExecutorWorld,
+    call_revert,
+    expected_gas_units,
+    make_executor_world,
+)
 from tests.chain.test_executor_realization import check_included
 
 pytestmark = pytest.mark.chain
@@ -89,6 +94,8 @@ def test_cycles_through_a_curve_pool_realize_the_expected_profit(
         for _ in range(MAX_ROUNDS):
             found = arena_opportunities(w3, world.pools)
             feed = [o for o in found if through_curve(world, o)]
+            for opportunity in feed:  # the pathfinder's gas: the base and each hop's kind
+                assert opportunity.gas_units == expected_gas_units(world.kinds, opportunity)
             before = executor.journal.written
             with automine(w3):
                 executor(feed)
@@ -110,6 +117,7 @@ def test_cycles_through_a_curve_pool_realize_the_expected_profit(
             kinds = [world.kinds.kind(p) for p in entry.pools]
             assert HopKind.CURVE_STABLE in kinds[1:]
             check_included(world, entry)
+            print([k.name for k in kinds], "gas used", entry.gas_used)
             assert entry.start_token is not None and entry.realized_profit is not None
             profits[entry.start_token.lower()] += entry.realized_profit
     for token in deployment.tokens:

@@ -27,9 +27,8 @@ from executor.journal import AttemptStatus, read_journal
 from executor.path import HopKind
 from executor.session import OpportunityExecutor
 from pathfinder.opportunity import Opportunity
-from pathfinder.recalculator import PathfinderConfig
 from tests.chain.conftest import V4DevChain
-from tests.chain.executor_fixtures import ExecutorWorld, make_executor_world
+from tests.chain.executor_fixtures import ExecutorWorld, expected_gas_units, make_executor_world
 from tests.chain.test_executor_realization import check_included
 
 pytestmark = pytest.mark.chain
@@ -76,19 +75,12 @@ def test_cycles_with_a_v4_hop_first_later_or_both_realize_the_expected_profit(
     generator = TrafficGenerator(w3, deployment, seed=404, extra_actions=traffic.actions(swap=6))
     tokens = [t.address for t in deployment.tokens]
     executor = OpportunityExecutor.open(world.settings(live=True))
-    config = PathfinderConfig()
-    gas_per_hop = {
-        HopKind.UNISWAP_V2: config.gas_per_v2_hop,
-        HopKind.UNISWAP_V3: config.gas_per_v3_hop,
-        HopKind.UNISWAP_V4: config.gas_per_v4_hop,
-    }
     done: Counter[str] = Counter()
     try:
         for _ in range(MAX_ROUNDS):
             feed = rarest(world, arena_opportunities(w3, world.pools), done)
             for opportunity in feed:  # the pathfinder's gas: the base and each hop's kind
-                hops = sum(gas_per_hop[world.kinds.kind(p)] for p in opportunity.pools)
-                assert opportunity.gas_units == config.gas_base + hops
+                assert opportunity.gas_units == expected_gas_units(world.kinds, opportunity)
             before = executor.journal.written
             with automine(w3):
                 executor(feed)
