@@ -66,7 +66,7 @@ class HopKinds:
     def _found(self, pool: str) -> tuple[HopKind, bytes, bytes]:
         found = self._hops.get(pool.lower())
         if found is None:
-            raise RouteError(pool, "not a whitelisted Uniswap V2/V3/V4 (ERC-20) pool")
+            raise RouteError(pool, "not a whitelisted pool the executor contract swaps on")
         return found
 
     def kind(self, pool: str) -> HopKind:
