@@ -40,9 +40,10 @@ def _tx(world: BalancerWorld, to: str | None, data: bytes, label: str) -> TxRequ
     return TxRequest(sender=world.deployer, to=to, data=data, gas=8_000_000, label=label)
 
 
-def v2_pair(world: BalancerWorld, weth: int, usdc: int) -> str:
-    """A UniswapV2Pair on BWETH/BUSDC holding `weth` and `usdc`."""
-    a, b = world.tokens["BWETH"], world.tokens["BUSDC"]
+def v2_pair(world: BalancerWorld, weth: int, usdc: int, other: str = "BUSDC") -> str:
+    """A UniswapV2Pair on BWETH/`other` (default BUSDC) holding `weth` and `usdc` of
+    `other`."""
+    a, b = world.tokens["BWETH"], world.tokens[other]
     _, (deployed,) = world.execute(
         [_tx(world, None, encode_deploy("UniswapV2Factory", world.deployer), "v2 factory")]
     )
