@@ -100,14 +100,16 @@ class AttemptBuilder:
         try:
             estimate = self.chain.estimate_gas(probe.call_object(sender))
         except ChainRpcError as exc:
-            return Refusal(reason=f"estimate reverted: {_reason(exc)}")
+            return Refusal(reason=f"estimate reverted: {revert_reason(exc)}")
         tx = msgspec.structs.replace(
             probe, gas=with_margin(estimate, self.settings.gas_margin_percent)
         )
         try:
             profit = decode_profit(self.chain.call(tx.call_object(sender)))
         except ChainRpcError as exc:
-            return Refusal(reason=f"simulation reverted: {_reason(exc)}", gas_estimate=estimate)
+            return Refusal(
+                reason=f"simulation reverted: {revert_reason(exc)}", gas_estimate=estimate
+            )
         if profit != opportunity.profit:
             return Refusal(
                 reason=f"stale state: simulated profit {profit}, opportunity {opportunity.profit}",
@@ -139,7 +141,7 @@ def gas_cost_in_start_token(opportunity: Opportunity, gas: int) -> int:
     return -(-opportunity.gas_cost * gas // opportunity.gas_units)
 
 
-def _reason(exc: ChainRpcError) -> str:
+def revert_reason(exc: ChainRpcError) -> str:
     if exc.revert_data is not None:
         return describe_revert(exc.revert_data)
     return exc.reason
