@@ -94,7 +94,12 @@ class OpportunityExecutor:
         )
 
     @classmethod
-    def open(cls, settings: ExecutorSettings, registry: CollectorRegistry | None = None) -> Self:
+    def open(
+        cls,
+        settings: ExecutorSettings,
+        registry: CollectorRegistry | None = None,
+        lane: NonceLane | None = None,
+    ) -> Self:
         """Load the key and the whitelist, and check the node and the contract."""
         key = load_signing_key(settings.key_file, settings.password_file)
         chain = ChainClient(settings.rpc_url)
@@ -117,6 +122,7 @@ class OpportunityExecutor:
             journal=JournalWriter(settings.journal),
             chain_id=chain_id,
             channel=channel,
+            lane=lane,
             metrics=metrics,
         )
 
