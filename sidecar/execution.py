@@ -37,6 +37,10 @@ def _hex(address: bytes | None) -> str | None:
     return None if address is None else "0x" + address.hex()
 
 
+def _path(path: Path | None) -> str | None:
+    return None if path is None else str(path)
+
+
 def _journal(settings: ArenaSettings, command: str) -> Path:
     journal = settings.executor.journal
     if journal is not None:
@@ -74,6 +78,12 @@ def executor_settings(settings: ArenaSettings, command: str) -> ExecutorSettings
         coinbase_share_bps=section.coinbase_share_bps,
         wrapped_native=_hex(section.wrapped_native),
         receipt_timeout_s=section.receipt_timeout,
+        channel=section.channel,
+        relays=section.relays,
+        relay_auth_key_file=_path(section.relay_auth_key_file),
+        bundle_blocks=section.bundle_blocks,
+        confirm_depth=section.confirm_depth,
+        drop_after_blocks=section.drop_after_blocks,
     )
 
 
@@ -83,7 +93,7 @@ def open_executor_sink(
     """The executor `arena run` hands every batch of opportunities to."""
     wanted = executor_settings(settings, RUN)
     try:
-        executor = OpportunityExecutor.open(wanted)
+        executor = OpportunityExecutor.open(wanted, registry)
     except (ExecutorError, OSError) as exc:
         raise ExecutorStartError(str(exc)) from None
     return ExecutorThread(

@@ -4,7 +4,9 @@ Reads opportunities from a JSONL file being appended to (followed like `tail -f`
 NATS (`nats://HOST:PORT`, subject `arena.{chain}.opportunities`), picks per block the
 non-conflicting cycles with the best net profit, builds each one's transaction,
 simulates it against the latest state and journals the attempt. Only with `--live` is
-anything signed *and sent*; then each receipt is awaited and its outcome journaled.
+anything signed *and sent* (`--channel`: the public mempool, or bundle relays); then it
+is followed from the node's heads until confirmed, reverted, dropped or reorged, each
+transition journaled.
 """
 
 from __future__ import annotations
@@ -107,6 +109,8 @@ async def _consume(
                 break
         elif args.until_idle is not None and loop.time() - last_activity >= args.until_idle:
             break
+        elif executor.tracker.pending:  # inclusion from the node's heads between batches
+            await asyncio.to_thread(executor.track)
     return seen
 
 
