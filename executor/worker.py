@@ -61,7 +61,7 @@ class ExecutorMetrics:
         )
         self.failed = Counter(
             "arena_executor_failed_batches",
-            "batches the executor's thread stopped on an unexpected error",
+            "batches (or inclusion polls) the executor's thread stopped on an unexpected error",
             registry=registry,
         )
         self.waiting = Gauge(

@@ -10,6 +10,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
 from arena.metrics import ArenaMetrics
+from executor.outcome_metrics import OutcomeMetrics
 from executor.worker import ExecutorMetrics
 from pathfinder.metrics import PathMetrics
 from pathfinder.sinks import SinkMetrics
@@ -48,12 +49,19 @@ class AllMetrics(NamedTuple):
     path: PathMetrics
     sinks: SinkMetrics
     executor: ExecutorMetrics
+    outcomes: OutcomeMetrics
 
     @classmethod
     def fresh(cls) -> AllMetrics:
         arena = ArenaMetrics()
         registry = arena.registry
-        return cls(arena, PathMetrics(registry), SinkMetrics(registry), ExecutorMetrics(registry))
+        return cls(
+            arena,
+            PathMetrics(registry),
+            SinkMetrics(registry),
+            ExecutorMetrics(registry),
+            OutcomeMetrics(registry),
+        )
 
 
 def metric_objects(metrics: AllMetrics) -> dict[str, MetricWrapperBase]:

@@ -21,7 +21,9 @@ from executor.errors import SigningKeyError
 from executor.keys import SigningKey
 
 SECRETS = st.binary(min_size=32, max_size=32).filter(
-    lambda s: 0 < int.from_bytes(s) < 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+    lambda s: (
+        0 < int.from_bytes(s) < 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+    )
 )
 
 
