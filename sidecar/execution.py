@@ -62,6 +62,8 @@ def executor_settings(settings: ArenaSettings, command: str) -> ExecutorSettings
     whitelist = settings.state.whitelist
     if whitelist is None:
         raise ConfigError("--whitelist", None, "required (or [state] whitelist)")
+    if section.channel == "bundle" and not section.relays:
+        raise ConfigError("--relay", None, "required by --channel bundle (or [executor] relays)")
     return ExecutorSettings(
         rpc_url=rpc_url,
         executor=contract,
