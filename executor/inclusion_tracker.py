@@ -146,6 +146,9 @@ class InclusionTracker:
                 self.channel.withdraw(attempt.submission)
             case InclusionState.REORGED if resend is not None and head is not None:
                 attempt.submission = resend
+                if resend.first_block is not None and resend.last_block is not None:
+                    attempt.fields["bundle_uuid"] = resend.bundle_uuid
+                    attempt.fields["target_blocks"] = (resend.first_block, resend.last_block)
                 self._apply(attempt, attempt.track.rebroadcast(head), head)
             case _:
                 pass
