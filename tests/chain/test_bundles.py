@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -38,12 +39,22 @@ from executor.settings import ExecutorSettings
 from executor.transaction import SignedTransaction, UnsignedTransaction, sign_transaction
 from pathfinder.opportunity import Opportunity
 from tests.chain.executor_fixtures import ExecutorWorld, executor_world, send_unchecked
+from tests.chain.test_execute_command import (
+    append,
+    assert_no_key,
+    execute_args,
+    finish,
+    read_until,
+    start,
+)
+from tests.chain.test_executor_guards import competitor
 
 __all__ = ["executor_world"]
 
 pytestmark = pytest.mark.chain
 
 WAIT_S = 60.0
+S = AttemptStatus
 
 
 @pytest.fixture
@@ -203,8 +214,6 @@ def test_a_bundle_whose_simulation_reverts_is_not_sent(
 ) -> None:
     """Prepared (our own simulation passed), then a competitor takes the cycle: the
     relay's eth_callBundle holds the revert, and nothing is sent."""
-    from tests.chain.test_executor_guards import competitor
-
     world, (relay, _) = executor_world, relays
     executor = OpportunityExecutor.open(bundle_settings(world, relay.url))
     opportunity = best(world)
@@ -318,3 +327,34 @@ def test_a_bad_signature_is_rejected_by_the_relay_and_reported(
     assert [r.message for r in caplog.records if "signature check" in r.message]
     assert relay.log.rejected_signatures == 4 and relay.bundles == []
     assert world.tmp.joinpath("relay-auth.key").read_text() not in caplog.text
+
+
+async def test_arena_execute_sends_a_bundle_and_confirms_it_from_the_nodes_heads(
+    executor_world: ExecutorWorld, relays: tuple[BundleRelay, BundleRelay], auth_key: SigningKey
+) -> None:
+    """The flags end to end: `arena execute --live --channel bundle --relay URL`; between
+    batches the process polls the node, so a block mined later confirms it."""
+    world, (relay, _) = executor_world, relays
+    source = world.tmp / "opportunities.jsonl"
+    append(source, [best(world)])
+    auth_file = world.tmp / "relay-auth.key"
+    flags = ["--live", "--channel", "bundle", "--relay", relay.url]
+    flags += ["--relay-auth-key-file", str(auth_file), "--confirm-depth", "1"]
+    process = await start(execute_args(world, str(source), *flags, "--until-idle", "60"))
+    seen: list[str] = []
+    try:
+        assert await asyncio.to_thread(relay.wait_for_bundles, 2, WAIT_S)
+        landed = await asyncio.to_thread(relay.build_block)
+        assert landed.bundle_hash is not None
+        await read_until(process, " attempt included ", seen)
+        assert (await asyncio.to_thread(relay.build_block)).bundle_hash is None
+        await read_until(process, " attempt confirmed ", seen)
+    finally:
+        out, err = await finish(process, seen)
+    journal = read_journal(world.tmp / "journal.jsonl")
+    assert [e.status for e in journal] == [S.SENT, S.INCLUDED, S.CONFIRMED]
+    assert journal[0].channel == "bundle" and landed.tx_hashes == (journal[0].tx_hash,)
+    assert "arena execute (live):" in out.splitlines()[-1]
+    journal_text = (world.tmp / "journal.jsonl").read_text()
+    assert_no_key(world, out, err, journal_text)
+    assert auth_file.read_text() not in out + err + journal_text
