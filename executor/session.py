@@ -158,6 +158,7 @@ class OpportunityExecutor:
             self._record(opportunity, AttemptStatus.REFUSED, reason=f"node: {exc}")
             return
         if isinstance(outcome, Refusal):
+            self.lane.release(nonce)  # a nonce never used goes back to the lane
             self._record(
                 opportunity,
                 AttemptStatus.REFUSED,
@@ -183,17 +184,21 @@ class OpportunityExecutor:
             "max_fee_per_gas": prepared.transaction.max_fee_per_gas,
         }
         opportunity = prepared.opportunity
+        nonce = prepared.transaction.nonce
         if not self.settings.live:
+            self.lane.release(nonce)
             self._record(opportunity, AttemptStatus.SIMULATED, reason="dry run", **fields)
             return
         try:
             head = self.chain.block_number() if head is None else head
         except ChainRpcError as exc:
+            self.lane.release(nonce)
             self._record(opportunity, AttemptStatus.REFUSED, reason=f"node: {exc}", **fields)
             return
         submission = self.channel.submit(signed, head)
         fields["channel"] = submission.channel
         if not submission.accepted:
+            self.lane.release(nonce)
             self._record(opportunity, AttemptStatus.REFUSED, reason=submission.reason, **fields)
             return
         drop_after = self.settings.drop_after_blocks

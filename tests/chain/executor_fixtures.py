@@ -18,6 +18,7 @@ from devchain.rpc import rpc_call
 from devchain.whitelist_file import write_whitelist
 from executor.chain import ChainClient
 from executor.errors import ChainRpcError
+from executor.inclusion import ChainNonceLane
 from executor.interface import describe_revert
 from executor.keys import SigningKey
 from executor.receipts import wait_for_receipt
@@ -115,3 +116,25 @@ def call_revert(world: ExecutorWorld, sender: bytes, to: str, data: bytes) -> st
         assert exc.revert_data is not None, exc
         return describe_revert(exc.revert_data)
     raise AssertionError(f"call to {to} did not revert")
+
+
+class RecordingLane:
+    """The node-backed lane, recording what inclusion hands back to it."""
+
+    def __init__(self, lane: ChainNonceLane) -> None:
+        self.lane = lane
+        self.released: list[int] = []
+        self.confirmed: list[int] = []
+        self.resyncs = 0
+
+    def next_nonce(self) -> int:
+        return self.lane.next_nonce()
+
+    def release(self, nonce: int) -> None:
+        self.released.append(nonce)
+
+    def confirm(self, nonce: int) -> None:
+        self.confirmed.append(nonce)
+
+    def resync(self) -> None:
+        self.resyncs += 1

@@ -32,13 +32,19 @@ from executor.attempt import ChainHead, Prepared
 from executor.channels.auth import SIGNATURE_HEADER, signature_header
 from executor.channels.bundle import simulation_revert
 from executor.channels.relay import RelayClient
+from executor.inclusion import ChainNonceLane
 from executor.journal import AttemptStatus, confirmed_profit, read_journal
 from executor.keys import SigningKey
 from executor.session import OpportunityExecutor
 from executor.settings import ExecutorSettings
 from executor.transaction import SignedTransaction, UnsignedTransaction, sign_transaction
 from pathfinder.opportunity import Opportunity
-from tests.chain.executor_fixtures import ExecutorWorld, executor_world, send_unchecked
+from tests.chain.executor_fixtures import (
+    ExecutorWorld,
+    RecordingLane,
+    executor_world,
+    send_unchecked,
+)
 from tests.chain.test_execute_command import (
     append,
     assert_no_key,
@@ -215,7 +221,8 @@ def test_a_bundle_whose_simulation_reverts_is_not_sent(
     """Prepared (our own simulation passed), then a competitor takes the cycle: the
     relay's eth_callBundle holds the revert, and nothing is sent."""
     world, (relay, _) = executor_world, relays
-    executor = OpportunityExecutor.open(bundle_settings(world, relay.url))
+    lane = RecordingLane(ChainNonceLane(world.client, world.key.address))
+    executor = OpportunityExecutor.open(bundle_settings(world, relay.url), lane=lane)
     opportunity = best(world)
     try:
         number, base_fee = world.client.latest_header()
@@ -234,6 +241,7 @@ def test_a_bundle_whose_simulation_reverts_is_not_sent(
     assert refused.reason.startswith("bundle simulation reverted: tx 0: InsufficientProfit(")
     assert relay.log.calls == {"eth_callBundle": 1}
     assert relay.bundles == []
+    assert lane.released == [refused.nonce]  # the nonce was never used: back to the lane
 
 
 class ReserializingProxy:

@@ -27,7 +27,7 @@ from executor.session import OpportunityExecutor
 from executor.settings import ExecutorSettings
 from executor.transaction import UnsignedTransaction, next_max_fee, sign_transaction
 from pathfinder.opportunity import Opportunity
-from tests.chain.executor_fixtures import ExecutorWorld, executor_world
+from tests.chain.executor_fixtures import ExecutorWorld, RecordingLane, executor_world
 from tests.chain.test_executor_guards import competitor
 
 __all__ = ["executor_world"]
@@ -120,28 +120,6 @@ def test_a_reorged_transaction_is_resimulated_resent_and_counted_once(
             "arena_executor_inclusion_transitions_total", {"state": state}
         )
         assert value == times, state
-
-
-class RecordingLane:
-    """The node-backed lane, recording what inclusion hands back to it."""
-
-    def __init__(self, lane: ChainNonceLane) -> None:
-        self.lane = lane
-        self.released: list[int] = []
-        self.confirmed: list[int] = []
-        self.resyncs = 0
-
-    def next_nonce(self) -> int:
-        return self.lane.next_nonce()
-
-    def release(self, nonce: int) -> None:
-        self.released.append(nonce)
-
-    def confirm(self, nonce: int) -> None:
-        self.confirmed.append(nonce)
-
-    def resync(self) -> None:
-        self.resyncs += 1
 
 
 def test_reorged_out_by_a_competitor_it_is_not_resent_and_ends_dropped(
