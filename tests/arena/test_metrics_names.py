@@ -11,6 +11,7 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from arena.metrics import ArenaMetrics
 from executor.metrics import ExecutionMetrics
+from executor.outcome_metrics import OutcomeMetrics
 from executor.worker import ExecutorMetrics
 from pathfinder.metrics import PathMetrics
 from pathfinder.sinks import SinkMetrics
@@ -52,6 +53,7 @@ class AllMetrics(NamedTuple):
     executor: ExecutorMetrics
     service: ServiceMetrics
     execution: ExecutionMetrics
+    outcomes: OutcomeMetrics
 
     @classmethod
     def fresh(cls) -> AllMetrics:
@@ -64,6 +66,7 @@ class AllMetrics(NamedTuple):
             ExecutorMetrics(registry),
             ServiceMetrics(registry),
             ExecutionMetrics(registry),
+            OutcomeMetrics(registry),
         )
 
 

@@ -20,6 +20,7 @@ from executor.chain import ChainClient
 from executor.errors import ChainRpcError
 from executor.interface import describe_revert
 from executor.keys import SigningKey
+from executor.nonce_lane import LocalLane
 from executor.receipts import wait_for_receipt
 from executor.route import HopKinds
 from executor.settings import ExecutorSettings
@@ -115,3 +116,35 @@ def call_revert(world: ExecutorWorld, sender: bytes, to: str, data: bytes) -> st
         assert exc.revert_data is not None, exc
         return describe_revert(exc.revert_data)
     raise AssertionError(f"call to {to} did not revert")
+
+
+class RecordingLane:
+    """A real local nonce lane (a file under the test's directory, started at the node's
+    pending count), recording what the sending path and inclusion hand back to it."""
+
+    def __init__(self, world: ExecutorWorld) -> None:
+        def pending() -> int:
+            return world.client.nonce(world.key.address, "pending")
+
+        self.lane = LocalLane(world.tmp / "lane.json", pending, owner="test")
+        self.reserved: list[int] = []
+        self.released: list[int] = []
+        self.confirmed: list[int] = []
+        self.resyncs = 0
+
+    def reserve(self) -> int:
+        nonce = self.lane.reserve()
+        self.reserved.append(nonce)
+        return nonce
+
+    def release(self, nonce: int) -> None:
+        self.released.append(nonce)
+        self.lane.release(nonce)
+
+    def confirm(self, nonce: int) -> None:
+        self.confirmed.append(nonce)
+        self.lane.confirm(nonce)
+
+    def resync(self) -> None:
+        self.resyncs += 1
+        self.lane.resync()
