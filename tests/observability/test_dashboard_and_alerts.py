@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from arena.metrics import ArenaMetrics
 from executor.metrics import ExecutionMetrics
+from executor.outcome_metrics import OutcomeMetrics
 from pathfinder.metrics import PathMetrics
 from pathfinder.sinks import SinkMetrics
 from sidecar.service_metrics import ServiceMetrics
@@ -28,6 +29,7 @@ def _exposed_families() -> set[str]:
     SinkMetrics(registry)
     ServiceMetrics(registry)
     ExecutionMetrics(registry)
+    OutcomeMetrics(registry)
     return {family.name for family in registry.collect()}
 
 
@@ -73,7 +75,7 @@ def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
 def test_alert_rules_are_valid() -> None:
     result = _promtool("check", "rules", "alerts.yml")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 9 rules found" in result.stdout
+    assert "SUCCESS: 10 rules found" in result.stdout
 
 
 def test_alert_rules_fire_as_specified() -> None:
