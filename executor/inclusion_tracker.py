@@ -146,10 +146,11 @@ class InclusionTracker:
         self.record(attempt.opportunity, move, fields)
         match move.state:
             case InclusionState.CONFIRMED | InclusionState.REVERTED:
-                self.nonces.mined(attempt.nonce)
+                self.nonces.used(attempt.nonce)
             case InclusionState.INCLUDED:
                 self.channel.withdraw(attempt.submission)
             case InclusionState.REORGED if resend is not None and head is not None:
+                self.nonces.used(attempt.nonce)
                 attempt.submission = resend
                 if resend.first_block is not None and resend.last_block is not None:
                     attempt.fields["bundle_uuid"] = resend.bundle_uuid

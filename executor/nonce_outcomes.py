@@ -5,7 +5,9 @@ A sent transaction's nonce was confirmed in the lane when its channel accepted i
 
 - `confirmed` or `reverted` (mined, final): confirmed again — nothing else to do;
 - `reorged`: the lane resyncs from the node's pending count (a local lane nobody holds a
-  lease on restarts there; the shared lane only moves forward);
+  lease on restarts there; the shared lane only moves forward); when the re-simulated
+  transaction is re-sent, its nonce is confirmed again (a re-sent bundle is not in the
+  node's count);
 - `dropped`: the nonce must not stay a gap, and must not be reused while the dropped
   transaction can still be mined.
   - The node's count already covers it (something was mined with it): used — confirmed.
@@ -45,7 +47,8 @@ class NonceOutcomes:
         self.sender = sender
         self.metrics = metrics
 
-    def mined(self, nonce: int) -> None:
+    def used(self, nonce: int) -> None:
+        """Mined, or re-sent after a reorg: the nonce is taken (again)."""
         if self.sender is not None:
             self.sender.settle(self.sender.lane.confirm, nonce)
 
