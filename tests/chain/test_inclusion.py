@@ -5,16 +5,21 @@
 - reorged out with a competitor's cycle in the new block: the re-simulation reverts, it
   is not re-sent, and it ends `dropped` with nothing counted;
 - a transaction dropped from the pool (anvil_dropTransaction) is `dropped` after its
-  blocks, its nonce released to the lane, and the next attempt uses that nonce.
+  blocks, its nonce released to the lane (a local file; the NATS KV lane), and the next
+  attempt uses that nonce;
+- a transaction dropped by us while the node still holds it has its nonce filled by a
+  self-transfer at a bumped fee: never mined, no gap.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable
 
 import msgspec
+import nats
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -22,12 +27,15 @@ from devchain.abi import call
 from devchain.executor_world import arena_opportunities, automine
 from devchain.rpc import rpc_call
 from executor.journal import AttemptStatus, JournalEntry, confirmed_profit, read_journal
+from executor.nonce_lane import LANE_DECODER, LaneState
 from executor.session import OpportunityExecutor
 from executor.settings import ExecutorSettings
+from executor.shared_lane import SharedLane, lane_key
 from executor.transaction import UnsignedTransaction, next_max_fee, sign_transaction
 from pathfinder.opportunity import Opportunity
 from tests.chain.executor_fixtures import ExecutorWorld, RecordingLane, executor_world
 from tests.chain.test_executor_guards import competitor
+from tests.nats_server import NatsServer
 
 __all__ = ["executor_world"]
 
@@ -233,3 +241,47 @@ def test_a_transaction_dropped_while_the_node_holds_it_has_its_nonce_filled(
     assert entries[2].nonce == nonce + 1  # no gap, no reuse
     fills = registry.get_sample_value("arena_executor_nonce_fills_total", {"outcome": "sent"})
     assert fills == 1
+
+
+async def kv_lane(server: NatsServer, world: ExecutorWorld) -> LaneState:
+    """The lane as stored in JetStream KV, read by a client of its own."""
+    client = await nats.connect(server.url)
+    try:
+        kv = await client.jetstream().key_value("arena-nonce-lanes")
+        entry = await kv.get(lane_key(world.client.chain_id(), world.key.address))
+        return LANE_DECODER.decode(entry.value or b"")
+    finally:
+        await client.close()
+
+
+async def test_a_dropped_transaction_frees_its_nonce_in_the_nats_kv_lane(
+    executor_world: ExecutorWorld,
+) -> None:
+    world = executor_world
+    async with NatsServer(jetstream=True) as server:
+        settings = live_settings(world, nats_url=server.url, drop_after_blocks=2)
+        executor = await asyncio.to_thread(OpportunityExecutor.open, settings)
+        assert isinstance(executor.lane, SharedLane)
+        nonce = world.client.nonce(world.key.address)
+        loop = asyncio.get_running_loop()
+        try:
+            running = asyncio.ensure_future(asyncio.to_thread(executor, [best(world)]))
+            deadline = loop.time() + WAIT_S
+            while [e.status for e in journal(world)] != [S.SENT]:
+                assert loop.time() < deadline, "timed out waiting for the sent line"
+                await asyncio.sleep(0.05)
+            (sent,) = journal(world)
+            assert sent.nonce == nonce
+            assert (await kv_lane(server, world)).next == nonce + 1  # used while pending
+            rpc_call(world.chain.w3, "anvil_dropTransaction", [sent.tx_hash])
+            mine(world, 2)
+            await asyncio.wait_for(running, WAIT_S)
+            assert await kv_lane(server, world) == LaneState(next=nonce)  # back in the lane
+            with automine(world.chain.w3):
+                await asyncio.to_thread(executor, [best(world)])
+        finally:
+            await asyncio.to_thread(executor.close)
+    entries = journal(world)
+    assert [e.status for e in entries] == [S.SENT, S.DROPPED, S.SENT, S.INCLUDED]
+    assert entries[1].reason.endswith(f"nonce {nonce} released to the lane")
+    assert entries[2].nonce == nonce and entries[3].tx_hash != sent.tx_hash
