@@ -1,8 +1,8 @@
 """The executor on its own thread, fed through a bounded queue.
 
 Every call the executor makes is a synchronous JSON-RPC request (an estimate and a
-simulation per attempt; live, a send and a receipt awaited for up to
-`receipt_timeout_s`). Inside `arena run` the sink is called from the asyncio loop that
+simulation per attempt; live, a send and inclusion polls until it is mined or dropped,
+for up to `receipt_timeout_s`). Inside `arena run` the sink is called from the asyncio loop that
 reads the stream, so `ExecutorThread` only enqueues each batch; one worker thread runs
 the executor on the batches in order. When `capacity` batches are already waiting, the
 new batch is dropped: each of its opportunities is journaled `refused` ("queue full")
@@ -13,8 +13,8 @@ Settled blocks (`on_settled`, subscribed to the pipeline) queue one inclusion po
 stream settles blocks and reorgs, even when no opportunity arrives.
 
 Closing discards the batches still waiting (journaled `refused`, "stopping"), lets the
-running batch finish for up to `grace_s` seconds, then stops it (a receipt being
-awaited is then journaled `dropped`).
+running batch finish for up to `grace_s` seconds, then stops it (a transaction still
+followed is then journaled `dropped`, and its nonce settled in the lane).
 """
 
 from __future__ import annotations

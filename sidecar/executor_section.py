@@ -214,7 +214,8 @@ class ExecutorSection:
         _DEFAULTS.drop_after_blocks,
         v.POSITIVE_INT,
         "--drop-after-blocks",
-        "a public transaction not mined after this many blocks is dropped, its nonce freed",
+        "a public transaction not mined after this many blocks is dropped; its nonce is "
+        "freed, or filled by a self-transfer when the node still holds it",
         RUN,
         EXECUTE,
         metavar="N",
