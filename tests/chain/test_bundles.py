@@ -28,6 +28,7 @@ from devchain import TxRequest, execute_block
 from devchain.abi import call, encode_call
 from devchain.bundle_relay import BundleRelay
 from devchain.executor_world import arena_opportunities, new_funded_key
+from devchain.rpc import mine
 from executor.attempt import ChainHead, Prepared
 from executor.channels.auth import SIGNATURE_HEADER, signature_header
 from executor.channels.bundle import simulation_revert
@@ -210,6 +211,34 @@ def test_the_executors_bundle_goes_to_two_relays_and_is_included_once(
         "arena_executor_channel_sends_total", {"channel": "bundle", "outcome": "accepted"}
     )
     assert sends == 1
+
+
+def test_a_bundle_past_its_blocks_is_dropped_and_its_nonce_returns_to_the_lane(
+    executor_world: ExecutorWorld, relays: tuple[BundleRelay, BundleRelay], auth_key: SigningKey
+) -> None:
+    """The relays never build its blocks: after its last target block the bundle can no
+    longer be included, so its nonce (confirmed in the lane when a relay took it) is
+    released — no self-transfer fill, it never was public."""
+    world, (relay, _) = executor_world, relays
+    lane = RecordingLane(world)
+    executor = OpportunityExecutor.open(bundle_settings(world, relay.url), lane=lane)
+    nonce = world.client.nonce(world.key.address)
+    try:
+        thread = run_in_thread(executor, [best(world)])
+        assert relay.wait_for_bundles(2, WAIT_S)
+        mine(world.chain.w3, 2)  # both target blocks pass without the bundle
+        thread.join(WAIT_S)
+        assert not thread.is_alive()
+    finally:
+        executor.close()
+    sent, dropped = read_journal(world.tmp / "journal.jsonl")
+    assert (sent.status, dropped.status) == (AttemptStatus.SENT, AttemptStatus.DROPPED)
+    assert sent.nonce == nonce and dropped.reason.endswith(f"nonce {nonce} released to the lane")
+    assert lane.confirmed == [nonce] and lane.released == [nonce]
+    assert lane.lane.state.next == nonce and lane.lane.reserve() == nonce  # no gap
+    assert relay.log.calls["eth_cancelBundle"] == 1
+    assert world.client.nonce(world.key.address, "latest") == nonce
+    assert world.client.receipt(str(sent.tx_hash)) is None
 
 
 def test_a_bundle_whose_simulation_reverts_is_not_sent(
