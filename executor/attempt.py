@@ -129,7 +129,9 @@ class AttemptBuilder:
         try:
             estimate = self.chain.estimate_gas(probe.call_object(sender))
         except ChainRpcError as exc:
-            return Refusal(reason=f"estimate reverted: {_reason(exc)}", kind="estimate_reverted")
+            return Refusal(
+                reason=f"estimate reverted: {revert_reason(exc)}", kind="estimate_reverted"
+            )
         gas = with_margin(estimate, self.settings.gas_margin_percent)
         quote = FeeQuote(
             base_fee_per_gas=head.base_fee_per_gas,
@@ -151,7 +153,7 @@ class AttemptBuilder:
             profit = decode_profit(self.chain.call(tx.call_object(sender)))
         except ChainRpcError as exc:
             return Refusal(
-                reason=f"simulation reverted: {_reason(exc)}",
+                reason=f"simulation reverted: {revert_reason(exc)}",
                 kind="simulation_reverted",
                 gas_estimate=estimate,
             )
@@ -172,7 +174,7 @@ class AttemptBuilder:
         )
 
 
-def _reason(exc: ChainRpcError) -> str:
+def revert_reason(exc: ChainRpcError) -> str:
     if exc.revert_data is not None:
         return describe_revert(exc.revert_data)
     return exc.reason

@@ -61,3 +61,15 @@ class ChainRpcError(ExecutorError):
         self.revert_data = revert_data
         self.transport = transport
         super().__init__(f"{method}: {reason}")
+
+
+class RelayError(ExecutorError):
+    """A bundle relay refused or failed a request (`relay` is its URL as shown, without
+    credentials; `code` the JSON-RPC error code, or the HTTP status when there is none)."""
+
+    def __init__(self, relay: str, method: str, reason: str, code: int | None = None) -> None:
+        self.relay = relay
+        self.method = method
+        self.reason = reason
+        self.code = code
+        super().__init__(f"relay {relay} {method}: {reason}")

@@ -4,7 +4,10 @@ Amounts are integers in the start token's smallest unit. `expected_profit` is th
 profit of the exact transaction built (what its simulation returned, or the
 opportunity's profit when it never got that far); `realized_profit` (the start token's
 transfers to and from the contract in the receipt) and `gas_used` are filled in once it
-is mined. No entry ever holds key material: only the sender's address.
+is mined. Live, each inclusion transition is one more line for the same `tx_hash`
+(`sent`, `included`, `confirmed`, `reorged`, `reverted`, `dropped`); the realized profit
+of an attempt is counted from its `confirmed` line only (`confirmed_profit`). No entry
+ever holds key material: only the sender's address.
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ class AttemptStatus(StrEnum):
     SIMULATED = "simulated"  # built and simulated; dry run, nothing sent
     REFUSED = "refused"  # not sent: `reason` says why (revert, stale state, a cap)
     SENT = "sent"
-    INCLUDED = "included"
+    INCLUDED = "included"  # mined and succeeded: `mined_block`, `tx_index`, `block_hash`
+    CONFIRMED = "confirmed"  # included and `confirm_depth` blocks deep; profit counted here
     REVERTED = "reverted"  # mined, and the transaction reverted
-    DROPPED = "dropped"  # sent, no receipt within the timeout
-    REORGED = "reorged"
+    DROPPED = "dropped"  # sent, not mined within its blocks or the timeout
+    REORGED = "reorged"  # its block left the chain; `reason` says if it was re-sent
 
 
 class JournalEntry(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -45,6 +49,11 @@ class JournalEntry(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
     mined_block: int | None = None
     realized_profit: int | None = None
     gas_used: int | None = None
+    block_hash: str | None = None
+    tx_index: int | None = None
+    channel: str | None = None  # "mempool" or "bundle"
+    bundle_uuid: str | None = None  # a bundle's replacementUuid
+    target_blocks: tuple[int, int] | None = None  # a bundle's first and last block
 
 
 JOURNAL_DECODER = msgspec.json.Decoder(JournalEntry)
@@ -82,3 +91,17 @@ class JournalWriter:
 
 def read_journal(path: str | Path) -> list[JournalEntry]:
     return [JOURNAL_DECODER.decode(line) for line in Path(path).read_bytes().splitlines() if line]
+
+
+def confirmed_profit(entries: list[JournalEntry]) -> dict[str, int]:
+    """Realized profit per start token (lowercase), from the `confirmed` lines: each
+    attempt's profit once, whatever reorgs its journal shows."""
+    totals: dict[str, int] = {}
+    seen: set[str | None] = set()
+    for entry in entries:
+        if entry.status is not AttemptStatus.CONFIRMED or entry.tx_hash in seen:
+            continue
+        seen.add(entry.tx_hash)
+        token = (entry.start_token or "").lower()
+        totals[token] = totals.get(token, 0) + (entry.realized_profit or 0)
+    return totals

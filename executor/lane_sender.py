@@ -13,9 +13,15 @@
 - no answer (timeout, connection lost): ambiguous — looked up by hash: confirmed when the
   node has it, else released; the lane is resynced from the node's pending count.
 
+With a bundle channel (`executor.channels.bundle`) the signed transaction goes to the
+relays instead: accepted by one relay, the nonce is confirmed (held until inclusion
+tracking confirms, or releases it when the bundle's blocks pass); refused by all, it is
+released.
+
 `replace` re-sends a pending transaction's nonce with fees raised by at least 10 % (the
 rule geth and reth apply); a replacement below it is refused here, nothing is sent and
-no nonce is reserved.
+no nonce is reserved. `fill` uses a dropped transaction's nonce for a self-transfer at
+such fees, so that the dropped transaction can no longer be mined and no gap is left.
 """
 
 from __future__ import annotations
@@ -28,17 +34,24 @@ from typing import Final, final
 import msgspec
 
 from executor.chain import ChainClient
+from executor.channels.submission import Channel, Submission
 from executor.errors import ChainRpcError
 from executor.fee_policy import is_valid_replacement, replacement_fees
 from executor.keys import SigningKey
 from executor.metrics import ExecutionMetrics
 from executor.nonce_lane import NonceLane
 from executor.shared_lane import LaneUnavailableError
-from executor.transaction import SignedTransaction, UnsignedTransaction, sign_transaction
+from executor.transaction import (
+    SignedTransaction,
+    UnsignedTransaction,
+    next_max_fee,
+    sign_transaction,
+)
 
 log = logging.getLogger(__name__)
 
 SEND_TRIES: Final = 2
+TRANSFER_GAS: Final = 21_000
 
 
 class SendErrorKind(StrEnum):
@@ -47,6 +60,7 @@ class SendErrorKind(StrEnum):
     REPLACEMENT_UNDERPRICED = "replacement_underpriced"
     REJECTED = "rejected"  # refused before acceptance
     AMBIGUOUS = "ambiguous"  # no answer
+    CHANNEL_REFUSED = "channel_refused"  # no bundle relay took it
 
 
 _PATTERNS: Final = (
@@ -77,6 +91,7 @@ class SendResult(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     signed: SignedTransaction | None = None
     reason: str = ""
     kind: str = ""  # metrics label: a SendErrorKind value or lane_unavailable
+    submission: Submission | None = None  # what a bundle channel answered
 
     @property
     def tx_hash(self) -> str:
@@ -91,19 +106,22 @@ class LaneSender:
         key: SigningKey,
         lane: NonceLane,
         metrics: ExecutionMetrics | None = None,
+        channel: Channel | None = None,
     ) -> None:
         self.chain = chain
         self.key = key
         self.lane = lane
         self.metrics = metrics or ExecutionMetrics()
+        self.channel = channel  # None or the mempool: the node itself
         self.lane_down = False
 
     def sign(self, tx: UnsignedTransaction) -> SignedTransaction:
         with self.metrics.stage("sign"):
             return sign_transaction(tx, self.key)
 
-    def send(self, tx: UnsignedTransaction) -> SendResult:
-        """Reserve a nonce, sign `tx` with it, send; the nonce is never lost."""
+    def send(self, tx: UnsignedTransaction, head: int = 0) -> SendResult:
+        """Reserve a nonce, sign `tx` with it, send; the nonce is never lost. `head` is
+        the block a bundle is built on (it targets the next ones)."""
         last = SendResult(status=SendStatus.REFUSED, reason="not sent")
         for _ in range(SEND_TRIES):
             try:
@@ -120,6 +138,8 @@ class LaneSender:
                 log.warning("nonce lane back: sending again")
                 self.lane_down = False
             signed = self.sign(msgspec.structs.replace(tx, nonce=nonce))
+            if self.channel is not None and self.channel.name != "mempool":
+                return self._hand_over(self.channel, signed, head)
             last = self._submit(signed)
             if last.kind not in (
                 SendErrorKind.NONCE_TOO_LOW,
@@ -136,8 +156,29 @@ class LaneSender:
                 self.chain.send_raw(signed.raw)
         except ChainRpcError as exc:
             return self._after_error(signed, tx_hash, exc)
-        self._settle(self.lane.confirm, nonce)
+        self.settle(self.lane.confirm, nonce)
         return SendResult(status=SendStatus.ACCEPTED, signed=signed)
+
+    def _hand_over(self, channel: Channel, signed: SignedTransaction, head: int) -> SendResult:
+        nonce = signed.transaction.nonce
+        with self.metrics.stage("submit"):
+            submission = channel.submit(signed, head)
+        if submission.accepted:
+            self.settle(self.lane.confirm, nonce)
+            return SendResult(
+                status=SendStatus.ACCEPTED,
+                signed=signed,
+                reason=submission.reason,
+                submission=submission,
+            )
+        self.settle(self.lane.release, nonce)
+        return SendResult(
+            status=SendStatus.REJECTED,
+            signed=signed,
+            reason=submission.reason,
+            kind=SendErrorKind.CHANNEL_REFUSED,
+            submission=submission,
+        )
 
     def _after_error(
         self, signed: SignedTransaction, tx_hash: str, exc: ChainRpcError
@@ -147,15 +188,15 @@ class LaneSender:
         self._count(kind)
         log.warning("send of nonce %d: %s (%s)", nonce, exc, kind)
         if kind is SendErrorKind.ALREADY_KNOWN:
-            self._settle(self.lane.confirm, nonce)
+            self.settle(self.lane.confirm, nonce)
             return SendResult(status=SendStatus.ACCEPTED, signed=signed, kind=kind)
         rejected = SendResult(status=SendStatus.REJECTED, signed=signed, reason=str(exc), kind=kind)
         if kind in (SendErrorKind.NONCE_TOO_LOW, SendErrorKind.REPLACEMENT_UNDERPRICED):
-            self._settle(self.lane.confirm, nonce)
+            self.settle(self.lane.confirm, nonce)
             self.resync_quietly()
             return rejected
         if kind is SendErrorKind.REJECTED:
-            self._settle(self.lane.release, nonce)
+            self.settle(self.lane.release, nonce)
             return rejected
         try:
             known = self.chain.transaction(tx_hash) is not None
@@ -165,14 +206,14 @@ class LaneSender:
             log.warning("nonce %d left leased: %s", nonce, lookup)
             return rejected
         if known:
-            self._settle(self.lane.confirm, nonce)
+            self.settle(self.lane.confirm, nonce)
             self.resync_quietly()
             return SendResult(status=SendStatus.ACCEPTED, signed=signed, kind=kind)
-        self._settle(self.lane.release, nonce)
+        self.settle(self.lane.release, nonce)
         self.resync_quietly()
         return rejected
 
-    def _settle(self, action: Callable[[int], None], nonce: int) -> None:
+    def settle(self, action: Callable[[int], None], nonce: int) -> None:
         """Confirm or release; when the lane cannot be reached the lease stays and
         expires (then the nonce is reused, and a node that holds it says so)."""
         try:
@@ -196,12 +237,43 @@ class LaneSender:
         self, previous: SignedTransaction, max_fee_per_gas: int, max_priority_fee_per_gas: int
     ) -> SendResult:
         """The pending `previous` again with new fees (same nonce, no reservation)."""
+        tx = msgspec.structs.replace(
+            previous.transaction,
+            max_fee_per_gas=max_fee_per_gas,
+            max_priority_fee_per_gas=max_priority_fee_per_gas,
+        )
+        return self.replace_with(previous, tx)
+
+    def bump(self, previous: SignedTransaction) -> SendResult:
+        """`replace` with the least accepted fees."""
         old = previous.transaction
-        if not is_valid_replacement(
+        max_fee, tip = replacement_fees(old.max_fee_per_gas, old.max_priority_fee_per_gas)
+        return self.replace(previous, max_fee, tip)
+
+    def fill(self, dropped: SignedTransaction, base_fee_per_gas: int) -> SendResult:
+        """A self-transfer of nothing at `dropped`'s nonce, both fees at least 10 % above
+        `dropped`'s (and enough for the next block's base fee): the node replaces the
+        dropped transaction with it, so the nonce is used and never left as a gap."""
+        old = dropped.transaction
+        least_max, tip = replacement_fees(old.max_fee_per_gas, old.max_priority_fee_per_gas)
+        tx = UnsignedTransaction(
+            chain_id=old.chain_id,
+            nonce=old.nonce,
+            max_priority_fee_per_gas=tip,
+            max_fee_per_gas=max(least_max, next_max_fee(base_fee_per_gas, tip)),
+            gas=TRANSFER_GAS,
+            to=self.key.address,
+        )
+        return self.replace_with(dropped, tx)
+
+    def replace_with(self, previous: SignedTransaction, tx: UnsignedTransaction) -> SendResult:
+        """Sends `tx` in place of the pending `previous` (same nonce; no reservation)."""
+        old = previous.transaction
+        if tx.nonce != old.nonce or not is_valid_replacement(
             old.max_fee_per_gas,
             old.max_priority_fee_per_gas,
-            max_fee_per_gas,
-            max_priority_fee_per_gas,
+            tx.max_fee_per_gas,
+            tx.max_priority_fee_per_gas,
         ):
             least_max, least_tip = replacement_fees(
                 old.max_fee_per_gas, old.max_priority_fee_per_gas
@@ -209,13 +281,10 @@ class LaneSender:
             self._count(SendErrorKind.REPLACEMENT_UNDERPRICED)
             return SendResult(
                 status=SendStatus.REFUSED,
-                reason=f"replacement fees {max_fee_per_gas}/{max_priority_fee_per_gas} below "
-                f"the least accepted {least_max}/{least_tip} (+10 % each)",
+                reason=f"replacement fees {tx.max_fee_per_gas}/{tx.max_priority_fee_per_gas} "
+                f"below the least accepted {least_max}/{least_tip} (+10 % each)",
                 kind=SendErrorKind.REPLACEMENT_UNDERPRICED,
             )
-        tx = msgspec.structs.replace(
-            old, max_fee_per_gas=max_fee_per_gas, max_priority_fee_per_gas=max_priority_fee_per_gas
-        )
         signed = self.sign(tx)
         try:
             with self.metrics.stage("submit"):
@@ -225,12 +294,6 @@ class LaneSender:
             self._count(kind)
             return SendResult(status=SendStatus.REJECTED, signed=signed, reason=str(exc), kind=kind)
         return SendResult(status=SendStatus.ACCEPTED, signed=signed)
-
-    def bump(self, previous: SignedTransaction) -> SendResult:
-        """`replace` with the least accepted fees."""
-        old = previous.transaction
-        max_fee, tip = replacement_fees(old.max_fee_per_gas, old.max_priority_fee_per_gas)
-        return self.replace(previous, max_fee, tip)
 
     def _count(self, kind: str) -> None:
         self.metrics.lane_errors.labels(kind=kind).inc()

@@ -1,5 +1,7 @@
-"""The executor's metrics: per-stage latency, attempts by outcome and reason, expected and
-realized profit, gas spent, the nonce lane and the guards (kill switch, loss limits).
+"""The executor's metrics: per-stage latency, attempts by outcome and reason, expected
+profit (at send), gas spent, the nonce lane and the guards (kill switch, loss limits).
+What happens after the send (channels, inclusion, realized profit at confirmation) is
+counted by `executor.outcome_metrics`.
 
 `reason` labels come from a fixed vocabulary (`Refusal.kind`, the fee policy's kinds,
 `SendErrorKind`, the guards' names), never from free text; the text goes to the journal.
@@ -56,12 +58,6 @@ class ExecutionMetrics:
         self.expected_profit = Counter(
             "arena_executor_expected_profit",
             "profit the simulations promised for transactions sent, start-token units",
-            ["token"],
-            registry=registry,
-        )
-        self.realized_profit = Counter(
-            "arena_executor_realized_profit",
-            "profit mined transactions realized, start-token units",
             ["token"],
             registry=registry,
         )

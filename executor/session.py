@@ -5,26 +5,36 @@ so the same object serves `arena execute` and, as one more sink on its own threa
 (`executor.worker.ExecutorThread`), `arena run` with `[executor] enabled = true`.
 
 Without `settings.live` nothing is sent: each chosen opportunity is built, simulated,
-signed and journaled as `simulated`. Live, each transaction gets its nonce from the
-sending key's lane (`executor.lane_sender`), is sent unless a guard stops it (kill
-switch, loss limits, the key's balance), and its receipt is awaited (bounded by
-`receipt_timeout_s`); the outcome is journaled, timed per stage and counted
-(`executor.metrics`).
+signed and journaled as `simulated`. Live, one path for every transaction: unless a
+guard stops it (kill switch, loss limits, the key's balance), it gets its nonce from the
+sending key's lane and is handed to the channel (`executor.lane_sender`: the node's
+mempool, or bundle relays), then followed by inclusion tracking
+(`executor.inclusion_tracker`) until it is mined or dropped (bounded by
+`receipt_timeout_s`); later transitions (confirmed, reorged) are journaled as later
+polls see them, and each outcome returns to the lane (`executor.nonce_outcomes`).
+Stages are timed and outcomes counted (`executor.metrics`, `executor.outcome_metrics`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Self, final
 
 from prometheus_client import CollectorRegistry
 
-from executor.attempt import AttemptBuilder, ChainHead, Prepared, Refusal
+from executor.attempt import AttemptBuilder, ChainHead, Prepared, Refusal, revert_reason
 from executor.chain import ChainClient
+from executor.channel_setup import open_channel
+from executor.channels.mempool import MempoolChannel
+from executor.channels.submission import Channel, Submission
 from executor.errors import ChainRpcError, ContractError, ExecutorError
+from executor.inclusion import InclusionState, InclusionTrack, Transition
+from executor.inclusion_tracker import InclusionTracker, TrackedAttempt
+from executor.interface import decode_profit
 from executor.journal import AttemptStatus, JournalEntry, JournalWriter
 from executor.keys import SigningKey, load_signing_key
 from executor.kill_switch import KillSwitch
@@ -34,12 +44,13 @@ from executor.loss_limits import LossGuard, LossLimits, MinedOutcome
 from executor.metrics import ExecutionMetrics
 from executor.nats_link import NatsLink
 from executor.nonce_lane import NonceLane
+from executor.nonce_outcomes import NonceOutcomes
+from executor.outcome_metrics import OutcomeMetrics
 from executor.preflight import check_balance, lane_gauges, worst_transaction_cost
-from executor.receipts import realized_profit, wait_for_receipt
 from executor.route import HopKinds
 from executor.selection import select_non_conflicting
 from executor.settings import ExecutorSettings
-from executor.transaction import sign_transaction
+from executor.transaction import SignedTransaction, sign_transaction
 from exex_bridge.whitelist import load_whitelist_file
 from pathfinder.opportunity import Opportunity
 
@@ -69,22 +80,39 @@ class OpportunityExecutor:
         chain_id: int,
         lane: NonceLane | None = None,
         metrics: ExecutionMetrics | None = None,
+        outcomes: OutcomeMetrics | None = None,
+        channel: Channel | None = None,
         link: NatsLink | None = None,
     ) -> None:
         self.settings = settings
         self.key = key
         self.chain = chain
-        self.journal = journal
         self.chain_id = chain_id
         self.executor = parse_address(settings.executor, "executor")
         self.builder = AttemptBuilder(settings, kinds, key, chain, self.executor)
+        self.journal = journal
         self.stop = threading.Event()
         self.name = "executor"
         self.counts: dict[AttemptStatus, int] = dict.fromkeys(AttemptStatus, 0)
         self.metrics = metrics or ExecutionMetrics()
+        self.outcomes = outcomes or OutcomeMetrics(CollectorRegistry())
+        self.channel = channel or MempoolChannel(chain, self.outcomes)
         self.lane = lane  # None: dry run (the node's pending count serves)
         self.link = link
-        self.sender = None if lane is None else LaneSender(chain, key, lane, self.metrics)
+        self.sender = (
+            None
+            if lane is None
+            else LaneSender(chain, key, lane, self.metrics, channel=self.channel)
+        )
+        self.tracker = InclusionTracker(
+            chain,
+            executor=settings.executor,
+            channel=self.channel,
+            nonces=NonceOutcomes(chain, self.sender, self.outcomes),
+            metrics=self.outcomes,
+            record=self._record_transition,
+            resimulate=self.resimulate,
+        )
         self.kill = KillSwitch(
             None if settings.kill_file is None else Path(settings.kill_file),
             on_engage=lambda: self.metrics.halted.labels(guard="kill_switch").set(1),
@@ -98,9 +126,15 @@ class OpportunityExecutor:
         )
 
     @classmethod
-    def open(cls, settings: ExecutorSettings, registry: CollectorRegistry | None = None) -> Self:
+    def open(
+        cls,
+        settings: ExecutorSettings,
+        registry: CollectorRegistry | None = None,
+        lane: NonceLane | None = None,
+    ) -> Self:
         """Load the key and the whitelist, and check the node and the contract; live,
-        check the key's balance and open its nonce lane (and the kill subject)."""
+        check the key's balance and open its nonce lane (`lane`, when given, instead:
+        tests) and the kill subject."""
         key = load_signing_key(settings.key_file, settings.password_file)
         chain = ChainClient(settings.rpc_url)
         chain_id = chain.chain_id()
@@ -108,15 +142,22 @@ class OpportunityExecutor:
         if not chain.code(executor):
             raise ContractError("executor", f"no contract at {settings.executor}")
         kinds = HopKinds(load_whitelist_file(settings.whitelist).pools)
+        outcomes = OutcomeMetrics(registry)
+        channel = open_channel(settings, chain, outcomes)
         mode = "LIVE" if settings.live else "dry run"
-        log.info("executor %s from %s (%s)", settings.executor, key.address_hex, mode)
-        lane, link = None, None
+        log.info(
+            "executor %s from %s (%s, %s)", settings.executor, key.address_hex, mode, channel.name
+        )
+        link = None
         if settings.live:
             _, base_fee = chain.latest_header()
             need = worst_transaction_cost(settings, base_fee)
             check_balance(chain.balance(key.address), need, key.address_hex)
-            setup = open_lane(settings, chain, key.address, chain_id)
-            lane, link = setup.lane, setup.link
+            if lane is None:
+                setup = open_lane(settings, chain, key.address, chain_id)
+                lane, link = setup.lane, setup.link
+        else:
+            lane = None
         instance = cls(
             settings,
             key=key,
@@ -126,6 +167,8 @@ class OpportunityExecutor:
             chain_id=chain_id,
             lane=lane,
             metrics=ExecutionMetrics(registry),
+            outcomes=outcomes,
+            channel=channel,
             link=link,
         )
         if link is not None:
@@ -160,6 +203,7 @@ class OpportunityExecutor:
     def execute_block(self, opportunities: Sequence[Opportunity]) -> None:
         if self.sender is not None and any(o.after_reorg for o in opportunities):
             self.sender.resync_after_reorg()
+        self.tracker.poll()
         with self.metrics.stage("plan"):
             choices = select_non_conflicting(
                 opportunities,
@@ -204,10 +248,11 @@ class OpportunityExecutor:
                 expected_profit=outcome.expected_profit,
             )
             return
-        self.send(outcome)
+        self.send(outcome, head.number)
 
-    def send(self, prepared: Prepared) -> None:
-        """Sign; journal as simulated (dry run), or send and follow it to its receipt."""
+    def send(self, prepared: Prepared, head: int | None = None) -> None:
+        """Sign; journal as simulated (dry run), or send through the lane and the channel
+        and follow it until it is mined or dropped. `head`: the block it was built on."""
         tx = prepared.transaction
         fields: dict[str, Any] = {
             "expected_profit": prepared.expected_profit,
@@ -223,27 +268,67 @@ class OpportunityExecutor:
             fields |= {"tx_hash": "0x" + signed.tx_hash.hex(), "nonce": tx.nonce}
             self._record(opportunity, AttemptStatus.SIMULATED, reason="dry run", **fields)
             return
+        fields["channel"] = self.channel.name
         refusal = self.refusal_before_send(tx.gas * tx.max_fee_per_gas)
-        if refusal is not None:
-            self._record(
-                opportunity, AttemptStatus.REFUSED, kind=refusal[0], reason=refusal[1], **fields
-            )
+        if refusal is None and head is None:
+            try:
+                head = self.chain.block_number()
+            except ChainRpcError as exc:
+                refusal = "node", f"node: {exc}"
+        if refusal is not None or head is None:
+            kind, reason = refusal or ("node", "no head")
+            self._record(opportunity, AttemptStatus.REFUSED, kind=kind, reason=reason, **fields)
             return
-        result = self.sender.send(tx)
+        result = self.sender.send(tx, head)
         lane_gauges(self.lane, self.metrics)
         if result.signed is not None:
             fields |= {"tx_hash": result.tx_hash, "nonce": result.signed.transaction.nonce}
+        submission = result.submission or Submission(
+            channel=self.channel.name, accepted=result.status is SendStatus.ACCEPTED
+        )
+        if result.submission is None:  # the node itself: counted here
+            outcome = "accepted" if submission.accepted else "refused"
+            self.outcomes.sends.labels(self.channel.name, outcome).inc()
         if result.status is not SendStatus.ACCEPTED:
-            reason = f"send: {result.reason}"
+            reason = result.reason if result.submission else f"send: {result.reason}"
             self._record(
                 opportunity, AttemptStatus.REFUSED, kind=result.kind, reason=reason, **fields
             )
             return
-        self._record(opportunity, AttemptStatus.SENT, **fields)
+        assert result.signed is not None  # accepted: signed and sent
+        self.track_sent(prepared, result.signed, submission, head, fields)
+
+    def track_sent(
+        self,
+        prepared: Prepared,
+        signed: SignedTransaction,
+        submission: Submission,
+        head: int,
+        fields: dict[str, Any],
+    ) -> None:
+        opportunity = prepared.opportunity
+        drop_after = self.settings.drop_after_blocks
+        if submission.first_block is not None and submission.last_block is not None:
+            fields["bundle_uuid"] = submission.bundle_uuid
+            fields["target_blocks"] = (submission.first_block, submission.last_block)
+            drop_after = submission.last_block - head
+        self._record(opportunity, AttemptStatus.SENT, reason=submission.reason, **fields)
         self.metrics.expected_profit.labels(token=opportunity.tokens[0].lower()).inc(
             prepared.expected_profit
         )
-        self.follow(opportunity, fields)
+        attempt = TrackedAttempt(
+            opportunity=opportunity,
+            signed=signed,
+            submission=submission,
+            expected_profit=prepared.expected_profit,
+            fields=fields,
+            track=InclusionTrack(
+                head, confirm_depth=self.settings.confirm_depth, drop_after_blocks=drop_after
+            ),
+        )
+        self.tracker.track(attempt)
+        with self.metrics.stage("include"):
+            self.follow(attempt)
 
     def refusal_before_send(self, worst_cost: int) -> tuple[str, str] | None:
         """The last look before a nonce is reserved: the guards, then the balance."""
@@ -261,46 +346,35 @@ class OpportunityExecutor:
             )
         return None
 
-    def follow(self, opportunity: Opportunity, fields: dict[str, Any]) -> None:
+    def follow(self, attempt: TrackedAttempt) -> None:
+        """Polls until the attempt is no longer `sent` (mined, or dropped after its
+        blocks); after `receipt_timeout_s` (or on stop) it is dropped."""
+        deadline = time.monotonic() + self.settings.receipt_timeout_s
+        while True:
+            self.tracker.poll()
+            if attempt.track.state is not InclusionState.SENT:
+                return
+            left = deadline - time.monotonic()
+            if left <= 0 or self.stop.wait(min(self.settings.receipt_poll_s, left)):
+                break
+        timeout = self.settings.receipt_timeout_s
+        self.tracker.drop(attempt, f"no receipt within {timeout:g} s")
+
+    def track(self) -> None:
+        """Moves the attempts still pending (included, reorged) as far as the node says."""
+        self.tracker.poll()
+
+    def resimulate(self, signed: SignedTransaction, expected_profit: int) -> str | None:
+        """The exact transaction simulated at the tip: None when it still returns the
+        journaled profit, else why not."""
+        call = signed.transaction.call_object(self.key.address)
         try:
-            with self.metrics.stage("include"):
-                receipt = wait_for_receipt(
-                    self.chain,
-                    fields["tx_hash"],
-                    self.settings.receipt_timeout_s,
-                    self.settings.receipt_poll_s,
-                    self.stop,
-                )
+            profit = decode_profit(self.chain.call(call))
         except ChainRpcError as exc:
-            receipt = None
-            log.warning("receipt of %s: %s", fields["tx_hash"], exc)
-        if receipt is None:
-            self._record(
-                opportunity, AttemptStatus.DROPPED, kind="no_receipt", reason="no receipt", **fields
-            )
-            if self.sender is not None:
-                self.sender.resync_quietly()
-            return
-        self.account_mined(opportunity, receipt)
-        mined: dict[str, Any] = {
-            "mined_block": int(receipt["blockNumber"], 16),
-            "gas_used": int(receipt["gasUsed"], 16),
-            "realized_profit": realized_profit(
-                receipt, opportunity.tokens[0], self.settings.executor
-            ),
-        }
-        if receipt.get("status") == "0x1":
-            self._record(opportunity, AttemptStatus.INCLUDED, **fields, **mined)
-        else:
-            reason = "reverted on chain: the state moved after the simulation"
-            self._record(
-                opportunity,
-                AttemptStatus.REVERTED,
-                kind="reverted_on_chain",
-                reason=reason,
-                **fields,
-                **mined,
-            )
+            return f"simulation reverted: {revert_reason(exc)}"
+        if profit != expected_profit:
+            return f"simulated profit {profit}, journaled {expected_profit}"
+        return None
 
     def refuse(self, opportunities: Sequence[Opportunity], reason: str) -> None:
         """Journals each opportunity as refused without attempting it."""
@@ -308,21 +382,28 @@ class OpportunityExecutor:
             self._record(opportunity, AttemptStatus.REFUSED, kind="not_attempted", reason=reason)
 
     def account_mined(self, opportunity: Opportunity, receipt: dict[str, Any]) -> None:
-        """Gas paid and profit realized, into the metrics and the loss limits."""
-        gas_used = int(receipt["gasUsed"], 16)
-        price = int(receipt.get("effectiveGasPrice", "0x0"), 16)
-        reverted = receipt.get("status") != "0x1"
-        block = int(receipt["blockNumber"], 16)
-        self.metrics.gas_spent.inc(gas_used * price)
-        if not reverted:
-            realized = realized_profit(receipt, opportunity.tokens[0], self.settings.executor)
-            if realized > 0:
-                self.metrics.realized_profit.labels(token=opportunity.tokens[0].lower()).inc(
-                    realized
-                )
-        self.loss.record(MinedOutcome(block=block, reverted=reverted, gas_paid=gas_used * price))
+        """Gas paid by a mined transaction, into the metrics and the loss limits."""
+        gas_paid = int(receipt["gasUsed"], 16) * int(receipt.get("effectiveGasPrice", "0x0"), 16)
+        self._account(int(receipt["blockNumber"], 16), receipt.get("status") != "0x1", gas_paid)
+
+    def _account(self, block: int, reverted: bool, gas_paid: int) -> None:
+        self.metrics.gas_spent.inc(gas_paid)
+        self.loss.record(MinedOutcome(block=block, reverted=reverted, gas_paid=gas_paid))
         if self.loss.tripped() is not None:
             self.metrics.halted.labels(guard="loss_limit").set(1)
+
+    def _record_transition(
+        self, opportunity: Opportunity, move: Transition, fields: dict[str, Any]
+    ) -> None:
+        # Gas is paid when mined (included or reverted); a transaction reorged out and
+        # mined again counts twice, which errs on the loss limits' safe side.
+        mined = move.mined
+        if mined is not None and move.state in (InclusionState.INCLUDED, InclusionState.REVERTED):
+            self._account(
+                mined.block, move.state is InclusionState.REVERTED, mined.gas_used * mined.gas_price
+            )
+        kind = "reverted_on_chain" if move.state is InclusionState.REVERTED else ""
+        self._record(opportunity, AttemptStatus(move.state.value), kind=kind, **fields)
 
     def _record(
         self, opportunity: Opportunity, status: AttemptStatus, kind: str = "", **fields: Any
@@ -340,13 +421,19 @@ class OpportunityExecutor:
         )
         self.journal.write(entry)
         self.counts[status] += 1
-        if status in (AttemptStatus.REVERTED, AttemptStatus.DROPPED):
+        if status in (AttemptStatus.REVERTED, AttemptStatus.DROPPED, AttemptStatus.REORGED):
             log.warning("attempt %s at block %d: %s", status, entry.block, entry.reason)
         else:
             log.info("attempt %s at block %d %s", status, entry.block, entry.reason)
 
     def close(self) -> None:
         self.stop.set()
+        if self.tracker.pending:
+            log.warning(
+                "executor: %d sent transactions still pending at close (see the journal)",
+                len(self.tracker.pending),
+            )
+        self.channel.close()
         self.journal.close()
         if self.link is not None:
             self.link.close()

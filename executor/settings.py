@@ -2,7 +2,8 @@
 executor attached to `arena run` (`OpportunityExecutor.open(settings)`).
 
 The sending key is never a setting: only where to read it (`key_file`, or the
-environment variable ARENA_EXECUTOR_KEY when `key_file` is None).
+environment variable ARENA_EXECUTOR_KEY when `key_file` is None); the same holds for the
+relays' auth key (`relay_auth_key_file`, else ARENA_RELAY_AUTH_KEY).
 """
 
 from __future__ import annotations
@@ -49,6 +50,12 @@ class ExecutorSettings(msgspec.Struct, frozen=True, kw_only=True):
     max_gas_spent: int = 10**17  # wei of gas tolerated per loss window
     loss_window_blocks: int = 100
     receipt_poll_s: float = 0.05
+    channel: str = "mempool"  # "mempool" (eth_sendRawTransaction) or "bundle" (relays)
+    relays: tuple[str, ...] = ()  # bundle relay URLs; each gets every bundle
+    relay_auth_key_file: str | None = None  # None: $ARENA_RELAY_AUTH_KEY
+    bundle_blocks: int = 2  # a bundle targets the next this many blocks
+    confirm_depth: int = 2  # blocks on top of the including one before `confirmed`
+    drop_after_blocks: int = 5  # a public transaction not mined after this many: dropped
 
     def cap_for(self, start_token: str) -> int | None:
         wanted = start_token.lower()

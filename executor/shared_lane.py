@@ -187,9 +187,8 @@ class FallbackLane:
         return self.local if nonce in self._from_local else self.shared
 
     def confirm(self, nonce: int) -> None:
-        lane = self._lane(nonce)
-        self._from_local.discard(nonce)
-        lane.confirm(nonce)
+        # kept in `_from_local`: a transaction dropped later releases it to the same lane
+        self._lane(nonce).confirm(nonce)
 
     def release(self, nonce: int) -> None:
         lane = self._lane(nonce)

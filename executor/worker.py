@@ -1,16 +1,20 @@
 """The executor on its own thread, fed through a bounded queue.
 
 Every call the executor makes is a synchronous JSON-RPC request (an estimate and a
-simulation per attempt; live, a send and a receipt awaited for up to
-`receipt_timeout_s`). Inside `arena run` the sink is called from the asyncio loop that
+simulation per attempt; live, a send and inclusion polls until it is mined or dropped,
+for up to `receipt_timeout_s`). Inside `arena run` the sink is called from the asyncio loop that
 reads the stream, so `ExecutorThread` only enqueues each batch; one worker thread runs
 the executor on the batches in order. When `capacity` batches are already waiting, the
 new batch is dropped: each of its opportunities is journaled `refused` ("queue full")
 and counted, and the arena goes on.
 
+Settled blocks (`on_settled`, subscribed to the pipeline) queue one inclusion poll
+(`track`): what was sent moves to included, confirmed or reorged as the arena's own
+stream settles blocks and reorgs, even when no opportunity arrives.
+
 Closing discards the batches still waiting (journaled `refused`, "stopping"), lets the
-running batch finish for up to `grace_s` seconds, then stops it (a receipt being
-awaited is then journaled `dropped`).
+running batch finish for up to `grace_s` seconds, then stops it (a transaction still
+followed is then journaled `dropped`, and its nonce settled in the lane).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Final, Protocol, final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from arena.block_assembler import Settled
 from pathfinder.opportunity import Opportunity
 
 log = logging.getLogger(__name__)
@@ -41,6 +46,8 @@ class BatchExecutor(Protocol):
 
     def refuse(self, opportunities: Sequence[Opportunity], reason: str) -> None: ...
 
+    def track(self) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -54,7 +61,7 @@ class ExecutorMetrics:
         )
         self.failed = Counter(
             "arena_executor_failed_batches",
-            "batches the executor's thread stopped on an unexpected error",
+            "batches (or inclusion polls) the executor's thread stopped on an unexpected error",
             registry=registry,
         )
         self.waiting = Gauge(
@@ -84,6 +91,7 @@ class ExecutorThread:
         self.dropped = 0
         self._queue: queue.Queue[Sequence[Opportunity] | None] = queue.Queue(capacity)
         self._closed = False
+        self._track_queued = False
         self._thread = threading.Thread(target=self._work, name="arena-executor")
         self._thread.start()
 
@@ -107,12 +115,27 @@ class ExecutorThread:
         self.metrics.waiting.set(self._queue.qsize())
         log.info("executor: queued %d opportunities of block %d", len(batch), batch[0].block)
 
+    def on_settled(self, settled: Settled) -> None:
+        """Queues one inclusion poll (an empty batch); one waiting is enough. When the
+        queue is full nothing is lost: the batches waiting poll first."""
+        if self._closed or self._track_queued:
+            return
+        self._track_queued = True
+        try:
+            self._queue.put_nowait(())
+        except queue.Full:
+            self._track_queued = False
+
     def _work(self) -> None:
         while True:
             batch = self._queue.get()
             self.metrics.waiting.set(self._queue.qsize())
             if batch is None:
                 return
+            if not batch:
+                self._track_queued = False
+                self._track()
+                continue
             try:
                 self.executor(batch)
             except Exception:  # the thread must outlive a bad batch; counted and logged
@@ -120,13 +143,20 @@ class ExecutorThread:
                 log.exception("executor: batch of block %d failed", batch[0].block)
             log.info("executor: done with block %d", batch[0].block)
 
+    def _track(self) -> None:
+        try:
+            self.executor.track()
+        except Exception:  # the thread must outlive a failed poll; counted and logged
+            self.metrics.failed.inc()
+            log.exception("executor: inclusion poll failed")
+
     def _discard_waiting(self) -> None:
         while True:
             try:
                 batch = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if batch is not None:
+            if batch:
                 self.executor.refuse(batch, STOPPING)
 
     def close(self) -> None:

@@ -38,6 +38,10 @@ def _hex(address: bytes | None) -> str | None:
     return None if address is None else "0x" + address.hex()
 
 
+def _path(path: Path | None) -> str | None:
+    return None if path is None else str(path)
+
+
 def _journal(settings: ArenaSettings, command: str) -> Path:
     journal = settings.executor.journal
     if journal is not None:
@@ -61,6 +65,8 @@ def executor_settings(settings: ArenaSettings, command: str) -> ExecutorSettings
     whitelist = settings.state.whitelist
     if whitelist is None:
         raise ConfigError("--whitelist", None, "required (or [state] whitelist)")
+    if section.channel == "bundle" and not section.relays:
+        raise ConfigError("--relay", None, "required by --channel bundle (or [executor] relays)")
     return ExecutorSettings(
         rpc_url=rpc_url,
         executor=contract,
@@ -82,15 +88,21 @@ def executor_settings(settings: ArenaSettings, command: str) -> ExecutorSettings
         max_gas_cost=section.max_gas_cost,
         max_coinbase_share_bps=section.max_coinbase_share_bps,
         nats_url=section.nats_url,
-        lane_dir=None if section.lane_dir is None else str(section.lane_dir),
+        lane_dir=_path(section.lane_dir),
         lane_bucket=section.lane_bucket,
         lane_lease_s=section.lane_lease,
         lane_fallback_local=section.lane_fallback_local,
-        kill_file=None if section.kill_file is None else str(section.kill_file),
+        kill_file=_path(section.kill_file),
         kill_subject=section.kill_subject,
         max_reverted=section.max_reverted,
         max_gas_spent=section.max_gas_spent,
         loss_window_blocks=section.loss_window_blocks,
+        channel=section.channel,
+        relays=section.relays,
+        relay_auth_key_file=_path(section.relay_auth_key_file),
+        bundle_blocks=section.bundle_blocks,
+        confirm_depth=section.confirm_depth,
+        drop_after_blocks=section.drop_after_blocks,
     )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, final
 
+from executor.channels.auth import AUTH_KEY_ENV_VAR
 from executor.keys import KEY_ENV_VAR
 from executor.settings import GWEI, ExecutorSettings
 from sidecar import setting_values as v
@@ -161,6 +162,63 @@ class ExecutorSection:
         RUN,
         EXECUTE,
         metavar="S",
+    )
+    channel: str = setting(
+        _DEFAULTS.channel,
+        v.CHANNEL,
+        "--channel",
+        "live transactions go to: mempool (eth_sendRawTransaction to the node) or bundle "
+        "(eth_sendBundle to every --relay)",
+        RUN,
+        EXECUTE,
+        metavar="mempool|bundle",
+    )
+    relays: tuple[str, ...] = setting(
+        tuple,
+        v.RELAY_URL,
+        "--relay",
+        "a bundle relay's URL; each gets every bundle (repeatable)",
+        RUN,
+        EXECUTE,
+        metavar="URL",
+    )
+    relay_auth_key_file: Path | None = setting(
+        None,
+        v.KEY_PATH,
+        "--relay-auth-key-file",
+        f"the key signing relay requests, hex (unset: ${AUTH_KEY_ENV_VAR})",
+        RUN,
+        EXECUTE,
+        metavar="FILE",
+    )
+    bundle_blocks: int = setting(
+        _DEFAULTS.bundle_blocks,
+        v.POSITIVE_INT,
+        "--bundle-blocks",
+        "a bundle is sent for each of the next this many blocks",
+        RUN,
+        EXECUTE,
+        metavar="N",
+    )
+    confirm_depth: int = setting(
+        _DEFAULTS.confirm_depth,
+        v.NON_NEGATIVE_INT,
+        "--confirm-depth",
+        "blocks on top of the including one before a transaction is confirmed and its "
+        "profit counted",
+        RUN,
+        EXECUTE,
+        metavar="N",
+    )
+    drop_after_blocks: int = setting(
+        _DEFAULTS.drop_after_blocks,
+        v.POSITIVE_INT,
+        "--drop-after-blocks",
+        "a public transaction not mined after this many blocks is dropped; its nonce is "
+        "freed, or filled by a self-transfer when the node still holds it",
+        RUN,
+        EXECUTE,
+        metavar="N",
     )
     queue_batches: int = setting(
         DEFAULT_QUEUE_BATCHES,

@@ -159,6 +159,16 @@ def _log_level(text: str) -> str:
 
 
 LOG_LEVEL: Final = _text_value("a log level", _log_level)
+CHANNELS: Final = ("mempool", "bundle")
+
+
+def _channel(text: str) -> str:
+    if text not in CHANNELS:
+        raise SettingValueError(f"one of {', '.join(CHANNELS)}", text)
+    return text
+
+
+CHANNEL: Final = _text_value("a channel", _channel)
 
 
 def _address(text: str) -> bytes:
@@ -260,6 +270,7 @@ def repeated(kind: Kind[T]) -> Kind[T]:
 
 
 BASE_TOKEN: Final = repeated(ADDRESS)
+RELAY_URL: Final = repeated(URL)
 
 
 TokenCap = tuple[str, int]

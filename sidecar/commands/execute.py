@@ -4,7 +4,9 @@ Reads opportunities from a JSONL file being appended to (followed like `tail -f`
 NATS (`nats://HOST:PORT`, subject `arena.{chain}.opportunities`), picks per block the
 non-conflicting cycles with the best net profit, builds each one's transaction,
 simulates it against the latest state and journals the attempt. Only with `--live` is
-anything signed *and sent*; then each receipt is awaited and its outcome journaled.
+anything signed *and sent* (`--channel`: the public mempool, or bundle relays); then it
+is followed from the node's heads until confirmed, reverted, dropped or reorged, each
+transition journaled.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 import signal
 import sys
 
+from executor.channels.auth import AUTH_KEY_ENV_VAR
 from executor.errors import ExecutorError
 from executor.feeds import OpportunityFeed, open_feed
 from executor.keys import KEY_ENV_VAR
@@ -42,7 +45,9 @@ With --live, transactions are SENT and cost real gas. Risks, plainly:
     inclusion, a competitor was first) still pays its gas; the contract's profit guard
     then reverts it, so the loss is the gas, not the tokens;
   * a public mempool shows the transaction to everyone: it can be front-run or
-    sandwiched until it is included; use a private relay for real money;
+    sandwiched until it is included; for real money send bundles to relays
+    (--channel bundle --relay URL; the requests are signed by the key in
+    --relay-auth-key-file or ${AUTH_KEY_ENV_VAR}, which holds no funds);
   * the sending key pays all gas: fund it with only what you are ready to lose, and
     keep the contract's profits withdrawn;
   * a wrong --whitelist (a pool's kind) or a wrong --executor sends transactions that
@@ -107,6 +112,8 @@ async def _consume(
                 break
         elif args.until_idle is not None and loop.time() - last_activity >= args.until_idle:
             break
+        elif executor.tracker.pending:  # inclusion from the node's heads between batches
+            await asyncio.to_thread(executor.track)
     return seen
 
 

@@ -407,6 +407,8 @@ def _open_outputs(pipeline: Pipeline, settings: ArenaSettings) -> PathfinderOutp
     registry = pipeline.metrics.registry
     executor = open_executor_sink(settings, registry) if settings.executor.enabled else None
     more = [] if executor is None else [executor]
+    if executor is not None:  # inclusion follows the arena's settled blocks and reorgs
+        pipeline.subscribe_settled(executor.on_settled)
     try:
         return PathfinderOutputs.open(pipeline.engine, settings.pathfinder, more, on_loop=True)
     except BaseException:

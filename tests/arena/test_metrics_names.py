@@ -11,6 +11,7 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from arena.metrics import ArenaMetrics
 from executor.metrics import ExecutionMetrics
+from executor.outcome_metrics import OutcomeMetrics
 from executor.worker import ExecutorMetrics
 from exex_bridge.rpc import RpcMetrics
 from pathfinder.metrics import PathMetrics
@@ -54,6 +55,7 @@ class AllMetrics(NamedTuple):
     rpc: RpcMetrics
     service: ServiceMetrics
     execution: ExecutionMetrics
+    outcomes: OutcomeMetrics
 
     @classmethod
     def fresh(cls) -> AllMetrics:
@@ -67,6 +69,7 @@ class AllMetrics(NamedTuple):
             RpcMetrics(registry),
             ServiceMetrics(registry),
             ExecutionMetrics(registry),
+            OutcomeMetrics(registry),
         )
 
 

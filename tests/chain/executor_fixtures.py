@@ -21,6 +21,7 @@ from executor.chain import ChainClient
 from executor.errors import ChainRpcError
 from executor.interface import describe_revert
 from executor.keys import SigningKey
+from executor.nonce_lane import LocalLane
 from executor.path import HopKind
 from executor.receipts import wait_for_receipt
 from executor.route import HopKinds
@@ -139,3 +140,35 @@ def expected_gas_units(kinds: HopKinds, opportunity: Opportunity) -> int:
         HopKind.BALANCER_V2: config.gas_per_balancer_hop,
     }
     return config.gas_base + sum(per_hop[kinds.kind(p)] for p in opportunity.pools)
+
+
+class RecordingLane:
+    """A real local nonce lane (a file under the test's directory, started at the node's
+    pending count), recording what the sending path and inclusion hand back to it."""
+
+    def __init__(self, world: ExecutorWorld) -> None:
+        def pending() -> int:
+            return world.client.nonce(world.key.address, "pending")
+
+        self.lane = LocalLane(world.tmp / "lane.json", pending, owner="test")
+        self.reserved: list[int] = []
+        self.released: list[int] = []
+        self.confirmed: list[int] = []
+        self.resyncs = 0
+
+    def reserve(self) -> int:
+        nonce = self.lane.reserve()
+        self.reserved.append(nonce)
+        return nonce
+
+    def release(self, nonce: int) -> None:
+        self.released.append(nonce)
+        self.lane.release(nonce)
+
+    def confirm(self, nonce: int) -> None:
+        self.confirmed.append(nonce)
+        self.lane.confirm(nonce)
+
+    def resync(self) -> None:
+        self.resyncs += 1
+        self.lane.resync()

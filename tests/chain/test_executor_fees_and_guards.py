@@ -160,8 +160,16 @@ def test_gas_spent_over_the_window_limit_stops_sending(executor_world: ExecutorW
         included = _last(executor)
         executor([opportunity])
         stopped = _last(executor)
+        # realized profit is counted at confirmation only: not yet, then once deep enough
+        unconfirmed = registry.get_sample_value(
+            "arena_executor_realized_profit_total", {"token": opportunity.tokens[0].lower()}
+        )
+        mine(world.chain.w3, executor.settings.confirm_depth)
+        executor.track()
+        confirmed = _last(executor)
     finally:
         executor.close()
+    assert unconfirmed is None and confirmed.status is AttemptStatus.CONFIRMED
     assert included.status is AttemptStatus.INCLUDED
     assert stopped.status is AttemptStatus.REFUSED
     assert stopped.reason.startswith("loss limit: ") and "wei of gas spent" in stopped.reason

@@ -281,3 +281,14 @@ async def test_live_the_arenas_own_opportunities_realize_the_expected_profit(
         assert realized == entry.expected_profit == entry.realized_profit
     assert world.client.nonce(world.key.address, "latest") == nonce + len(included)
     assert_no_key(world, "".join(run.lines), (world.tmp / "journal.jsonl").read_text())
+    # The arena's settled blocks drive inclusion: included transactions two blocks deep
+    # are confirmed (the last ones may still be pending at the stop), each once, with
+    # the profit of its inclusion.
+    confirmed = with_status(journal, AttemptStatus.CONFIRMED)
+    print(f"{len(confirmed)} of {len(included)} included confirmed by the stop")
+    by_hash = {e.tx_hash: e for e in included}
+    assert len({e.tx_hash for e in confirmed}) == len(confirmed) >= len(included) // 2
+    for entry in confirmed:
+        mined_entry = by_hash[entry.tx_hash]
+        assert entry.realized_profit == mined_entry.realized_profit
+        assert entry.mined_block == mined_entry.mined_block

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry
 
+from arena.block_assembler import Settled
+from arena.sync_state import SyncState
 from executor.worker import QUEUE_FULL, STOPPING, ExecutorThread
 from pathfinder.opportunity import Opportunity
 
@@ -61,8 +63,23 @@ class GatedExecutor:
     def refuse(self, opportunities: Sequence[Opportunity], reason: str) -> None:
         self.refused += [(o.block, reason) for o in opportunities]
 
+    def track(self) -> None:
+        with self.finished:
+            self.done.append(-1)  # -1: an inclusion poll
+            self.finished.notify_all()
+
     def close(self) -> None:
         self.closed = True
+
+
+def settled(block: int) -> Settled:
+    return Settled(
+        block=block,
+        base_fee_per_gas=1,
+        changed=frozenset(),
+        after_reorg=False,
+        sync=SyncState.SYNCED,
+    )
 
 
 def dropped_total(registry: CollectorRegistry) -> float | None:
@@ -114,3 +131,22 @@ def test_closing_refuses_the_waiting_batches_and_stops_the_running_one() -> None
     assert executor.closed
     thread([opportunity(3)])  # after closing: ignored
     assert executor.refused == [(2, STOPPING)]
+
+
+def test_settled_blocks_queue_one_inclusion_poll_in_order_with_the_batches() -> None:
+    executor = GatedExecutor()
+    thread = ExecutorThread(executor, capacity=4, registry=CollectorRegistry())
+    thread([opportunity(1)])
+    assert executor.started.wait(WAIT_S)  # block 1 runs, held at the gate
+    thread.on_settled(settled(1))
+    thread([opportunity(2)])
+    thread.on_settled(settled(2))  # a poll already waits: not queued twice
+    executor.gate.set()
+    with executor.finished:
+        assert executor.finished.wait_for(lambda: len(executor.done) == 3, WAIT_S)
+        thread.on_settled(settled(3))  # nothing waits now: one more poll
+        assert executor.finished.wait_for(lambda: len(executor.done) == 4, WAIT_S)
+    assert executor.done == [1, -1, 2, -1]
+    thread.close()
+    thread.on_settled(settled(4))  # closed: ignored
+    assert executor.done == [1, -1, 2, -1] and executor.refused == []

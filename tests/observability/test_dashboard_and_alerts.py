@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from arena.metrics import ArenaMetrics
 from executor.metrics import ExecutionMetrics
+from executor.outcome_metrics import OutcomeMetrics
 from exex_bridge.rpc import RpcMetrics
 from pathfinder.metrics import PathMetrics
 from pathfinder.sinks import SinkMetrics
@@ -30,6 +31,7 @@ def _exposed_families() -> set[str]:
     RpcMetrics(registry)
     ServiceMetrics(registry)
     ExecutionMetrics(registry)
+    OutcomeMetrics(registry)
     return {family.name for family in registry.collect()}
 
 

@@ -107,6 +107,19 @@ def test_run_takes_the_node_from_rpc_and_the_journal_from_the_data_dir(tmp_path:
         (["--executor", CONTRACT, "--journal", "j"], "--rpc: required"),
         (["--rpc", "http://n:1", "--journal", "j"], "--executor: required"),
         (["--rpc", "http://n:1", "--executor", CONTRACT], "--journal: required"),
+        (
+            [
+                "--rpc",
+                "http://n:1",
+                "--executor",
+                CONTRACT,
+                "--journal",
+                "j",
+                "--channel",
+                "bundle",
+            ],
+            "--relay: required by --channel bundle",
+        ),
     ],
 )
 def test_execute_names_the_missing_setting(argv: list[str], message: str) -> None:
@@ -128,6 +141,12 @@ def test_execute_names_the_missing_setting(argv: list[str], message: str) -> Non
         (f'max_amount_in = ["{WETH}"]', "[executor] max_amount_in: expected TOKEN=AMOUNT"),
         ("receipt_timeout = 0", "[executor] receipt_timeout: expected a positive number"),
         ("queue_batches = 0", "[executor] queue_batches: expected a positive integer, got 0"),
+        ('channel = "relay"', '[executor] channel: expected one of mempool, bundle, got "relay"'),
+        ('relays = "http://r:1"', "[executor] relays: expected an array of"),
+        ('relays = ["relay"]', "[executor] relays: expected a URL such as scheme://host:port"),
+        ("bundle_blocks = 0", "[executor] bundle_blocks: expected a positive integer, got 0"),
+        ("confirm_depth = -1", "[executor] confirm_depth: expected a non-negative integer"),
+        ("drop_after_blocks = 0", "[executor] drop_after_blocks: expected a positive integer"),
         (f'private_key = "{SECRET}"', "[executor] private_key: unknown key (known: enabled, "),
     ],
 )
@@ -136,6 +155,30 @@ def test_a_bad_value_is_one_line_naming_the_key(text: str, message: str) -> None
         parse_config_text(f"[executor]\n{text}\n", "arena.toml")
     assert str(caught.value).startswith(f"arena.toml: {message}")
     assert "\n" not in str(caught.value)
+    assert SECRET not in str(caught.value)
+
+
+def test_the_channel_settings_from_the_file_and_the_flags(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path,
+        f'[rpc]\nurl = "http://node:8545"\n[state]\nwhitelist = "w.json"\n'
+        f'[executor]\ncontract = "{CONTRACT}"\njournal = "j"\nchannel = "bundle"\n'
+        'relays = ["http://r1:1", "http://r2:2"]\nrelay_auth_key_file = "auth.key"\n'
+        "bundle_blocks = 3\nconfirm_depth = 4\ndrop_after_blocks = 6\n",
+    )
+    from_file = load(["execute", "--config", str(config), "--opportunities", "o"])
+    flags = ["--channel", "bundle", "--relay", "http://r1:1", "--relay", "http://r2:2"]
+    flags += ["--relay-auth-key-file", "auth.key", "--bundle-blocks", "3"]
+    flags += ["--confirm-depth", "4", "--drop-after-blocks", "6", "--journal", "j"]
+    node = ["--rpc", "http://node:8545", "--whitelist", "w.json", "--executor", CONTRACT]
+    from_flags = load(["execute", *node, *flags, "--opportunities", "o"])
+    assert from_file == from_flags
+    wanted = executor_settings(from_file, EXECUTE)
+    assert wanted.channel == "bundle" and wanted.relays == ("http://r1:1", "http://r2:2")
+    assert wanted.relay_auth_key_file == "auth.key" and wanted.bundle_blocks == 3
+    assert (wanted.confirm_depth, wanted.drop_after_blocks) == (4, 6)
+    with pytest.raises(ConfigError) as caught:
+        load(["run", "--relay-auth-key-file", SECRET])
     assert SECRET not in str(caught.value)
 
 
