@@ -1,0 +1,204 @@
+"""`JetStreamSource`: the relayed frames of a chain from its JetStream stream, through a
+durable pull consumer.
+
+Where to start is the caller's: the arena's checkpoint records the stream sequence of its
+last settled point, and resuming starts at the next one. The durable consumer (its name
+shows the consumer on the server; several arenas use several names) is therefore
+re-created at that sequence on every start. Messages are fetched in batches and
+acknowledged with ack-all, one ack per batch, after the batch was handed on.
+A message marked `Exex-Restart` begins a new producer session: `on_restart(seq)` is called
+before its frame is yielded, as a socket client would see its connection end first.
+NatsClient outages only pause the consumer: nothing in the stream is lost by them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncGenerator, Callable
+from typing import Final, final
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from exex_bridge.connection_state import ConnectionState
+from exex_bridge.errors import NatsUnavailableError, RelayStreamError
+from exex_bridge.redaction import shown_url
+from exex_bridge.relay_stream import RESTART_HEADER, frames_subject, stream_name
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH: Final = 2048
+_FETCH_WAIT: Final = 0.5
+_ACK_WAIT: Final = 60.0
+
+
+def stream_sequence(msg: Msg) -> int:
+    """The message's stream sequence, read from its ack subject
+    (`$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.…`, or with a domain and an
+    account hash before the stream in the newer form)."""
+    tokens = msg.reply.split(".")
+    return int(tokens[5] if len(tokens) == 9 else tokens[7])
+
+
+@final
+class JetStreamSource:
+    """`async for payload in source.frames()`; `position` is the stream sequence of the
+    frame last yielded. `start_seq` None starts at the stream's first message;
+    `stop_seq` ends the iteration after that sequence."""
+
+    def __init__(
+        self,
+        url: str,
+        chain: str,
+        durable: str,
+        *,
+        start_seq: int | None = None,
+        stop_seq: int | None = None,
+        batch: int = DEFAULT_BATCH,
+        connect_timeout: float = 10.0,
+        on_restart: Callable[[int], None] | None = None,
+    ) -> None:
+        self.url = url
+        self.stream = stream_name(chain)
+        self.subject = frames_subject(chain)
+        self.durable = durable
+        self.start_seq = start_seq
+        self.stop_seq = stop_seq
+        self.batch = batch
+        self.connect_timeout = connect_timeout
+        self.on_restart = on_restart
+        self.position: int | None = None
+        self.restarts = 0
+        self._state = ConnectionState.NOT_STARTED
+        self._closed = asyncio.Event()
+        self._nc: NatsClient | None = None
+
+    @property
+    def state(self) -> ConnectionState:
+        return self._state
+
+    async def close(self) -> None:
+        self._closed.set()
+        self._state = ConnectionState.CLOSED
+        nc, self._nc = self._nc, None
+        if nc is not None:
+            with contextlib.suppress(nats.errors.Error):
+                await nc.close()
+
+    async def frames(self) -> AsyncGenerator[bytes, None]:
+        nc = await self._connect()
+        try:
+            sub = await self._subscribe(nc)
+            self._state = ConnectionState.CONNECTED
+            stop = self.stop_seq
+            while not self._closed.is_set():
+                msgs = await self._fetch(sub)
+                if not msgs:
+                    continue
+                for msg in msgs:
+                    seq = stream_sequence(msg)
+                    headers = msg.headers
+                    if headers is not None and RESTART_HEADER in headers:
+                        self.restarts += 1
+                        if self.on_restart is not None:
+                            self.on_restart(seq)
+                    self.position = seq
+                    yield msg.data
+                    if stop is not None and seq >= stop:
+                        await self._ack(msg)
+                        return
+                await self._ack(msgs[-1])
+        finally:
+            await self.close()
+
+    async def _connect(self) -> NatsClient:
+        self._state = ConnectionState.CONNECTING
+
+        async def disconnected() -> None:
+            if not self._closed.is_set():
+                self._state = ConnectionState.DISCONNECTED
+                log.warning("NatsClient connection lost; the consumer waits and continues")
+
+        async def reconnected() -> None:
+            self._state = ConnectionState.CONNECTED
+            log.info("NatsClient connection back")
+
+        async def error(exc: Exception) -> None:
+            log.debug("NatsClient client error: %r", exc)
+
+        try:
+            nc = await nats.connect(
+                self.url,
+                connect_timeout=self.connect_timeout,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.2,
+                disconnected_cb=disconnected,
+                reconnected_cb=reconnected,
+                error_cb=error,
+            )
+        except (nats.errors.Error, OSError, TimeoutError) as exc:
+            raise NatsUnavailableError(shown_url(self.url), str(exc) or type(exc).__name__) from exc
+        self._nc = nc
+        return nc
+
+    async def _subscribe(self, nc: NatsClient) -> nats.js.JetStreamContext.PullSubscription:
+        js = nc.jetstream()
+        try:
+            await js.stream_info(self.stream)
+        except nats.js.errors.NotFoundError:
+            raise RelayStreamError(
+                self.stream, "not found: start `arena relay` for this chain first"
+            ) from None
+        except (nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError) as exc:
+            raise RelayStreamError(self.stream, f"JetStream did not answer ({exc!r})") from None
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            await js.delete_consumer(self.stream, self.durable)
+        start = self.start_seq
+        config = ConsumerConfig(
+            name=self.durable,
+            durable_name=self.durable,
+            deliver_policy=DeliverPolicy.ALL if start is None else DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=start,
+            ack_policy=AckPolicy.ALL,
+            ack_wait=_ACK_WAIT,
+            filter_subject=self.subject,
+            max_ack_pending=-1,
+        )
+        try:
+            await js.add_consumer(self.stream, config)
+        except nats.js.errors.APIError as exc:
+            raise RelayStreamError(
+                self.stream, f"consumer {self.durable}: {exc.description}"
+            ) from exc
+        log.info(
+            "consuming %s as %s from %s",
+            self.stream,
+            self.durable,
+            "its first message" if start is None else f"sequence {start}",
+        )
+        return await js.pull_subscribe_bind(
+            durable=self.durable, stream=self.stream, pending_msgs_limit=4 * self.batch
+        )
+
+    async def _fetch(self, sub: nats.js.JetStreamContext.PullSubscription) -> list[Msg]:
+        try:
+            return await sub.fetch(self.batch, timeout=_FETCH_WAIT)
+        except (TimeoutError, nats.errors.TimeoutError):
+            return []
+        except nats.errors.Error as exc:
+            if self._closed.is_set():
+                return []
+            log.debug("fetch failed (%r); retrying", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closed.wait(), _FETCH_WAIT)
+            return []
+
+    async def _ack(self, msg: Msg) -> None:
+        with contextlib.suppress(nats.errors.Error):
+            await msg.ack()
