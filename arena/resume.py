@@ -33,8 +33,11 @@ class NotCheckpointableError(ArenaError):
         super().__init__(f"no checkpoint at tip {tip} ({sync})")
 
 
-def capture_checkpoint(engine: ArenaEngine, stream_seq: int | None) -> Checkpoint:
-    """A self-contained copy (nothing shares memory with the engine)."""
+def capture_checkpoint(
+    engine: ArenaEngine, stream_seq: int | None, source_seq: int | None = None
+) -> Checkpoint:
+    """A self-contained copy (nothing shares memory with the engine). `source_seq`: where
+    the source stands (a JetStream stream sequence), for resuming right after it."""
     if engine.tip_block is None or not engine.synced:
         raise NotCheckpointableError(engine.tip_block, engine.sync_status)
     pools = engine.registry.pools
@@ -42,6 +45,7 @@ def capture_checkpoint(engine: ArenaEngine, stream_seq: int | None) -> Checkpoin
     return Checkpoint(
         block=engine.tip_block,
         stream_seq=stream_seq,
+        source_seq=source_seq,
         pool_keys=[pool.key for pool in pools],
         protocols=bytes(int(pool.protocol) for pool in pools),
         records=engine.table.records[:n].tobytes(),
@@ -60,6 +64,8 @@ class RestoreReport:
     restored: int  # pools whose state came from the checkpoint
     not_in_checkpoint: int  # whitelisted now, absent then: unhydrated
     dropped: int  # in the checkpoint, not (or no longer as that protocol) whitelisted
+    stream_seq: int | None = None  # the producer's stream_seq at the checkpoint
+    source_seq: int | None = None  # where the source stood (JetStream stream sequence)
 
 
 def restore_checkpoint(engine: ArenaEngine, checkpoint: Checkpoint) -> RestoreReport:
@@ -102,6 +108,8 @@ def restore_checkpoint(engine: ArenaEngine, checkpoint: Checkpoint) -> RestoreRe
         restored=len(kept),
         not_in_checkpoint=active - len(kept),
         dropped=len(mapping) - len(kept),
+        stream_seq=checkpoint.stream_seq,
+        source_seq=checkpoint.source_seq,
     )
 
 

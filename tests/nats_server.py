@@ -32,8 +32,18 @@ def nats_server_binary() -> Path:
 
 
 class NatsServer:
-    def __init__(self, *, port: int = -1, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        port: int = -1,
+        extra_args: tuple[str, ...] = (),
+        jetstream_dir: Path | None = None,
+    ) -> None:
+        """`jetstream_dir`: enable JetStream, storing in that directory (it survives a
+        `restart()`, as a production server's store survives its restarts)."""
         self.port = port
+        if jetstream_dir is not None:
+            extra_args = ("-js", "-sd", str(jetstream_dir), *extra_args)
         self.extra_args = extra_args
         self.output: deque[bytes] = deque(maxlen=200)
         self._process: asyncio.subprocess.Process | None = None
