@@ -144,8 +144,11 @@ class FramePublisher:
         self.metrics.nats_reconnects.inc()
         self._connected.set()
 
-    async def put(self, msg_id: str, payload: bytes, *, restart: bool, settles: bool) -> bool:
-        """Queue a frame and publish it when publishing is healthy; False if dropped."""
+    async def put(
+        self, msg_id: str, payload: bytes, *, restart: bool, settles: bool, repeat: bool = False
+    ) -> bool:
+        """Queue a frame and publish it when publishing is healthy; False if dropped.
+        `repeat`: the frame repeats a recent one; its ack says whether JetStream held it."""
         while self._healthy and len(self._pending) >= self.window:
             await self._wait_progress()
         if not self._healthy and len(self._pending) >= self.max_buffered:
@@ -157,8 +160,10 @@ class FramePublisher:
         if self._healthy and self._sent == len(self._pending) - 1:
             now = time.monotonic()
             self._since_request += 1
-            want = self._since_request >= self.ack_every or (
-                settles and now - self._last_request_at >= _SETTLE_ACK_AGE
+            want = (
+                repeat
+                or self._since_request >= self.ack_every
+                or (settles and now - self._last_request_at >= _SETTLE_ACK_AGE)
             )
             await self._send(frame, want_ack=want)
         else:

@@ -18,7 +18,7 @@ import logging
 import struct
 from collections import deque
 from dataclasses import dataclass
-from typing import Final, final
+from typing import Final, NamedTuple, final
 
 import nats
 import nats.errors
@@ -37,6 +37,13 @@ log = logging.getLogger(__name__)
 RECENT_WINDOW: Final = 4096  # frames kept to tell a repeat from a restart (as the arena does)
 _TAG_SEQ: Final = struct.Struct("<IQ")
 _SETTLING_TAGS: Final = frozenset({3, 8})  # EndBlock, ReorgComplete
+
+
+class _Identified(NamedTuple):
+    msg_id: str
+    restart: bool = False
+    settles: bool = False
+    repeat: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +133,14 @@ class FrameRelay:
         async with contextlib.aclosing(self.source.frames()) as frames:
             async for payload in frames:
                 frames_in.inc()
-                msg_id, restart, settles = self._identify(payload)
-                await put(msg_id, payload, restart=restart, settles=settles)
+                frame = self._identify(payload)
+                await put(
+                    frame.msg_id,
+                    payload,
+                    restart=frame.restart,
+                    settles=frame.settles,
+                    repeat=frame.repeat,
+                )
 
     async def close(self) -> None:
         """Give the held frames `drain_timeout` to be confirmed, then stop publishing."""
@@ -139,38 +152,37 @@ class FrameRelay:
         with contextlib.suppress(nats.errors.Error, asyncio.CancelledError):
             await self.nc.drain()
 
-    def _identify(self, payload: bytes) -> tuple[str, bool, bool]:
-        """The frame's message id; whether it starts a producer session; whether it
-        closes a block or an envelope."""
+    def _identify(self, payload: bytes) -> _Identified:
+        """The frame's message id; whether it starts a producer session, repeats a recent
+        frame, closes a block or an envelope."""
         if len(payload) < 12:
-            return self._unsequenced(), False, False
+            return _Identified(self._unsequenced())
         tag, seq = _TAG_SEQ.unpack_from(payload)
         if tag not in SEQUENCED_TAGS:
-            return self._unsequenced(), False, False
-        restart = False
+            return _Identified(self._unsequenced())
+        settles = tag in _SETTLING_TAGS
         last = self.last_seq
         if last is not None and seq <= last:
-            if self._recent.get(seq) != payload:
-                restart = True
-                self.epoch += 1
-                self.metrics.producer_restarts.inc()
-                self._recent.clear()
-                self._recent_order.clear()
-                log.warning(
-                    "producer restarted (stream_seq %d after %d): epoch %d", seq, last, self.epoch
-                )
+            if self._recent.get(seq) == payload:
+                return _Identified(str(MessageId(self.epoch, seq)), settles=settles, repeat=True)
+            self.epoch += 1
+            self.metrics.producer_restarts.inc()
+            self._recent.clear()
+            self._recent_order.clear()
+            log.warning(
+                "producer restarted (stream_seq %d after %d): epoch %d", seq, last, self.epoch
+            )
         elif last is not None and seq > last + 1:
             self.metrics.producer_gaps.inc(seq - last - 1)
             log.warning("stream_seq jumped from %d to %d: relayed as a gap", last, seq)
-        if not restart and last is not None and seq <= last:
-            return str(MessageId(self.epoch, seq)), False, tag in _SETTLING_TAGS
+        restart = last is not None and seq <= last
         self.last_seq = seq
         self._extra = 0
         self._recent[seq] = payload
         self._recent_order.append(seq)
         if len(self._recent_order) > RECENT_WINDOW:
             self._recent.pop(self._recent_order.popleft(), None)
-        return str(MessageId(self.epoch, seq)), restart, tag in _SETTLING_TAGS
+        return _Identified(str(MessageId(self.epoch, seq)), restart=restart, settles=settles)
 
     def _unsequenced(self) -> str:
         self._extra += 1

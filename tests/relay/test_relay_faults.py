@@ -1,0 +1,210 @@
+"""The relay against a real nats-server with JetStream and a real Unix socket producer:
+deduplication, a restarted producer, a restarted NATS server, a full buffer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nats
+
+from arena.pipeline import PipelineConfig, open_pipeline
+from arena.sync_state import LossCause, SyncState
+from exex_bridge import messages as m
+from exex_bridge.codec import encode_message
+from exex_bridge.framing import frame
+from exex_bridge.jetstream_source import JetStreamSource
+from exex_bridge.producers.broadcast import FrameBroadcastServer, StreamSequencer
+from exex_bridge.relay_stream import MSG_ID_HEADER, frames_subject, stream_name
+from tests.arena.replay_scenario import V2_A, standard_scenario, sync
+from tests.nats_server import NatsServer
+from tests.relay.long_stream import long_stream
+from tests.relay.relay_world import read_stream, running_relay, until
+
+
+def _framed(payloads: list[bytes]) -> list[bytes]:
+    return [frame(p) for p in payloads]
+
+
+async def _stored(url: str, chain: str) -> int:
+    nc = await nats.connect(url)
+    try:
+        info = await nc.jetstream().stream_info(stream_name(chain))
+        return info.state.messages
+    finally:
+        await nc.close()
+
+
+async def test_a_frame_sent_twice_is_stored_once(tmp_path: Path) -> None:
+    frames = [encode_message(msg) for msg in standard_scenario().builder.messages]
+    repeated = [*frames[:10], frames[9], *frames[10:]]  # the producer repeats one frame
+    async with (
+        NatsServer(jetstream_dir=tmp_path / "js") as server,
+        FrameBroadcastServer(tmp_path / "s.sock") as producer,
+        running_relay(server.url, tmp_path / "s.sock", "dedup") as relay,
+    ):
+        await producer.wait_for_clients(1)
+        await producer.publish_many(_framed(repeated))
+        await until(lambda: relay.value("arena_relay_frames_acked_total") == len(repeated))
+        assert relay.value("arena_relay_frames_duplicate_total") == 1
+        assert await _stored(server.url, "dedup") == len(frames)
+        contents = await read_stream(server.url, "dedup", len(frames))
+    assert contents.payloads == frames
+    assert contents.restarts == []
+
+
+async def test_publishing_the_same_message_id_again_keeps_one_copy(tmp_path: Path) -> None:
+    frames = [encode_message(msg) for msg in standard_scenario().builder.messages]
+    async with (
+        NatsServer(jetstream_dir=tmp_path / "js") as server,
+        FrameBroadcastServer(tmp_path / "s.sock") as producer,
+        running_relay(server.url, tmp_path / "s.sock", "again") as relay,
+    ):
+        await producer.wait_for_clients(1)
+        await producer.publish_many(_framed(frames))
+        await until(lambda: relay.value("arena_relay_frames_acked_total") == len(frames))
+        publisher = relay.relay.publisher
+        assert publisher is not None
+        nc = await nats.connect(server.url)
+        try:
+            js = nc.jetstream()
+            last = await js.get_last_msg(stream_name("again"), frames_subject("again"))
+            again = await js.publish(
+                frames_subject("again"),
+                frames[-1],
+                headers={MSG_ID_HEADER: last.headers[MSG_ID_HEADER]},
+            )
+        finally:
+            await nc.close()
+        assert again.duplicate
+        assert await _stored(server.url, "again") == len(frames)
+
+
+async def test_a_restarted_producer_is_marked_and_the_consumer_becomes_unsynced(
+    tmp_path: Path,
+) -> None:
+    scenario = standard_scenario()
+    whitelist, initial = scenario.write_inputs(tmp_path)
+    first = [encode_message(msg) for msg in scenario.builder.messages]
+    seq = StreamSequencer()  # the new producer session counts from 1 again
+    second = [
+        encode_message(msg)
+        for number in (109, 110)
+        for msg in seq.block(number, [_v2_update(number)])
+    ]
+    sock = tmp_path / "s.sock"
+    async with NatsServer(jetstream_dir=tmp_path / "js") as server:
+        async with running_relay(server.url, sock, "restart") as relay:
+            async with FrameBroadcastServer(sock) as producer:
+                await producer.wait_for_clients(1)
+                await producer.publish_many(_framed(first))
+                await until(lambda: relay.value("arena_relay_frames_acked_total") == len(first))
+            async with FrameBroadcastServer(sock) as producer:
+                await producer.wait_for_clients(1)
+                await producer.publish_many(_framed(second))
+                total = len(first) + len(second)
+                await until(lambda: relay.value("arena_relay_frames_acked_total") == total)
+            assert relay.value("arena_relay_producer_restarts_total") == 1
+        contents = await read_stream(server.url, "restart", total)
+        assert contents.payloads == first + second
+        assert contents.restarts == [len(first) + 1]
+
+        settled: list[SyncState] = []
+        with open_pipeline(PipelineConfig(whitelist=whitelist, initial_state=initial)) as pipeline:
+            pipeline.subscribe_settled(lambda s: settled.append(s.sync))
+            source = JetStreamSource(
+                server.url,
+                "restart",
+                "arena",
+                stop_seq=total,
+                on_restart=lambda at: pipeline.on_producer_restart(f"restart at {at}"),
+            )
+            async for payload in source.frames():
+                pipeline.feed_frame(payload)
+            loss = pipeline.engine.sync_status.loss
+            assert loss is not None and loss.cause is LossCause.PRODUCER_RESTART
+            restarts = pipeline.metrics.registry.get_sample_value(
+                "arena_stream_producer_restarts_total"
+            )
+    assert restarts == 1
+    # trustworthy up to the restart; nothing after it is vouched for
+    assert SyncState.SYNCED in settled[:-2]
+    assert settled[-2:] == [SyncState.UNSYNCED, SyncState.UNSYNCED]
+
+
+def _v2_update(block: int) -> m.PoolUpdateMessage:
+    return m.PoolUpdateMessage(
+        pool_id=m.PoolAddress(value=bytes.fromhex(V2_A[2:])),
+        protocol=m.Protocol.UNISWAP_V2,
+        update_type=m.UpdateType.SWAP,
+        block_number=block,
+        block_timestamp=block,
+        tx_index=0,
+        log_index=0,
+        is_revert=False,
+        update=sync(block, block + 1),
+    )
+
+
+async def test_a_nats_restart_loses_nothing(tmp_path: Path) -> None:
+    frames = long_stream(6_000).frames
+    half = len(frames) // 2
+    sock = tmp_path / "s.sock"
+    async with (
+        NatsServer(jetstream_dir=tmp_path / "js") as server,
+        FrameBroadcastServer(sock, client_queue=len(frames) + 1) as producer,
+        running_relay(server.url, sock, "natsdown") as relay,
+    ):
+        await producer.wait_for_clients(1)
+        await producer.publish_many(_framed(frames[:half]))
+        await until(lambda: relay.value("arena_relay_frames_acked_total") == half)
+        await server.stop()
+        await producer.publish_many(_framed(frames[half:]))
+        await until(lambda: relay.value("arena_relay_frames_received_total") == len(frames))
+        assert relay.value("arena_relay_frames_buffered") > 0
+        await server.start()
+        await until(lambda: relay.value("arena_relay_frames_acked_total") >= len(frames))
+        assert relay.value("arena_relay_nats_reconnects_total") >= 1
+        assert relay.value("arena_relay_publish_recoveries_total") >= 1
+        assert relay.value("arena_relay_frames_dropped_total") == 0
+        assert await _stored(server.url, "natsdown") == len(frames)
+        contents = await read_stream(server.url, "natsdown", len(frames))
+    assert contents.payloads == frames
+    assert contents.sequences == list(range(1, len(frames) + 1))
+
+
+async def test_a_full_buffer_drops_counted_frames_and_the_consumer_sees_the_gap(
+    tmp_path: Path,
+) -> None:
+    scenario = standard_scenario()
+    whitelist, initial = scenario.write_inputs(tmp_path)
+    frames = [encode_message(msg) for msg in scenario.builder.messages]
+    cut, buffer, back = 20, 10, 45  # NATS is down while frames[cut:back] arrive
+    sock = tmp_path / "s.sock"
+    async with (
+        NatsServer(jetstream_dir=tmp_path / "js") as server,
+        FrameBroadcastServer(sock) as producer,
+        running_relay(server.url, sock, "full", max_buffered=buffer) as relay,
+    ):
+        await producer.wait_for_clients(1)
+        await producer.publish_many(_framed(frames[:cut]))
+        await until(lambda: relay.value("arena_relay_frames_acked_total") == cut)
+        await server.stop()
+        await producer.publish_many(_framed(frames[cut:back]))
+        await until(lambda: relay.value("arena_relay_frames_received_total") == back)
+        assert relay.value("arena_relay_frames_dropped_total") == back - cut - buffer
+        await server.start()
+        await until(lambda: relay.value("arena_relay_frames_acked_total") == cut + buffer)
+        await producer.publish_many(_framed(frames[back:]))
+        stored = cut + buffer + len(frames) - back
+        await until(lambda: relay.value("arena_relay_frames_acked_total") == stored)
+        assert await _stored(server.url, "full") == stored
+        contents = await read_stream(server.url, "full", stored)
+    # nothing lost silently: every frame is stored, or counted as dropped
+    assert contents.payloads == frames[: cut + buffer] + frames[back:]
+    with open_pipeline(PipelineConfig(whitelist=whitelist, initial_state=initial)) as pipeline:
+        for payload in contents.payloads:
+            pipeline.feed_frame(payload)
+        loss = pipeline.engine.sync_status.loss
+        assert loss is not None and loss.cause is LossCause.SEQ_GAP
+        lost = pipeline.metrics.registry.get_sample_value("arena_stream_lost_messages_total")
+    assert lost == back - cut - buffer
