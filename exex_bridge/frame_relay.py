@@ -70,18 +70,23 @@ async def connect_nats(url: str, timeout: float, publisher: list[FramePublisher]
         log.debug("NatsClient client error: %r", exc)
 
     try:
-        return await nats.connect(
-            url,
-            connect_timeout=timeout,
-            allow_reconnect=True,
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=0.2,
-            disconnected_cb=disconnected,
-            reconnected_cb=reconnected,
-            error_cb=error,
+        # With reconnects unbounded the client would retry a first connection forever.
+        return await asyncio.wait_for(
+            nats.connect(
+                url,
+                connect_timeout=timeout,
+                allow_reconnect=True,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.2,
+                disconnected_cb=disconnected,
+                reconnected_cb=reconnected,
+                error_cb=error,
+            ),
+            timeout,
         )
     except (nats.errors.Error, OSError, TimeoutError) as exc:
-        raise NatsUnavailableError(shown_url(url), str(exc) or type(exc).__name__) from exc
+        reason = str(exc) or f"no connection within {timeout:.1f} s"
+        raise NatsUnavailableError(shown_url(url), reason) from exc
 
 
 @final

@@ -133,17 +133,22 @@ class JetStreamSource:
             log.debug("NatsClient client error: %r", exc)
 
         try:
-            nc = await nats.connect(
-                self.url,
-                connect_timeout=self.connect_timeout,
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=0.2,
-                disconnected_cb=disconnected,
-                reconnected_cb=reconnected,
-                error_cb=error,
+            # With reconnects unbounded the client would retry a first connection forever.
+            nc = await asyncio.wait_for(
+                nats.connect(
+                    self.url,
+                    connect_timeout=self.connect_timeout,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.2,
+                    disconnected_cb=disconnected,
+                    reconnected_cb=reconnected,
+                    error_cb=error,
+                ),
+                self.connect_timeout,
             )
         except (nats.errors.Error, OSError, TimeoutError) as exc:
-            raise NatsUnavailableError(shown_url(self.url), str(exc) or type(exc).__name__) from exc
+            reason = str(exc) or f"no connection within {self.connect_timeout:.1f} s"
+            raise NatsUnavailableError(shown_url(self.url), reason) from exc
         self._nc = nc
         return nc
 

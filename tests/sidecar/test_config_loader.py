@@ -169,6 +169,8 @@ def test_environment_variables_are_only_the_credential_carrying_urls() -> None:
     assert environment_names() == {
         "ARENA_RPC_URL": "[rpc] url",
         "ARENA_WHITELIST_NATS_URL": "[whitelist_feed] nats_url",
+        "ARENA_RELAY_NATS_URL": "[relay] nats_url",
+        "ARENA_JETSTREAM_URL": "[jetstream] url",
         "ARENA_NATS_URL": "[pathfinder] nats_url",
         "ARENA_EXECUTOR_RPC_URL": "[executor] rpc_url",
     }
