@@ -11,6 +11,7 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from arena.metrics import ArenaMetrics
 from executor.worker import ExecutorMetrics
+from exex_bridge.relay_metrics import RelayMetrics
 from pathfinder.metrics import PathMetrics
 from pathfinder.sinks import SinkMetrics
 
@@ -48,12 +49,19 @@ class AllMetrics(NamedTuple):
     path: PathMetrics
     sinks: SinkMetrics
     executor: ExecutorMetrics
+    relay: RelayMetrics  # `arena relay`'s own registry in the service; here on the same one
 
     @classmethod
     def fresh(cls) -> AllMetrics:
         arena = ArenaMetrics()
         registry = arena.registry
-        return cls(arena, PathMetrics(registry), SinkMetrics(registry), ExecutorMetrics(registry))
+        return cls(
+            arena,
+            PathMetrics(registry),
+            SinkMetrics(registry),
+            ExecutorMetrics(registry),
+            RelayMetrics(registry),
+        )
 
 
 def metric_objects(metrics: AllMetrics) -> dict[str, MetricWrapperBase]:
