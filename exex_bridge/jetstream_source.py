@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncGenerator, Callable
 from typing import Final, final
@@ -34,8 +35,11 @@ from exex_bridge.relay_stream import RESTART_HEADER, frames_subject, stream_name
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH: Final = 2048
-_FETCH_WAIT: Final = 0.5
 _ACK_WAIT: Final = 60.0
+_EXPIRES: Final = 5.0  # a pull request's life on the server
+_IDLE_WAIT: Final = 2 * _EXPIRES
+_STATUS: Final = "Status"
+_PENDING: Final = "Nats-Pending-Messages"
 
 
 def stream_sequence(msg: Msg) -> int:
@@ -94,13 +98,13 @@ class JetStreamSource:
     async def frames(self) -> AsyncGenerator[bytes, None]:
         nc = await self._connect()
         try:
-            sub = await self._subscribe(nc)
+            await self._create_consumer(nc)
+            puller = _Puller(nc, self.stream, self.durable, self.batch)
+            await puller.start()
             self._state = ConnectionState.CONNECTED
             stop = self.stop_seq
             while not self._closed.is_set():
-                msgs = await self._fetch(sub)
-                if not msgs:
-                    continue
+                msgs = await puller.take()
                 for msg in msgs:
                     seq = stream_sequence(msg)
                     headers = msg.headers
@@ -113,7 +117,8 @@ class JetStreamSource:
                     if stop is not None and seq >= stop:
                         await self._ack(msg)
                         return
-                await self._ack(msgs[-1])
+                if msgs:
+                    await self._ack(msgs[-1])
         finally:
             await self.close()
 
@@ -152,7 +157,7 @@ class JetStreamSource:
         self._nc = nc
         return nc
 
-    async def _subscribe(self, nc: NatsClient) -> nats.js.JetStreamContext.PullSubscription:
+    async def _create_consumer(self, nc: NatsClient) -> None:
         js = nc.jetstream()
         try:
             await js.stream_info(self.stream)
@@ -187,23 +192,58 @@ class JetStreamSource:
             self.durable,
             "its first message" if start is None else f"sequence {start}",
         )
-        return await js.pull_subscribe_bind(
-            durable=self.durable, stream=self.stream, pending_msgs_limit=4 * self.batch
-        )
-
-    async def _fetch(self, sub: nats.js.JetStreamContext.PullSubscription) -> list[Msg]:
-        try:
-            return await sub.fetch(self.batch, timeout=_FETCH_WAIT)
-        except (TimeoutError, nats.errors.TimeoutError):
-            return []
-        except nats.errors.Error as exc:
-            if self._closed.is_set():
-                return []
-            log.debug("fetch failed (%r); retrying", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closed.wait(), _FETCH_WAIT)
-            return []
 
     async def _ack(self, msg: Msg) -> None:
         with contextlib.suppress(nats.errors.Error):
             await msg.ack()
+
+
+@final
+class _Puller:
+    """Pull requests of `batch` messages kept in flight (two at most), the messages
+    gathered by a subscription callback: no per-message wait on the consumer's side."""
+
+    def __init__(self, nc: NatsClient, stream: str, durable: str, batch: int) -> None:
+        self._nc = nc
+        self._next = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
+        self._request = json.dumps({"batch": batch, "expires": int(_EXPIRES * 1e9)}).encode()
+        self._batch = batch
+        self._inbox = nc.new_inbox()
+        self._arrived: list[Msg] = []
+        self._event = asyncio.Event()
+        self._outstanding = 0  # messages asked for and not yet delivered or expired
+
+    async def start(self) -> None:
+        await self._nc.subscribe(self._inbox, cb=self._on_msg, pending_msgs_limit=-1)
+
+    async def take(self) -> list[Msg]:
+        """The messages arrived so far (waiting for some, up to a moment)."""
+        if self._outstanding <= self._batch // 2:
+            await self._ask()
+        if not self._arrived:
+            try:
+                await asyncio.wait_for(self._event.wait(), _IDLE_WAIT)
+            except TimeoutError:
+                # Requests can be lost with a connection: ask again, never wait forever.
+                self._outstanding = 0
+            self._event.clear()
+        msgs, self._arrived = self._arrived, []
+        return msgs
+
+    async def _ask(self) -> None:
+        try:
+            await self._nc.publish(self._next, self._request, reply=self._inbox)
+        except nats.errors.Error as exc:
+            log.debug("pull request not sent (%r); retrying", exc)
+            return
+        self._outstanding += self._batch
+
+    async def _on_msg(self, msg: Msg) -> None:
+        if msg.data or not msg.headers or _STATUS not in msg.headers:
+            self._arrived.append(msg)
+            self._outstanding -= 1
+        elif msg.headers[_STATUS] == "408":  # a request expired: what it did not deliver
+            self._outstanding -= int(msg.headers.get(_PENDING, 0) or 0)
+        elif msg.headers[_STATUS] != "100":  # not a heartbeat: assume nothing is pending
+            self._outstanding = 0
+        self._event.set()
