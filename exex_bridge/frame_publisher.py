@@ -138,7 +138,7 @@ class FramePublisher:
 
     def on_disconnected(self) -> None:
         self._connected.clear()
-        self._begin_recovery("connection to NatsClient lost")
+        self._begin_recovery("connection to NATS lost")
 
     def on_reconnected(self) -> None:
         self.metrics.nats_reconnects.inc()

@@ -67,7 +67,7 @@ async def connect_nats(url: str, timeout: float, publisher: list[FramePublisher]
             p.on_reconnected()
 
     async def error(exc: Exception) -> None:
-        log.debug("NatsClient client error: %r", exc)
+        log.debug("NATS client error: %r", exc)
 
     try:
         # With reconnects unbounded the client would retry a first connection forever.
@@ -169,7 +169,7 @@ class FrameRelay:
         last = self.last_seq
         if last is not None and seq <= last:
             if self._recent.get(seq) == payload:
-                return _Identified(str(MessageId(self.epoch, seq)), settles=settles, repeat=True)
+                return _Identified(f"{self.epoch}:{seq}", settles=settles, repeat=True)
             self.epoch += 1
             self.metrics.producer_restarts.inc()
             self._recent.clear()
@@ -187,7 +187,7 @@ class FrameRelay:
         self._recent_order.append(seq)
         if len(self._recent_order) > RECENT_WINDOW:
             self._recent.pop(self._recent_order.popleft(), None)
-        return _Identified(str(MessageId(self.epoch, seq)), restart=restart, settles=settles)
+        return _Identified(f"{self.epoch}:{seq}", restart=restart, settles=settles)
 
     def _unsequenced(self) -> str:
         self._extra += 1

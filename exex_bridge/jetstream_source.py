@@ -128,14 +128,14 @@ class JetStreamSource:
         async def disconnected() -> None:
             if not self._closed.is_set():
                 self._state = ConnectionState.DISCONNECTED
-                log.warning("NatsClient connection lost; the consumer waits and continues")
+                log.warning("NATS connection lost; the consumer waits and continues")
 
         async def reconnected() -> None:
             self._state = ConnectionState.CONNECTED
-            log.info("NatsClient connection back")
+            log.info("NATS connection back")
 
         async def error(exc: Exception) -> None:
-            log.debug("NatsClient client error: %r", exc)
+            log.debug("NATS client error: %r", exc)
 
         try:
             # With reconnects unbounded the client would retry a first connection forever.
