@@ -79,9 +79,11 @@ class JetStreamSource:
         self.on_restart = on_restart
         self.position: int | None = None
         self.restarts = 0
+        self.redelivered = 0
         self._state = ConnectionState.NOT_STARTED
         self._closed = asyncio.Event()
         self._nc: NatsClient | None = None
+        self._puller: _Puller | None = None
 
     @property
     def state(self) -> ConnectionState:
@@ -99,7 +101,7 @@ class JetStreamSource:
         nc = await self._connect()
         try:
             await self._create_consumer(nc)
-            puller = _Puller(nc, self.stream, self.durable, self.batch)
+            puller = self._puller = _Puller(nc, self.stream, self.durable, self.batch)
             await puller.start()
             self._state = ConnectionState.CONNECTED
             stop = self.stop_seq
@@ -107,6 +109,9 @@ class JetStreamSource:
                 msgs = await puller.take()
                 for msg in msgs:
                     seq = stream_sequence(msg)
+                    if self.position is not None and seq <= self.position:
+                        self.redelivered += 1  # after a reconnection: already handed on
+                        continue
                     headers = msg.headers
                     if headers is not None and RESTART_HEADER in headers:
                         self.restarts += 1
@@ -133,6 +138,8 @@ class JetStreamSource:
         async def reconnected() -> None:
             self._state = ConnectionState.CONNECTED
             log.info("NATS connection back")
+            if self._puller is not None:
+                self._puller.ask_again()
 
         async def error(exc: Exception) -> None:
             log.debug("NATS client error: %r", exc)
@@ -229,6 +236,11 @@ class _Puller:
             self._event.clear()
         msgs, self._arrived = self._arrived, []
         return msgs
+
+    def ask_again(self) -> None:
+        """After a reconnection the server may have forgotten the requests in flight."""
+        self._outstanding = 0
+        self._event.set()
 
     async def _ask(self) -> None:
         try:

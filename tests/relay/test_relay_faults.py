@@ -3,6 +3,7 @@ deduplication, a restarted producer, a restarted NATS server, a full buffer."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import nats
@@ -208,3 +209,24 @@ async def test_a_full_buffer_drops_counted_frames_and_the_consumer_sees_the_gap(
         assert loss is not None and loss.cause is LossCause.SEQ_GAP
         lost = pipeline.metrics.registry.get_sample_value("arena_stream_lost_messages_total")
     assert lost == back - cut - buffer
+
+
+async def test_the_consumer_continues_across_a_nats_restart(tmp_path: Path) -> None:
+    frames = long_stream(6_000).frames
+    sock = tmp_path / "s.sock"
+    got: list[bytes] = []
+    async with (
+        NatsServer(jetstream_dir=tmp_path / "js") as server,
+        FrameBroadcastServer(sock, client_queue=len(frames) + 1) as producer,
+        running_relay(server.url, sock, "consumer") as relay,
+    ):
+        await producer.wait_for_clients(1)
+        await producer.publish_many(_framed(frames))
+        await until(lambda: relay.value("arena_relay_frames_acked_total") == len(frames))
+        source = JetStreamSource(server.url, "consumer", "arena", stop_seq=len(frames), batch=256)
+        async with asyncio.timeout(120):
+            async for payload in source.frames():
+                got.append(payload)
+                if len(got) == len(frames) // 2:
+                    await server.restart()
+    assert got == frames
