@@ -26,11 +26,13 @@ from arena.block_assembler import Settled
 from arena.pipeline import Pipeline, PipelineConfig, open_pipeline
 from arena.rpc_sync import RpcSync
 from arena.state_file import StateFileError, check_state_path, write_state_file
+from arena.summary import render_table
 from arena.sync_state import SyncState
 from arena.whitelist_changes import boundary_hook
 from exex_bridge.connection_state import ConnectionState
 from exex_bridge.errors import WhitelistError
 from exex_bridge.jetstream_source import JetStreamSource
+from exex_bridge.redaction import shown_url
 from exex_bridge.relay_stream import default_durable
 from exex_bridge.socket_source import DEFAULT_SOCKET_PATH, Disconnection, SocketSource
 from exex_bridge.whitelist_feed import WhitelistFeed
@@ -296,6 +298,10 @@ def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
             if server is not None:
                 server.stop()
         written = _write_final_state(pipeline, settings)
+        if getattr(args, "to_seq", None) is not None:  # a window replayed: as `arena replay`
+            source_name = shown_url(settings.jetstream.url or "")
+            summary = pipeline.summary(source=source_name, format="jetstream", bytes_read=0)
+            print(render_table(summary))
         log.info(
             "stopped: %s; %d frames, %d blocks applied, %d reverted",
             live.health().line(),

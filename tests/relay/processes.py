@@ -85,7 +85,9 @@ class ArenaProcess:
 
     async def finish(self) -> tuple[int, str]:
         """Wait for the process to end by itself: (exit status, stdout)."""
-        out, _ = await self.proc.communicate()
+        stdout = self.proc.stdout
+        out = await stdout.read() if stdout is not None else b""
+        await self.proc.wait()
         if self._reader is not None:
             await self._reader
         return self.proc.returncode or 0, out.decode()
