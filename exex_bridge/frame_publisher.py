@@ -42,7 +42,6 @@ DEFAULT_WINDOW: Final = 16_384
 DEFAULT_ACK_EVERY: Final = 512
 DEFAULT_ACK_TIMEOUT: Final = 5.0
 _SETTLE_ACK_AGE: Final = 0.005  # a block's end asks for an ack when the last ask is older
-_IDLE_PROBE: Final = 0.05  # an unconfirmed tail idle this long is probed
 _WATCH_EVERY: Final = 0.05
 _RETRY_DELAY: Final = 0.2
 
@@ -99,7 +98,9 @@ class FramePublisher:
         self._token = 0
         self._since_request = 0
         self._last_request_at = 0.0
-        self._last_send_at = 0.0
+        self._sends = 0  # publishes made, probes included (an idle tail is probed)
+        self._unflushed_received = 0  # counted here, added to the counters now and then
+        self._unflushed_published = 0
         self._progress = asyncio.Event()
         self._connected = asyncio.Event()
         self._connected.set()
@@ -149,6 +150,7 @@ class FramePublisher:
     ) -> bool:
         """Queue a frame and publish it when publishing is healthy; False if dropped.
         `repeat`: the frame repeats a recent one; its ack says whether JetStream held it."""
+        self._unflushed_received += 1
         while self._healthy and len(self._pending) >= self.window:
             await self._wait_progress()
         if not self._healthy and len(self._pending) >= self.max_buffered:
@@ -158,12 +160,11 @@ class FramePublisher:
         self._carry_restart = False
         self._pending.append(frame)
         if self._healthy and self._sent == len(self._pending) - 1:
-            now = time.monotonic()
             self._since_request += 1
             want = (
                 repeat
                 or self._since_request >= self.ack_every
-                or (settles and now - self._last_request_at >= _SETTLE_ACK_AGE)
+                or (settles and time.monotonic() - self._last_request_at >= _SETTLE_ACK_AGE)
             )
             await self._send(frame, want_ack=want)
         else:
@@ -182,6 +183,7 @@ class FramePublisher:
 
     async def close(self) -> None:
         self.closed = True
+        self.flush_counts()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -200,8 +202,8 @@ class FramePublisher:
         if frame.restart:
             headers[RESTART_HEADER] = "1"
         reply = ""
-        now = time.monotonic()
         if want_ack:
+            now = time.monotonic()
             self._token += 1
             token = str(self._token)
             self._requests[token] = (self._session, frame.msg_id, now, probe)
@@ -214,11 +216,11 @@ class FramePublisher:
             self._interrupted = True
             self._begin_recovery(f"publish failed: {exc!r}")
             return
-        self._last_send_at = now
+        self._sends += 1
         if not probe:
             self._before_last_sent, self._last_sent = self._last_sent, frame.msg_id
             self._sent += 1
-            self.metrics.published.inc()
+            self._unflushed_published += 1
 
     async def _on_ack(self, msg: Msg) -> None:
         request = self._requests.pop(msg.subject[len(self._inbox) :], None)
@@ -247,6 +249,7 @@ class FramePublisher:
                 for _ in range(i + 1):
                     pending.popleft()
                 self._sent -= i + 1
+                self.flush_counts()  # received and published never trail acked
                 self.metrics.acked.inc(i + 1)
                 self.metrics.buffered.set(len(pending))
                 self._wake()
@@ -332,22 +335,31 @@ class FramePublisher:
         self._last_sent = last
         self._before_last_sent = None
 
+    def flush_counts(self) -> None:
+        """Add the frames received and published since the last call to the counters
+        (per frame, the counters' lock would cost more than the rest of a frame)."""
+        received, self._unflushed_received = self._unflushed_received, 0
+        published, self._unflushed_published = self._unflushed_published, 0
+        if received:
+            self.metrics.frames_in.inc(received)
+        if published:
+            self.metrics.published.inc(published)
+
     async def _watch(self) -> None:
-        """Unanswered acks start a recovery; an idle unconfirmed tail is probed."""
+        """Counters flushed; unanswered acks start a recovery; an idle unconfirmed tail
+        (no publish for a whole tick) is probed."""
+        sends_seen = -1
         while True:
             await asyncio.sleep(_WATCH_EVERY)
+            self.flush_counts()
+            idle, sends_seen = self._sends == sends_seen, self._sends
             if not self._healthy:
                 continue
             now = time.monotonic()
             oldest = min((sent_at for _, _, sent_at, _ in self._requests.values()), default=now)
             if now - oldest > self.ack_timeout:
                 self._begin_recovery(f"no ack within {self.ack_timeout:.1f} s")
-            elif (
-                self._sent
-                and not self._requests
-                and now - self._last_send_at > _IDLE_PROBE
-                and self._sent == len(self._pending)
-            ):
+            elif idle and self._sent and not self._requests and self._sent == len(self._pending):
                 # Publish the last frame again: stored, it is a duplicate and the ack says
                 # so; lost, its predecessor is checked and it is stored now.
                 await self._send(self._pending[self._sent - 1], want_ack=True, probe=True)

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import logging
 import struct
-from collections import deque
 from dataclasses import dataclass
 from typing import Final, NamedTuple, final
 
@@ -104,8 +103,8 @@ class FrameRelay:
         self.epoch = 0
         self.last_seq: int | None = None
         self._extra = 0
-        self._recent: dict[int, bytes] = {}
-        self._recent_order: deque[int] = deque()
+        # the last RECENT_WINDOW sequenced frames, by stream_seq modulo the window
+        self._recent: list[tuple[int, bytes] | None] = [None] * RECENT_WINDOW
 
     async def open(self, publisher_hook: list[FramePublisher]) -> FramePublisher:
         """Set up the stream, read back where it ends, start the publisher."""
@@ -133,11 +132,9 @@ class FrameRelay:
         publisher = self.publisher
         if publisher is None:
             raise RuntimeError("FrameRelay.open() first")
-        frames_in = self.metrics.frames_in
         put = publisher.put
         async with contextlib.aclosing(self.source.frames()) as frames:
             async for payload in frames:
-                frames_in.inc()
                 frame = self._identify(payload)
                 await put(
                     frame.msg_id,
@@ -168,12 +165,11 @@ class FrameRelay:
         settles = tag in _SETTLING_TAGS
         last = self.last_seq
         if last is not None and seq <= last:
-            if self._recent.get(seq) == payload:
+            if self._recent[seq % RECENT_WINDOW] == (seq, payload):
                 return _Identified(f"{self.epoch}:{seq}", settles=settles, repeat=True)
             self.epoch += 1
             self.metrics.producer_restarts.inc()
-            self._recent.clear()
-            self._recent_order.clear()
+            self._recent = [None] * RECENT_WINDOW
             log.warning(
                 "producer restarted (stream_seq %d after %d): epoch %d", seq, last, self.epoch
             )
@@ -183,10 +179,7 @@ class FrameRelay:
         restart = last is not None and seq <= last
         self.last_seq = seq
         self._extra = 0
-        self._recent[seq] = payload
-        self._recent_order.append(seq)
-        if len(self._recent_order) > RECENT_WINDOW:
-            self._recent.pop(self._recent_order.popleft(), None)
+        self._recent[seq % RECENT_WINDOW] = (seq, payload)
         return _Identified(f"{self.epoch}:{seq}", restart=restart, settles=settles)
 
     def _unsequenced(self) -> str:
