@@ -1,4 +1,5 @@
-"""`arena run`: follow the ExEx socket live, keep the exact state, serve metrics.
+"""`arena run`: follow the ExEx socket (or the JetStream stream `arena relay` fills from it)
+live, keep the exact state, serve metrics.
 
 On SIGINT/SIGTERM the open block (or reorg envelope) is given `[service] stop_grace`
 seconds to complete; whatever is still open then is discarded, the state of the last
@@ -49,7 +50,10 @@ from sidecar.socket_owners import expected_owners
 
 EXIT_STATE_NOT_WRITTEN: Final = 1  # stopped cleanly, but the final state file failed
 
-HELP = "follow the ExEx socket live: exact pool state, reorgs, Prometheus metrics"
+HELP = (
+    "follow the ExEx socket (or its JetStream relay, --jetstream) live: exact pool state, "
+    "reorgs, Prometheus metrics"
+)
 
 log = logging.getLogger(__name__)
 
