@@ -230,3 +230,38 @@ async def test_the_consumer_continues_across_a_nats_restart(tmp_path: Path) -> N
                 if len(got) == len(frames) // 2:
                     await server.restart()
     assert got == frames
+
+
+async def test_a_restarted_relay_continues_the_ids_and_counts_what_it_missed(
+    tmp_path: Path,
+) -> None:
+    frames = [encode_message(msg) for msg in standard_scenario().builder.messages]
+    first, missed = 20, 5  # relayed by the first relay; sent while no relay listened
+    sock = tmp_path / "s.sock"
+    async with (
+        NatsServer(jetstream_dir=tmp_path / "js") as server,
+        FrameBroadcastServer(sock) as producer,
+    ):
+        async with running_relay(server.url, sock, "again") as relay:
+            await producer.wait_for_clients(1)
+            await producer.publish_many(_framed(frames[:first]))
+            await until(lambda: relay.value("arena_relay_frames_acked_total") == first)
+        await producer.publish_many(_framed(frames[first : first + missed]))  # nobody reads
+        async with running_relay(server.url, sock, "again") as relay:
+            await producer.wait_for_clients(1)
+            await producer.publish_many(_framed(frames[first + missed :]))
+            rest = len(frames) - first - missed
+            await until(lambda: relay.value("arena_relay_frames_acked_total") == rest)
+            assert relay.relay.epoch == 0  # the ids continue: no restart is marked
+            assert relay.value("arena_relay_producer_gap_messages_total") == missed
+            assert relay.value("arena_relay_producer_restarts_total") == 0
+        stored = len(frames) - missed
+        contents = await read_stream(server.url, "again", stored)
+        nc = await nats.connect(server.url)
+        try:
+            last = await nc.jetstream().get_last_msg(stream_name("again"), frames_subject("again"))
+        finally:
+            await nc.close()
+    assert contents.payloads == frames[:first] + frames[first + missed :]
+    assert contents.restarts == []
+    assert last.headers is not None and last.headers[MSG_ID_HEADER] == f"0:{len(frames)}"
