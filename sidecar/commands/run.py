@@ -17,9 +17,8 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import AsyncGenerator
 from pathlib import Path
-from typing import Final, Protocol, final
+from typing import Final, final
 
 import nats.errors
 
@@ -30,21 +29,23 @@ from arena.state_file import StateFileError, check_state_path, write_state_file
 from arena.summary import render_table
 from arena.sync_state import SyncState
 from arena.whitelist_changes import boundary_hook
-from exex_bridge.connection_state import ConnectionState
 from exex_bridge.errors import WhitelistError
-from exex_bridge.jetstream_source import JetStreamSource
 from exex_bridge.redaction import shown_url
-from exex_bridge.relay_stream import default_durable
-from exex_bridge.socket_source import DEFAULT_SOCKET_PATH, Disconnection, SocketSource
+from exex_bridge.socket_source import Disconnection, SocketSource
 from exex_bridge.whitelist_feed import WhitelistFeed
 from pathfinder.sinks import SinkError
-from sidecar.commands.common import MetricsServer, flag_type, prepare_directory
+from sidecar.commands.common import MetricsServer, prepare_directory
+from sidecar.commands.run_source import (
+    FrameSource,
+    add_window_flags,
+    check_source_flags,
+    jetstream_source,
+)
 from sidecar.config_file import add_setting_flags
 from sidecar.errors import ConfigError
 from sidecar.execution import open_executor_sink
 from sidecar.health import NO_RESYNC_REMEDY, Health, health_of
 from sidecar.pathfinder_outputs import PathfinderOutputs
-from sidecar.setting_values import POSITIVE_INT
 from sidecar.settings import RUN, ArenaSettings, EngineSettings
 from sidecar.socket_owners import expected_owners
 
@@ -60,30 +61,7 @@ log = logging.getLogger(__name__)
 
 def register(parser: argparse.ArgumentParser) -> None:
     add_setting_flags(parser, RUN)
-    window = "with --jetstream: "
-    parser.add_argument(
-        "--from-seq",
-        type=flag_type(POSITIVE_INT),
-        metavar="SEQ",
-        help=window + "start at this stream sequence (not with --resume)",
-    )
-    parser.add_argument(
-        "--to-seq",
-        type=flag_type(POSITIVE_INT),
-        metavar="SEQ",
-        help=window + "stop after this stream sequence, write the state and exit",
-    )
-
-
-class FrameSource(Protocol):
-    """Where `arena run` reads frames: the ExEx socket or a relayed JetStream stream."""
-
-    @property
-    def state(self) -> ConnectionState: ...
-
-    def frames(self) -> AsyncGenerator[bytes, None]: ...
-
-    async def close(self) -> None: ...
+    add_window_flags(parser)
 
 
 @final
@@ -320,57 +298,6 @@ def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
         )
         return EXIT_STATE_NOT_WRITTEN
     return 0
-
-
-def check_source_flags(args: argparse.Namespace, settings: ArenaSettings) -> None:
-    """`--jetstream` replaces the socket; `--from-seq`/`--to-seq` need it."""
-    given_socket = hasattr(args, "socket.path") or settings.socket.path != DEFAULT_SOCKET_PATH
-    if settings.jetstream.url is not None and given_socket:
-        raise ConfigError("--jetstream", None, "reads the relayed stream: not with --socket")
-    window = getattr(args, "from_seq", None), getattr(args, "to_seq", None)
-    if settings.jetstream.url is None and window != (None, None):
-        raise ConfigError("--from-seq/--to-seq", None, "need --jetstream")
-    if window[0] is not None and settings.checkpoints.resume:
-        raise ConfigError("--from-seq", None, "not with --resume (it starts after the checkpoint)")
-    if None not in window and window[0] > window[1]:  # type: ignore[operator]
-        raise ConfigError("--to-seq", None, f"{window[1]} is before --from-seq {window[0]}")
-
-
-def jetstream_source(
-    args: argparse.Namespace, settings: ArenaSettings, pipeline: Pipeline
-) -> JetStreamSource | None:
-    """The relayed stream's consumer when `--jetstream` is given, starting right after
-    the resumed checkpoint (or at `--from-seq`, or at the stream's first message)."""
-    url = settings.jetstream.url
-    if url is None:
-        return None
-    chain = settings.pathfinder.chain
-    start: int | None = getattr(args, "from_seq", None)
-    resumed = pipeline.resumed
-    if resumed is not None:
-        if resumed.source_seq is None:
-            raise ConfigError(
-                "--resume",
-                None,
-                f"the checkpoint of block {resumed.block} was not taken from a JetStream "
-                "stream: where to continue in it is unknown",
-            )
-        start = resumed.source_seq + 1
-        # The next frame must continue the producer's sequence: a gap is seen at once.
-        pipeline.assembler.last_seq = resumed.stream_seq
-    source = JetStreamSource(
-        url,
-        chain,
-        settings.jetstream.durable or default_durable(chain),
-        start_seq=start,
-        stop_seq=getattr(args, "to_seq", None),
-        batch=settings.jetstream.fetch_batch,
-        on_restart=lambda seq: pipeline.on_producer_restart(
-            f"the relay marks a producer restart at stream sequence {seq}"
-        ),
-    )
-    pipeline.source_position = lambda: source.position
-    return source
 
 
 def _open_outputs(pipeline: Pipeline, settings: ArenaSettings) -> PathfinderOutputs:
