@@ -30,6 +30,9 @@ KIND_OF_UPDATE: Final[dict[type, int]] = {
     m.V4Swap: PoolKind.V4,
     m.V3Liquidity: PoolKind.V3,
     m.V4Liquidity: PoolKind.V4,
+    m.CurveLiquidity: PoolKind.CURVE_STABLE,
+    m.CurveRampA: PoolKind.CURVE_STABLE,
+    m.CurveFeeUpdate: PoolKind.CURVE_STABLE,
 }
 
 UpdateKey = tuple[m.Protocol, type]

@@ -28,7 +28,9 @@ from arena.block_events import (
     sorted_rows,
 )
 from arena.block_staging import UndoSteps, invert_liquidity, stage_records
+from arena.coin_pools import CoinPoolState, CoinPoolStore
 from arena.columnar_block import NO_HOT_RECORDS, HotRecords, split_block
+from arena.curve_updates import CURVE_UPDATES, UNHYDRATED, stage_curve_states
 from arena.metrics import ArenaMetrics
 from arena.pool_keys import PoolKeyIndex
 from arena.pool_status import PoolStatus, StaleLabel, StaleReason, StatusChanges, StatusHistory
@@ -71,6 +73,8 @@ class ArenaEngine:
         self._pool_keys = PoolKeyIndex(self.registry)
         self.table = StateTable(capacity)
         self.ticks = TickMaps()
+        # Multi-coin pools (Curve StableSwap-NG): their state, journaled per block.
+        self.coins = CoinPoolStore()
         self.status: npt.NDArray[np.uint8] = np.zeros(capacity, dtype=np.uint8)
         # The last block that changed each pool (or that it was hydrated at): a revert
         # deeper than the ring and the spill cannot list the pools it undoes (reverted
@@ -129,6 +133,12 @@ class ArenaEngine:
 
     def set_reserves(self, index: int, reserve0: int, reserve1: int) -> None:
         self.table.write(index, pack_reserves(reserve0, reserve1))
+        self._set_live(index)
+        self.changed.add(index)
+
+    def set_coin_state(self, index: int, state: CoinPoolState) -> None:
+        """A multi-coin pool's whole state (hydration, resync): it becomes LIVE."""
+        self.coins.set(index, state)
         self._set_live(index)
         self.changed.add(index)
 
@@ -202,6 +212,7 @@ class ArenaEngine:
         np.maximum(self.last_changed, block, out=self.last_changed)
         self.ring.clear()
         self._status_before.clear()
+        self.coins.drop_history()
         if self.ring.spill is not None:
             self.ring.spill.clear()
         self.metrics.ring_blocks.set(0)
@@ -273,10 +284,15 @@ class ArenaEngine:
         statuses = StatusChanges(self.status)
         undo: UndoSteps = []
         try:
+            coin_work, whole, coin_refused, unhydrated = stage_curve_states(found, self.coins)
+            if unhydrated:
+                found.skipped[UNHYDRATED] = found.skipped.get(UNHYDRATED, 0) + unhydrated
             counts = self._counters.resolve(found, undo)
             journal = TickJournal(self.ticks)
             undo.append(journal.undo)
             work, synced, refused = stage_records(found, self.table, journal, statuses)
+            synced.extend(whole)  # a CurveLiquidity is a hydrated pool's whole state
+            refused.extend(coin_refused)
             touched = set(found.indices)
             if len(hot.pools):
                 touched.update(hot.pools.tolist())
@@ -301,6 +317,7 @@ class ArenaEngine:
             if any_not_live:
                 self._status_before.push(block, (rows[not_live], before[not_live]), undo)
             self._write_common(undo, block, rows, statuses, touched)
+            self.coins.commit(block, coin_work, undo, timestamp=begin.block_timestamp)
             self.ring.push(block, rows, pre_images)
         except BaseException:
             for step in reversed(undo):
@@ -309,6 +326,7 @@ class ArenaEngine:
         # Entries older than the blocks the ring and the spill can hold are never read.
         spill = self.ring.spill
         self._status_before.keep_newest(self.ring.depth + (spill.depth if spill else 0))
+        self.coins.keep_newest(self.ring.depth + (spill.depth if spill else 0))
         self._publish(counts, stale_counts, statuses, f" (block {block})")
         self.metrics.blocks_applied.inc()
         self.metrics.apply_seconds.observe(time.perf_counter() - started)
@@ -335,6 +353,7 @@ class ArenaEngine:
                 statuses.mark_stale((index,), reason, f": {detail}")
             touched = set(found.indices)
             self._stage_revert_statuses(block, pre, sorted_rows(touched), statuses)
+            self._revert_coin_states(block, found, statuses, undo)
             stale_counts = resolve_stale_counts(self.metrics, statuses.newly_stale, undo)
             if pre is not None:
                 current = self.table.gather(pre.indices)
@@ -351,6 +370,26 @@ class ArenaEngine:
         self._publish(counts, stale_counts, statuses, f" (revert of block {block})")
         self.metrics.blocks_reverted.inc()
         self.metrics.revert_seconds.observe(time.perf_counter() - started)
+
+    def _revert_coin_states(
+        self, block: int, found: BlockEvents, statuses: StatusChanges, undo: UndoSteps
+    ) -> None:
+        """Put back the multi-coin states the block changed. A pool with an update in the
+        block but no pre-image of it (the block is past the journal, or the pool was
+        hydrated after the block, its update then ignored) is stale: its state is of
+        after the block."""
+        restored = self.coins.revert(block, undo) or frozenset()
+        lost = {
+            i
+            for i, p in zip(found.indices, found.payloads, strict=True)
+            if p.__class__ in CURVE_UPDATES and i in self.coins and i not in restored
+        }
+        if lost:
+            statuses.mark_stale(
+                sorted(lost),
+                StaleReason.REVERT_WITHOUT_PRE_IMAGE,
+                f" (revert of block {block}: no multi-coin pre-image)",
+            )
 
     def _split(
         self, events: Sequence[m.PoolUpdateMessage], payloads: Sequence[bytes] | None

@@ -80,6 +80,12 @@ class ArenaMetrics:
             "arena_pools_marked_stale", "Pools marked stale, by reason", ["reason"], registry=r
         )
         self.stale_pools = Gauge("arena_pools_stale", "Pools currently stale", registry=r)
+        self.coin_pools_excluded = Counter(
+            "arena_coin_pools_excluded",
+            "Multi-coin pools hydrated but not modelled (tracked, never quoted), by reason",
+            ["reason"],
+            registry=r,
+        )
         self.pools_tracked = Gauge("arena_pools_tracked", "Active modelled pools", registry=r)
         self.synced = Gauge(
             "arena_state_synced",

@@ -104,8 +104,9 @@ class Pipeline:
         self._block_start_subscribers: list[BlockStartSubscriber] = []
         self._settled_subscribers: list[SettledSubscriber] = []
         self.resumed: RestoreReport | None = None
-        # where the source stands (its stream sequence), recorded in each checkpoint
-        self.source_position: Callable[[], int | None] | None = None
+        # where the source stands (stream sequence, frames of that message applied),
+        # recorded in each checkpoint
+        self.source_position: Callable[[], tuple[int, int] | None] | None = None
         self._since_checkpoint = 0
         self.frames = 0
         self.decode_errors = 0

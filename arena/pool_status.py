@@ -40,6 +40,8 @@ class StaleReason(StrEnum):
     UPDATE_KIND_MISMATCH = "update_kind_mismatch"
     STALE_IN_LOADED_STATE = "stale_in_loaded_state"
     NOT_HYDRATABLE = "not_hydratable"
+    COIN_COUNT_MISMATCH = "coin_count_mismatch"  # a multi-coin update for another coin count
+    COIN_STATE_NOT_IN_CHECKPOINT = "coin_state_not_in_checkpoint"
 
 
 # A stale mark's metric label: one of the engine's reasons, or the range check an update

@@ -24,13 +24,17 @@ class PoolKind(IntEnum):
     V2 = 1
     V3 = 2
     V4 = 3
+    CURVE_STABLE = 4  # multi-coin: state in arena.coin_pools, not in the 52-byte record
 
 
 KIND_OF_PROTOCOL: Final[dict[Protocol, PoolKind]] = {
     Protocol.UNISWAP_V2: PoolKind.V2,
     Protocol.UNISWAP_V3: PoolKind.V3,
     Protocol.UNISWAP_V4: PoolKind.V4,
+    Protocol.CURVE_STABLE: PoolKind.CURVE_STABLE,
 }
+# kinds whose state lives in arena.coin_pools.CoinPoolStore
+COIN_POOL_KINDS: Final[frozenset[PoolKind]] = frozenset({PoolKind.CURVE_STABLE})
 _UNMODELLED: Final = PoolKind.UNMODELLED
 
 
@@ -70,9 +74,9 @@ class PoolRegistry:
             index = len(self.pools)
             self.pools.append(pool)
             self.index_of[pool.key] = index
-            if index >= len(self._kind):
-                self._kind = np.resize(self._kind, 2 * len(self._kind))
-                self._active = np.resize(self._active, 2 * len(self._active))
+            if index >= len(self._kind):  # grow with zeros (np.resize would repeat rows)
+                self._kind = np.concatenate([self._kind, np.zeros_like(self._kind)])
+                self._active = np.concatenate([self._active, np.zeros_like(self._active)])
         else:
             self.pools[index] = pool
         self.version += 1

@@ -17,6 +17,8 @@ import numpy.typing as npt
 from arena.checkpoint import Checkpoint, CheckpointStore
 from arena.engine import ArenaEngine
 from arena.errors import ArenaError, CheckpointError
+from arena.pool_status import PoolStatus, StaleReason
+from arena.registry import COIN_POOL_KINDS
 from arena.snapshot_ring import BlockPreImages
 from arena.state_file import load_state, read_state_file
 from arena.state_table import SWAP_STATE
@@ -34,10 +36,11 @@ class NotCheckpointableError(ArenaError):
 
 
 def capture_checkpoint(
-    engine: ArenaEngine, stream_seq: int | None, source_seq: int | None = None
+    engine: ArenaEngine, stream_seq: int | None, source: tuple[int, int] | None = None
 ) -> Checkpoint:
-    """A self-contained copy (nothing shares memory with the engine). `source_seq`: where
-    the source stands (a JetStream stream sequence), for resuming right after it."""
+    """A self-contained copy (nothing shares memory with the engine). `source`: where the
+    source stands (a JetStream stream sequence, frames of that message applied), for
+    resuming right after it."""
     if engine.tip_block is None or not engine.synced:
         raise NotCheckpointableError(engine.tip_block, engine.sync_status)
     pools = engine.registry.pools
@@ -45,7 +48,8 @@ def capture_checkpoint(
     return Checkpoint(
         block=engine.tip_block,
         stream_seq=stream_seq,
-        source_seq=source_seq,
+        source_seq=None if source is None else source[0],
+        source_frames=None if source is None else source[1],
         pool_keys=[pool.key for pool in pools],
         protocols=bytes(int(pool.protocol) for pool in pools),
         records=engine.table.records[:n].tobytes(),
@@ -66,6 +70,7 @@ class RestoreReport:
     dropped: int  # in the checkpoint, not (or no longer as that protocol) whitelisted
     stream_seq: int | None = None  # the producer's stream_seq at the checkpoint
     source_seq: int | None = None  # where the source stood (JetStream stream sequence)
+    source_frames: int | None = None  # frames of that message applied (None: all)
 
 
 def restore_checkpoint(engine: ArenaEngine, checkpoint: Checkpoint) -> RestoreReport:
@@ -101,6 +106,7 @@ def restore_checkpoint(engine: ArenaEngine, checkpoint: Checkpoint) -> RestoreRe
         engine.last_changed[rows[rows >= 0]] = pre.block
     engine.changed.update(targets.tolist())
     engine.mark_synced(checkpoint.block, keep_history=True)
+    _stale_coin_pools(engine, targets)
     engine.metrics.stale_pools.set(engine.stale_count())
     active = int(np.count_nonzero(registry.active))
     return RestoreReport(
@@ -110,7 +116,20 @@ def restore_checkpoint(engine: ArenaEngine, checkpoint: Checkpoint) -> RestoreRe
         dropped=len(mapping) - len(kept),
         stream_seq=checkpoint.stream_seq,
         source_seq=checkpoint.source_seq,
+        source_frames=checkpoint.source_frames,
     )
+
+
+def _stale_coin_pools(engine: ArenaEngine, targets: npt.NDArray[np.int64]) -> None:
+    """Checkpoints hold the 52-byte records only: a restored multi-coin pool (Curve) has
+    no state until it is hydrated again, so it is stale, not quoted (ADR 0017)."""
+    kinds = engine.registry.kind[targets]
+    coin = np.isin(kinds, [int(k) for k in COIN_POOL_KINDS])
+    wanted = targets[coin & (engine.status[targets] != PoolStatus.UNKNOWN)]
+    if len(wanted):
+        engine.mark_stale_many(
+            wanted.tolist(), StaleReason.COIN_STATE_NOT_IN_CHECKPOINT, " (checkpoint restore)"
+        )
 
 
 def _remap(

@@ -43,10 +43,16 @@ def _resync_reason(engine: ArenaEngine) -> str:
 
 @final
 class RpcSync:
-    """`pipeline.subscribe_block_start(RpcSync(engine, w3).before_block)`."""
+    """`pipeline.subscribe_block_start(RpcSync(engine, w3).before_block)`.
 
-    def __init__(self, engine: ArenaEngine, w3: Web3 | str) -> None:
+    V4 pools are read through the StateView at `v4_state_view`, or through their
+    PoolManager's `extsload` when it is None."""
+
+    def __init__(
+        self, engine: ArenaEngine, w3: Web3 | str, *, v4_state_view: str | None = None
+    ) -> None:
         self.engine = engine
+        self.v4_state_view = v4_state_view
         self.w3 = w3 if isinstance(w3, Web3) else web3_for(w3)
         self.resyncs = 0
         self.hydrations = 0
@@ -62,13 +68,15 @@ class RpcSync:
             if not engine.synced or engine.tip_block != base:
                 reason = _resync_reason(engine)
                 log.info("resync at block %d before block %d (%s)", base, base + 1, reason)
-                self.last_report = resync(engine, self.w3, base)
+                self.last_report = resync(engine, self.w3, base, v4_state_view=self.v4_state_view)
                 self.resyncs += 1
                 return
             wanted = pools_to_hydrate(engine)
             if wanted:
                 log.info("hydrating %d new or stale pools at block %d", len(wanted), base)
-                self.last_report = hydrate_indices(engine, self.w3, wanted, base)
+                self.last_report = hydrate_indices(
+                    engine, self.w3, wanted, base, v4_state_view=self.v4_state_view
+                )
                 self.hydrations += 1
         except (HydrationError, OSError, ValueError) as exc:
             self.failures += 1

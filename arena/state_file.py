@@ -5,6 +5,8 @@
 {"net": "…", "gross": "…"}}}, "0x…": {"protocol": "v2", "reserve0": "…", "reserve1": "…"}}}`.
 Big integers are decimal strings, keys lower-case hex (a V4 pool: its id), only
 initialized ticks. Pools never hydrated are listed in `unhydrated`, not in `pools`.
+A multi-coin pool (Curve) is written with its coin `balances` only, for reading; loading
+leaves such pools unhydrated (their rates and parameters come from RPC hydration).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 from arena.engine import ArenaEngine, PoolStatus
 from arena.errors import ArenaError
 from arena.pool_status import StaleReason
-from arena.registry import PoolKind
+from arena.registry import COIN_POOL_KINDS, PoolKind
 from arena.state_table import pack_records
 from arena.sync_state import LossCause, SyncState
 from arena.update_checks import (
@@ -53,6 +55,7 @@ class PoolStateJson(msgspec.Struct, frozen=True, omit_defaults=True):
     ticks: dict[str, TickJson] | None = None
     reserve0: str | None = None
     reserve1: str | None = None
+    balances: list[str] | None = None  # multi-coin pools, in the pool's coin order
 
 
 class StateJson(msgspec.Struct, frozen=True):
@@ -77,6 +80,15 @@ def export_state(engine: ArenaEngine) -> StateJson:
         if status is PoolStatus.STALE:
             stale.append(key)
         protocol = PROTOCOL_SHORT[pool.protocol]
+        if engine.registry.kind_of(index) in COIN_POOL_KINDS:
+            coin_state = engine.coins.state(index)
+            if coin_state is None:
+                unhydrated.append(key)
+                continue
+            pools[key] = PoolStateJson(
+                protocol=protocol, balances=[str(b) for b in coin_state.balances]
+            )
+            continue
         if engine.registry.kind_of(index) is PoolKind.V2:
             r0, r1 = engine.table.reserves(index)
             pools[key] = PoolStateJson(protocol=protocol, reserve0=str(r0), reserve1=str(r1))
@@ -180,7 +192,7 @@ def _parse_pools(
     try:
         for key, pool in state.pools.items():
             index = index_of.get(_key_bytes(key))
-            if index is None:
+            if index is None or registry.kind_of(index) in COIN_POOL_KINDS:
                 continue
             if registry.kind_of(index) is PoolKind.V2:
                 reserve0 = int(_need(pool.reserve0, _V2_FIELDS))

@@ -12,6 +12,14 @@ an `ArenaEngine` (what the recalculator pays). degenbot: `calculate_tokens_out_f
 of its `UniswapV3Pool`/`UniswapV2Pool` built against the same node and block with the same
 tick map, run by `benchmarks/degenbot_quote.py` in `.bench-venv-degenbot/` (create it with
 `bash benchmarks/setup_degenbot.sh`). Every amount out must be equal on both sides.
+
+V4: the real PoolManager is deployed too (`devchain.v4_world`), `--positions` random
+positions go into its WETH/USDC 0.3 % pool through the liquidity router, the pool is
+hydrated through StateView and quoted the same way (0, 1 and 5 crossings each way; ours
+only: the degenbot side covers V2 and V3).
+Curve StableSwap-NG: a real 2-coin and 3-coin plain pool (`devchain.curve_pool`) hydrated
+over RPC; ours is `curve_stableswap.get_dy` and `ExactQuoter.hop_out` over the arena's
+store (no degenbot column: its exactness is proven against the pool in the tests).
 """
 
 from __future__ import annotations
@@ -28,17 +36,28 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import msgspec
+from web3 import Web3
+
+from arena.curve_hydration import read_curve_pools
 from arena.engine import ArenaEngine
 from arena.hydration import V2PoolSnapshot, V3PoolSnapshot, hydrate_pools
+from arena.v4_hydration import V4Pool as V4Locator
+from arena.v4_hydration import hydrate_v4_pools
 from benchmarks.common import compare_baseline, machine_line, save_baseline
 from benchmarks.quote_timing import REPEATS, per_call_us
 from devchain import AnvilNode, Deployment, TxRequest, deploy, execute_block
 from devchain.abi import encode_call
+from devchain.curve_pool import deploy_curve_pool
 from devchain.deploy import DEADLINE, Pool
 from devchain.rpc import block_number, nonce_at
 from devchain.spec import clamp_range
+from devchain.v4_world import deploy_v4, modify_call
+from devchain.whitelist_file import v4_pool_entry
 from exex_bridge import messages as m
-from exex_bridge.whitelist import Token, WhitelistedPool
+from exex_bridge.whitelist import PoolJson, Token, WhitelistedPool, parse_pool
+from pathfinder.curve_hop import SECONDS_PER_BLOCK, stableswap_pool
+from pathfinder.curve_stableswap import get_dy
 from pathfinder.exact_quote import ExactQuoter
 from pathfinder.tick_math import get_sqrt_ratio_at_tick
 from pathfinder.tick_table import TickTable
@@ -56,10 +75,10 @@ Q96 = 1 << 96
 @dataclass
 class Case:
     name: str
-    pool: Pool
+    pool: Pool | None  # None: a V4 or Curve pool (not run by degenbot)
     zero_for_one: bool
     amount_in: int
-    crossed: int | None  # V3 only
+    crossed: int | None  # V3/V4 only
     ours: Callable[[int], int]  # amount in -> amount out
     via_arena: Callable[[int], int]
 
@@ -192,6 +211,65 @@ def build_cases(v3: Pool, v3_snap: V3PoolSnapshot, v2: Pool, v2_snap: V2PoolSnap
     return cases
 
 
+def curve_cases(node: AnvilNode, deployer: str) -> list[Case]:
+    """A 2-coin (18, 6 decimals) and a 3-coin (18, 6, 8) plain pool, A = 200, 0.04 %."""
+    w3 = node.web3()
+    engine = ArenaEngine()
+    cases = []
+    for decimals in ((18, 6), (18, 6, 8)):
+        liquidity = tuple(1_000_000 * 10**d for d in decimals)
+        curve = deploy_curve_pool(
+            w3,
+            deployer,
+            decimals=decimals,
+            amp=200,
+            fee=4_000_000,
+            offpeg_fee_multiplier=20_000_000_000,
+            liquidity=liquidity,
+        )
+        (snap,) = read_curve_pools(w3, [curve.address], block_number(w3))
+        if snap.state is None:
+            raise RuntimeError(f"the Curve pool did not hydrate: {snap.excluded} {snap.detail}")
+        tokens = [
+            Token(address=bytes.fromhex(c.address[2:]), decimals=d)
+            for c, d in zip(curve.coins, decimals, strict=True)
+        ]
+        address = bytes.fromhex(curve.address[2:])
+        (index,) = engine.add_pools(
+            [
+                WhitelistedPool(
+                    key=address,
+                    address=address,
+                    protocol=m.Protocol.CURVE_STABLE,
+                    token0=tokens[0],
+                    token1=tokens[1],
+                )
+            ]
+        )
+        engine.set_coin_state(index, snap.state)
+        math_pool = stableswap_pool(snap.state)
+        if math_pool is None:
+            raise TypeError("not a Curve state")
+        quoter = ExactQuoter(engine)
+        for zero_for_one, share in ((True, 1e-3), (False, 0.1)):
+            i, j = (0, 1) if zero_for_one else (1, 0)
+            amount = int(math_pool.balances[i] * share)
+            cases.append(
+                Case(
+                    f"Curve {len(decimals)} coins {i}→{j}, {share:.1%} of balance",
+                    None,
+                    zero_for_one,
+                    amount,
+                    None,
+                    partial(
+                        get_dy, math_pool, i, j, timestamp=engine.coins.clock + SECONDS_PER_BLOCK
+                    ),
+                    partial(quoter.hop_out, index, zero_for_one),
+                )
+            )
+    return cases
+
+
 def _v2_quote(reserve_in: int, reserve_out: int, amount_in: int) -> int:
     return get_amount_out(amount_in, reserve_in, reserve_out, 30)
 
@@ -223,11 +301,12 @@ def run_degenbot(
         "cases": [
             {
                 "name": c.name,
-                "pool": c.pool.address,
+                "pool": c.pool.address if c.pool else "",
                 "zero_for_one": c.zero_for_one,
                 "amount_in": c.amount_in,
             }
             for c in cases
+            if c.pool is not None
         ],
     }
     with tempfile.TemporaryDirectory() as d:
@@ -281,9 +360,69 @@ def main() -> None:
         v3_snap, v2_snap = hydrate_pools(w3, [(v3.address, "v3"), (v2.address, "v2")], block)
         if not (isinstance(v3_snap, V3PoolSnapshot) and isinstance(v2_snap, V2PoolSnapshot)):
             raise TypeError("the pools did not hydrate as one V3 and one V2 pool")
-        cases = build_cases(v3, v3_snap, v2, v2_snap)
+        cases = build_cases(v3, v3_snap, v2, v2_snap) + curve_cases(node, deployment.deployer)
         theirs = {} if args.no_degenbot else run_degenbot(node.url, block, v3_snap, v2, cases)
+        cases += v4_cases(w3, deployment, args.positions, args.seed)
     report(args, v3, v3_snap, cases, theirs)
+
+
+def v4_cases(w3: Web3, deployment: Deployment, positions: int, seed: int) -> list[Case]:
+    """The V4 WETH/USDC 0.3 % pool with `positions` random positions: 0/1/5 crossings."""
+    v4 = deploy_v4(w3, deployment)
+    pool = next(
+        p
+        for p in v4.pools
+        if p.fee == 3000 and {p.token0.symbol, p.token1.symbol} == {"WETH", "USDC"}
+    )
+    manager = bytes.fromhex(v4.pool_manager[2:])
+    locator = V4Locator(pool_id=pool.pool_id, pool_manager=manager, tick_spacing=pool.tick_spacing)
+    (snap,) = hydrate_v4_pools(w3, [locator], block_number(w3), state_view=v4.state_view)
+    rng, spacing = random.Random(seed), pool.tick_spacing
+    nonce, txs = nonce_at(w3, deployment.deployer), []
+    for i in range(positions):
+        lower = (snap.tick // spacing + rng.randint(-150, 120)) * spacing
+        lower, upper = clamp_range(lower, lower + rng.randint(1, 80) * spacing, spacing)
+        liquidity = int(snap.liquidity * 10 ** rng.uniform(-4, -2)) + 1
+        data = modify_call(pool, lower, upper, liquidity, i.to_bytes(32, "big"))
+        txs.append(
+            TxRequest(
+                sender=deployment.deployer,
+                to=v4.liquidity_router,
+                gas=1_500_000,
+                data=data,
+                nonce=nonce + i,
+                label=f"v4 position {i}",
+            )
+        )
+    for start in range(0, len(txs), 50):
+        execute_block(w3, txs[start : start + 50])
+    (snap,) = hydrate_v4_pools(w3, [locator], block_number(w3), state_view=v4.state_view)
+    entry = msgspec.convert(v4_pool_entry(pool, v4), PoolJson)
+    engine = ArenaEngine()
+    (index,) = engine.add_pools([parse_pool(entry, "bench")])
+    engine.set_slot0(index, snap.sqrt_price_x96, snap.liquidity, snap.tick, snap.ticks)
+    quoter = ExactQuoter(engine)
+    state = V3SwapState(
+        sqrt_price_x96=snap.sqrt_price_x96,
+        tick=snap.tick,
+        liquidity=snap.liquidity,
+        fee_pips=pool.fee,
+        tick_spacing=spacing,
+    )
+    table = TickTable.from_net_gross(snap.ticks, spacing)
+    return [
+        Case(
+            f"V4 {'0→1' if zero_for_one else '1→0'}, {k} ticks crossed",
+            None,
+            zero_for_one,
+            crossing_amount(state, table, zero_for_one, k),
+            k,
+            partial(quote_exact_input, state, table, zero_for_one),
+            partial(quoter.hop_out, index, zero_for_one),
+        )
+        for zero_for_one in (True, False)
+        for k in CROSSINGS
+    ]
 
 
 def report(
@@ -308,7 +447,9 @@ def report(
             f"{ours:.1f} ({ours_repeated:.1f})",
             f"{arena:.1f}",
         ]
-        if theirs:
+        if theirs and case.name not in theirs:
+            row += ["—", "—", "—"]
+        elif theirs:
             other = theirs[case.name]
             same = [int(x) for x in other["amounts_out"]] == outs
             if not same:

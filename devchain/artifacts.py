@@ -32,6 +32,10 @@ ArtifactName = Literal[
     "UniswapV3Pool",
     "NonfungiblePositionManager",
     "SwapRouter",
+    "PoolManager",
+    "PoolSwapTest",
+    "PoolModifyLiquidityTest",
+    "StateView",
 ]
 
 _PATHS: Final[dict[str, str]] = {
@@ -44,6 +48,11 @@ _PATHS: Final[dict[str, str]] = {
     "NonfungiblePositionManager": "@uniswap/v3-periphery/artifacts/contracts/"
     "NonfungiblePositionManager.sol/NonfungiblePositionManager.json",
     "SwapRouter": "@uniswap/v3-periphery/artifacts/contracts/SwapRouter.sol/SwapRouter.json",
+    "PoolManager": "@uniswap/v4-core/out/PoolManager.sol/PoolManager.json",
+    "PoolSwapTest": "@uniswap/v4-core/out/PoolSwapTest.sol/PoolSwapTest.json",
+    "PoolModifyLiquidityTest": "@uniswap/v4-core/out/PoolModifyLiquidityTest.sol/"
+    "PoolModifyLiquidityTest.json",
+    "StateView": "@uniswap/v4-periphery/foundry-out/StateView.sol/StateView.json",
 }
 
 
@@ -61,6 +70,10 @@ def node_modules_dir() -> Path:
 
 
 def _hex(value: object, name: str, path: Path) -> bytes:
+    if isinstance(value, dict):  # foundry layout (v4-core, v4-periphery): {"object": "0x…"}
+        if value.get("linkReferences"):
+            raise ArtifactError(name, path, "needs library linking")
+        value = value.get("object")
     if not isinstance(value, str) or not value:
         raise ArtifactError(name, path, "missing bytecode")
     return bytes.fromhex(value.removeprefix("0x"))

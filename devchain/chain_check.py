@@ -2,8 +2,9 @@
 
 The node side is read by `arena.hydration.hydrate_pools` (slot0, liquidity, every
 initialized tick's liquidityNet/liquidityGross, V2 getReserves) pinned to one block; the
-arena side straight from the engine's tables. Every active V2/V3 pool is compared; a pool
-the arena does not hold LIVE counts as a mismatch.
+arena side straight from the engine's tables. Every active V2/V3 pool is compared, and
+every active V4 pool through the StateView lens when its address is given
+(`arena.v4_hydration`); a pool the arena does not hold LIVE counts as a mismatch.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from web3 import Web3
 from arena.engine import ArenaEngine, PoolStatus
 from arena.hydration import BlockRef, PoolKind, V2PoolSnapshot, hydrate_pools
 from arena.registry import PoolKind as ArenaKind
+from arena.v4_hydration import V4Pool, hydrate_v4_pools
+from exex_bridge.whitelist import V4_MAINNET_POOL_MANAGER
 
 _RPC_KIND: dict[ArenaKind, PoolKind] = {ArenaKind.V2: "v2", ArenaKind.V3: "v3"}
 
@@ -33,7 +36,12 @@ class Mismatch:
 
 
 def compare_with_node(
-    engine: ArenaEngine, w3: Web3, block: BlockRef, *, ticks: bool = True
+    engine: ArenaEngine,
+    w3: Web3,
+    block: BlockRef,
+    *,
+    ticks: bool = True,
+    v4_state_view: str | None = None,
 ) -> list[Mismatch]:
     """Every difference between the arena and the node at `block` (empty: identical)."""
     wanted: list[tuple[int, str, PoolKind]] = []
@@ -63,6 +71,39 @@ def compare_with_node(
                 held = {t: (v[0], v[1]) for t, v in engine.ticks.ticks(index).items()}
                 pairs += _tick_pairs(held, snap.ticks)
         out += [Mismatch(number, address, f, a, n) for f, a, n in pairs if a != n]
+    if v4_state_view is not None:
+        out += _compare_v4(engine, w3, block, v4_state_view, ticks=ticks)
+    return out
+
+
+def _compare_v4(
+    engine: ArenaEngine, w3: Web3, block: BlockRef, state_view: str, *, ticks: bool
+) -> list[Mismatch]:
+    wanted: list[tuple[int, V4Pool]] = []
+    for index, pool in enumerate(engine.registry.pools):
+        if engine.registry.kind_of(index) is ArenaKind.V4 and engine.registry.is_active(index):
+            manager = pool.pool_manager or V4_MAINNET_POOL_MANAGER
+            spacing = pool.tick_spacing or 1
+            wanted.append(
+                (index, V4Pool(pool_id=pool.key, pool_manager=manager, tick_spacing=spacing))
+            )
+    snapshots = hydrate_v4_pools(w3, [p for _, p in wanted], block, state_view=state_view)
+    out: list[Mismatch] = []
+    for (index, _), snap in zip(wanted, snapshots, strict=True):
+        status = PoolStatus(int(engine.status[index]))
+        if status is not PoolStatus.LIVE:
+            out.append(Mismatch(snap.block, snap.pool_id, "status", status.name, "LIVE"))
+            continue
+        sqrt, liquidity, tick = engine.table.slot0(index)
+        pairs: list[tuple[str, object, object]] = [
+            ("sqrt_price_x96", sqrt, snap.sqrt_price_x96),
+            ("liquidity", liquidity, snap.liquidity),
+            ("tick", tick, snap.tick),
+        ]
+        if ticks:
+            held = {t: (v[0], v[1]) for t, v in engine.ticks.ticks(index).items()}
+            pairs += _tick_pairs(held, snap.ticks)
+        out += [Mismatch(snap.block, snap.pool_id, f, a, n) for f, a, n in pairs if a != n]
     return out
 
 

@@ -210,8 +210,12 @@ class ChainProof:
         config: ProofConfig | None = None,
         *,
         on_frame: Callable[[bytes], None] | None = None,
+        v4_state_view: str | None = None,
     ) -> None:
+        """`v4_state_view`: V4 pools are compared through this StateView (and hydrated
+        through their PoolManager's `extsload`, so the two reads check each other)."""
         self.generator = generator
+        self.v4_state_view = v4_state_view
         self.w3 = generator.w3
         self.config = config or ProofConfig()
         self.pools = tuple(pools)
@@ -322,7 +326,12 @@ class ChainProof:
         if not force and self.result.settles % self.config.check_every:
             return
         found = await asyncio.to_thread(
-            compare_with_node, self.engine, self.w3, point.block, ticks=self.config.check_ticks
+            compare_with_node,
+            self.engine,
+            self.w3,
+            point.block,
+            ticks=self.config.check_ticks,
+            v4_state_view=self.v4_state_view,
         )
         self.result.checks += 1
         if found:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, final
 
@@ -67,12 +67,21 @@ def _fraction(rng: random.Random, low: float, high: float) -> float:
 
 
 Action = Callable[[random.Random, ChainView], list[TxRequest]]
+# One more kind of trader transaction (e.g. `devchain.v4_world.V4Traffic.actions()`):
+# (to, calldata, label), sent with the view's nonce.
+ExtraAction = Callable[[random.Random], tuple[str, bytes, str]]
 
 
 @final
 class TrafficGenerator:
     def __init__(
-        self, w3: Web3, deployment: Deployment, seed: int, config: TrafficConfig | None = None
+        self,
+        w3: Web3,
+        deployment: Deployment,
+        seed: int,
+        config: TrafficConfig | None = None,
+        *,
+        extra_actions: Sequence[tuple[ExtraAction, int]] = (),
     ) -> None:
         self.w3 = w3
         self.deployment = deployment
@@ -88,6 +97,7 @@ class TrafficGenerator:
             (self._v2_mint, c.v2_mint),
             (self._v2_burn, c.v2_burn),
         ]
+        self._actions += [(self._extra(action), weight) for action, weight in extra_actions]
 
     def load_view(self, block: int | None = None) -> ChainView:
         number = block if block is not None else int(self.w3.eth.block_number)
@@ -126,6 +136,13 @@ class TrafficGenerator:
             nonce=view.nonce - 1,
             label=label,
         )
+
+    def _extra(self, action: ExtraAction) -> Action:
+        def run(rng: random.Random, view: ChainView) -> list[TxRequest]:
+            to, data, label = action(rng)
+            return [self._tx(view, to, data, _SWAP_GAS, label)]
+
+        return run
 
     def _v2_swap(self, rng: random.Random, view: ChainView) -> list[TxRequest]:
         pair = rng.choice(list(view.v2.values()))

@@ -51,7 +51,9 @@ class ChainClient:
         except (OSError, ValueError) as exc:  # requests' errors derive from OSError
             # requests' messages repeat the URL's path, which can hold an API key.
             shown = shown_url(self.url)
-            raise ChainRpcError(method, f"{shown} unreachable ({type(exc).__name__})") from None
+            raise ChainRpcError(
+                method, f"{shown} unreachable ({type(exc).__name__})", transport=True
+            ) from None
         error = response.get("error")
         if error is not None:
             message = error.get("message", error) if isinstance(error, dict) else error
@@ -71,6 +73,13 @@ class ChainClient:
 
     def nonce(self, address: bytes, tag: str = "pending") -> int:
         return _int(self.request("eth_getTransactionCount", ["0x" + address.hex(), tag]))
+
+    def balance(self, address: bytes, tag: str = "latest") -> int:
+        return _int(self.request("eth_getBalance", ["0x" + address.hex(), tag]))
+
+    def transaction(self, tx_hash: str) -> dict[str, Any] | None:
+        found = self.request("eth_getTransactionByHash", [tx_hash])
+        return cast(dict[str, Any], found) if found is not None else None
 
     def code(self, address: bytes) -> bytes:
         return bytes.fromhex(str(self.request("eth_getCode", ["0x" + address.hex(), "latest"]))[2:])

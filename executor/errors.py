@@ -45,10 +45,19 @@ class RouteError(ExecutorError):
 
 
 class ChainRpcError(ExecutorError):
-    """A JSON-RPC call failed; `revert_data` holds a revert's return data, if any."""
+    """A JSON-RPC call failed; `revert_data` holds a revert's return data, if any;
+    `transport` is true when no answer came (the node may or may not have acted)."""
 
-    def __init__(self, method: str, reason: str, revert_data: bytes | None = None) -> None:
+    def __init__(
+        self,
+        method: str,
+        reason: str,
+        revert_data: bytes | None = None,
+        *,
+        transport: bool = False,
+    ) -> None:
         self.method = method
         self.reason = reason
         self.revert_data = revert_data
+        self.transport = transport
         super().__init__(f"{method}: {reason}")

@@ -38,6 +38,10 @@ class HopKinds:
             raise RouteError(pool, "not a whitelisted Uniswap V2/V3 pool")
         return found
 
+    def routable(self, opportunity: Opportunity) -> bool:
+        """Whether every hop is a pool the contract swaps on."""
+        return all(p.lower() in self._kinds for p in opportunity.pools)
+
     def hops(self, opportunity: Opportunity) -> tuple[Hop, ...]:
         return tuple(
             Hop(pool=_address(p), kind=self.kind(p), zero_for_one=z)

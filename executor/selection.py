@@ -24,15 +24,21 @@ def select_non_conflicting(
     *,
     min_net_profit: int,
     cap_for: Callable[[str], int | None],
+    routable: Callable[[Opportunity], bool] | None = None,
 ) -> list[Choice]:
-    """Every opportunity, best net profit first, each chosen or refused with a reason."""
+    """Every opportunity, best net profit first, each chosen or refused with a reason.
+
+    With `routable`, a cycle the contract cannot swap (a hop of a protocol it does not
+    trade, such as Curve) is refused before it can take its pools from another."""
     used: set[str] = set()
     out = []
     for opportunity in sorted(opportunities, key=lambda o: (-o.net_profit, o.pools)):
         pools = {p.lower() for p in opportunity.pools}
         cap = cap_for(opportunity.tokens[0])
         refusal = ""
-        if opportunity.net_profit < min_net_profit:
+        if routable is not None and not routable(opportunity):
+            refusal = "a hop the executor contract cannot swap"
+        elif opportunity.net_profit < min_net_profit:
             refusal = f"net profit {opportunity.net_profit} below {min_net_profit}"
         elif cap is not None and opportunity.amount_in > cap:
             refusal = f"amount_in {opportunity.amount_in} above the cap {cap}"

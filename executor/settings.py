@@ -31,6 +31,23 @@ class ExecutorSettings(msgspec.Struct, frozen=True, kw_only=True):
     coinbase_share_bps: int = 0  # share of the profit paid to the block's coinbase
     wrapped_native: str | None = None  # the only start token a coinbase payment allows
     receipt_timeout_s: float = 60.0
+    # fee policy (executor/fee_policy.py); priority_fee_per_gas is the priority fee's floor
+    priority_share_bps: int = 0  # share of the profit offered as priority fee
+    max_fee_per_gas: int = 500 * GWEI  # hard cap
+    max_gas_cost: int = 10**17  # hard cap on gas limit × max fee per gas, wei
+    max_coinbase_share_bps: int = 9_000  # hard cap on the coinbase payment's share
+    # nonce lanes (executor/nonce_lane.py, executor/shared_lane.py)
+    lane_dir: str | None = None  # local lane files; None: "nonce-lanes" beside the journal
+    nats_url: str | None = None  # shared lane (JetStream KV) and kill subject; None: local
+    lane_bucket: str = "arena-nonce-lanes"
+    lane_lease_s: float = 30.0  # a reserved nonce not reported by then is reused
+    lane_fallback_local: bool = False  # NATS down: send from a local lane (else refuse)
+    # guards (executor/kill_switch.py, executor/loss_limits.py)
+    kill_file: str | None = None
+    kill_subject: str = "arena.executor.kill"
+    max_reverted: int = 3  # reverted transactions tolerated per loss window
+    max_gas_spent: int = 10**17  # wei of gas tolerated per loss window
+    loss_window_blocks: int = 100
     receipt_poll_s: float = 0.05
 
     def cap_for(self, start_token: str) -> int | None:

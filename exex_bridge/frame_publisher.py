@@ -1,19 +1,21 @@
-"""Ordered, pipelined publishing of frames to one JetStream subject.
+"""Ordered, pipelined publishing of frame batches to one JetStream subject.
 
-Publishes are not awaited one by one. Every frame carries its message id and, as
-`Nats-Expected-Last-Msg-Id`, the id of the frame published before it, so JetStream stores
-a frame only right after its predecessor: the stream never holds frames out of order or
-with a hole the relay did not mean. One publish in `ack_every` (and the frame that closes
-a block, when the last request is a little old) asks for an ack, and that ack vouches for
-every frame before it. A refused or unanswered publish, or a lost connection, stops
-publishing; once NatsClient answers again the publisher asks JetStream for the last stored
-message id and resends, in order, every frame after it (a resend JetStream already holds
-is dropped by its deduplication and counted).
+Each message is a batch of frames (`frame_batch`), cut by the relay. Publishes are not
+awaited one by one. Every message carries its id and, as `Nats-Expected-Last-Msg-Id`, the
+id of the message published before it, so JetStream stores a message only right after its
+predecessor: the stream never holds frames out of order or with a hole the relay did not
+mean. One publish in `ack_every` (and a batch that closes a block, when the last request
+is a little old) asks for an ack, and that ack vouches for every message before it. A
+refused or unanswered publish, or a lost connection, stops publishing; once NATS answers
+again the publisher asks JetStream for the last stored message id and resends, in order
+and cut as before, every batch after it (a resend JetStream already holds is dropped by
+its deduplication and counted).
 
-Frames wait in memory until they are confirmed. While JetStream is unreachable at most
-`max_buffered` frames wait; beyond that new frames are dropped, counted and logged once
-per outage (a consumer then sees the `stream_seq` gap). While it is reachable, more than
-`window` unconfirmed frames make `put` wait (backpressure towards the socket).
+Batches wait in memory until they are confirmed. While JetStream is unreachable at most
+`max_buffered` frames wait; beyond that new batches are dropped, their frames counted and
+logged once per outage (a consumer then sees the `stream_seq` gap). While it is
+reachable, more than `window` unconfirmed frames make `put` wait (backpressure towards
+the socket).
 """
 
 from __future__ import annotations
@@ -39,16 +41,17 @@ from exex_bridge.relay_stream import EXPECTED_LAST_HEADER, MSG_ID_HEADER, RESTAR
 log = logging.getLogger(__name__)
 
 DEFAULT_WINDOW: Final = 16_384
-DEFAULT_ACK_EVERY: Final = 512
+DEFAULT_ACK_EVERY: Final = 16  # messages
 DEFAULT_ACK_TIMEOUT: Final = 5.0
 _SETTLE_ACK_AGE: Final = 0.005  # a block's end asks for an ack when the last ask is older
 _WATCH_EVERY: Final = 0.05
 _RETRY_DELAY: Final = 0.2
 
 
-class _Frame(NamedTuple):
+class _Batch(NamedTuple):
     msg_id: str
-    payload: bytes
+    body: bytes
+    frames: int
     restart: bool
 
 
@@ -63,7 +66,7 @@ _ack_decoder: Final = msgspec.json.Decoder(_PubAck)
 
 @final
 class FramePublisher:
-    """`await publisher.start(last_id)`, then `await publisher.put(...)` per frame."""
+    """`await publisher.start(last_id)`, then `await publisher.put(...)` per batch."""
 
     def __init__(
         self,
@@ -88,7 +91,8 @@ class FramePublisher:
         self.window = min(window, max_buffered)
         self.ack_every = ack_every
         self.ack_timeout = ack_timeout
-        self._pending: deque[_Frame] = deque()
+        self._pending: deque[_Batch] = deque()
+        self._pending_frames = 0  # frames in _pending
         self._sent = 0  # _pending[:_sent] were published in this session
         self._last_sent: str | None = None  # the stored chain's tail as this session sees it
         self._before_last_sent: str | None = None
@@ -115,7 +119,8 @@ class FramePublisher:
     # -- public -------------------------------------------------------------------------
     @property
     def buffered(self) -> int:
-        return len(self._pending)
+        """Frames held, not yet confirmed."""
+        return self._pending_frames
 
     @property
     def healthy(self) -> bool:
@@ -123,13 +128,17 @@ class FramePublisher:
 
     async def last_stored_id(self) -> str | None:
         """The message id of the stream's last message (None: empty stream)."""
+        return (await self.last_stored())[0]
+
+    async def last_stored(self) -> tuple[str | None, bytes]:
+        """The id and body of the stream's last message ((None, b"") for an empty stream)."""
         try:
             msg = await self._js.get_last_msg(self.stream, self.subject)
         except nats.js.errors.NotFoundError:
-            return None
+            return None, b""
         headers = msg.headers or {}
         found = headers.get(MSG_ID_HEADER)
-        return str(found) if found is not None else None
+        return (str(found) if found is not None else None), msg.data or b""
 
     async def start(self, last_id: str | None) -> None:
         self._last_sent = last_id
@@ -146,30 +155,36 @@ class FramePublisher:
         self._connected.set()
 
     async def put(
-        self, msg_id: str, payload: bytes, *, restart: bool, settles: bool, repeat: bool = False
+        self, msg_id: str, body: bytes, frames: int, *, restart: bool, settles: bool
     ) -> bool:
-        """Queue a frame and publish it when publishing is healthy; False if dropped.
-        `repeat`: the frame repeats a recent one; its ack says whether JetStream held it."""
-        self._unflushed_received += 1
-        while self._healthy and len(self._pending) >= self.window:
+        """Queue a batch of `frames` frames and publish it when publishing is healthy;
+        False if dropped."""
+        self._unflushed_received += frames
+        while self._healthy and self._pending_frames >= self.window:
             await self._wait_progress()
-        if not self._healthy and len(self._pending) >= self.max_buffered:
-            self._drop(msg_id, restart)
+        if not self._healthy and self._pending_frames + frames > self.max_buffered:
+            self._drop(msg_id, frames, restart)
             return False
-        frame = _Frame(msg_id, payload, restart or self._carry_restart)
+        batch = _Batch(msg_id, body, frames, restart or self._carry_restart)
         self._carry_restart = False
-        self._pending.append(frame)
+        self._pending.append(batch)
+        self._pending_frames += frames
         if self._healthy and self._sent == len(self._pending) - 1:
             self._since_request += 1
-            want = (
-                repeat
-                or self._since_request >= self.ack_every
-                or (settles and time.monotonic() - self._last_request_at >= _SETTLE_ACK_AGE)
+            want = self._since_request >= self.ack_every or (
+                settles and time.monotonic() - self._last_request_at >= _SETTLE_ACK_AGE
             )
-            await self._send(frame, want_ack=want)
+            await self._send(batch, want_ack=want)
         else:
-            self.metrics.buffered.set(len(self._pending))
+            self.metrics.buffered.set(self._pending_frames)
         return True
+
+    def skip_repeat(self) -> None:
+        """A frame the producer sent again, already relayed: counted, never published."""
+        self._unflushed_received += 1
+        self.flush_counts()
+        self.metrics.duplicates.inc()
+        self.metrics.acked.inc()
 
     async def drain(self, timeout: float) -> bool:
         """Wait until every queued frame is confirmed; False if `timeout` passed first."""
@@ -191,36 +206,36 @@ class FramePublisher:
             with contextlib.suppress(nats.errors.Error):
                 await self._sub.unsubscribe()
         if self._pending:
-            log.warning("relay stopped with %d frames not confirmed stored", len(self._pending))
+            log.warning("relay stopped with %d frames not confirmed stored", self._pending_frames)
 
     # -- publishing ---------------------------------------------------------------------
-    async def _send(self, frame: _Frame, *, want_ack: bool, probe: bool = False) -> None:
-        headers = {MSG_ID_HEADER: frame.msg_id}
+    async def _send(self, batch: _Batch, *, want_ack: bool, probe: bool = False) -> None:
+        headers = {MSG_ID_HEADER: batch.msg_id}
         expected = self._before_last_sent if probe else self._last_sent
         if expected is not None:
             headers[EXPECTED_LAST_HEADER] = expected
-        if frame.restart:
+        if batch.restart:
             headers[RESTART_HEADER] = "1"
         reply = ""
         if want_ack:
             now = time.monotonic()
             self._token += 1
             token = str(self._token)
-            self._requests[token] = (self._session, frame.msg_id, now, probe)
+            self._requests[token] = (self._session, batch.msg_id, now, probe)
             reply = self._inbox + token
             self._since_request = 0
             self._last_request_at = now
         try:
-            await self._nc.publish(self.subject, frame.payload, reply=reply, headers=headers)
+            await self._nc.publish(self.subject, batch.body, reply=reply, headers=headers)
         except (nats.errors.Error, OSError) as exc:
             self._interrupted = True
             self._begin_recovery(f"publish failed: {exc!r}")
             return
         self._sends += 1
         if not probe:
-            self._before_last_sent, self._last_sent = self._last_sent, frame.msg_id
+            self._before_last_sent, self._last_sent = self._last_sent, batch.msg_id
             self._sent += 1
-            self._unflushed_published += 1
+            self._unflushed_published += batch.frames
 
     async def _on_ack(self, msg: Msg) -> None:
         request = self._requests.pop(msg.subject[len(self._inbox) :], None)
@@ -238,25 +253,33 @@ class FramePublisher:
             self._begin_recovery(f"publish of {msg_id} refused: {ack.error.get('description')}")
             return
         if ack.duplicate and not probe:
-            self.metrics.duplicates.inc()
+            self.metrics.duplicates.inc(self._frames_of(msg_id))
         self._confirm(msg_id)
 
+    def _frames_of(self, msg_id: str) -> int:
+        for i in range(self._sent):
+            if self._pending[i].msg_id == msg_id:
+                return self._pending[i].frames
+        return 1
+
     def _confirm(self, msg_id: str) -> None:
-        """`msg_id` is stored, hence every frame sent before it."""
+        """`msg_id` is stored, hence every message sent before it."""
         pending = self._pending
         for i in range(self._sent):
             if pending[i].msg_id == msg_id:
+                frames = 0
                 for _ in range(i + 1):
-                    pending.popleft()
+                    frames += pending.popleft().frames
+                self._pending_frames -= frames
                 self._sent -= i + 1
                 self.flush_counts()  # received and published never trail acked
-                self.metrics.acked.inc(i + 1)
-                self.metrics.buffered.set(len(pending))
+                self.metrics.acked.inc(frames)
+                self.metrics.buffered.set(self._pending_frames)
                 self._wake()
                 return
 
-    def _drop(self, msg_id: str, restart: bool) -> None:
-        self.metrics.dropped.inc()
+    def _drop(self, msg_id: str, frames: int, restart: bool) -> None:
+        self.metrics.dropped.inc(frames)
         self._carry_restart = self._carry_restart or restart
         if not self._drop_logged:
             self._drop_logged = True
@@ -287,7 +310,7 @@ class FramePublisher:
             "publishing to %s paused (%s); %d frames held, resending from the last stored",
             self.stream,
             reason,
-            len(self._pending),
+            self._pending_frames,
         )
         self._wake()
         self._spawn(self._recover())
@@ -302,11 +325,11 @@ class FramePublisher:
                 await self._nc.flush(timeout=max(1, round(self.ack_timeout)))
                 self._resume_after(await self.last_stored_id())
                 while self._sent < len(self._pending) and not self._interrupted:
-                    frame = self._pending[self._sent]
+                    batch = self._pending[self._sent]
                     self._since_request += 1
                     last_one = self._sent == len(self._pending) - 1
                     await self._send(
-                        frame, want_ack=last_one or self._since_request >= self.ack_every
+                        batch, want_ack=last_one or self._since_request >= self.ack_every
                     )
             except (nats.errors.Error, nats.js.errors.Error, OSError, TimeoutError) as exc:
                 log.debug("recovery attempt failed: %r", exc)
@@ -316,20 +339,26 @@ class FramePublisher:
                 continue
             self._healthy = True
             self._drop_logged = False
-            log.info("publishing to %s resumed (%d frames unconfirmed)", self.stream, self._sent)
+            log.info(
+                "publishing to %s resumed (%d frames unconfirmed)",
+                self.stream,
+                self._pending_frames,
+            )
             self._wake()
             return
 
     def _resume_after(self, last: str | None) -> None:
         """Forget the frames the stream holds (up to `last`); resend the rest after it."""
         pending = self._pending
-        for i, frame in enumerate(pending):
-            if frame.msg_id == last:
+        for i, batch in enumerate(pending):
+            if batch.msg_id == last:
+                frames = 0
                 for _ in range(i + 1):
-                    pending.popleft()
-                self.metrics.acked.inc(i + 1)
+                    frames += pending.popleft().frames
+                self._pending_frames -= frames
+                self.metrics.acked.inc(frames)
                 break
-        self.metrics.buffered.set(len(pending))
+        self.metrics.buffered.set(self._pending_frames)
         self._sent = 0
         self._since_request = 0
         self._last_sent = last
@@ -360,7 +389,7 @@ class FramePublisher:
             if now - oldest > self.ack_timeout:
                 self._begin_recovery(f"no ack within {self.ack_timeout:.1f} s")
             elif idle and self._sent and not self._requests and self._sent == len(self._pending):
-                # Publish the last frame again: stored, it is a duplicate and the ack says
+                # Publish the last batch again: stored, it is a duplicate and the ack says
                 # so; lost, its predecessor is checked and it is stored now.
                 await self._send(self._pending[self._sent - 1], want_ack=True, probe=True)
 

@@ -1,13 +1,17 @@
 """`JetStreamSource`: the relayed frames of a chain from its JetStream stream, through a
 durable pull consumer.
 
-Where to start is the caller's: the arena's checkpoint records the stream sequence of its
-last settled point, and resuming starts at the next one. The durable consumer (its name
+Each message is a batch of frames (`frame_batch`), split here and yielded one frame at a
+time. Where to start is the caller's: the arena's checkpoint records where its last
+settled point stands, a stream sequence and how many frames of that message were applied,
+and resuming starts at that message and skips exactly those frames. The durable consumer (its name
 shows the consumer on the server; several arenas use several names) is therefore
 re-created at that sequence on every start. Messages are fetched in batches and
 acknowledged with ack-all, one ack per batch, after the batch was handed on.
 A message marked `Exex-Restart` begins a new producer session: `on_restart(seq)` is called
-before its frame is yielded, as a socket client would see its connection end first.
+before its first frame is yielded, as a socket client would see its connection end first.
+A message that is no exact frame batch (never written by `arena relay`) gives its whole
+frames; the rest is logged, counted in `malformed` and seen downstream as a gap.
 NatsClient outages only pause the consumer: nothing in the stream is lost by them.
 """
 
@@ -29,12 +33,13 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from exex_bridge.connection_state import ConnectionState
 from exex_bridge.errors import NatsUnavailableError, RelayStreamError
+from exex_bridge.frame_batch import BatchFormatError, split_batch
 from exex_bridge.redaction import shown_url
 from exex_bridge.relay_stream import RESTART_HEADER, frames_subject, stream_name
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BATCH: Final = 2048
+DEFAULT_BATCH: Final = 256  # messages (each up to [relay] batch_frames frames)
 _ACK_WAIT: Final = 60.0
 _EXPIRES: Final = 5.0  # a pull request's life on the server
 _IDLE_WAIT: Final = 2 * _EXPIRES
@@ -53,8 +58,10 @@ def stream_sequence(msg: Msg) -> int:
 @final
 class JetStreamSource:
     """`async for payload in source.frames()`; `position` is the stream sequence of the
-    frame last yielded. `start_seq` None starts at the stream's first message;
-    `stop_seq` ends the iteration after that sequence."""
+    message of the frame last yielded, `applied` how many of its frames were yielded.
+    `start_seq` None starts at the stream's first message, `skip_frames` skips that many
+    frames of the message at `start_seq` (already applied); `stop_seq` ends the
+    iteration after that message."""
 
     def __init__(
         self,
@@ -63,6 +70,7 @@ class JetStreamSource:
         durable: str,
         *,
         start_seq: int | None = None,
+        skip_frames: int = 0,
         stop_seq: int | None = None,
         batch: int = DEFAULT_BATCH,
         connect_timeout: float = 10.0,
@@ -73,17 +81,24 @@ class JetStreamSource:
         self.subject = frames_subject(chain)
         self.durable = durable
         self.start_seq = start_seq
+        self.skip_frames = skip_frames
         self.stop_seq = stop_seq
         self.batch = batch
         self.connect_timeout = connect_timeout
         self.on_restart = on_restart
         self.position: int | None = None
+        self.applied = 0
         self.restarts = 0
         self.redelivered = 0
+        self.malformed = 0
         self._state = ConnectionState.NOT_STARTED
         self._closed = asyncio.Event()
         self._nc: NatsClient | None = None
         self._puller: _Puller | None = None
+
+    def checkpoint_position(self) -> tuple[int, int] | None:
+        """(stream sequence, frames of that message yielded), None before any frame."""
+        return None if self.position is None else (self.position, self.applied)
 
     @property
     def state(self) -> ConnectionState:
@@ -105,6 +120,7 @@ class JetStreamSource:
             await puller.start()
             self._state = ConnectionState.CONNECTED
             stop = self.stop_seq
+            skip_at = self.start_seq if self.skip_frames else None
             while not self._closed.is_set():
                 msgs = await puller.take()
                 for msg in msgs:
@@ -112,13 +128,19 @@ class JetStreamSource:
                     if self.position is not None and seq <= self.position:
                         self.redelivered += 1  # after a reconnection: already handed on
                         continue
+                    payloads = self._split(msg.data, seq)
+                    skip = 0
+                    if seq == skip_at:
+                        skip, skip_at = self.skip_frames, None
                     headers = msg.headers
-                    if headers is not None and RESTART_HEADER in headers:
+                    if not skip and headers is not None and RESTART_HEADER in headers:
                         self.restarts += 1
                         if self.on_restart is not None:
                             self.on_restart(seq)
-                    self.position = seq
-                    yield msg.data
+                    self.position, self.applied = seq, skip
+                    for i in range(skip, len(payloads)):
+                        self.applied = i + 1
+                        yield payloads[i]
                     if stop is not None and seq >= stop:
                         await self._ack(msg)
                         return
@@ -126,6 +148,20 @@ class JetStreamSource:
                     await self._ack(msgs[-1])
         finally:
             await self.close()
+
+    def _split(self, body: bytes, seq: int) -> list[bytes]:
+        try:
+            return split_batch(body)
+        except BatchFormatError as exc:
+            self.malformed += 1
+            log.error(
+                "stream %s message %d is no frame batch (%s): the frames after its whole "
+                "ones are lost (the arena sees a stream_seq gap)",
+                self.stream,
+                seq,
+                exc.reason,
+            )
+            return exc.frames
 
     async def _connect(self) -> NatsClient:
         self._state = ConnectionState.CONNECTING

@@ -2,12 +2,15 @@
 and headers, and how it is created.
 
 One stream per chain, `EXEX_{CHAIN}`, on the subject `exex.{chain}.frames`; each message
-is one frame payload, byte for byte. The message id (`Nats-Msg-Id`, JetStream's
-deduplication key) is `{epoch}:{stream_seq}`: `epoch` counts the producer sessions the
-relay has seen (a producer restart starts its `stream_seq` again at 1, and the new epoch
-keeps the ids distinct). The first message of an epoch above 0 carries `Exex-Restart`, so
-a consumer sees the restart where a socket client would have seen it. A frame without a
-`stream_seq` (Ping, Pong, UpdateWhitelist) is `{epoch}:{last stream_seq}.{n}`.
+is a batch of consecutive socket frames, byte for byte with their length prefixes
+(`frame_batch`). A frame's position is `{epoch}:{stream_seq}` (`MessageId`): `epoch`
+counts the producer sessions the relay has seen (a producer restart starts its
+`stream_seq` again at 1, and the new epoch keeps the positions distinct); a frame without
+a `stream_seq` (Ping, Pong, UpdateWhitelist) is `{epoch}:{last stream_seq}.{n}`. The
+message id (`Nats-Msg-Id`, JetStream's deduplication key) names the batch's first and
+last frame, `{epoch}:{first}-{last}` (`BatchId`; a batch never spans two epochs). The
+message that begins an epoch above 0 carries `Exex-Restart`, so a consumer sees the
+restart where a socket client would have seen it.
 """
 
 from __future__ import annotations
@@ -71,6 +74,31 @@ class MessageId:
             return cls(int(epoch), int(seq), int(extra) if extra else 0) if sep else None
         except ValueError:
             return None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchId:
+    """The message id of a batch: its first and last frame's positions, one epoch."""
+
+    first: MessageId
+    last: MessageId
+
+    def __str__(self) -> str:
+        last = self.last
+        tail = str(last.seq) if not last.extra else f"{last.seq}.{last.extra}"
+        return f"{self.first}-{tail}"
+
+    @classmethod
+    def parse(cls, text: str) -> BatchId | None:
+        """Also reads a single position (`{epoch}:{seq}`) as a batch of that frame."""
+        head, dash, tail = text.partition("-")
+        first = MessageId.parse(head)
+        if first is None:
+            return None
+        if not dash:
+            return cls(first, first)
+        last = MessageId.parse(f"{first.epoch}:{tail}")
+        return None if last is None else cls(first, last)
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,12 @@ PROTOCOL_SHORT: Final[dict[Protocol, str]] = {
 _TICKED: Final = frozenset({Protocol.UNISWAP_V3, Protocol.UNISWAP_V4})
 _V4: Final = Protocol.UNISWAP_V4
 
+# A V4 pool's fee with this flag is dynamic: its hooks set the LP fee (LPFeeLibrary).
+V4_DYNAMIC_FEE_FLAG: Final = 0x800000
+# The mainnet PoolManager: where a V4 pool lives when its entry names no `factory`
+# (as the producer does).
+V4_MAINNET_POOL_MANAGER: Final = bytes.fromhex("000000000004444c5dc75cb358380d2e3de08a90")
+
 _HEX20 = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _HEX32 = re.compile(r"^0x[0-9a-fA-F]{64}$")
 
@@ -100,6 +106,10 @@ class WhitelistedPool(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     token1: Token
     fee: int | None = None
     tick_spacing: int | None = None
+    # V4 only: the PoolManager holding the pool (`factory`, default mainnet's) and the
+    # pool key's hooks address (`additional_data.hooks`, default none).
+    pool_manager: bytes | None = None
+    hooks: bytes | None = None
 
     @property
     def key_hex(self) -> str:
@@ -153,11 +163,13 @@ def parse_pool(
     if protocol in _TICKED:
         if raw.fee is None or raw.tick_spacing is None:
             raise ValueError(f"{where}: {raw.protocol} pool needs fee and tick_spacing")
-        if not 0 < raw.tick_spacing < 16384 or not 0 <= raw.fee < 1_000_000:
+        dynamic = protocol is _V4 and raw.fee == V4_DYNAMIC_FEE_FLAG
+        if not 0 < raw.tick_spacing < 16384 or not (0 <= raw.fee < 1_000_000 or dynamic):
             raise ValueError(f"{where}: fee {raw.fee} / tick_spacing {raw.tick_spacing} invalid")
     token0, token1 = _token(raw.token0, where, tokens), _token(raw.token1, where, tokens)
     if token0.address == token1.address:
         raise ValueError(f"{where}: token0 and token1 are the same token")
+    pool_manager, hooks = _v4_contracts(raw, where) if protocol is _V4 else (None, None)
     return WhitelistedPool(
         key=key,
         address=address,
@@ -166,7 +178,22 @@ def parse_pool(
         token1=token1,
         fee=raw.fee,
         tick_spacing=raw.tick_spacing,
+        pool_manager=pool_manager,
+        hooks=hooks,
     )
+
+
+def _v4_contracts(raw: PoolJson, where: str) -> tuple[bytes, bytes]:
+    """A V4 entry's PoolManager (`factory`) and hooks (`additional_data.hooks`)."""
+    manager = V4_MAINNET_POOL_MANAGER
+    if raw.factory is not None:
+        if not _HEX20.match(raw.factory):
+            raise ValueError(f"{where}: factory {raw.factory!r} is not 20-byte hex")
+        manager = bytes.fromhex(raw.factory[2:])
+    hooks_text = (raw.additional_data or {}).get("hooks", "0x" + "00" * 20)
+    if not isinstance(hooks_text, str) or not _HEX20.match(hooks_text):
+        raise ValueError(f"{where}: additional_data.hooks {hooks_text!r} is not 20-byte hex")
+    return manager, bytes.fromhex(hooks_text[2:])
 
 
 _POOL_DECODER: Final = msgspec.json.Decoder(PoolJson)
@@ -240,3 +267,8 @@ def subject(chain: str, kind: str) -> str:
 
 
 RESEED_SUBJECT: Final = "whitelist.reseed"
+
+
+def snapshot_request_subject(chain: str) -> str:
+    """Where a consumer starting up asks for the chain's `.full` snapshot (empty body)."""
+    return f"whitelist.snapshot.request.{chain}"

@@ -1,7 +1,8 @@
 """The whitelist control plane: `whitelist.pools.{chain}.full|add|remove` on NATS.
 
-`WhitelistFeed` subscribes, asks the publisher to re-send its snapshots
-(`whitelist.reseed`), parses every document with `exex_bridge.whitelist`, and queues the
+`WhitelistFeed` subscribes, asks the publisher for the chain's snapshot
+(`whitelist.snapshot.request.{chain}`, and `whitelist.reseed` for publishers that re-send
+every snapshot), parses every document with `exex_bridge.whitelist`, and queues the
 changes. The consumer drains the queue at a block boundary: whitelist membership changes
 only between blocks. A document that cannot be used at all is counted and logged; a bad
 pool entry inside a usable document is skipped and logged by the parser.
@@ -23,6 +24,7 @@ from exex_bridge.whitelist import (
     WhitelistedPool,
     parse_pools_document,
     parse_remove_document,
+    snapshot_request_subject,
     subject,
 )
 
@@ -44,12 +46,14 @@ class WhitelistFeed:
         self.chain = chain
         self.documents = 0
         self.rejected = 0
+        self.snapshots = 0  # usable `.full` documents
         self._pending: deque[WhitelistChange] = deque()
         self._received = asyncio.Condition()
         self._nc: Any = None
 
     async def start(self, connect_timeout: float = 5.0) -> None:
-        """Connect, subscribe to the three subjects, and ask for a re-send. TimeoutError if
+        """Connect, subscribe to the three subjects, and ask for the snapshot (on
+        `whitelist.snapshot.request.{chain}` and `whitelist.reseed`). TimeoutError if
         no server answers within `connect_timeout`: unbounded reconnection only once
         connected (the client would retry a first connection forever)."""
         self._nc = await asyncio.wait_for(
@@ -63,6 +67,7 @@ class WhitelistFeed:
         )
         for kind in ("full", "add", "remove"):
             await self._nc.subscribe(subject(self.chain, kind), cb=self._on_message)
+        await self._nc.publish(snapshot_request_subject(self.chain), b"")
         await self._nc.publish(RESEED_SUBJECT, b"")
         await self._nc.flush()
         log.info(
@@ -92,6 +97,16 @@ class WhitelistFeed:
         async with self._received:
             await self._received.wait_for(lambda: self.documents + self.rejected >= count)
 
+    async def wait_for_snapshot(self, timeout: float) -> bool:
+        """Until a usable `.full` document has arrived (True), at most `timeout` seconds
+        (False)."""
+        try:
+            async with asyncio.timeout(timeout), self._received:
+                await self._received.wait_for(lambda: self.snapshots > 0)
+        except TimeoutError:
+            return False
+        return True
+
     async def _on_message(self, msg: Any) -> None:
         kind: ChangeKind = msg.subject.rsplit(".", 1)[-1]
         try:
@@ -105,6 +120,7 @@ class WhitelistFeed:
             log.warning("whitelist document rejected: %s", exc)
         else:
             self.documents += 1
+            self.snapshots += kind == "full"
             self._pending.append(change)
         async with self._received:
             self._received.notify_all()

@@ -2,7 +2,9 @@
 
 V2 hops use `getAmountOut`/`getAmountIn` with the pool's fee; V3/V4 hops run the full
 swap loop with tick crossings over a `TickTable` rebuilt only when the pool's tick map
-changed. `ExactQuoter.verify` finds a cycle's best input with a bounded number of exact
+changed; Curve StableSwap-NG hops run the pool's exchange math (`curve_hop`; no
+exact-output quote, so the search's trim step passes them by).
+`ExactQuoter.verify` finds a cycle's best input with a bounded number of exact
 cycle quotes (`pathfinder.bounded_search`), starting from the real-valued optimum over
 the exact state (`pathfinder.optimum_walk`).
 """
@@ -14,6 +16,8 @@ from typing import NamedTuple, final
 from arena.engine import ArenaEngine
 from arena.registry import PoolKind
 from pathfinder.bounded_search import HopQuotes, Path, PricedCycle, Verified, settle
+from pathfinder.coin_pair_edges import CoinPairEdges
+from pathfinder.curve_hop import CurveRead, curve_out, read_curve, screen_row, virtual_reserves
 from pathfinder.errors import PathfinderError
 from pathfinder.hop_params import DEFAULT_V2_FEE
 from pathfinder.optimum_walk import HopCurve, TickLadder, walk_optimum
@@ -34,13 +38,21 @@ class V3Read(NamedTuple):
     ladder: TickLadder
 
 
-PoolRead = V2Read | V3Read
+class Unquotable(NamedTuple):
+    """A pool whose state the arena does not hold in a quotable form: every quote is 0."""
+
+    pool: int
+
+
+PoolRead = V2Read | V3Read | CurveRead | Unquotable
 
 
 @final
 class ExactQuoter:
-    def __init__(self, engine: ArenaEngine) -> None:
+    def __init__(self, engine: ArenaEngine, pair_edges: CoinPairEdges | None = None) -> None:
         self.engine = engine
+        # edge ids of multi-coin pools' extra pairs (the cycle graph's), if any
+        self.pair_edges = CoinPairEdges() if pair_edges is None else pair_edges
         self._tables: dict[int, tuple[int, TickTable, TickLadder]] = {}
         self.quotes = 0  # exact hop quotes, both directions
 
@@ -78,8 +90,14 @@ class ExactQuoter:
     def read_pool(self, index: int) -> PoolRead:
         """What the exact quotes of a pool read from the arena: its state now."""
         engine = self.engine
+        pair = self.pair_edges.get(index)
+        if pair is not None:  # an extra coin pair of a multi-coin pool
+            return self._read_curve(pair.pool, (pair.token0, pair.token1))
         pool = engine.registry.pools[index]
-        if engine.registry.kind_of(index) is PoolKind.V2:
+        kind = engine.registry.kind_of(index)
+        if kind is PoolKind.CURVE_STABLE:
+            return self._read_curve(index, (pool.token0.address, pool.token1.address))
+        if kind is PoolKind.V2:
             r0, r1 = engine.table.reserves(index)
             fee = pool.fee if pool.fee is not None else DEFAULT_V2_FEE
             return V2Read(r0, r1, fee // 100)
@@ -93,6 +111,12 @@ class ExactQuoter:
         )
         _, table, ladder = self._cached_ticks(index)
         return V3Read(state, table, ladder)
+
+    def _read_curve(self, index: int, tokens: tuple[bytes, bytes]) -> PoolRead:
+        coins = self.engine.coins
+        state = coins.state(index)
+        curve = None if state is None else read_curve(state, tokens, coins.clock)
+        return Unquotable(index) if curve is None else curve
 
     def hop_quotes(self, index: int, zero_for_one: bool) -> HopQuotes:
         """Exact quotes of one hop over the pool's state as it is now, read once."""
@@ -108,6 +132,17 @@ class ExactQuoter:
                 return self._v2_quotes(read, zero_for_one)
             case V3Read():
                 return self._v3_quotes(read, zero_for_one)
+            case CurveRead():
+                return self._curve_quotes(read, zero_for_one)
+            case Unquotable():
+                return HopQuotes(_nothing, _nothing)
+
+    def _curve_quotes(self, read: CurveRead, zero_for_one: bool) -> HopQuotes:
+        def out(amount_in: int) -> int:
+            self.quotes += 1
+            return curve_out(read, zero_for_one, amount_in)
+
+        return HopQuotes(out, _nothing)
 
     def _v2_quotes(self, read: V2Read, zero_for_one: bool) -> HopQuotes:
         r0, r1, fee_bps = read
@@ -205,6 +240,10 @@ class QuoteBatch:
         return settle(PricedCycle([self.hop_quotes(i, z) for i, z in path]), guess, optimum)
 
 
+def _nothing(_: int) -> int:
+    return 0
+
+
 def curve_of(read: PoolRead, zero_for_one: bool) -> HopCurve:
     match read:
         case V2Read(reserve0=r0, reserve1=r1, fee_bps=fee_bps):
@@ -220,3 +259,11 @@ def curve_of(read: PoolRead, zero_for_one: bool) -> HopCurve:
                 zero_for_one=zero_for_one,
                 ladder=ladder,
             )
+        case CurveRead():
+            row = screen_row(read, zero_for_one)
+            if row is None:
+                return HopCurve.constant_product(1, 0, 1.0)
+            reserve_in, reserve_out = virtual_reserves(row)
+            return HopCurve.constant_product(reserve_in, reserve_out, 1.0)
+        case Unquotable():
+            return HopCurve.constant_product(1, 0, 1.0)

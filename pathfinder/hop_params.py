@@ -3,8 +3,10 @@
 A swap hop maps an input x to `K·x / (M + N·x)`. A V2 pool is exactly that with
 `M = reserve_in`, `K = γ·reserve_out`, `N = γ` (γ = 1 − fee). A V3/V4 pool is that over
 its in-range virtual reserves (`L/√P` and `L·√P`), valid up to `cap`: the input that
-moves the price to the current tick range's boundary. Rows are refreshed only for the
-pools a block changed. Direction 0 is zero_for_one (token0 in), direction 1 the other.
+moves the price to the current tick range's boundary. A Curve StableSwap-NG pool's row
+is a map that never promises more than the pool pays, up to its cap (`curve_hop`). Rows
+are refreshed only for the pools a block changed. Direction 0 is zero_for_one (token0
+in), direction 1 the other.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import numpy.typing as npt
 from arena.engine import ArenaEngine, PoolStatus
 from arena.registry import PoolKind
 from arena.state_table import limbs_to_float
+from pathfinder.coin_pair_edges import PairEdge
+from pathfinder.curve_hop import read_curve, screen_row
 from pathfinder.tick_math import MAX_TICK, MIN_TICK, get_sqrt_ratio_at_tick
 
 Q96: Final = float(1 << 96)
@@ -69,11 +73,25 @@ class HopParams:
         usable[-1] = True
         self.m, self.k, self.n, self.cap, self.usable = m, k, n, cap, usable
 
+    def ensure_rows(self, rows: int) -> None:
+        """Room for edge ids below `rows` (besides the identity row)."""
+        if rows + 1 > len(self.usable):
+            self._resize(max(rows, 2 * (len(self.usable) - 1)))
+
+    def refresh_pairs(self, engine: ArenaEngine, edges: list[PairEdge]) -> None:
+        """Recompute the rows of multi-coin pools' extra pair edges."""
+        if not edges:
+            return
+        self.ensure_rows(max(e.edge for e in edges) + 1)
+        status, active = engine.status, engine.registry.active
+        for e in edges:
+            self.usable[e.edge] = status[e.pool] == PoolStatus.LIVE and active[e.pool]
+        self._set_curve(engine, [(e.edge, e.pool, (e.token0, e.token1)) for e in edges])
+
     def refresh(self, engine: ArenaEngine, indices: npt.NDArray[np.int64]) -> None:
-        """Recompute the rows of `indices` from the arena's current state."""
+        """Recompute the rows of `indices` (registry indices) from the arena's state."""
         pools = len(engine.registry)
-        if pools + 1 > len(self.usable):
-            self._resize(max(pools, 2 * (len(self.usable) - 1)))
+        self.ensure_rows(pools)
         if not len(indices):
             return
         kinds = engine.registry.kind[indices]
@@ -84,11 +102,38 @@ class HopParams:
         v2 = kinds == PoolKind.V2
         if v2.any():
             self._set_v2(indices[v2], records[v2], gamma[v2])
-        concentrated = ~v2
+        concentrated = (kinds == PoolKind.V3) | (kinds == PoolKind.V4)
         if concentrated.any():
             self._set_concentrated(
                 engine, indices[concentrated], records[concentrated], gamma[concentrated]
             )
+        curve = kinds == PoolKind.CURVE_STABLE
+        if curve.any():
+            listed = engine.registry.pools
+            self._set_curve(
+                engine,
+                [
+                    (i, i, (listed[i].token0.address, listed[i].token1.address))
+                    for i in indices[curve].tolist()
+                ],
+            )
+        self.usable[indices[~(v2 | concentrated | curve)]] = False  # no screen row
+
+    def _set_curve(
+        self, engine: ArenaEngine, edges: list[tuple[int, int, tuple[bytes, bytes]]]
+    ) -> None:
+        """Rows of Curve edges: (edge id, pool index, (token0, token1) of the edge)."""
+        coins = engine.coins
+        for edge, index, tokens in edges:
+            state = coins.state(index)
+            read = None if state is None else read_curve(state, tokens, coins.clock)
+            rows = [None, None] if read is None else [screen_row(read, z) for z in (True, False)]
+            for direction, row in enumerate(rows):
+                if row is None:
+                    self.usable[edge] = False
+                    continue
+                self.k[edge, direction], self.m[edge, direction] = row.k, row.m
+                self.n[edge, direction], self.cap[edge, direction] = row.n, row.cap
 
     def _set_v2(self, idx: npt.NDArray[np.int64], rec: npt.NDArray[np.void], g: FloatArray) -> None:
         r0 = limbs_to_float(rec["reserve0"], 16)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final, final
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _BUCKETS: Final = (100e-6, 250e-6, 500e-6, 1e-3, 2e-3, 5e-3, 10e-3, 25e-3, 100e-3, 1.0)
 
@@ -44,6 +44,13 @@ class PathMetrics:
         )
         self.opportunities = Counter(
             "arena_path_opportunities", "Opportunities emitted", registry=registry
+        )
+        self.v4_excluded = Gauge(
+            "arena_path_v4_excluded_pools",
+            "V4 pools followed but left out of pathfinding (dynamic fee, swap-delta hooks, "
+            "a pool key that does not match the id)",
+            ["reason"],
+            registry=registry,
         )
         self.sink_errors = Counter(
             "arena_path_sink_errors",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Final, final
 
 import msgspec
@@ -22,17 +22,22 @@ import numpy.typing as npt
 
 from arena.block_assembler import Settled
 from arena.engine import ArenaEngine
-from arena.registry import PoolKind
+from arena.registry import COIN_POOL_KINDS, PoolKind
 from arena.sync_state import SyncState
+from pathfinder.coin_pair_edges import CoinPairEdges
 from pathfinder.cycle_graph import CycleGraph
 from pathfinder.exact_quote import ExactQuoter, QuoteBatch
 from pathfinder.hop_params import HopParams
 from pathfinder.metrics import PathMetrics
 from pathfinder.opportunity import Opportunity
 from pathfinder.screen import screen, top_candidates
+from pathfinder.v4_eligibility import V4Exclusion, v4_exclusion
 
 log = logging.getLogger(__name__)
 
+_COIN_KINDS: Final = np.array([int(k) for k in COIN_POOL_KINDS], dtype=np.uint8)
+# kinds whose screen row gives the mid price as K/(N·M) (a Curve row is a lower bound)
+_PRICED_KINDS: Final = (PoolKind.V2, PoolKind.V3, PoolKind.V4)
 MAINNET_WETH: Final = bytes.fromhex("c02aaa39b223fe8d0a0e5c4f27ead9083c756cc2")
 
 
@@ -76,13 +81,15 @@ class PathRecalculator:
         )
         self.gas_token = self.config.gas_token or self.graph.base_tokens[0]
         self.params = HopParams()
-        self.quoter = ExactQuoter(engine)
+        self.pair_edges = CoinPairEdges()  # multi-coin pools' pairs beyond the whitelisted one
+        self.quoter = ExactQuoter(engine, self.pair_edges)
         self.sinks = list(sinks)
         self.metrics = PathMetrics(engine.metrics.registry)
         self._registry_version = -1
         self._pool_gas: npt.NDArray[np.int64] = np.zeros(0, np.int64)
         self._gas_pools: dict[bytes, list[int]] = {}  # base token -> pools pairing it with gas
         self._deferred: set[int] = set()  # changed at points that were not trustworthy
+        self.excluded: dict[int, V4Exclusion] = {}  # followed V4 pools left out of the graph
         self.sync_registry()
 
     def sync_registry(self) -> None:
@@ -90,14 +97,27 @@ class PathRecalculator:
         registry = self.engine.registry
         if registry.version == self._registry_version:
             return
+        if self.pair_edges.needs_relocation(len(registry)):
+            for old, new in self.pair_edges.relocate(len(registry)):
+                self.graph.remove_pool(old.edge)
+                self.graph.add_pool(new.edge, new.token0, new.token1)
         for index, pool in enumerate(registry.pools):
             known = index in self.graph.pool_tokens
             active = registry.is_active(index)  # never true for unmodelled protocols
-            if active and not known:
+            if active and not known and not self._excluded_v4(index):
                 self.graph.add_pool(index, pool.token0.address, pool.token1.address)
             elif known and not active:
                 self.graph.remove_pool(index)
+                for edge in self.pair_edges.remove_pool(index):
+                    self.graph.remove_pool(edge.edge)
+            if not active:
+                self.excluded.pop(index, None)
+        self._add_pair_edges(np.flatnonzero(np.isin(registry.kind, _COIN_KINDS)).tolist())
         self.graph.compact()
+        for reason in V4Exclusion:
+            self.metrics.v4_excluded.labels(reason=reason.value).set(
+                sum(r is reason for r in self.excluded.values())
+            )
         self._gas_pools = {
             base: [
                 i
@@ -106,12 +126,58 @@ class PathRecalculator:
             ]
             for base in self.graph.base_tokens
         }
+        self._set_pool_gas()
+        self.params.refresh(self.engine, np.arange(len(registry), dtype=np.int64))
+        self.params.refresh_pairs(self.engine, self.pair_edges.all_edges())
+        self._registry_version = registry.version
+
+    def _set_pool_gas(self) -> None:
+        """Gas units per edge id; the last entry (no pool) is 0."""
+        registry = self.engine.registry
         gas = np.where(
             registry.kind == PoolKind.V2, self.config.gas_per_v2_hop, self.config.gas_per_v3_hop
-        )
-        self._pool_gas = np.append(gas.astype(np.int64), 0)  # last entry: no pool
-        self.params.refresh(self.engine, np.arange(len(registry), dtype=np.int64))
-        self._registry_version = registry.version
+        ).astype(np.int64)
+        if len(self.pair_edges):  # extra pair edges: multi-coin pools, not V2
+            extra = np.full(self.pair_edges.limit, self.config.gas_per_v3_hop, np.int64)
+            extra[: len(gas)] = gas
+            gas = extra
+        self._pool_gas = np.append(gas, 0)
+
+    def _add_pair_edges(self, pools: Iterable[int]) -> list[int]:
+        """Edges for the other coin pairs of hydrated multi-coin pools that have none yet
+        (their coins are known once hydrated); returns the pools given edges."""
+        registry, coins = self.engine.registry, self.engine.coins
+        added = []
+        for index in pools:
+            if self.pair_edges.has_pool(index) or not registry.is_active(index):
+                continue
+            state = coins.state(index)
+            if state is None or len(state.coins) < 3:
+                continue
+            pool = registry.pools[index]
+            edges = self.pair_edges.add_pool(
+                index, state.coins, (pool.token0.address, pool.token1.address)
+            )
+            for edge in edges:
+                self.graph.add_pool(edge.edge, edge.token0, edge.token1)
+            added.append(index)
+        if added:
+            self._set_pool_gas()
+        return added
+
+    def _excluded_v4(self, index: int) -> bool:
+        """A V4 pool that cannot be priced exactly (see pathfinder.v4_eligibility)."""
+        if self.engine.registry.kind_of(index) is not PoolKind.V4:
+            return False
+        pool = self.engine.registry.pools[index]
+        reason = v4_exclusion(pool)
+        if reason is None:
+            self.excluded.pop(index, None)
+            return False
+        if self.excluded.get(index) is not reason:
+            log.warning("V4 pool %s left out of pathfinding: %s", pool.key_hex, reason.value)
+        self.excluded[index] = reason
+        return True
 
     def on_settled(self, settled: Settled) -> list[Opportunity]:
         started = time.perf_counter()
@@ -125,8 +191,9 @@ class PathRecalculator:
         self._deferred = set()
         changed = np.fromiter(pending, dtype=np.int64, count=len(pending))
         self.params.refresh(self.engine, changed)
+        pairs = self._changed_pair_edges(changed)
         self.metrics.recalculations.inc()
-        cycles = self.graph.cycles_of(changed.tolist())
+        cycles = self.graph.cycles_of([*changed.tolist(), *pairs] if pairs else changed.tolist())
         self.metrics.cycles_screened.inc(len(cycles))
         result = screen(self.graph, self.params, cycles)
         gas_units = self._gas_units(result.cycles)
@@ -138,6 +205,18 @@ class PathRecalculator:
         self._emit(found)
         self.metrics.recalc_seconds.observe(time.perf_counter() - started)
         return found
+
+    def _changed_pair_edges(self, changed: npt.NDArray[np.int64]) -> list[int]:
+        """The extra pair edges of the changed multi-coin pools (added for pools hydrated
+        since), their rows refreshed."""
+        coin = np.isin(self.engine.registry.kind[changed], _COIN_KINDS)
+        if not coin.any():  # most blocks: one vectorized test
+            return []
+        coin_pools = changed[coin].tolist()
+        self._add_pair_edges(coin_pools)
+        edges = [e for i in coin_pools for e in self.pair_edges.of_pool(i)]
+        self.params.refresh_pairs(self.engine, edges)
+        return [e.edge for e in edges]
 
     def _gas_units(self, cycles: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
         # A missing hop (NO_POOL, -1) takes the last entry of _pool_gas: no pool, no gas.
@@ -159,8 +238,10 @@ class PathRecalculator:
         if token == self.gas_token:
             return 1.0
         best, rate = 0.0, np.nan
+        kinds = self.engine.registry.kind
         for index in self._gas_pools.get(token, ()):
-            if not self.params.usable[index]:
+            priced = index < len(kinds) and kinds[index] in _PRICED_KINDS
+            if not priced or not self.params.usable[index]:
                 continue
             d = 0 if self.graph.pool_tokens[index][0] == self.gas_token else 1
             depth = float(self.params.m[index, d])
@@ -216,7 +297,9 @@ class PathRecalculator:
                     block=settled.block,
                     base_fee_per_gas=settled.base_fee_per_gas,
                     after_reorg=settled.after_reorg,
-                    pools=tuple(registry.pools[p].key_hex for p, _ in path),
+                    pools=tuple(
+                        registry.pools[self.pair_edges.pool_of(p)].key_hex for p, _ in path
+                    ),
                     zero_for_one=tuple(z for _, z in path),
                     tokens=tuple("0x" + t.hex() for t in self.graph.tokens(c)),
                     amount_in=amount_in,

@@ -1,11 +1,12 @@
 """Where opportunities go: a Python callback, a JSONL file, a NATS subject.
 
 A sink is called with each settled point's batch of opportunities, from the arena's own
-thread, and must never hold the arena up. `NatsSink` therefore only enqueues: a
-background thread with its own event loop owns the nats-py connection and publishes
-each opportunity as JSON on `arena.{chain}.opportunities`. The queue is bounded; when
-it is full the newest opportunities are dropped and counted. That works the same from
-the synchronous replay loop and from inside `arena run`'s asyncio loop.
+thread, and must never hold the arena up. `NatsSink` therefore only enqueues: a worker
+owns the nats-py connection and publishes each opportunity as JSON on
+`arena.{chain}.opportunities`. The queue is bounded; when it is full the newest
+opportunities are dropped and counted. Inside a service's event loop (`arena run`) the
+worker is a task on that loop (`astart`/`aclose`); a synchronous caller (the replay
+loop) gets a background thread with an event loop of its own (`start`/`close`).
 """
 
 from __future__ import annotations
@@ -146,11 +147,16 @@ def sink_metrics(registry: CollectorRegistry) -> SinkMetrics:
     return found
 
 
+_PUBLISHES_PER_YIELD: Final = 64  # a long queue never holds the shared loop for long
+
+
 @final
 class NatsSink:
-    """Publishes opportunities to NATS from a background thread; never blocks the caller.
+    """Publishes opportunities to NATS from a worker; never blocks the caller.
 
-    `start()` launches the thread (the first batch starts it too). While the connection
+    `await astart()` runs the worker as a task on the running loop, `await aclose()`
+    stops it and awaits it. Without a loop, `start()` launches a background thread with
+    its own loop (the first batch starts it too) and `close()` joins it. While the connection
     is down (nats-py reconnects with the capped, jittered `backoff`), opportunities wait
     in the bounded queue. `close()` publishes what is queued and flushes, within
     `timeout` seconds; whatever is left is counted as dropped. Counters: `published`,
@@ -191,6 +197,7 @@ class NatsSink:
         self._state_changed = threading.Condition()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._task: asyncio.Task[None] | None = None  # the worker on the caller's loop
         self._loop_ready = threading.Event()
         # Owned by the background loop:
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -215,9 +222,24 @@ class NatsSink:
         with self._state_changed:
             self._state_changed.notify_all()
 
-    def start(self) -> None:
+    @property
+    def started(self) -> bool:
+        return self._thread is not None or self._task is not None
+
+    async def astart(self) -> None:
+        """Start the worker as a task of the running loop (the service's)."""
         with self._lock:
-            if self._thread is not None:
+            if self.started:
+                return
+            self._set_state(ConnectionState.CONNECTING)
+            self._loop = asyncio.get_running_loop()
+            self._changed = asyncio.Event()
+            self._task = self._worker = asyncio.create_task(self._work(), name=self.name)
+
+    def start(self) -> None:
+        """Start the worker on a background thread with its own loop (no caller's loop)."""
+        with self._lock:
+            if self.started:
                 return
             self._set_state(ConnectionState.CONNECTING)
             self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
@@ -225,7 +247,7 @@ class NatsSink:
         self._loop_ready.wait()
 
     def __call__(self, opportunities: Sequence[Opportunity]) -> None:
-        if self._thread is None:
+        if not self.started:
             self.start()
         if self._state is ConnectionState.CLOSED:
             self._count_dropped(len(opportunities))
@@ -241,6 +263,11 @@ class NatsSink:
 
     def close(self, timeout: float = DEFAULT_CLOSE_TIMEOUT) -> None:
         """Publish what is queued, flush, disconnect: at most about `timeout` seconds."""
+        task = self._task
+        if task is not None and not task.done():
+            # Its loop is this thread's or gone: nothing can be awaited here.
+            log.warning("%s: closed without aclose(); the queue is dropped", self.name)
+            self._call_in_loop(self._cancel_worker)
         thread = self._thread
         if thread is not None and self._call_in_loop(self._begin_stop):
             thread.join(timeout)
@@ -252,8 +279,23 @@ class NatsSink:
         self._set_state(ConnectionState.CLOSED)
 
     async def aclose(self, timeout: float = DEFAULT_CLOSE_TIMEOUT) -> None:
-        """`close()` for a caller inside an event loop (runs it in a worker thread)."""
-        await asyncio.to_thread(self.close, timeout)
+        """`close()` for a caller inside an event loop: the worker task is stopped and
+        awaited (a thread worker is joined from a worker thread)."""
+        task = self._task
+        if task is None:
+            await asyncio.to_thread(self.close, timeout)
+            return
+        if not task.done():
+            self._begin_stop()
+            try:
+                await asyncio.wait_for(asyncio.shield(task), timeout)
+            except TimeoutError:
+                log.warning("%s: not flushed within %.1fs; giving up", self.name, timeout)
+                task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        self._loop = None
+        self._count_dropped(self._drain_queue())
+        self._set_state(ConnectionState.CLOSED)
 
     def __enter__(self) -> Self:
         self.start()
@@ -291,6 +333,9 @@ class NatsSink:
         self._worker = asyncio.current_task()
         self._loop = loop
         self._loop_ready.set()
+        await self._work()
+
+    async def _work(self) -> None:
         nc = NatsClient()
         try:
             await self._connect(nc)
@@ -327,12 +372,16 @@ class NatsSink:
             raise RuntimeError("sink loop not initialised")
         while True:
             changed.clear()
+            sent = 0
             while self._connected:
                 try:
                     payload = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 await self._publish(nc, payload)
+                sent += 1
+                if sent % _PUBLISHES_PER_YIELD == 0:
+                    await asyncio.sleep(0)  # let the loop's other tasks run
             if self._stopping and (self._queue.empty() or not self._connected):
                 return
             await changed.wait()

@@ -2,7 +2,8 @@
 
 V4 pools are priced with the same loop (fee in pips, tick spacing from the whitelist) but
 with V3's conventions: a positive amount_specified is exact input and results are the
-pool's deltas. V4's protocol fee, dynamic fees and hooks are out of scope here.
+pool's deltas (tests/chain/test_v4_quotes.py checks it against the real PoolManager).
+Which V4 pools this may price is `pathfinder.v4_eligibility`'s decision.
 """
 
 from __future__ import annotations

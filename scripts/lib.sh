@@ -37,3 +37,14 @@ ensure_promtool() {
   fi
   command -v promtool >/dev/null || die "promtool missing after installing prometheus"
 }
+
+ensure_systemd_analyze() {
+  if ! command -v systemd-analyze >/dev/null; then
+    step "installing Debian's systemd (systemd-analyze, for deploy/systemd)"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq systemd >/dev/null
+  fi
+  command -v systemd-analyze >/dev/null || die "systemd-analyze missing after installing systemd"
+}

@@ -74,6 +74,20 @@ def executor_settings(settings: ArenaSettings, command: str) -> ExecutorSettings
         coinbase_share_bps=section.coinbase_share_bps,
         wrapped_native=_hex(section.wrapped_native),
         receipt_timeout_s=section.receipt_timeout,
+        priority_share_bps=section.priority_share_bps,
+        max_fee_per_gas=section.max_fee_gwei * GWEI,
+        max_gas_cost=section.max_gas_cost,
+        max_coinbase_share_bps=section.max_coinbase_share_bps,
+        nats_url=section.nats_url,
+        lane_dir=None if section.lane_dir is None else str(section.lane_dir),
+        lane_bucket=section.lane_bucket,
+        lane_lease_s=section.lane_lease,
+        lane_fallback_local=section.lane_fallback_local,
+        kill_file=None if section.kill_file is None else str(section.kill_file),
+        kill_subject=section.kill_subject,
+        max_reverted=section.max_reverted,
+        max_gas_spent=section.max_gas_spent,
+        loss_window_blocks=section.loss_window_blocks,
     )
 
 
@@ -83,7 +97,7 @@ def open_executor_sink(
     """The executor `arena run` hands every batch of opportunities to."""
     wanted = executor_settings(settings, RUN)
     try:
-        executor = OpportunityExecutor.open(wanted)
+        executor = OpportunityExecutor.open(wanted, registry)
     except (ExecutorError, OSError) as exc:
         raise ExecutorStartError(str(exc)) from None
     return ExecutorThread(

@@ -171,3 +171,131 @@ class ExecutorSection:
         RUN,
         metavar="N",
     )
+    priority_share_bps: int = setting(
+        _DEFAULTS.priority_share_bps,
+        v.BASIS_POINTS,
+        "--priority-share-bps",
+        "share of the profit offered as priority fee (spread over the gas limit; at least "
+        "priority_fee_gwei)",
+        RUN,
+        EXECUTE,
+        metavar="BPS",
+    )
+    max_fee_gwei: int = setting(
+        _DEFAULTS.max_fee_per_gas // GWEI,
+        v.POSITIVE_INT,
+        "--max-fee-gwei",
+        "hard cap on the max fee per gas, in gwei: above it nothing is sent",
+        RUN,
+        EXECUTE,
+        metavar="G",
+    )
+    max_gas_cost: int = setting(
+        _DEFAULTS.max_gas_cost,
+        v.AMOUNT,
+        "--max-gas-cost",
+        "hard cap on one transaction's worst-case gas cost (gas limit × max fee), in wei",
+        RUN,
+        EXECUTE,
+        metavar="WEI",
+    )
+    max_coinbase_share_bps: int = setting(
+        _DEFAULTS.max_coinbase_share_bps,
+        v.BASIS_POINTS,
+        "--max-coinbase-share-bps",
+        "hard cap on the coinbase payment's share of the profit",
+        RUN,
+        EXECUTE,
+        metavar="BPS",
+    )
+    nats_url: str | None = setting(
+        None,
+        v.URL,
+        "--executor-nats",
+        "NATS (JetStream) holding the nonce lane several executors share, and the kill "
+        "subject (unset: a local lane, no kill subject)",
+        RUN,
+        EXECUTE,
+        metavar="URL",
+        env="ARENA_EXECUTOR_NATS_URL",
+    )
+    lane_dir: Path | None = setting(
+        None,
+        v.PATH,
+        "--lane-dir",
+        "directory of the local nonce lane files (unset: nonce-lanes beside the journal)",
+        RUN,
+        EXECUTE,
+        metavar="DIR",
+    )
+    lane_bucket: str = setting(
+        _DEFAULTS.lane_bucket,
+        v.TEXT,
+        "--lane-bucket",
+        "JetStream KV bucket of the shared nonce lanes",
+        RUN,
+        EXECUTE,
+        metavar="NAME",
+    )
+    lane_lease: float = setting(
+        _DEFAULTS.lane_lease_s,
+        v.SECONDS,
+        "--lane-lease",
+        "seconds a reserved nonce stays held without news from its sender; then it is reused",
+        RUN,
+        EXECUTE,
+        metavar="S",
+    )
+    lane_fallback_local: bool = setting(
+        _DEFAULTS.lane_fallback_local,
+        v.SWITCH,
+        "--lane-fallback-local",
+        "when NATS is unreachable, send from a local lane (unset: refuse to send)",
+        RUN,
+        EXECUTE,
+    )
+    kill_file: Path | None = setting(
+        None,
+        v.PATH,
+        "--kill-file",
+        "while this file exists nothing is sent (until a restart)",
+        RUN,
+        EXECUTE,
+        metavar="FILE",
+    )
+    kill_subject: str = setting(
+        _DEFAULTS.kill_subject,
+        v.TEXT,
+        "--kill-subject",
+        "a message on this NATS subject stops sending (until a restart); needs nats_url",
+        RUN,
+        EXECUTE,
+        metavar="SUBJECT",
+    )
+    max_reverted: int = setting(
+        _DEFAULTS.max_reverted,
+        v.NON_NEGATIVE_INT,
+        "--max-reverted",
+        "reverted transactions tolerated in the loss window; one more stops sending",
+        RUN,
+        EXECUTE,
+        metavar="N",
+    )
+    max_gas_spent: int = setting(
+        _DEFAULTS.max_gas_spent,
+        v.AMOUNT,
+        "--max-gas-spent",
+        "wei of gas tolerated in the loss window; more stops sending",
+        RUN,
+        EXECUTE,
+        metavar="WEI",
+    )
+    loss_window_blocks: int = setting(
+        _DEFAULTS.loss_window_blocks,
+        v.POSITIVE_INT,
+        "--loss-window-blocks",
+        "the loss limits' rolling window, in blocks",
+        RUN,
+        EXECUTE,
+        metavar="N",
+    )

@@ -81,3 +81,15 @@ def health_of(
         connection=connection,
         can_resync=can_resync,
     )
+
+
+def readiness_reasons(health: Health, max_block_age: float) -> list[str]:
+    """Why `/readyz` answers 503: `reasons()`, and a tip older than `max_block_age`
+    seconds (or none settled yet). Empty when ready."""
+    out = health.reasons()
+    age = health.last_block_age_seconds
+    if age is None:
+        out.append("stale tip: no block settled since the start")
+    elif age > max_block_age:
+        out.append(f"stale tip: last block settled {age:.1f}s ago (limit {max_block_age:g}s)")
+    return out

@@ -155,9 +155,12 @@ class PathfinderOutputs:
         more_sinks: Sequence[OpportunitySink] = (),
         *,
         nats_connected_within: float | None = None,
+        on_loop: bool = False,
     ) -> PathfinderOutputs:
         """Raises SinkError if the JSONL file cannot be opened. The NATS sink connects
-        in the background (never blocking a live arena; see `NatsSink`); with
+        in the background (never blocking a live arena; see `NatsSink`): on the service's
+        loop when `on_loop` (started by `astart()`, stopped by `aclose()`), else on a
+        thread of its own, started here; with
         `nats_connected_within` (an offline replay, which may finish in less time than a
         connection takes) it must be connected within that many seconds or SinkError is
         raised. `more_sinks` (the executor) come after those and are closed with them."""
@@ -168,7 +171,8 @@ class PathfinderOutputs:
             nats_sink = NatsSink(
                 settings.nats_url, settings.chain, registry=engine.metrics.registry
             )
-            nats_sink.start()
+            if not on_loop:
+                nats_sink.start()
             sinks.append(nats_sink)
             if nats_connected_within is not None and not nats_sink.wait_until(
                 lambda s: s.state is ConnectionState.CONNECTED, nats_connected_within
@@ -207,6 +211,19 @@ class PathfinderOutputs:
 
     def best_rows(self) -> list[dict[str, Any]]:
         return opportunity_rows(self.best(), token_symbols(self.recalculator.engine))
+
+    async def astart(self) -> None:
+        """Start the NATS sink's worker on the running loop (`open(on_loop=True)`)."""
+        for sink in self.sinks:
+            if isinstance(sink, NatsSink):
+                await sink.astart()
+
+    async def aclose(self) -> None:
+        """Publish what is queued and stop the loop's NATS worker (bounded by its close
+        timeout); `close()` still closes the other sinks."""
+        for sink in self.sinks:
+            if isinstance(sink, NatsSink):
+                await sink.aclose()
 
     def close(self) -> None:
         for sink in self.sinks:

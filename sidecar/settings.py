@@ -239,7 +239,8 @@ class MetricsSettings:
         None,
         v.PORT,
         "--metrics-port",
-        "serve Prometheus metrics on this port (0: any free port; unset: not served)",
+        "serve Prometheus metrics on this port, and `arena run`'s /healthz and /readyz (0: any "
+        "free port; unset: not served)",
         RUN,
         REPLAY,
         RELAY,
@@ -274,6 +275,15 @@ class RpcSettings:
         metavar="URL",
         env="ARENA_RPC_URL",
     )
+    state_view: bytes | None = setting(
+        None,
+        v.ADDRESS,
+        "--v4-state-view",
+        "a v4-periphery StateView contract to hydrate V4 pools through (unset: read the "
+        "PoolManager's storage with its own extsload)",
+        RUN,
+        metavar="ADDRESS",
+    )
 
 
 @final
@@ -290,6 +300,15 @@ class WhitelistFeedSettings:
         RUN,
         metavar="URL",
         env="ARENA_WHITELIST_NATS_URL",
+    )
+    snapshot_wait: float = setting(
+        10.0,
+        v.SECONDS,
+        "--whitelist-snapshot-wait",
+        "at start, how long to wait for the first whitelist.pools.{chain}.full after asking "
+        "for it (whitelist.snapshot.request.{chain}); without one the whitelist file is used",
+        RUN,
+        metavar="SECONDS",
     )
 
 
@@ -341,6 +360,31 @@ class RelaySettings:
         RELAY,
         metavar="N",
     )
+    batch_frames: int = setting(
+        1024,
+        v.POSITIVE_INT,
+        "--batch-frames",
+        "most frames in one JetStream message (a batch is also cut after each settled block)",
+        RELAY,
+        metavar="N",
+    )
+    batch_bytes: int = setting(
+        512 * 1024,
+        v.POSITIVE_INT,
+        "--batch-bytes",
+        "a JetStream message is cut once its frames reach this size (keep it below the NATS "
+        "server's max_payload, 1 MiB by default)",
+        RELAY,
+        metavar="BYTES",
+    )
+    linger: float = setting(
+        0.003,
+        v.SECONDS,
+        "--linger",
+        "a batch whose first frame waited this long is published without the rest",
+        RELAY,
+        metavar="SECONDS",
+    )
 
 
 @final
@@ -367,7 +411,7 @@ class JetStreamSettings:
         metavar="NAME",
     )
     fetch_batch: int = setting(
-        2048,
+        256,
         v.POSITIVE_INT,
         "--fetch-batch",
         "messages fetched (and acknowledged) at once",
@@ -448,6 +492,24 @@ class ServiceSettings:
         v.SECONDS,
         "--health-interval",
         "log a health line this often",
+        RUN,
+        metavar="SECONDS",
+    )
+    ready_block_age: float = setting(
+        60.0,
+        v.SECONDS,
+        "--ready-block-age",
+        "/readyz answers 503 when the last settled block is older than this (set it to a "
+        "few block times of the chain)",
+        RUN,
+        metavar="SECONDS",
+    )
+    loop_stall: float = setting(
+        120.0,
+        v.SECONDS,
+        "--loop-stall",
+        "/healthz answers 503 when the service's event loop has not ticked for this long "
+        "(a resync from the node holds the loop: allow for the longest one)",
         RUN,
         metavar="SECONDS",
     )

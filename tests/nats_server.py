@@ -3,6 +3,7 @@
 Started on 127.0.0.1 with a port the server picks itself (`-p -1`, no race for a free
 port); readiness and the port come from its log output, read under a timeout. `stop()`
 and `restart()` let a test take the server away and bring it back on the same port.
+`jetstream=True` adds `-js` with a store directory of its own (kept across restarts).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import re
 import shutil
 import sys
+import tempfile
 from collections import deque
 from pathlib import Path
 from types import TracebackType
@@ -37,14 +39,20 @@ class NatsServer:
         *,
         port: int = -1,
         extra_args: tuple[str, ...] = (),
+        jetstream: bool = False,
         jetstream_dir: Path | None = None,
     ) -> None:
         """`jetstream_dir`: enable JetStream, storing in that directory (it survives a
-        `restart()`, as a production server's store survives its restarts)."""
+        `restart()`, as a production server's store survives its restarts); `jetstream`:
+        the same in a temporary directory of its own."""
         self.port = port
         if jetstream_dir is not None:
             extra_args = ("-js", "-sd", str(jetstream_dir), *extra_args)
         self.extra_args = extra_args
+        self._store: tempfile.TemporaryDirectory[str] | None = None
+        if jetstream:
+            self._store = tempfile.TemporaryDirectory(prefix="nats-js-")
+            self.extra_args = (*extra_args, "-js", "-sd", self._store.name)
         self.output: deque[bytes] = deque(maxlen=200)
         self._process: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -124,3 +132,5 @@ class NatsServer:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
+        if self._store is not None:
+            self._store.cleanup()

@@ -12,11 +12,12 @@ blocks to the common ancestor and emits one envelope, as the producer does for
 `ChainReorged` / `ChainReverted`: `ReorgStart`, the old blocks newest first with their
 updates reversed (original indexes kept, no `V2Sync`), the new blocks, one epilogue final
 per affected pool read at the final tip, `ReorgComplete`. Affected pools are the
-producer's: every V2 pair with an event in a reverted block and every V3 pool with a
-reverted swap (`epilogue_scope="touched"` adds the new blocks' pools and reverted
-mints/burns). A reorg below the stored blocks cannot be reverted message by message: the
-follower then skips one `stream_seq` (the wire's "state may be lost") and continues at the
-new head, so a consumer resyncs.
+producer's: every V2 pair with an event in a reverted block and every V3/V4 pool with a
+reverted swap, a V4 pool's final read from its PoolManager's storage through `extsload`
+(`epilogue_scope="touched"` adds the new blocks' pools and reverted mints/burns). A reorg
+below the stored blocks cannot be reverted message by message: the follower then skips
+one `stream_seq` (the wire's "state may be lost") and continues at the new head, so a
+consumer resyncs.
 
 Every poll is built completely (all node reads done) before its first frame is sent;
 a poll that meets an inconsistent chain (it moved while being read) sends nothing and
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import threading
 from collections import deque
@@ -48,8 +50,8 @@ from exex_bridge.producers.follower_reports import (
     PollReport,
     ReorgReport,
 )
-from exex_bridge.producers.log_decoding import EventKind, decode_block_logs
-from exex_bridge.whitelist import Whitelist, WhitelistedPool
+from exex_bridge.producers.log_decoding import DecodedLog, EventKind, decode_block_logs
+from exex_bridge.whitelist import V4_MAINNET_POOL_MANAGER, Whitelist, WhitelistedPool
 
 __all__ = [
     "ChainFollower",
@@ -65,7 +67,15 @@ log = logging.getLogger(__name__)
 EpilogueScope = Literal["producer", "touched"]
 DEFAULT_KEEP_BLOCKS: Final = 64
 DEFAULT_MAX_BLOCKS_PER_POLL: Final = 128
-_FOLLOWED: Final = frozenset({m.Protocol.UNISWAP_V2, m.Protocol.UNISWAP_V3})
+_FOLLOWED: Final = frozenset(
+    {
+        m.Protocol.UNISWAP_V2,
+        m.Protocol.UNISWAP_V3,
+        m.Protocol.UNISWAP_V4,
+        m.Protocol.CURVE_STABLE,
+    }
+)
+_SLOT0_SWAPS: Final = frozenset({EventKind.V3_SWAP, EventKind.V4_SWAP})
 
 
 @dataclass(slots=True)
@@ -114,6 +124,7 @@ class ChainFollower:
         self._chain: deque[FollowedBlock] = deque(maxlen=keep_blocks)
         self._next_seq = 1
         self._tracked: set[bytes] = set()
+        self._v4_managers: dict[bytes, bytes] = {}  # V4 pool id -> its PoolManager
         self._pending: list[tuple[bool, list[bytes]]] = []
         self._lock = threading.Lock()
         pools = whitelist.pools if isinstance(whitelist, Whitelist) else tuple(whitelist)
@@ -129,7 +140,9 @@ class ChainFollower:
         keys = []
         for pool in pools:
             if pool.protocol in _FOLLOWED:
-                keys.append(pool.address)
+                keys.append(pool.key)
+                if pool.pool_manager is not None:
+                    self._v4_managers[pool.key] = pool.pool_manager
             else:
                 log.warning(
                     "not following %s: %s pools are not decoded here",
@@ -264,9 +277,28 @@ class ChainFollower:
         # Every pool event is kept, tracked or not: like the producer, which re-reads a
         # reverted block's receipts, a revert is filtered by the whitelist of its time.
         return [
-            FollowedBlock(h, tuple(decode_block_logs(rpc.block_logs(self.w3, h.hash))))
+            FollowedBlock(
+                h, self._with_curve_states(h, decode_block_logs(rpc.block_logs(self.w3, h.hash)))
+            )
             for h in headers
         ]
+
+    def _with_curve_states(self, h: Header, logs: list[DecodedLog]) -> tuple[DecodedLog, ...]:
+        """Curve swaps and liquidity events of tracked pools carry the pool's state at the
+        end of the block, read from storage as the producer reads it (kept for a revert
+        of the block: the arena restores its own pre-images there anyway)."""
+        pools = sorted(
+            {e.pool for e in logs if e.kind is EventKind.CURVE_STATE and e.pool in self._tracked}
+        )
+        if not pools:
+            return tuple(logs)
+        states = rpc.read_curve_states(self.w3, pools, h.hash)
+        return tuple(
+            dataclasses.replace(e, payload=states[e.pool])
+            if e.kind is EventKind.CURVE_STATE and e.pool in states
+            else e
+            for e in logs
+        )
 
     def _still_canonical(self, header: Header) -> bool:
         current = rpc.header(self.w3, header.number)
@@ -374,19 +406,31 @@ class ChainFollower:
     ) -> list[m.ReorgEpilogueUpdate]:
         v2: set[bytes] = set()
         v3: set[bytes] = set()
+        v4: set[bytes] = set()
+        by_protocol = {
+            m.Protocol.UNISWAP_V2: v2,
+            m.Protocol.UNISWAP_V3: v3,
+            m.Protocol.UNISWAP_V4: v4,
+        }
         touched = self.epilogue_scope == "touched"
+        curve = m.Protocol.CURVE_STABLE  # no final exists for Curve pools
         for block in old:
             for entry in block.logs:
-                if entry.kind in (EventKind.V2_SYNC, EventKind.V2_OTHER):
-                    v2.add(entry.pool)
-                elif entry.kind is EventKind.V3_SWAP or touched:
-                    v3.add(entry.pool)
+                if entry.protocol is curve:
+                    continue
+                v2_pair = entry.protocol is m.Protocol.UNISWAP_V2
+                if v2_pair or entry.kind in _SLOT0_SWAPS or touched:
+                    by_protocol[entry.protocol].add(entry.pool)
         if touched:
-            for entry in (e for block in new for e in block.logs):
-                (v3 if entry.protocol is m.Protocol.UNISWAP_V3 else v2).add(entry.pool)
+            for entry in (e for block in new for e in block.logs if e.protocol is not curve):
+                by_protocol[entry.protocol].add(entry.pool)
         v2 &= self._tracked
         v3 &= self._tracked
-        return rpc.read_finals(self.w3, sorted(v2), sorted(v3), tip_hash)
+        managers = self._v4_managers
+        v4_pools = [
+            (p, managers.get(p, V4_MAINNET_POOL_MANAGER)) for p in sorted(v4 & self._tracked)
+        ]
+        return rpc.read_finals(self.w3, sorted(v2), sorted(v3), tip_hash, v4_pools)
 
     def _deep_reorg(self, chain: list[FollowedBlock], head: int) -> _Poll | None:
         """Deeper than the stored blocks: skip one stream_seq and restart at the head."""

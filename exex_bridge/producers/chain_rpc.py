@@ -17,6 +17,7 @@ from web3.types import RPCEndpoint
 
 from exex_bridge import messages as m
 from exex_bridge.errors import BridgeError
+from exex_bridge.v4_storage import decode_slot0, extsload_call, liquidity_slot, slot0_slot
 
 _GET_RESERVES: Final = bytes.fromhex("0902f1ac")
 _SLOT0: Final = bytes.fromhex("3850c7bd")
@@ -117,12 +118,22 @@ def _call_batch(w3: Web3, calls: Sequence[tuple[bytes, bytes]], block_hash: str)
 
 
 def read_finals(
-    w3: Web3, v2_pools: Sequence[bytes], v3_pools: Sequence[bytes], block_hash: str
+    w3: Web3,
+    v2_pools: Sequence[bytes],
+    v3_pools: Sequence[bytes],
+    block_hash: str,
+    v4_pools: Sequence[tuple[bytes, bytes]] = (),
 ) -> list[m.ReorgEpilogueUpdate]:
-    """`V2ReservesFinal` for each V2 pair, then `Slot0Final` for each V3 pool, in order."""
+    """`V2ReservesFinal` for each V2 pair, then `Slot0Final` for each V3 pool, then for
+    each V4 pool ((pool id, PoolManager) pairs: its storage words through `extsload`)."""
     calls = [(p, _GET_RESERVES) for p in v2_pools]
     for pool in v3_pools:
         calls += [(pool, _SLOT0), (pool, _LIQUIDITY)]
+    for pool_id, manager in v4_pools:
+        calls += [
+            (manager, extsload_call(slot0_slot(pool_id))),
+            (manager, extsload_call(liquidity_slot(pool_id))),
+        ]
     results = iter(_call_batch(w3, calls, block_hash))
     finals: list[m.ReorgEpilogueUpdate] = []
     for pool in v2_pools:
@@ -144,4 +155,83 @@ def read_finals(
                 pool_id=m.PoolAddress(value=pool), protocol=m.Protocol.UNISWAP_V3, state=state
             )
         )
+    for pool_id, _ in v4_pools:
+        head = decode_slot0(_word(next(results), 0))
+        state = m.Slot0State(
+            sqrt_price_x96=head.sqrt_price_x96,
+            liquidity=_word(next(results), 0) & ((1 << 128) - 1),
+            tick=head.tick,
+        )
+        finals.append(
+            m.Slot0Final(
+                pool_id=m.V4PoolId(value=pool_id), protocol=m.Protocol.UNISWAP_V4, state=state
+            )
+        )
     return finals
+
+
+# Curve StableSwap-NG storage, as the producer reads it (`read_curve_stable_liquidity_state`):
+# slot 1 the coin count (stored balances' length), 2 + i stored balances, 17 + i admin
+# balances, 10..15 fee, offpeg multiplier, initial_A, future_A, initial_A_time, future_A_time.
+_CURVE_COUNT: Final = 1
+_CURVE_PARAMS: Final = (10, 11, 12, 13, 14, 15)
+_CURVE_MAX_COINS: Final = 8
+_U64: Final = (1 << 64) - 1
+_U128: Final = (1 << 128) - 1
+
+
+def _storage_batch(w3: Web3, reads: Sequence[tuple[bytes, int]], block_hash: str) -> list[int]:
+    provider = w3.provider
+    if not isinstance(provider, JSONBaseProvider):
+        raise FollowerRpcError("eth_getStorageAt", f"{type(provider).__name__} cannot batch")
+    block = {"blockHash": block_hash, "requireCanonical": True}
+    out: list[int] = []
+    for start in range(0, len(reads), _BATCH):
+        chunk = reads[start : start + _BATCH]
+        requests = [
+            (cast(RPCEndpoint, "eth_getStorageAt"), ["0x" + to.hex(), hex(slot), block])
+            for to, slot in chunk
+        ]
+        responses = provider.make_batch_request(requests)
+        if not isinstance(responses, list):
+            raise FollowerRpcError("eth_getStorageAt", responses.get("error", responses))
+        for (to, _), response in zip(chunk, responses, strict=True):
+            if "error" in response:
+                raise FollowerRpcError("eth_getStorageAt", f"0x{to.hex()}: {response['error']}")
+            out.append(int(str(response.get("result", "0x0")), 16))
+    return out
+
+
+def read_curve_states(
+    w3: Web3, pools: Sequence[bytes], block_hash: str
+) -> dict[bytes, m.CurveLiquidity]:
+    """Each Curve pool's `CurveLiquidity` at the end of the block: what the producer sends
+    for its swaps and liquidity events (values saturated to u128/u64 as it does)."""
+    heads = _storage_batch(
+        w3, [(p, s) for p in pools for s in (_CURVE_COUNT, *_CURVE_PARAMS)], block_hash
+    )
+    counts = [min(heads[7 * k], _CURVE_MAX_COINS) for k in range(len(pools))]
+    reads = [
+        (p, base + i)
+        for p, n in zip(pools, counts, strict=True)
+        for i in range(n)
+        for base in (2, 17)
+    ]
+    balances = iter(_storage_batch(w3, reads, block_hash))
+    out = {}
+    for k, (pool, n) in enumerate(zip(pools, counts, strict=True)):
+        effective = []
+        for _ in range(n):
+            stored, admin = min(next(balances), _U128), min(next(balances), _U128)
+            effective.append(max(0, stored - admin))
+        fee, offpeg, a0, a1, t0, t1 = (min(v, _U64) for v in heads[7 * k + 1 : 7 * k + 7])
+        out[pool] = m.CurveLiquidity(
+            effective_balances=tuple(effective),
+            fee=fee,
+            offpeg_fee_multiplier=offpeg,
+            initial_a=a0,
+            future_a=a1,
+            initial_a_time=t0,
+            future_a_time=t1,
+        )
+    return out

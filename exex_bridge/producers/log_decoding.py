@@ -1,4 +1,5 @@
-"""Decode a block's Uniswap V2/V3 logs (JSON-RPC form) into the producer's pool updates.
+"""Decode a block's Uniswap V2/V3/V4 and Curve StableSwap-NG logs (JSON-RPC form) into the
+producer's pool updates.
 
 Mirrors the upstream ExEx (`Sgas17/reth-exex-liquidity` at 2ea87a6, `src/events.rs`
 `decode_log` and `src/main.rs` `create_pool_update`):
@@ -11,6 +12,17 @@ Mirrors the upstream ExEx (`Sgas17/reth-exex-liquidity` at 2ea87a6, `src/events.
   `V3Liquidity(+amount)` with `UpdateType.MINT`, `Burn` `V3Liquidity(-amount)` with
   `UpdateType.BURN` — a zero-amount burn (the position manager's fee "poke" in `collect`)
   is sent too, as a zero delta;
+- V4 `Swap` and `ModifyLiquidity` (the PoolManager's) are keyed by the pool id in
+  `topics[1]`, whichever contract emitted them, and filtered by tracked pool id; `Swap`
+  becomes `V4Swap`, `ModifyLiquidity` `V4Liquidity(liquidityDelta)` with `UpdateType.MINT`
+  when the delta is positive and `UpdateType.BURN` otherwise (zero included), the delta
+  saturated to ±(2**127 - 1) as the producer does;
+- Curve StableSwap-NG `TokenExchange` (update type Swap) and `AddLiquidity`,
+  `RemoveLiquidity`, `RemoveLiquidityOne`, `RemoveLiquidityImbalance` (update type Mint)
+  become `CurveLiquidity`, the pool's state read from storage at the end of the block:
+  the log alone carries no payload (`EventKind.CURVE_STATE`), the follower reads it
+  (`chain_rpc.read_curve_states`). `RampA` becomes `CurveRampA` and `ApplyNewFee`
+  `CurveFeeUpdate` (update type Swap), from the log's values;
 - `tx_index` is the transaction's index in the block and `log_index` the log's index in
   its own receipt (the producer enumerates `receipt.logs()`), not the block-wide
   `logIndex` of JSON-RPC. That is why whole-block logs are needed to rebuild it.
@@ -39,10 +51,22 @@ V2_BURN: Final = _topic("Burn(address,uint256,uint256,address)")
 V3_SWAP: Final = _topic("Swap(address,address,int256,int256,uint160,uint128,int24)")
 V3_MINT: Final = _topic("Mint(address,address,int24,int24,uint128,uint256,uint256)")
 V3_BURN: Final = _topic("Burn(address,int24,int24,uint128,uint256,uint256)")
+V4_SWAP: Final = _topic("Swap(bytes32,address,int128,int128,uint160,uint128,int24,uint24)")
+V4_MODIFY_LIQUIDITY: Final = _topic("ModifyLiquidity(bytes32,address,int24,int24,int256,bytes32)")
+CURVE_EXCHANGE: Final = _topic("TokenExchange(address,int128,uint256,int128,uint256)")
+CURVE_ADD: Final = _topic("AddLiquidity(address,uint256[],uint256[],uint256,uint256)")
+CURVE_REMOVE: Final = _topic("RemoveLiquidity(address,uint256[],uint256[],uint256)")
+CURVE_REMOVE_ONE: Final = _topic("RemoveLiquidityOne(address,int128,uint256,uint256,uint256)")
+CURVE_REMOVE_IMBALANCE: Final = _topic(
+    "RemoveLiquidityImbalance(address,uint256[],uint256[],uint256,uint256)"
+)
+CURVE_RAMP_A: Final = _topic("RampA(uint256,uint256,uint256,uint256)")
+CURVE_NEW_FEE: Final = _topic("ApplyNewFee(uint256,uint256)")
 
 _U112: Final = (1 << 112) - 1
 _U128: Final = (1 << 128) - 1
 _U160: Final = (1 << 160) - 1
+_I128_MAX: Final = (1 << 127) - 1
 
 
 class EventKind(Enum):
@@ -51,10 +75,21 @@ class EventKind(Enum):
     V3_SWAP = "v3_swap"
     V3_MINT = "v3_mint"
     V3_BURN = "v3_burn"
+    V4_SWAP = "v4_swap"
+    V4_MODIFY = "v4_modify_liquidity"
+    CURVE_STATE = "curve_state"  # a Curve event answered with the pool's end-of-block state
+    CURVE_RAMP_A = "curve_ramp_a"
+    CURVE_NEW_FEE = "curve_new_fee"
 
 
-# topic0 -> (kind, topics expected, data words expected)
-_SHAPES: Final[dict[bytes, tuple[EventKind, int, int]]] = {
+_CURVE_KINDS: Final = frozenset(
+    {EventKind.CURVE_STATE, EventKind.CURVE_RAMP_A, EventKind.CURVE_NEW_FEE}
+)
+_U64: Final = (1 << 64) - 1
+
+
+# topic0 -> (kind, topics expected, data words expected; None: dynamic arrays, any length)
+_SHAPES: Final[dict[bytes, tuple[EventKind, int, int | None]]] = {
     V2_SYNC: (EventKind.V2_SYNC, 1, 2),
     V2_SWAP: (EventKind.V2_OTHER, 3, 4),
     V2_MINT: (EventKind.V2_OTHER, 2, 2),
@@ -62,13 +97,26 @@ _SHAPES: Final[dict[bytes, tuple[EventKind, int, int]]] = {
     V3_SWAP: (EventKind.V3_SWAP, 3, 5),
     V3_MINT: (EventKind.V3_MINT, 4, 4),
     V3_BURN: (EventKind.V3_BURN, 4, 3),
+    V4_SWAP: (EventKind.V4_SWAP, 3, 6),
+    V4_MODIFY_LIQUIDITY: (EventKind.V4_MODIFY, 3, 4),
+    CURVE_EXCHANGE: (EventKind.CURVE_STATE, 2, 4),
+    CURVE_ADD: (EventKind.CURVE_STATE, 2, None),
+    CURVE_REMOVE: (EventKind.CURVE_STATE, 2, None),
+    CURVE_REMOVE_ONE: (EventKind.CURVE_STATE, 2, 4),
+    CURVE_REMOVE_IMBALANCE: (EventKind.CURVE_STATE, 2, None),
+    CURVE_RAMP_A: (EventKind.CURVE_RAMP_A, 1, 4),
+    CURVE_NEW_FEE: (EventKind.CURVE_NEW_FEE, 1, 2),
 }
+_V4_KINDS: Final = frozenset({EventKind.V4_SWAP, EventKind.V4_MODIFY})
+_V2_KINDS: Final = frozenset({EventKind.V2_SYNC, EventKind.V2_OTHER})
+_CURVE_SWAP_TOPICS: Final = frozenset({CURVE_EXCHANGE})
 POOL_TOPICS: Final = tuple(_SHAPES)
 
 
 @dataclass(frozen=True, slots=True)
 class DecodedLog:
-    """One pool event of a block. `payload` is None for V2 Swap/Mint/Burn."""
+    """One pool event of a block. `pool` is the pool's key (a V4 pool's id); `payload` is
+    None for V2 Swap/Mint/Burn."""
 
     pool: bytes
     kind: EventKind
@@ -79,8 +127,11 @@ class DecodedLog:
 
     @property
     def protocol(self) -> m.Protocol:
-        v2 = self.kind in (EventKind.V2_SYNC, EventKind.V2_OTHER)
-        return m.Protocol.UNISWAP_V2 if v2 else m.Protocol.UNISWAP_V3
+        if self.kind in _CURVE_KINDS:
+            return m.Protocol.CURVE_STABLE
+        if self.kind in _V2_KINDS:
+            return m.Protocol.UNISWAP_V2
+        return m.Protocol.UNISWAP_V4 if self.kind in _V4_KINDS else m.Protocol.UNISWAP_V3
 
     def message(
         self, block_number: int, block_timestamp: int, *, is_revert: bool
@@ -88,8 +139,9 @@ class DecodedLog:
         """The producer's PoolUpdateMessage, or None where it sends nothing."""
         if self.payload is None or (is_revert and self.kind is EventKind.V2_SYNC):
             return None
+        v4 = self.kind in _V4_KINDS
         return m.PoolUpdateMessage(
-            pool_id=m.PoolAddress(value=self.pool),
+            pool_id=m.V4PoolId(value=self.pool) if v4 else m.PoolAddress(value=self.pool),
             protocol=self.protocol,
             update_type=self.update_type,
             block_number=block_number,
@@ -124,12 +176,30 @@ def _signed(word: int, bits: int) -> int | None:
     return value if -limit <= value < limit else None
 
 
+def _curve_payload(
+    kind: EventKind, topics: Sequence[bytes], words: Sequence[int]
+) -> tuple[m.UpdateType, m.PoolUpdatePayload | None]:
+    """As the producer: values saturate to u64 (`saturating_to::<u64>`)."""
+    if kind is EventKind.CURVE_STATE:
+        swap = topics[0] in _CURVE_SWAP_TOPICS
+        return (m.UpdateType.SWAP if swap else m.UpdateType.MINT), None
+    w = [min(x, _U64) for x in words]
+    if kind is EventKind.CURVE_RAMP_A:
+        ramp = m.CurveRampA(initial_a=w[0], future_a=w[1], initial_a_time=w[2], future_a_time=w[3])
+        return m.UpdateType.SWAP, ramp
+    return m.UpdateType.SWAP, m.CurveFeeUpdate(fee=w[0], offpeg_fee_multiplier=w[1])
+
+
 def _payload(
     kind: EventKind, topics: Sequence[bytes], words: Sequence[int]
 ) -> tuple[m.UpdateType, m.PoolUpdatePayload | None] | None:
     """The update of one log whose shape already matched; None if a value is out of range."""
+    if kind in _CURVE_KINDS:
+        return _curve_payload(kind, topics, words)
     if kind is EventKind.V2_OTHER:
         return m.UpdateType.SWAP, None
+    if kind in _V4_KINDS:
+        return _v4_payload(kind, words)
     if kind is EventKind.V2_SYNC:
         if words[0] > _U112 or words[1] > _U112:
             return None
@@ -150,6 +220,23 @@ def _payload(
     return m.UpdateType.BURN, m.V3Liquidity(
         tick_lower=lower, tick_upper=upper, liquidity_delta=-amount
     )
+
+
+def _v4_payload(
+    kind: EventKind, words: Sequence[int]
+) -> tuple[m.UpdateType, m.PoolUpdatePayload] | None:
+    if kind is EventKind.V4_SWAP:
+        tick = _signed(words[4], 24)
+        if tick is None or words[2] > _U160 or words[3] > _U128:
+            return None
+        return m.UpdateType.SWAP, m.V4Swap(sqrt_price_x96=words[2], liquidity=words[3], tick=tick)
+    lower, upper = _signed(words[0], 24), _signed(words[1], 24)
+    delta = _signed(words[2], 256)
+    if lower is None or upper is None or delta is None:
+        return None
+    delta = max(-_I128_MAX, min(_I128_MAX, delta))
+    update_type = m.UpdateType.MINT if delta > 0 else m.UpdateType.BURN
+    return update_type, m.V4Liquidity(tick_lower=lower, tick_upper=upper, liquidity_delta=delta)
 
 
 def decode_block_logs(
@@ -181,9 +268,6 @@ def decode_log(
     log: Mapping[str, Any], tx_index: int, log_index: int, tracked: frozenset[bytes] | None = None
 ) -> DecodedLog | None:
     """One log, if it is a known pool event (of a tracked pool) with the expected shape."""
-    pool = _hex_bytes(log["address"])
-    if tracked is not None and pool not in tracked:
-        return None
     topics = [_hex_bytes(t) for t in log["topics"]]
     if not topics:
         return None
@@ -191,8 +275,15 @@ def decode_log(
     if shape is None:
         return None
     kind, n_topics, n_words = shape
+    if len(topics) != n_topics:
+        return None
+    pool = topics[1] if kind in _V4_KINDS else _hex_bytes(log["address"])
+    if tracked is not None and pool not in tracked:
+        return None
     data = _hex_bytes(log["data"])
-    if len(topics) != n_topics or len(data) != 32 * n_words:
+    if len(data) % 32:
+        return None
+    if n_words is not None and len(data) != 32 * n_words:
         return None
     decoded = _payload(kind, topics, _words(data))
     if decoded is None:

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import argparse
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar, final
-from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 
 from arena.errors import ArenaError
 from sidecar.errors import DirectoryError
+from sidecar.probe_server import Probes, ProbeServer
 from sidecar.setting_values import Kind, SettingValueError
 
 log = logging.getLogger(__name__)
@@ -55,24 +54,25 @@ class MetricsServerError(ArenaError):
 @final
 @dataclass(slots=True)
 class MetricsServer:
-    """The prometheus_client HTTP server on its daemon thread."""
+    """`/metrics` (and the probes when given `probes`) on the service's HTTP port."""
 
-    httpd: WSGIServer
-    thread: threading.Thread
+    server: ProbeServer
     url: str
 
     @classmethod
-    def start(cls, registry: CollectorRegistry, addr: str, port: int) -> MetricsServer:
+    def start(
+        cls, registry: CollectorRegistry, addr: str, port: int, probes: Probes | None = None
+    ) -> MetricsServer:
         try:
-            httpd, thread = start_http_server(port, addr=addr, registry=registry)
+            server = ProbeServer(registry, addr, port, probes)
         except OSError as exc:
             raise MetricsServerError(addr, port, exc.strerror or str(exc)) from exc
         host = f"[{addr}]" if ":" in addr else addr
-        url = f"http://{host}:{httpd.server_port}/metrics"
+        url = f"http://{host}:{server.port}/metrics"
         log.info("serving metrics at %s", url)
-        return cls(httpd, thread, url)
+        if probes is not None:
+            log.info("probes at http://%s:%d/healthz and /readyz", host, server.port)
+        return cls(server, url)
 
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join()
+        self.server.stop()

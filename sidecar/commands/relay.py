@@ -44,6 +44,9 @@ def relay_options(settings: ArenaSettings) -> RelayOptions:
             duplicate_window=relay.duplicate_window,
         ),
         max_buffered=relay.buffer_frames,
+        batch_frames=relay.batch_frames,
+        batch_bytes=relay.batch_bytes,
+        linger=relay.linger,
     )
 
 

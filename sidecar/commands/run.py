@@ -44,8 +44,10 @@ from sidecar.commands.run_source import (
 from sidecar.config_file import add_setting_flags
 from sidecar.errors import ConfigError
 from sidecar.execution import open_executor_sink
-from sidecar.health import NO_RESYNC_REMEDY, Health, health_of
+from sidecar.health import NO_RESYNC_REMEDY, Health, health_of, readiness_reasons
+from sidecar.loop_heartbeat import LoopHeartbeat
 from sidecar.pathfinder_outputs import PathfinderOutputs
+from sidecar.service_metrics import ServiceMetrics
 from sidecar.settings import RUN, ArenaSettings, EngineSettings
 from sidecar.socket_owners import expected_owners
 
@@ -70,7 +72,9 @@ class LiveRunner:
 
     `run()` stops on SIGINT/SIGTERM, or when the `stop` event it is given is set (then
     no signal handler is installed). The runner subscribes to the pipeline's settled
-    points: each one dates the last block and counts towards `[state] every`.
+    points: each one dates the last block and counts towards `[state] every`. It is the
+    `Probes` of the HTTP server: `/healthz` from the loop's heartbeat, `/readyz` from
+    `readiness_reasons` (asked from the server's thread: it only reads).
     """
 
     def __init__(
@@ -78,11 +82,13 @@ class LiveRunner:
         pipeline: Pipeline,
         settings: ArenaSettings,
         feed: WhitelistFeed | None = None,
+        outputs: PathfinderOutputs | None = None,
         source: FrameSource | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.settings = settings
         self.feed = feed
+        self.outputs = outputs  # its NATS worker runs on the loop of `run()`
         socket = settings.socket
         self.source: FrameSource = source or SocketSource(
             socket.path,
@@ -96,7 +102,17 @@ class LiveRunner:
         self.last_block_at: float | None = None
         self.settled_since_write = 0
         self.hinted = False  # the no-resync remedy was logged
+        self.metrics = ServiceMetrics(pipeline.metrics.registry)
+        self.heartbeat = LoopHeartbeat(settings.service.loop_stall)
         pipeline.subscribe_settled(self._on_settled)
+
+    def liveness_reasons(self) -> list[str]:
+        return self.heartbeat.liveness_reasons()
+
+    def readiness_reasons(self) -> list[str]:
+        reasons = readiness_reasons(self.health(), self.settings.service.ready_block_age)
+        self.metrics.ready.set(int(not reasons))
+        return reasons
 
     def health(self) -> Health:
         return health_of(
@@ -115,17 +131,23 @@ class LiveRunner:
             signals = (signal.SIGINT, signal.SIGTERM)
         for sig in signals:
             loop.add_signal_handler(sig, stop.set)
-        if self.feed is not None:
-            try:
-                await self.feed.start()
-            except (OSError, TimeoutError, nats.errors.Error) as exc:
-                for sig in signals:
-                    loop.remove_signal_handler(sig)
-                raise WhitelistError("feed", f"cannot subscribe: {exc!r}") from exc
-        consumer = asyncio.create_task(self._consume())
-        ticker = asyncio.create_task(self._tick())
-        stopper = asyncio.create_task(stop.wait())
         try:
+            await self._start_clients()
+        except BaseException:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+            await self._close_clients()
+            raise
+        # Every task below is this method's: cancelled and awaited however it ends.
+        tasks = [
+            asyncio.create_task(self.heartbeat.run(self._on_beat)),
+            asyncio.create_task(self._tick()),
+            stopper := asyncio.create_task(stop.wait()),
+        ]
+        try:
+            if self.feed is not None:
+                await self._wait_for_snapshot(self.feed, stopper)
+            tasks.append(consumer := asyncio.create_task(self._consume()))
             await asyncio.wait({consumer, stopper}, return_when=asyncio.FIRST_COMPLETED)
             if not consumer.done():
                 await self._stop(consumer)
@@ -134,12 +156,59 @@ class LiveRunner:
         finally:
             for sig in signals:
                 loop.remove_signal_handler(sig)
-            for task in (consumer, ticker, stopper):
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(consumer, ticker, stopper, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
             await self.source.close()
-            if self.feed is not None:
-                await self.feed.close()
+            await self._close_clients()
+
+    async def _start_clients(self) -> None:
+        """The NATS clients, on this loop: the opportunities sink and the whitelist feed."""
+        if self.outputs is not None:
+            await self.outputs.astart()
+        if self.feed is not None:
+            try:
+                await self.feed.start()
+            except (OSError, TimeoutError, nats.errors.Error) as exc:
+                raise WhitelistError("feed", f"cannot subscribe: {exc!r}") from exc
+
+    async def _close_clients(self) -> None:
+        if self.feed is not None:
+            await self.feed.close()
+        if self.outputs is not None:
+            await self.outputs.aclose()  # publishes what is queued (bounded by a timeout)
+
+    async def _wait_for_snapshot(self, feed: WhitelistFeed, stopper: asyncio.Task[bool]) -> None:
+        """The first `.full` document (asked for by `feed.start()`), for at most
+        `[whitelist_feed] snapshot_wait` seconds or until a stop; said once either way."""
+        wait = self.settings.whitelist_feed.snapshot_wait
+        waiter = asyncio.create_task(feed.wait_for_snapshot(wait))
+        try:
+            await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            await asyncio.gather(waiter, return_exceptions=True)
+        received = not waiter.cancelled() and waiter.result()
+        if stopper.done():
+            return
+        outcome = "received" if received else "timed_out"
+        self.metrics.whitelist_snapshots.labels(outcome=outcome).inc()
+        if received:
+            log.info("whitelist snapshot received on whitelist.pools.%s.full", feed.chain)
+        else:
+            log.warning(
+                "no whitelist snapshot on whitelist.pools.%s.full within %gs of asking on "
+                "whitelist.snapshot.request.%s: starting with the whitelist file (%d pools)",
+                feed.chain,
+                wait,
+                feed.chain,
+                len(self.pipeline.engine.registry.lookup),
+            )
+
+    def _on_beat(self) -> None:
+        if isinstance(self.source, SocketSource):  # a JetStream source has no socket
+            self.metrics.observe_socket(self.source.stats, self.source.backoff_attempts)
+        self.readiness_reasons()  # keeps arena_service_ready current between probes
 
     async def _stop(self, consumer: asyncio.Task[None]) -> None:
         """Let the open block or envelope complete within the grace period, then stop."""
@@ -246,21 +315,21 @@ def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
     with open_pipeline(pipeline_config(settings)) as pipeline:
         if pipeline.resumed is not None:
             print(f"arena run: resumed at block {pipeline.resumed.block}", file=sys.stderr)
-        server = None
-        metrics = settings.metrics
-        if metrics.port is not None:
-            server = MetricsServer.start(pipeline.metrics.registry, metrics.addr, metrics.port)
         feed = None
         if settings.whitelist_feed.nats_url is not None:
             feed = WhitelistFeed(settings.whitelist_feed.nats_url, settings.pathfinder.chain)
             pipeline.subscribe_block_start(boundary_hook(pipeline.engine, pipeline.assembler, feed))
         if settings.rpc.url is not None:  # after the whitelist: added pools are hydrated at once
-            pipeline.subscribe_block_start(RpcSync(pipeline.engine, settings.rpc.url).before_block)
+            view = settings.rpc.state_view
+            rpc_sync = RpcSync(
+                pipeline.engine,
+                settings.rpc.url,
+                v4_state_view=None if view is None else "0x" + view.hex(),
+            )
+            pipeline.subscribe_block_start(rpc_sync.before_block)
         try:
             outputs = _open_outputs(pipeline, settings)
         except (SinkError, ConfigError) as exc:
-            if server is not None:
-                server.stop()
             print(f"arena run: {exc}", file=sys.stderr)
             return 2
         pipeline.subscribe_settled(outputs.on_settled)  # before the runner's state writer
@@ -268,15 +337,23 @@ def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
             source = jetstream_source(args, settings, pipeline)
         except ConfigError as exc:
             outputs.close()
-            if server is not None:
-                server.stop()
             print(f"arena run: {exc}", file=sys.stderr)
             return 2
-        live = LiveRunner(pipeline, settings, feed, source)
+        live = LiveRunner(pipeline, settings, feed, outputs, source)
+        server = None
+        metrics = settings.metrics
+        if metrics.port is not None:
+            try:
+                server = MetricsServer.start(
+                    pipeline.metrics.registry, metrics.addr, metrics.port, probes=live
+                )
+            except BaseException:
+                outputs.close()
+                raise
         try:
             asyncio.run(live.run())
         finally:
-            outputs.close()  # publishes what is queued (bounded by a timeout)
+            outputs.close()  # the file and executor sinks; NATS closed on the loop
             if server is not None:
                 server.stop()
         written = _write_final_state(pipeline, settings)
@@ -307,7 +384,7 @@ def _open_outputs(pipeline: Pipeline, settings: ArenaSettings) -> PathfinderOutp
     executor = open_executor_sink(settings, registry) if settings.executor.enabled else None
     more = [] if executor is None else [executor]
     try:
-        return PathfinderOutputs.open(pipeline.engine, settings.pathfinder, more)
+        return PathfinderOutputs.open(pipeline.engine, settings.pathfinder, more, on_loop=True)
     except BaseException:
         if executor is not None:
             executor.close()

@@ -70,6 +70,7 @@ def jetstream_source(
         return None
     chain = settings.pathfinder.chain
     start: int | None = getattr(args, "from_seq", None)
+    skip: int | None = None
     resumed = pipeline.resumed
     if resumed is not None:
         if resumed.source_seq is None:
@@ -79,7 +80,9 @@ def jetstream_source(
                 f"the checkpoint of block {resumed.block} was not taken from a JetStream "
                 "stream: where to continue in it is unknown",
             )
-        start = resumed.source_seq + 1
+        # Old checkpoints (one frame per message) name the whole message applied.
+        skip = resumed.source_frames
+        start = resumed.source_seq if skip is not None else resumed.source_seq + 1
         # The next frame must continue the producer's sequence: a gap is seen at once.
         pipeline.assembler.last_seq = resumed.stream_seq
     source = JetStreamSource(
@@ -87,11 +90,12 @@ def jetstream_source(
         chain,
         settings.jetstream.durable or default_durable(chain),
         start_seq=start,
+        skip_frames=skip or 0,
         stop_seq=getattr(args, "to_seq", None),
         batch=settings.jetstream.fetch_batch,
         on_restart=lambda seq: pipeline.on_producer_restart(
             f"the relay marks a producer restart at stream sequence {seq}"
         ),
     )
-    pipeline.source_position = lambda: source.position
+    pipeline.source_position = source.checkpoint_position
     return source

@@ -10,10 +10,12 @@ from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
 from arena.metrics import ArenaMetrics
+from executor.metrics import ExecutionMetrics
 from executor.worker import ExecutorMetrics
 from exex_bridge.relay_metrics import RelayMetrics
 from pathfinder.metrics import PathMetrics
 from pathfinder.sinks import SinkMetrics
+from sidecar.service_metrics import ServiceMetrics
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 _ROW = re.compile(r"^\| `(?P<name>arena_[a-z0-9_]+)` \| (?P<type>\w+) \|(?P<labels>[^|]*)\|")
@@ -50,6 +52,8 @@ class AllMetrics(NamedTuple):
     sinks: SinkMetrics
     executor: ExecutorMetrics
     relay: RelayMetrics  # `arena relay`'s own registry in the service; here on the same one
+    service: ServiceMetrics
+    execution: ExecutionMetrics
 
     @classmethod
     def fresh(cls) -> AllMetrics:
@@ -61,6 +65,8 @@ class AllMetrics(NamedTuple):
             SinkMetrics(registry),
             ExecutorMetrics(registry),
             RelayMetrics(registry),
+            ServiceMetrics(registry),
+            ExecutionMetrics(registry),
         )
 
 

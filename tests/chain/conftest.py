@@ -14,6 +14,9 @@ import pytest
 from web3 import Web3
 
 from devchain import AnvilNode, Deployment, deploy, rpc_call
+from devchain.v4_world import DEFAULT_V4_POOLS, HOOKED_V4_POOLS, V4Deployment, deploy_v4
+
+ALL_V4_POOLS = DEFAULT_V4_POOLS + HOOKED_V4_POOLS
 
 
 @dataclass
@@ -43,3 +46,27 @@ def clean_devchain(devchain: DevChain) -> DevChain:
         raise RuntimeError("evm_revert to the deployment snapshot failed")
     devchain.snapshot_id = str(rpc_call(devchain.w3, "evm_snapshot", []))
     return devchain
+
+
+@dataclass
+class V4DevChain:
+    chain: DevChain
+    v4: V4Deployment
+
+    @property
+    def w3(self) -> Web3:
+        return self.chain.w3
+
+    @property
+    def deployment(self) -> Deployment:
+        return self.chain.deployment
+
+
+@pytest.fixture
+def clean_v4_devchain(clean_devchain: DevChain) -> V4DevChain:
+    """The clean chain plus the real PoolManager, StateView, V4 test routers and the V4
+    pools (hookless ones, then the hooked and the dynamic-fee one); the next
+    `clean_devchain` rewinds them away."""
+    return V4DevChain(
+        clean_devchain, deploy_v4(clean_devchain.w3, clean_devchain.deployment, ALL_V4_POOLS)
+    )

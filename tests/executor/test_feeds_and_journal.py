@@ -82,6 +82,16 @@ def test_routes_take_kinds_from_the_whitelist() -> None:
     assert [h.zero_for_one for h in hops] == [True, False, True]
     with pytest.raises(RouteError):
         kinds.kind(POOLS[7])
+    assert kinds.routable(found)
+    curve = WhitelistedPool(
+        key=bytes.fromhex(POOLS[5][2:]),
+        address=bytes.fromhex(POOLS[5][2:]),
+        protocol=Protocol.CURVE_STABLE,
+        token0=token,
+        token1=token,
+    )
+    through_curve = msgspec.structs.replace(found, pools=(POOLS[0], POOLS[5], POOLS[1]))
+    assert not HopKinds([*pools, curve]).routable(through_curve)
 
 
 async def test_a_nats_feed_with_no_server_fails_within_its_connect_timeout() -> None:

@@ -78,3 +78,26 @@ def test_caps_match_the_start_token_in_any_case() -> None:
     )
     assert settings.cap_for(token.lower()) == 5 and settings.cap_for(token.upper()) == 5
     assert settings.cap_for("0x" + "00" * 20) is None
+
+
+@given(st.lists(opportunities(), max_size=12), st.sets(st.sampled_from(POOLS)))
+def test_a_cycle_the_contract_cannot_swap_never_takes_pools_from_one_it_can(
+    found: list[Opportunity], unswappable: set[str]
+) -> None:
+    """Pools in `unswappable` stand for Curve pools: quoted by the pathfinder, not traded
+    by the executor contract."""
+
+    def routable(o: Opportunity) -> bool:
+        return not set(o.pools) & unswappable
+
+    choices = select_non_conflicting(
+        found, min_net_profit=0, cap_for=lambda _: None, routable=routable
+    )
+    swappable = [o for o in found if routable(o)]
+    alone = select_non_conflicting(swappable, min_net_profit=0, cap_for=lambda _: None)
+    assert [c.opportunity for c in choices if c.chosen] == [
+        c.opportunity for c in alone if c.chosen
+    ]
+    for c in choices:
+        if not routable(c.opportunity):
+            assert c.refusal == "a hop the executor contract cannot swap"

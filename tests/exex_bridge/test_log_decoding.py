@@ -1,4 +1,5 @@
-"""Decoding Uniswap logs into the producer's updates: values, kinds, receipt-local indexes."""
+"""Decoding Uniswap and Curve logs into the producer's updates: values, kinds, receipt-local
+indexes."""
 
 from __future__ import annotations
 
@@ -11,6 +12,13 @@ from hypothesis import strategies as st
 
 from exex_bridge import messages as m
 from exex_bridge.producers.log_decoding import (
+    CURVE_ADD,
+    CURVE_EXCHANGE,
+    CURVE_NEW_FEE,
+    CURVE_RAMP_A,
+    CURVE_REMOVE,
+    CURVE_REMOVE_IMBALANCE,
+    CURVE_REMOVE_ONE,
     V2_MINT,
     V2_SYNC,
     V3_BURN,
@@ -132,3 +140,59 @@ def test_log_index_is_the_position_in_its_receipt(shape: list[list[bool]], seed:
     random.Random(seed).shuffle(logs)
     decoded = decode_block_logs(logs, frozenset({POOL}))
     assert [(d.tx_index, d.log_index) for d in decoded] == expected
+
+
+def test_curve_events_decode_as_the_producer_sends_them() -> None:
+    buyer = _address(7)
+    exchange = decode_log(
+        _log(
+            POOL,
+            [CURVE_EXCHANGE, buyer],
+            encode(["int128", "uint256", "int128", "uint256"], [0, 10, 1, 9]),
+        ),
+        3,
+        1,
+    )
+    assert exchange is not None
+    assert (exchange.kind, exchange.protocol) == (EventKind.CURVE_STATE, m.Protocol.CURVE_STABLE)
+    assert exchange.update_type is m.UpdateType.SWAP
+    assert exchange.payload is None  # the state is read from storage by the follower
+    assert exchange.message(1, 2, is_revert=False) is None
+    for topic, data in (
+        (
+            CURVE_ADD,
+            encode(["uint256[]", "uint256[]", "uint256", "uint256"], [[1, 2], [0, 0], 3, 4]),
+        ),
+        (CURVE_REMOVE, encode(["uint256[]", "uint256[]", "uint256"], [[1, 2, 3], [0, 0, 0], 4])),
+        (CURVE_REMOVE_ONE, encode(["int128", "uint256", "uint256", "uint256"], [1, 5, 6, 7])),
+        (
+            CURVE_REMOVE_IMBALANCE,
+            encode(["uint256[]", "uint256[]", "uint256", "uint256"], [[1, 2], [0, 0], 3, 4]),
+        ),
+    ):
+        liquidity = decode_log(_log(POOL, [topic, buyer], data), 0, 0)
+        assert liquidity is not None and liquidity.kind is EventKind.CURVE_STATE
+        assert liquidity.update_type is m.UpdateType.MINT
+    ramp = decode_log(
+        _log(POOL, [CURVE_RAMP_A], encode(["uint256"] * 4, [20_000, 2**70, 1_700_000_000, 5])),
+        0,
+        0,
+    )
+    assert ramp is not None
+    assert ramp.payload == m.CurveRampA(
+        initial_a=20_000, future_a=2**64 - 1, initial_a_time=1_700_000_000, future_a_time=5
+    )  # saturated to u64 as the producer does
+    fee = decode_log(
+        _log(POOL, [CURVE_NEW_FEE], encode(["uint256"] * 2, [4_000_000, 2 * 10**10])), 0, 0
+    )
+    assert fee is not None
+    assert fee.payload == m.CurveFeeUpdate(fee=4_000_000, offpeg_fee_multiplier=2 * 10**10)
+    message = fee.message(9, 10, is_revert=False)
+    assert message is not None and message.protocol is m.Protocol.CURVE_STABLE
+    # wrong shapes: a missing indexed topic, data not in words, a short fixed layout
+    assert (
+        decode_log(_log(POOL, [CURVE_EXCHANGE], encode(["uint256"] * 4, [0, 1, 1, 1])), 0, 0)
+        is None
+    )
+    assert decode_log(_log(POOL, [CURVE_ADD, buyer], b"\x00" * 33), 0, 0) is None
+    assert decode_log(_log(POOL, [CURVE_NEW_FEE], encode(["uint256"], [1])), 0, 0) is None

@@ -11,9 +11,11 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from arena.metrics import ArenaMetrics
+from executor.metrics import ExecutionMetrics
 from exex_bridge.relay_metrics import RelayMetrics
 from pathfinder.metrics import PathMetrics
 from pathfinder.sinks import SinkMetrics
+from sidecar.service_metrics import ServiceMetrics
 
 GRAFANA = Path(__file__).resolve().parents[2] / "grafana"
 _NAME = re.compile(r"\b(arena_[a-z0-9_]+)")
@@ -25,6 +27,8 @@ def _exposed_families() -> set[str]:
     ArenaMetrics(registry)
     PathMetrics(registry)
     SinkMetrics(registry)
+    ServiceMetrics(registry)
+    ExecutionMetrics(registry)
     return {family.name for family in registry.collect()}
 
 
@@ -75,7 +79,7 @@ def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
 def test_alert_rules_are_valid() -> None:
     result = _promtool("check", "rules", "alerts.yml")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 7 rules found" in result.stdout
+    assert "SUCCESS: 10 rules found" in result.stdout
 
 
 def test_alert_rules_fire_as_specified() -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import msgspec
@@ -271,3 +272,35 @@ async def test_nats_sink_close_without_server_returns_within_timeout(
     assert_state(sink, ConnectionState.CLOSED)
     assert sink.dropped == 4
     assert sink.published == 0
+
+
+async def test_on_the_callers_loop_a_lost_server_never_stalls_it(nats_server: NatsServer) -> None:
+    """The worker is a task of this loop (no thread): while the server is gone, batches
+    are queued up to the bound and the rest dropped and counted, each call returning at
+    once; the server back, the queue goes out; `aclose()` awaits the task."""
+    registry = CollectorRegistry()
+    sink = NatsSink(
+        nats_server.url, queue_size=8, backoff=Backoff(initial=0.05, maximum=0.2), registry=registry
+    )
+    threads = threading.active_count()
+    await sink.astart()
+    assert threading.active_count() == threads
+
+    async def until(predicate: Callable[[NatsSink], bool]) -> None:
+        async with asyncio.timeout(WAIT):
+            while not predicate(sink):
+                await asyncio.sleep(0.01)
+
+    await until(lambda s: s.state is ConnectionState.CONNECTED)
+    await nats_server.stop()
+    await until(lambda s: s.state is ConnectionState.DISCONNECTED)
+    for block in range(100):
+        sink(sample(10, block))  # never awaits: the loop's other tasks are not held up
+    assert sink.dropped == 1000 - 8
+    assert registry.get_sample_value("arena_path_sink_dropped_total", {"sink": sink.name}) == 992
+    await nats_server.start()
+    await until(lambda s: s.published == 8)
+    await sink.aclose()
+    assert sink.state is ConnectionState.CLOSED
+    sink(sample(1))
+    assert sink.dropped == 993

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from exex_bridge.frame_relay import FrameRelay, RelayOptions
 from exex_bridge.relay_metrics import RelayMetrics
-from exex_bridge.relay_stream import MessageId, Retention, frames_subject, stream_name
+from exex_bridge.relay_stream import BatchId, MessageId, Retention, frames_subject, stream_name
 from exex_bridge.socket_source import SocketSource
 
 _BEGIN = 1  # a sequenced tag
@@ -25,6 +25,24 @@ _PING = 4  # an unsequenced one
 def test_a_message_id_reads_back_as_itself(epoch: int, seq: int, extra: int) -> None:
     msg_id = MessageId(epoch, seq, extra)
     assert MessageId.parse(str(msg_id)) == msg_id
+
+
+@given(
+    st.integers(min_value=0, max_value=2**32),
+    st.tuples(st.integers(min_value=0, max_value=2**64 - 1), st.integers(0, 2**16)),
+    st.tuples(st.integers(min_value=0, max_value=2**64 - 1), st.integers(0, 2**16)),
+)
+def test_a_batch_id_reads_back_as_itself(
+    epoch: int, first: tuple[int, int], last: tuple[int, int]
+) -> None:
+    batch = BatchId(MessageId(epoch, *first), MessageId(epoch, *last))
+    assert BatchId.parse(str(batch)) == batch
+
+
+@given(st.integers(0, 2**32), st.integers(0, 2**64 - 1), st.integers(0, 2**16))
+def test_a_single_frame_id_reads_as_a_batch_of_that_frame(epoch: int, seq: int, n: int) -> None:
+    position = MessageId(epoch, seq, n)
+    assert BatchId.parse(str(position)) == BatchId(position, position)
 
 
 @given(st.text(max_size=12))
@@ -61,9 +79,10 @@ def test_the_epoch_rises_exactly_at_each_decrease_that_is_no_repeat(
         if last is not None and seq <= last:
             expected_epoch += 1
         assert identified.restart == (last is not None and seq <= last)
-        assert identified.msg_id == f"{expected_epoch}:{seq}"
-        assert identified.msg_id not in ids  # distinct frames never share an id
-        ids.add(identified.msg_id)
+        position = str(relay.position)
+        assert position == f"{expected_epoch}:{seq}"
+        assert position not in ids  # distinct frames never share a position
+        ids.add(position)
         last = seq
     assert (
         relay.metrics.registry.get_sample_value("arena_relay_producer_restarts_total")
@@ -72,16 +91,17 @@ def test_the_epoch_rises_exactly_at_each_decrease_that_is_no_repeat(
 
 
 @given(st.lists(st.integers(min_value=1, max_value=5), min_size=1, max_size=30))
-def test_a_byte_identical_repeat_keeps_its_id_and_never_starts_an_epoch(
+def test_a_byte_identical_repeat_is_skipped_and_never_starts_an_epoch(
     repeats: list[int],
 ) -> None:
     relay = _relay()
     for seq, n in enumerate(repeats, start=1):
-        first = relay._identify(_frame(_BEGIN, seq))
+        relay._identify(_frame(_BEGIN, seq))
+        first = relay.position
         for _ in range(n):
             again = relay._identify(_frame(_BEGIN, seq))
             assert again.repeat and not again.restart
-            assert again.msg_id == first.msg_id
-        ping = relay._identify(_frame(_PING, 0))
-        assert ping.msg_id == f"0:{seq}.1"
+            assert relay.position == first  # a repeat does not move the position
+        relay._identify(_frame(_PING, 0))
+        assert str(relay.position) == f"0:{seq}.1"
     assert relay.epoch == 0
