@@ -111,6 +111,7 @@ class FramePublisher:
         self._carry_restart = False
         self._interrupted = False
         self._drop_logged = False
+        self._dropping = False
         self._inbox = ""
         self._sub: Subscription | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -162,7 +163,10 @@ class FramePublisher:
         self._unflushed_received += frames
         while self._healthy and self._pending_frames >= self.window:
             await self._wait_progress()
-        if not self._healthy and self._pending_frames + frames > self.max_buffered:
+        if not self._healthy and (
+            self._dropping or self._pending_frames + frames > self.max_buffered
+        ):
+            self._dropping = True  # until the outage ends: the stream keeps one gap
             self._drop(msg_id, frames, restart)
             return False
         batch = _Batch(msg_id, body, frames, restart or self._carry_restart)
@@ -339,6 +343,7 @@ class FramePublisher:
                 continue
             self._healthy = True
             self._drop_logged = False
+            self._dropping = False
             log.info(
                 "publishing to %s resumed (%d frames unconfirmed)",
                 self.stream,

@@ -245,6 +245,10 @@ class FrameRelay:
         """Give the held frames `drain_timeout` to be confirmed, then stop publishing."""
         publisher = self.publisher
         if publisher is not None:
+            if self._batch:  # the frames gathered so far go too
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.options.drain_timeout):
+                        await self._cut(publisher)
             if publisher.buffered and not await publisher.drain(self.options.drain_timeout):
                 log.warning("%d frames not confirmed before the relay stopped", publisher.buffered)
             await publisher.close()

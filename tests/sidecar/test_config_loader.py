@@ -173,6 +173,7 @@ def test_environment_variables_are_only_the_credential_carrying_urls() -> None:
         "ARENA_JETSTREAM_URL": "[jetstream] url",
         "ARENA_NATS_URL": "[pathfinder] nats_url",
         "ARENA_EXECUTOR_RPC_URL": "[executor] rpc_url",
+        "ARENA_EXECUTOR_NATS_URL": "[executor] nats_url",
     }
 
 
