@@ -31,6 +31,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import nats
+from nats.aio.client import Client as NatsClient
 
 from arena.pipeline import Pipeline, PipelineConfig, open_pipeline
 from benchmarks.common import Row, compare_baseline, print_report, save_baseline
@@ -39,7 +40,7 @@ from exex_bridge.codec import encode_message
 from exex_bridge.framing import frame
 from exex_bridge.jetstream_source import JetStreamSource
 from exex_bridge.producers.broadcast import FrameBroadcastServer, StreamSequencer
-from exex_bridge.relay_stream import stream_name
+from exex_bridge.relay_stream import MSG_ID_HEADER, BatchId, frames_subject, stream_name
 
 BUDGET_FRAMES_PER_S = 50_000
 UPDATES_PER_BLOCK = 38
@@ -151,26 +152,36 @@ async def relay_process(sock: Path, url: str, chain: str) -> AsyncIterator[None]
         await proc.wait()
 
 
-async def stored(url: str, chain: str) -> int:
-    nc = await nats.connect(url)
+async def stored(nc: NatsClient, chain: str) -> int:
+    """The stream_seq of the last frame stored (every benchmark frame is sequenced)."""
     try:
-        info = await nc.jetstream().stream_info(stream_name(chain))
-        return info.state.messages
+        msg = await nc.jetstream().get_last_msg(stream_name(chain), frames_subject(chain))
     except nats.js.errors.NotFoundError:
         return 0
+    found = BatchId.parse((msg.headers or {}).get(MSG_ID_HEADER, ""))
+    return 0 if found is None else found.last.seq
+
+
+async def until_stored(url: str, chain: str, count: int) -> int:
+    """Wait until the `count`-th frame is stored; the number of messages then."""
+    nc = await nats.connect(url)
+    try:
+        while await stored(nc, chain) < count:
+            await asyncio.sleep(0.01)
+        return (await nc.jetstream().stream_info(stream_name(chain))).state.messages
     finally:
         await nc.close()
 
 
-async def until_stored(url: str, chain: str, count: int) -> None:
-    while await stored(url, chain) < count:
-        await asyncio.sleep(0.01)
-
-
 async def consume(url: str, chain: str, count: int, feed: Callable[[bytes], object]) -> None:
-    source = JetStreamSource(url, chain, "bench", stop_seq=count)
-    async for payload in source.frames():
-        feed(payload)
+    """Feed the first `count` frames of the stream."""
+    source = JetStreamSource(url, chain, "bench")
+    async with contextlib.aclosing(source.frames()) as frames:
+        async for payload in frames:
+            feed(payload)
+            count -= 1
+            if not count:
+                return
 
 
 def rate(frames: int, seconds: float) -> str:
@@ -193,8 +204,9 @@ async def measure(
             await producer.wait_for_clients(1)
             started = time.perf_counter()
             await producer.publish_many(framed)
-            await until_stored(url, "alone", n)
+            messages = await until_stored(url, "alone", n)
             figures["relay"] = n / (time.perf_counter() - started)
+            print(f"{n:,} frames in {messages:,} messages ({n / messages:.1f} frames each)")
         # 2. the consumer alone on the full stream, without and with the apply
         started = time.perf_counter()
         await consume(url, "alone", n, lambda _: None)

@@ -70,7 +70,6 @@ async def test_sigkill_at_five_points_and_resume_loses_nothing(tmp_path: Path) -
         "0",
     ]
     rng = random.Random(2026)
-    targets = sorted(rng.sample(range(1_000, len(frames) - 1_000), KILLS))
     logs: list[str] = []
     async with asyncio.timeout(DEADLINE):
         async with (
@@ -90,19 +89,22 @@ async def test_sigkill_at_five_points_and_resume_loses_nothing(tmp_path: Path) -
             ).start()
             relay_url = await relay.metrics_url()
             await producer.wait_for_clients(1)
-            publishing = asyncio.create_task(producer.publish_many(frame(f) for f in frames))
+            await producer.publish_many(frame(f) for f in frames)
+            relayed = await scrape_until(relay_url, "arena_relay_frames_acked_total", len(frames))
             nc = await nats.connect(server.url)
             try:
+                # Kill points among the stream's messages (each a batch of frames): the
+                # arena is killed wherever it stands inside its fetched messages.
+                messages = (await nc.jetstream().stream_info(stream_name(CHAIN))).state.messages
+                assert messages < len(frames) // 4  # the frames travel in batches
+                margin = messages // 50
+                targets = sorted(rng.sample(range(margin, messages - margin), KILLS))
                 for target in targets:
                     arena = await ArenaProcess(*arena_args, "--jetstream", server.url).start()
                     await arena.wait_for("consuming EXEX_KILLTEST as arena-killtest")
                     await _until_delivered(nc.jetstream(), target)
                     assert await arena.stop(signal.SIGKILL) == -signal.SIGKILL
                     logs.append(arena.log)
-                await publishing
-                relayed = await scrape_until(
-                    relay_url, "arena_relay_frames_acked_total", len(frames)
-                )
                 final = await ArenaProcess(
                     *arena_args, "--jetstream", server.url, "--state-out", out
                 ).start()

@@ -14,7 +14,7 @@ from tests.arena.replay_scenario import whitelist_document
 from tests.nats_server import NatsServer
 from tests.relay.long_stream import long_stream
 from tests.relay.processes import ArenaProcess, straight_replay
-from tests.relay.relay_world import running_relay, until
+from tests.relay.relay_world import read_stream, running_relay, until
 
 REORG_COMPLETE = 8
 
@@ -22,7 +22,6 @@ REORG_COMPLETE = 8
 async def test_two_windows_chain_up_to_a_straight_replay(tmp_path: Path) -> None:
     stream = long_stream(4_000)
     frames = stream.frames
-    cut = next(i for i, f in enumerate(frames) if f[0] == REORG_COMPLETE) + 1  # its seq
     whitelist, initial = tmp_path / "whitelist.json", tmp_path / "initial.json"
     whitelist.write_text(json.dumps(whitelist_document()))
     initial.write_text(json.dumps(stream.initial_state))
@@ -37,6 +36,13 @@ async def test_two_windows_chain_up_to_a_straight_replay(tmp_path: Path) -> None
         await producer.wait_for_clients(1)
         await producer.publish_many(frame(f) for f in frames)
         await until(lambda: relay.value("arena_relay_frames_acked_total") == len(frames))
+        # The windows are of messages: the first ends with the one that holds the first
+        # ReorgComplete (a settled point ends its message).
+        contents = await read_stream(server.url, "window")
+        assert contents.payloads == frames
+        at = next(i for i, f in enumerate(frames) if f[0] == REORG_COMPLETE)
+        cut, cut_seq = at + 1, contents.sequences[at]
+        assert contents.sequences[cut] == cut_seq + 1
         common = (
             "run",
             "--jetstream",
@@ -49,8 +55,12 @@ async def test_two_windows_chain_up_to_a_straight_replay(tmp_path: Path) -> None
             "0",
         )
         windows = [
-            (first, initial, ("--from-seq", "1", "--to-seq", str(cut))),
-            (second, first, ("--from-seq", str(cut + 1), "--to-seq", str(len(frames)))),
+            (first, initial, ("--from-seq", "1", "--to-seq", str(cut_seq))),
+            (
+                second,
+                first,
+                ("--from-seq", str(cut_seq + 1), "--to-seq", str(contents.sequences[-1])),
+            ),
         ]
         for out, seed, window in windows:
             run = await ArenaProcess(
