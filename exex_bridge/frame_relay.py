@@ -126,7 +126,6 @@ class FrameRelay:
         self.last_seq: int | None = None
         self._extra = 0
         self._in_envelope = False  # between a ReorgStart and its ReorgComplete
-        self._before_restart = MessageId(0, 0)  # the last frame of the previous session
         # the last RECENT_WINDOW sequenced frames, by stream_seq modulo the window
         self._recent: list[tuple[int, bytes] | None] = [None] * RECENT_WINDOW
         # the batch being gathered: its payloads, bytes, first frame's position and time
@@ -183,18 +182,21 @@ class FrameRelay:
         try:
             async with contextlib.aclosing(self.source.frames()) as frames:
                 async for payload in frames:
+                    before = self.epoch, self.last_seq, self._extra  # the previous frame
                     frame = self._identify(payload)
                     if frame.repeat:
                         publisher.skip_repeat()
                         continue
-                    if frame.restart and batch:
-                        await self._cut(publisher, self._before_restart)
+                    size = len(payload) + 4
+                    if batch and (frame.restart or self._batch_bytes + size > max_bytes):
+                        epoch, seq, extra = before
+                        await self._cut(publisher, MessageId(epoch, seq or 0, extra))
                     if not batch:
                         self._batch_first = self.position
                         self._batch_restart = frame.restart
                         self._batch_started = time.monotonic()
                     batch.append(payload)
-                    self._batch_bytes += len(payload) + 4
+                    self._batch_bytes += size
                     if frame.settles or len(batch) >= max_frames or self._batch_bytes >= max_bytes:
                         self._batch_settles = frame.settles
                         await self._cut(publisher)
@@ -269,7 +271,6 @@ class FrameRelay:
         if last is not None and seq <= last:
             if self._recent[seq % RECENT_WINDOW] == (seq, payload):
                 return _Identified(repeat=True)
-            self._before_restart = self.position
             self.epoch += 1
             self._in_envelope = False
             self.metrics.producer_restarts.inc()

@@ -3,7 +3,8 @@ any number of arenas consume and replay (`arena run --jetstream`).
 
 On SIGINT/SIGTERM the socket is closed, the frames still held get a few seconds to be
 confirmed by JetStream, and the command exits 0. Errors at start (no NATS, no JetStream,
-a refused socket, a first connection that times out) are one line and exit 2.
+a refused socket, a first connection that times out, `--batch-bytes` above the server's
+`max_payload`) are one line and exit 2.
 """
 
 from __future__ import annotations
@@ -65,6 +66,14 @@ async def run_relay(
         signals = (signal.SIGINT, signal.SIGTERM)
     hook: list[FramePublisher] = []
     nc = await connect_nats(url, options.connect_timeout, hook)
+    if options.batch_bytes > nc.max_payload:
+        await nc.close()
+        raise ConfigError(
+            "--batch-bytes",
+            None,
+            f"{options.batch_bytes} is above the NATS server's max_payload ({nc.max_payload} "
+            "bytes): it would refuse the messages",
+        )
     socket = settings.socket
     source = SocketSource(
         socket.path,

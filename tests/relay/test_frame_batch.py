@@ -167,7 +167,7 @@ def test_batches_carry_every_frame_once_in_order_cut_where_promised(
     for (_, body, frames, restart, _), batch_id in zip(recorder.batches, ids, strict=True):
         parts = split_batch(body)
         assert frames == len(parts) <= batch_frames
-        assert len(body) - 4 - len(parts[-1]) < batch_bytes  # only its last frame passes
+        assert len(body) <= batch_bytes or len(parts) == 1  # a bigger frame travels alone
         assert batch_id is not None and batch_id.first.epoch == batch_id.last.epoch
         if restart:  # the frame that restarted the producer begins its batch
             assert batch_id.first.seq == _TAG_SEQ.unpack_from(parts[0])[1]

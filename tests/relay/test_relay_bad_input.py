@@ -76,6 +76,20 @@ async def test_relay_on_a_server_without_jetstream_says_so(tmp_path: Path) -> No
     _refused(done, "relay", "EXEX_ETHEREUM", "JetStream")
 
 
+async def test_relay_refuses_batches_the_server_would_refuse(tmp_path: Path) -> None:
+    async with NatsServer(jetstream_dir=tmp_path / "js") as server:
+        done = _arena(
+            "relay",
+            "--socket",
+            tmp_path / "s.sock",
+            "--nats",
+            server.url,
+            "--batch-bytes",
+            str(4 * 1024 * 1024),
+        )
+    _refused(done, "relay", "--batch-bytes", "max_payload (1048576 bytes)")
+
+
 def test_relay_refuses_a_chain_that_cannot_be_a_subject(tmp_path: Path) -> None:
     done = _arena(
         "relay",
