@@ -33,6 +33,9 @@ KIND_OF_UPDATE: Final[dict[type, int]] = {
     m.CurveLiquidity: PoolKind.CURVE_STABLE,
     m.CurveRampA: PoolKind.CURVE_STABLE,
     m.CurveFeeUpdate: PoolKind.CURVE_STABLE,
+    m.BalancerSwap: PoolKind.BALANCER_WEIGHTED,
+    m.BalancerLiquidity: PoolKind.BALANCER_WEIGHTED,
+    m.BalancerFeeUpdate: PoolKind.BALANCER_WEIGHTED,
 }
 
 UpdateKey = tuple[m.Protocol, type]

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 from prometheus_client import Counter
 
+from arena.balancer_updates import BALANCER_UPDATES
 from arena.block_events import (
     BlockEvents,
     UpdateCounters,
@@ -29,8 +30,9 @@ from arena.block_events import (
 )
 from arena.block_staging import UndoSteps, invert_liquidity, stage_records
 from arena.coin_pools import CoinPoolState, CoinPoolStore
+from arena.coin_staging import stage_coin_states
 from arena.columnar_block import NO_HOT_RECORDS, HotRecords, split_block
-from arena.curve_updates import CURVE_UPDATES, UNHYDRATED, stage_curve_states
+from arena.curve_updates import CURVE_UPDATES
 from arena.metrics import ArenaMetrics
 from arena.pool_keys import PoolKeyIndex
 from arena.pool_status import PoolStatus, StaleLabel, StaleReason, StatusChanges, StatusHistory
@@ -284,9 +286,7 @@ class ArenaEngine:
         statuses = StatusChanges(self.status)
         undo: UndoSteps = []
         try:
-            coin_work, whole, coin_refused, unhydrated = stage_curve_states(found, self.coins)
-            if unhydrated:
-                found.skipped[UNHYDRATED] = found.skipped.get(UNHYDRATED, 0) + unhydrated
+            coin_work, whole, coin_refused = stage_coin_states(found, self.coins)
             counts = self._counters.resolve(found, undo)
             journal = TickJournal(self.ticks)
             undo.append(journal.undo)
@@ -382,7 +382,9 @@ class ArenaEngine:
         lost = {
             i
             for i, p in zip(found.indices, found.payloads, strict=True)
-            if p.__class__ in CURVE_UPDATES and i in self.coins and i not in restored
+            if (p.__class__ in CURVE_UPDATES or p.__class__ in BALANCER_UPDATES)
+            and i in self.coins
+            and i not in restored
         }
         if lost:
             statuses.mark_stale(

@@ -42,6 +42,9 @@ class StaleReason(StrEnum):
     NOT_HYDRATABLE = "not_hydratable"
     COIN_COUNT_MISMATCH = "coin_count_mismatch"  # a multi-coin update for another coin count
     COIN_STATE_NOT_IN_CHECKPOINT = "coin_state_not_in_checkpoint"
+    BALANCER_UPDATE_REFUSED = "balancer_update_refused"  # unknown token, balance below 0
+    # a first-generation weighted pool's join/exit: protocol fees left the balances unseen
+    BALANCER_JOIN_EXIT_PROTOCOL_FEES = "balancer_join_exit_protocol_fees"
 
 
 # A stale mark's metric label: one of the engine's reasons, or the range check an update

@@ -25,6 +25,7 @@ class PoolKind(IntEnum):
     V3 = 2
     V4 = 3
     CURVE_STABLE = 4  # multi-coin: state in arena.coin_pools, not in the 52-byte record
+    BALANCER_WEIGHTED = 5  # multi-coin, as CURVE_STABLE
 
 
 KIND_OF_PROTOCOL: Final[dict[Protocol, PoolKind]] = {
@@ -32,9 +33,12 @@ KIND_OF_PROTOCOL: Final[dict[Protocol, PoolKind]] = {
     Protocol.UNISWAP_V3: PoolKind.V3,
     Protocol.UNISWAP_V4: PoolKind.V4,
     Protocol.CURVE_STABLE: PoolKind.CURVE_STABLE,
+    Protocol.BALANCER_V2_WEIGHTED: PoolKind.BALANCER_WEIGHTED,
 }
 # kinds whose state lives in arena.coin_pools.CoinPoolStore
-COIN_POOL_KINDS: Final[frozenset[PoolKind]] = frozenset({PoolKind.CURVE_STABLE})
+COIN_POOL_KINDS: Final[frozenset[PoolKind]] = frozenset(
+    {PoolKind.CURVE_STABLE, PoolKind.BALANCER_WEIGHTED}
+)
 _UNMODELLED: Final = PoolKind.UNMODELLED
 
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from typing import final
+from typing import Final, final
 
 import msgspec
 import numpy as np
 from web3 import Web3
 
+from arena.balancer_hydration import set_balancer_states
 from arena.curve_hydration import read_curve_pools
 from arena.engine import ArenaEngine, PoolStatus
 from arena.hydration import PoolKind as RpcPoolKind
@@ -30,6 +31,16 @@ from exex_bridge.whitelist import V4_MAINNET_POOL_MANAGER
 log = logging.getLogger(__name__)
 
 _RPC_KIND: dict[PoolKind, RpcPoolKind] = {PoolKind.V2: "v2", PoolKind.V3: "v3"}
+_HYDRATED_KINDS: Final = [
+    int(k)
+    for k in (
+        PoolKind.V2,
+        PoolKind.V3,
+        PoolKind.V4,
+        PoolKind.CURVE_STABLE,
+        PoolKind.BALANCER_WEIGHTED,
+    )
+]
 
 
 @final
@@ -54,6 +65,7 @@ def hydrate_indices(
     wanted: list[tuple[int, str, RpcPoolKind]] = []
     v4: list[tuple[int, V4Pool]] = []
     curve: list[int] = []
+    balancer: list[int] = []
     skipped = 0
     for index in indices:
         arena_kind = engine.registry.kind_of(index)
@@ -63,6 +75,8 @@ def hydrate_indices(
             skipped += 1
         elif arena_kind is PoolKind.CURVE_STABLE:
             curve.append(index)
+        elif arena_kind is PoolKind.BALANCER_WEIGHTED:
+            balancer.append(index)
         elif arena_kind is PoolKind.V4 and pool.tick_spacing is not None:
             manager = pool.pool_manager or V4_MAINNET_POOL_MANAGER
             v4.append(
@@ -87,13 +101,15 @@ def hydrate_indices(
             index, v4_snap.sqrt_price_x96, v4_snap.liquidity, v4_snap.tick, v4_snap.ticks
         )
     skipped += _hydrate_curve(engine, w3, curve, block)
+    skipped += len(balancer) - set_balancer_states(engine, w3, balancer, block)
     seconds = time.perf_counter() - started
-    pools = len(wanted) + len(v4) + len(curve)
+    pools = len(wanted) + len(v4) + len(curve) + len(balancer)
     log.info(
-        "hydrated %d pools (%d V4, %d Curve) at block %d in %.2fs",
+        "hydrated %d pools (%d V4, %d Curve, %d Balancer) at block %d in %.2fs",
         pools,
         len(v4),
         len(curve),
+        len(balancer),
         block,
         seconds,
     )
@@ -148,12 +164,7 @@ def pools_to_hydrate(engine: ArenaEngine) -> list[int]:
     wanted = (
         engine.registry.active
         & ((status == PoolStatus.UNKNOWN) | (status == PoolStatus.STALE))
-        & (
-            (kinds == PoolKind.V2)
-            | (kinds == PoolKind.V3)
-            | (kinds == PoolKind.V4)
-            | (kinds == PoolKind.CURVE_STABLE)
-        )
+        & np.isin(kinds, _HYDRATED_KINDS)
     )
     coins = engine.coins
     return [int(i) for i in np.flatnonzero(wanted) if coins.exclusion(int(i)) is None]

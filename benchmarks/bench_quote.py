@@ -20,6 +20,11 @@ only: the degenbot side covers V2 and V3).
 Curve StableSwap-NG: a real 2-coin and 3-coin plain pool (`devchain.curve_pool`) hydrated
 over RPC; ours is `curve_stableswap.get_dy` and `ExactQuoter.hop_out` over the arena's
 store (no degenbot column: its exactness is proven against the pool in the tests).
+
+Balancer V2 weighted: the real Vault with pools of both generations
+(`devchain.balancer_world`), hydrated over RPC; ours is `WeightedPoolMath.amount_out` and
+`ExactQuoter.hop_out` over the arena's store, and every case's outputs must also equal the
+Vault's own `BalancerQueries.querySwap` (no degenbot column).
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ from typing import Any
 import msgspec
 from web3 import Web3
 
+from arena.balancer_hydration import BalancerPoolSnapshot, hydrate_balancer_pools
+from arena.coin_pools import WeightedParams
 from arena.curve_hydration import read_curve_pools
 from arena.engine import ArenaEngine
 from arena.hydration import V2PoolSnapshot, V3PoolSnapshot, hydrate_pools
@@ -48,6 +55,7 @@ from benchmarks.common import compare_baseline, machine_line, save_baseline
 from benchmarks.quote_timing import REPEATS, per_call_us
 from devchain import AnvilNode, Deployment, TxRequest, deploy, execute_block
 from devchain.abi import encode_call
+from devchain.balancer_world import deploy_balancer_world
 from devchain.curve_pool import deploy_curve_pool
 from devchain.deploy import DEADLINE, Pool
 from devchain.rpc import block_number, nonce_at
@@ -56,6 +64,7 @@ from devchain.v4_world import deploy_v4, modify_call
 from devchain.whitelist_file import v4_pool_entry
 from exex_bridge import messages as m
 from exex_bridge.whitelist import PoolJson, Token, WhitelistedPool, parse_pool
+from pathfinder.balancer_weighted import weighted_math_of
 from pathfinder.curve_hop import SECONDS_PER_BLOCK, stableswap_pool
 from pathfinder.curve_stableswap import get_dy
 from pathfinder.exact_quote import ExactQuoter
@@ -270,6 +279,51 @@ def curve_cases(node: AnvilNode, deployer: str) -> list[Case]:
     return cases
 
 
+def balancer_cases(node: AnvilNode) -> list[Case]:
+    """Each pool of the Balancer world between its first two tokens, 0.1 % and 10 % of
+    the balance in; outputs checked against `BalancerQueries.querySwap` first."""
+    w3 = node.web3()
+    world = deploy_balancer_world(w3)
+    engine = ArenaEngine()
+    indices = engine.add_pools(world.whitelisted())
+    block = block_number(w3)
+    cases = []
+    for pool, index, found in zip(
+        world.pools,
+        indices,
+        hydrate_balancer_pools(w3, [p.pool_id for p in world.pools], block),
+        strict=True,
+    ):
+        if not isinstance(found, BalancerPoolSnapshot):
+            raise RuntimeError(f"the Balancer pool did not hydrate: {found}")
+        engine.set_coin_state(index, found.state)
+        params = found.state.params
+        if not isinstance(params, WeightedParams):
+            raise TypeError("not a weighted pool's state")
+        math = weighted_math_of(params)
+        quoter = ExactQuoter(engine)
+        weights = "/".join(str(w // 10**16) for w in params.weights)
+        for zero_for_one, share in ((True, 1e-3), (False, 0.1)):
+            i, j = (0, 1) if zero_for_one else (1, 0)
+            amount = int(found.state.balances[i] * share)
+            if math.amount_out(found.state.balances, i, j, amount) != world.query_swap(
+                pool, i, j, amount
+            ):
+                raise RuntimeError(f"{pool.version} {i}→{j}: differs from BalancerQueries")
+            cases.append(
+                Case(
+                    f"Balancer {pool.version} {weights} {i}→{j}, {share:.1%} of balance",
+                    None,
+                    zero_for_one,
+                    amount,
+                    None,
+                    partial(math.amount_out, found.state.balances, i, j),
+                    partial(quoter.hop_out, index, zero_for_one),
+                )
+            )
+    return cases
+
+
 def _v2_quote(reserve_in: int, reserve_out: int, amount_in: int) -> int:
     return get_amount_out(amount_in, reserve_in, reserve_out, 30)
 
@@ -361,6 +415,7 @@ def main() -> None:
         if not (isinstance(v3_snap, V3PoolSnapshot) and isinstance(v2_snap, V2PoolSnapshot)):
             raise TypeError("the pools did not hydrate as one V3 and one V2 pool")
         cases = build_cases(v3, v3_snap, v2, v2_snap) + curve_cases(node, deployment.deployer)
+        cases += balancer_cases(node)
         theirs = {} if args.no_degenbot else run_degenbot(node.url, block, v3_snap, v2, cases)
         cases += v4_cases(w3, deployment, args.positions, args.seed)
     report(args, v3, v3_snap, cases, theirs)

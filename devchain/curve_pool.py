@@ -4,7 +4,8 @@
 `CurveStableSwapNG.vy` and its mock `ERC20.vy` (repository, commit, source SHA-256 and
 compiler in each file's `source` and `compiler`). `deploy_curve_pool` deploys the coins
 and a pool over them (asset type 0, no oracles: a plain pool, the deployer standing in
-for the factory), funds a trader and seeds liquidity.
+for the factory), funds a trader and seeds liquidity; `deploy_curve_pool_of` does the
+same over coins that exist already (the dev chain's tokens).
 """
 
 from __future__ import annotations
@@ -71,7 +72,42 @@ def deploy_curve_pool(
         _deploy(w3, "CurveMockERC20", sender, f"Coin{k}", f"C{k}", d)
         for k, d in enumerate(decimals)
     )
-    n = len(coins)
+    for coin, d in zip(coins, decimals, strict=True):
+        _wait(
+            w3, coin.functions._mint_for_testing(sender, 10 ** (12 + d)).transact({"from": sender})
+        )
+    return deploy_curve_pool_of(
+        w3,
+        sender,
+        coins=tuple(str(c.address) for c in coins),
+        decimals=decimals,
+        amp=amp,
+        fee=fee,
+        offpeg_fee_multiplier=offpeg_fee_multiplier,
+        liquidity=liquidity,
+        rates=rates,
+    )
+
+
+def deploy_curve_pool_of(
+    w3: Web3,
+    sender: str,
+    *,
+    coins: tuple[str, ...],
+    decimals: tuple[int, ...],
+    amp: int,
+    fee: int,
+    offpeg_fee_multiplier: int,
+    liquidity: tuple[int, ...],
+    rates: tuple[int, ...] | None = None,
+) -> CurvePool:
+    """A pool over existing ERC-20 `coins` (with these decimals); `sender` holds them,
+    approves the pool and adds `liquidity` (native units)."""
+    artifact = curve_artifact("CurveMockERC20")
+    tokens = tuple(
+        w3.eth.contract(address=Web3.to_checksum_address(c), abi=artifact["abi"]) for c in coins
+    )
+    n = len(tokens)
     pool = _deploy(
         w3,
         "CurveStableSwapNG",
@@ -82,21 +118,18 @@ def deploy_curve_pool(
         fee,
         offpeg_fee_multiplier,
         MA_EXP_TIME,
-        [c.address for c in coins],
+        [t.address for t in tokens],
         list(rates or tuple(10 ** (36 - d) for d in decimals)),
         [0] * n,
         [b"\x00" * 4] * n,
         [_ZERO] * n,
     )
-    for coin, d in zip(coins, decimals, strict=True):
-        _wait(
-            w3, coin.functions._mint_for_testing(sender, 10 ** (12 + d)).transact({"from": sender})
-        )
-        _wait(w3, coin.functions.approve(pool.address, 2**256 - 1).transact({"from": sender}))
+    for token in tokens:
+        _wait(w3, token.functions.approve(pool.address, 2**256 - 1).transact({"from": sender}))
     if any(liquidity):
         add = pool.functions.add_liquidity(list(liquidity), 0)
         _wait(w3, add.transact({"from": sender, "gas": _GAS}))
-    return CurvePool(pool=pool, coins=coins, decimals=decimals)
+    return CurvePool(pool=pool, coins=tokens, decimals=decimals)
 
 
 def mine(w3: Web3, tx: bytes) -> TxReceipt:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Final, final
 
-from executor.errors import RouteError
-from executor.path import Hop, HopKind, encode_path
+from executor.errors import PathEncodingError, RouteError
+from executor.path import Hop, HopKind, curve_coins, encode_path, v4_pool_key
 from exex_bridge.messages import Protocol
 from exex_bridge.whitelist import WhitelistedPool
 from pathfinder.opportunity import Opportunity
@@ -14,49 +14,111 @@ from pathfinder.opportunity import Opportunity
 _KIND_OF_PROTOCOL: Final[Mapping[Protocol, HopKind]] = {
     Protocol.UNISWAP_V2: HopKind.UNISWAP_V2,
     Protocol.UNISWAP_V3: HopKind.UNISWAP_V3,
+    Protocol.UNISWAP_V4: HopKind.UNISWAP_V4,
+    Protocol.CURVE_STABLE: HopKind.CURVE_STABLE,
+    Protocol.BALANCER_V2_WEIGHTED: HopKind.BALANCER_V2,
 }
+_NO_HOOKS: Final = bytes(20)
 
 
 @final
 class HopKinds:
-    """Pool address → how the contract swaps on it; pools of other protocols are left out
-    (an opportunity through one is refused)."""
+    """Pool key (an address; a V4 pool's id) → how the contract swaps on it; pools of
+    other protocols, and V4 pools of the native currency, are left out (an opportunity
+    through one is refused).
+
+    A Curve StableSwap-NG hop names its coins by index: the whitelisted pair (token0,
+    token1) is coins 0 and 1 (the whitelist lists a Curve pool's first two coins); a hop
+    between other coins of a larger pool is refused until the executor knows their
+    indexes. A Balancer hop names its tokens in and out (any of the pool's tokens)."""
 
     def __init__(self, pools: Iterable[WhitelistedPool]) -> None:
-        self._kinds: dict[str, HopKind] = {}
+        # key -> (kind, the record's address, the record's key bytes)
+        self._hops: dict[str, tuple[HopKind, bytes, bytes]] = {}
+        self._coins: dict[str, tuple[bytes, ...]] = {}  # Curve pool key -> coins by index
         for pool in pools:
             kind = _KIND_OF_PROTOCOL.get(pool.protocol)
-            if kind is not None:
-                self._kinds["0x" + pool.address.hex()] = kind
+            if kind is None:
+                continue
+            if kind is HopKind.CURVE_STABLE:
+                self._coins["0x" + pool.key.hex()] = (pool.token0.address, pool.token1.address)
+            if kind is not HopKind.UNISWAP_V4:
+                self._hops["0x" + pool.key.hex()] = (kind, pool.address, b"")
+                continue
+            if pool.pool_manager is None or pool.fee is None or pool.tick_spacing is None:
+                continue
+            try:
+                key = v4_pool_key(
+                    pool.token0.address,
+                    pool.token1.address,
+                    pool.fee,
+                    pool.tick_spacing,
+                    pool.hooks or _NO_HOOKS,
+                )
+            except PathEncodingError:
+                continue
+            if pool.token0.address != bytes(20):
+                self._hops["0x" + pool.key.hex()] = (kind, pool.pool_manager, key)
 
     def __len__(self) -> int:
-        return len(self._kinds)
+        return len(self._hops)
 
-    def kind(self, pool: str) -> HopKind:
-        found = self._kinds.get(pool.lower())
+    def _found(self, pool: str) -> tuple[HopKind, bytes, bytes]:
+        found = self._hops.get(pool.lower())
         if found is None:
-            raise RouteError(pool, "not a whitelisted Uniswap V2/V3 pool")
+            raise RouteError(pool, "not a whitelisted pool the executor contract swaps on")
         return found
 
+    def kind(self, pool: str) -> HopKind:
+        return self._found(pool)[0]
+
     def routable(self, opportunity: Opportunity) -> bool:
-        """Whether every hop is a pool the contract swaps on."""
-        return all(p.lower() in self._kinds for p in opportunity.pools)
+        """Whether the contract can run the cycle: every hop a pool it swaps on, no Curve
+        hop first, every Curve hop between coins of known index."""
+        try:
+            self.packed_path(opportunity)
+        except (RouteError, PathEncodingError):
+            return False
+        return True
 
     def hops(self, opportunity: Opportunity) -> tuple[Hop, ...]:
-        return tuple(
-            Hop(pool=_address(p), kind=self.kind(p), zero_for_one=z)
-            for p, z in zip(opportunity.pools, opportunity.zero_for_one, strict=True)
-        )
+        out = []
+        for n, (p, z) in enumerate(zip(opportunity.pools, opportunity.zero_for_one, strict=True)):
+            _check_hex(p)
+            kind, address, key = self._found(p)
+            if kind is HopKind.CURVE_STABLE:
+                key = self._curve_key(p, opportunity.tokens[n : n + 2])
+            elif kind is HopKind.BALANCER_V2:
+                key = b"".join(_address(p, t) for t in opportunity.tokens[n : n + 2])
+            out.append(Hop(pool=address, kind=kind, zero_for_one=z, key=key))
+        return tuple(out)
+
+    def _curve_key(self, pool: str, tokens: tuple[str, ...]) -> bytes:
+        coins = self._coins[pool.lower()]
+        try:
+            i, j = (coins.index(bytes.fromhex(t.removeprefix("0x"))) for t in tokens)
+        except ValueError:
+            raise RouteError(pool, "a Curve hop between coins of unknown index") from None
+        return curve_coins(i, j)
 
     def packed_path(self, opportunity: Opportunity) -> bytes:
         return encode_path(self.hops(opportunity))
 
 
-def _address(pool: str) -> bytes:
+def _address(pool: str, token: str) -> bytes:
+    try:
+        raw = bytes.fromhex(token.removeprefix("0x"))
+    except ValueError:
+        raise RouteError(pool, f"token {token} is not hex") from None
+    if len(raw) != 20:
+        raise RouteError(pool, f"token {token} is not a 20-byte address")
+    return raw
+
+
+def _check_hex(pool: str) -> None:
     try:
         raw = bytes.fromhex(pool.removeprefix("0x"))
     except ValueError:
         raise RouteError(pool, "not hex") from None
-    if len(raw) != 20:
-        raise RouteError(pool, "not a 20-byte address")
-    return raw
+    if len(raw) not in (20, 32):
+        raise RouteError(pool, "not a 20-byte address or a 32-byte V4 pool id")

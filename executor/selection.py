@@ -29,7 +29,7 @@ def select_non_conflicting(
     """Every opportunity, best net profit first, each chosen or refused with a reason.
 
     With `routable`, a cycle the contract cannot swap (a hop of a protocol it does not
-    trade, such as Curve) is refused before it can take its pools from another."""
+    trade, a Curve hop first) is refused before it can take its pools from another."""
     used: set[str] = set()
     out = []
     for opportunity in sorted(opportunities, key=lambda o: (-o.net_profit, o.pools)):

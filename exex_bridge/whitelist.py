@@ -48,6 +48,8 @@ PROTOCOL_SHORT: Final[dict[Protocol, str]] = {
 
 _TICKED: Final = frozenset({Protocol.UNISWAP_V3, Protocol.UNISWAP_V4})
 _V4: Final = Protocol.UNISWAP_V4
+# Pools the stream names by a 32-byte id (a Balancer pool id starts with its address).
+_KEYED_BY_ID: Final = frozenset({_V4, Protocol.BALANCER_V2_WEIGHTED})
 
 # A V4 pool's fee with this flag is dynamic: its hooks set the LP fee (LPFeeLibrary).
 V4_DYNAMIC_FEE_FLAG: Final = 0x800000
@@ -156,10 +158,12 @@ def parse_pool(
         raise ValueError(f"{where}: address {raw.address!r} is not 20-byte hex")
     address = bytes.fromhex(raw.address[2:])
     key = address
-    if protocol is _V4:
+    if protocol in _KEYED_BY_ID:
         if raw.pool_id is None or not _HEX32.match(raw.pool_id):
-            raise ValueError(f"{where}: V4 pool needs a 32-byte hex pool_id")
+            raise ValueError(f"{where}: {raw.protocol} pool needs a 32-byte hex pool_id")
         key = bytes.fromhex(raw.pool_id[2:])
+        if protocol is not _V4 and key[:20] != address:
+            raise ValueError(f"{where}: Balancer pool_id does not start with its address")
     if protocol in _TICKED:
         if raw.fee is None or raw.tick_spacing is None:
             raise ValueError(f"{where}: {raw.protocol} pool needs fee and tick_spacing")

@@ -15,6 +15,7 @@ from typing import NamedTuple, final
 
 from arena.engine import ArenaEngine
 from arena.registry import PoolKind
+from pathfinder.balancer_hops import BalancerRead, balancer_read
 from pathfinder.bounded_search import HopQuotes, Path, PricedCycle, Verified, settle
 from pathfinder.coin_pair_edges import CoinPairEdges
 from pathfinder.curve_hop import CurveRead, curve_out, read_curve, screen_row, virtual_reserves
@@ -44,7 +45,7 @@ class Unquotable(NamedTuple):
     pool: int
 
 
-PoolRead = V2Read | V3Read | CurveRead | Unquotable
+PoolRead = V2Read | V3Read | CurveRead | BalancerRead | Unquotable
 
 
 @final
@@ -92,9 +93,11 @@ class ExactQuoter:
         engine = self.engine
         pair = self.pair_edges.get(index)
         if pair is not None:  # an extra coin pair of a multi-coin pool
-            return self._read_curve(pair.pool, (pair.token0, pair.token1))
+            return self._read_coins(pair.pool, (pair.token0, pair.token1))
         pool = engine.registry.pools[index]
         kind = engine.registry.kind_of(index)
+        if kind is PoolKind.BALANCER_WEIGHTED:
+            return self._read_coins(index, (pool.token0.address, pool.token1.address))
         if kind is PoolKind.CURVE_STABLE:
             return self._read_curve(index, (pool.token0.address, pool.token1.address))
         if kind is PoolKind.V2:
@@ -111,6 +114,13 @@ class ExactQuoter:
         )
         _, table, ladder = self._cached_ticks(index)
         return V3Read(state, table, ladder)
+
+    def _read_coins(self, index: int, tokens: tuple[bytes, bytes]) -> PoolRead:
+        """A multi-coin pool between two of its coins, by the pool's kind."""
+        if self.engine.registry.kind_of(index) is PoolKind.BALANCER_WEIGHTED:
+            read = balancer_read(self.engine.coins.state(index), *tokens)
+            return Unquotable(index) if read is None else read
+        return self._read_curve(index, tokens)
 
     def _read_curve(self, index: int, tokens: tuple[bytes, bytes]) -> PoolRead:
         coins = self.engine.coins
@@ -134,8 +144,21 @@ class ExactQuoter:
                 return self._v3_quotes(read, zero_for_one)
             case CurveRead():
                 return self._curve_quotes(read, zero_for_one)
+            case BalancerRead():
+                return self._balancer_quotes(read, zero_for_one)
             case Unquotable():
                 return HopQuotes(_nothing, _nothing)
+
+    def _balancer_quotes(self, read: BalancerRead, zero_for_one: bool) -> HopQuotes:
+        def out(amount_in: int) -> int:
+            self.quotes += 1
+            return read.out(zero_for_one, amount_in)
+
+        def need(amount_out: int) -> int:
+            self.quotes += 1
+            return read.need(zero_for_one, amount_out)
+
+        return HopQuotes(out, need)
 
     def _curve_quotes(self, read: CurveRead, zero_for_one: bool) -> HopQuotes:
         def out(amount_in: int) -> int:
@@ -265,5 +288,12 @@ def curve_of(read: PoolRead, zero_for_one: bool) -> HopCurve:
                 return HopCurve.constant_product(1, 0, 1.0)
             reserve_in, reserve_out = virtual_reserves(row)
             return HopCurve.constant_product(reserve_in, reserve_out, 1.0)
+        case BalancerRead(balances=balances, math=math):
+            # The walk's real-valued form: a constant product with the pool's spot rate
+            # (exact for equal weights); `settle` checks it against exact quotes.
+            i, j = read.coins(zero_for_one)
+            ratio = math.weights[i] / math.weights[j]
+            gamma = 1.0 - math.swap_fee / 1e18
+            return HopCurve.constant_product(balances[i], round(balances[j] * ratio), gamma)
         case Unquotable():
             return HopCurve.constant_product(1, 0, 1.0)

@@ -20,6 +20,7 @@ import numpy.typing as npt
 from arena.engine import ArenaEngine, PoolStatus
 from arena.registry import PoolKind
 from arena.state_table import limbs_to_float
+from pathfinder.balancer_hops import balancer_mobius
 from pathfinder.coin_pair_edges import PairEdge
 from pathfinder.curve_hop import read_curve, screen_row
 from pathfinder.tick_math import MAX_TICK, MIN_TICK, get_sqrt_ratio_at_tick
@@ -86,7 +87,13 @@ class HopParams:
         status, active = engine.status, engine.registry.active
         for e in edges:
             self.usable[e.edge] = status[e.pool] == PoolStatus.LIVE and active[e.pool]
-        self._set_curve(engine, [(e.edge, e.pool, (e.token0, e.token1)) for e in edges])
+        kind_of = engine.registry.kind_of
+        rows = [(e.edge, e.pool, (e.token0, e.token1)) for e in edges]
+        balancer = [r for r in rows if kind_of(r[1]) is PoolKind.BALANCER_WEIGHTED]
+        self._set_balancer(engine, balancer)
+        self._set_curve(
+            engine, [r for r in rows if kind_of(r[1]) is not PoolKind.BALANCER_WEIGHTED]
+        )
 
     def refresh(self, engine: ArenaEngine, indices: npt.NDArray[np.int64]) -> None:
         """Recompute the rows of `indices` (registry indices) from the arena's state."""
@@ -117,7 +124,17 @@ class HopParams:
                     for i in indices[curve].tolist()
                 ],
             )
-        self.usable[indices[~(v2 | concentrated | curve)]] = False  # no screen row
+        balancer = kinds == PoolKind.BALANCER_WEIGHTED
+        if balancer.any():
+            listed = engine.registry.pools
+            self._set_balancer(
+                engine,
+                [
+                    (i, i, (listed[i].token0.address, listed[i].token1.address))
+                    for i in indices[balancer].tolist()
+                ],
+            )
+        self.usable[indices[~(v2 | concentrated | curve | balancer)]] = False  # no screen row
 
     def _set_curve(
         self, engine: ArenaEngine, edges: list[tuple[int, int, tuple[bytes, bytes]]]
@@ -134,6 +151,27 @@ class HopParams:
                     continue
                 self.k[edge, direction], self.m[edge, direction] = row.k, row.m
                 self.n[edge, direction], self.cap[edge, direction] = row.n, row.cap
+
+    def _set_balancer(
+        self, engine: ArenaEngine, edges: list[tuple[int, int, tuple[bytes, bytes]]]
+    ) -> None:
+        """Rows of Balancer weighted-pool edges (`balancer_hops`): (edge id, pool index,
+        (token0, token1) of the edge)."""
+        for edge, index, (token0, token1) in edges:
+            state = engine.coins.state(index)
+            a = state.coin_index(token0) if state is not None else None
+            b = state.coin_index(token1) if state is not None else None
+            hops = (
+                (balancer_mobius(state, a, b), balancer_mobius(state, b, a))
+                if state is not None and a is not None and b is not None
+                else (None, None)
+            )
+            for direction, hop in enumerate(hops):
+                if hop is None:
+                    self.usable[edge] = False
+                    continue
+                self.m[edge, direction], self.k[edge, direction] = hop.m, hop.k
+                self.n[edge, direction], self.cap[edge, direction] = hop.n, hop.cap
 
     def _set_v2(self, idx: npt.NDArray[np.int64], rec: npt.NDArray[np.void], g: FloatArray) -> None:
         r0 = limbs_to_float(rec["reserve0"], 16)

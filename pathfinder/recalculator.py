@@ -50,6 +50,14 @@ class PathfinderConfig(msgspec.Struct, frozen=True, kw_only=True):
     gas_base: int = 21_000
     gas_per_v2_hop: int = 60_000
     gas_per_v3_hop: int = 110_000
+    # a V4 hop: the PoolManager's swap, sync/transfer/settle and take, and an unlock
+    # unless it shares one (70k-125k in the executor's cycles on the dev chain; the
+    # executor rescales the gas cost to its estimate)
+    gas_per_v4_hop: int = 110_000
+    # a Curve StableSwap-NG hop (`exchange_received`; ~100k-120k measured) and a Balancer
+    # V2 hop (the Vault's swap between an approval and its reset; ~140k measured)
+    gas_per_curve_hop: int = 110_000
+    gas_per_balancer_hop: int = 140_000
     min_net_profit: int = 1
 
 
@@ -134,12 +142,23 @@ class PathRecalculator:
     def _set_pool_gas(self) -> None:
         """Gas units per edge id; the last entry (no pool) is 0."""
         registry = self.engine.registry
-        gas = np.where(
-            registry.kind == PoolKind.V2, self.config.gas_per_v2_hop, self.config.gas_per_v3_hop
+        c = self.config
+        kind = registry.kind
+        gas = np.select(
+            [
+                kind == PoolKind.V2,
+                kind == PoolKind.V4,
+                kind == PoolKind.CURVE_STABLE,
+                kind == PoolKind.BALANCER_WEIGHTED,
+            ],
+            [c.gas_per_v2_hop, c.gas_per_v4_hop, c.gas_per_curve_hop, c.gas_per_balancer_hop],
+            c.gas_per_v3_hop,
         ).astype(np.int64)
-        if len(self.pair_edges):  # extra pair edges: multi-coin pools, not V2
+        if len(self.pair_edges):  # extra pair edges of multi-coin pools: their pool's gas
             extra = np.full(self.pair_edges.limit, self.config.gas_per_v3_hop, np.int64)
             extra[: len(gas)] = gas
+            for edge in self.pair_edges.all_edges():
+                extra[edge.edge] = gas[edge.pool]
             gas = extra
         self._pool_gas = np.append(gas, 0)
 

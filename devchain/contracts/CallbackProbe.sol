@@ -13,11 +13,17 @@ interface IFlashCallbacks {
     function uniswapV2Call(address sender, uint256 amount0, uint256 amount1, bytes calldata data) external;
 }
 
+interface IUnlockCallback {
+    function unlockCallback(bytes calldata data) external returns (bytes memory);
+}
+
 /// @title CallbackProbe
 /// @notice A contract posing as a pool, for tests only: it calls a target's swap
 /// callbacks the way a real pool would, claiming tokens it is owed but never sent. Put in
 /// a path as a V3 pool, its `swap` overclaims by one (mode 0) or re-enters the caller's
-/// `execute` (mode 1) or `withdraw` (mode 2); as a V2 pair, it overstates its output.
+/// `execute` (mode 1) or `withdraw` (mode 2) or calls its `unlockCallback` asking to be
+/// paid a later V4 hop's input (mode 3); as a V2 pair, it overstates its output; as a V4
+/// PoolManager, its `unlock` calls the V3 swap callback instead of `unlockCallback`.
 contract CallbackProbe {
     uint8 public mode;
 
@@ -33,6 +39,10 @@ contract CallbackProbe {
             IExecutorEntry(msg.sender).execute(data, uint256(amountSpecified), 0, 0, type(uint256).max);
         } else if (mode == 2) {
             IExecutorEntry(msg.sender).withdraw(address(this), address(this), 1);
+        } else if (mode == 3) {
+            IUnlockCallback(msg.sender).unlockCallback(
+                abi.encodePacked(uint8(1), uint256(amountSpecified), address(this), data)
+            );
         } else {
             IFlashCallbacks(msg.sender).uniswapV3SwapCallback(amountSpecified + 1, -1, data);
         }
@@ -43,6 +53,16 @@ contract CallbackProbe {
         external
     {
         IFlashCallbacks(target).uniswapV3SwapCallback(amount0Delta, amount1Delta, data);
+    }
+
+    function probeUnlock(address target, bytes calldata data) external {
+        IUnlockCallback(target).unlockCallback(data);
+    }
+
+    /// @dev As a V4 PoolManager: calls back the wrong callback, claiming 10^18.
+    function unlock(bytes calldata data) external returns (bytes memory) {
+        IFlashCallbacks(msg.sender).uniswapV3SwapCallback(1e18, -1, data);
+        return "";
     }
 
     function probePair(address target, address sender, uint256 amount0, uint256 amount1, bytes calldata data)

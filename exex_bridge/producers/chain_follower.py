@@ -42,6 +42,7 @@ from exex_bridge import messages as m
 from exex_bridge.codec import encode_message
 from exex_bridge.framing import LENGTH_PREFIX
 from exex_bridge.producers import chain_rpc as rpc
+from exex_bridge.producers.balancer_fees import resolve_fee_changes
 from exex_bridge.producers.broadcast import FrameBroadcastServer, StreamSequencer
 from exex_bridge.producers.chain_rpc import FollowerRpcError, Header
 from exex_bridge.producers.follower_reports import (
@@ -50,7 +51,12 @@ from exex_bridge.producers.follower_reports import (
     PollReport,
     ReorgReport,
 )
-from exex_bridge.producers.log_decoding import DecodedLog, EventKind, decode_block_logs
+from exex_bridge.producers.log_decoding import (
+    MAINNET_BALANCER_VAULT,
+    DecodedLog,
+    EventKind,
+    decode_block_logs,
+)
 from exex_bridge.whitelist import V4_MAINNET_POOL_MANAGER, Whitelist, WhitelistedPool
 
 __all__ = [
@@ -73,6 +79,7 @@ _FOLLOWED: Final = frozenset(
         m.Protocol.UNISWAP_V3,
         m.Protocol.UNISWAP_V4,
         m.Protocol.CURVE_STABLE,
+        m.Protocol.BALANCER_V2_WEIGHTED,
     }
 )
 _SLOT0_SWAPS: Final = frozenset({EventKind.V3_SWAP, EventKind.V4_SWAP})
@@ -93,6 +100,8 @@ class ChainFollower:
     `start_block` is the first block published (default: the block after the head at
     the first poll); the block before it is kept as an anchor, never published.
     `on_frame` receives every frame payload as published (recordings).
+    `balancer_vault` is the Vault whose events are Balancer pool updates (mainnet's by
+    default; a test chain deploys its own).
     """
 
     def __init__(
@@ -107,6 +116,7 @@ class ChainFollower:
         max_blocks_per_poll: int = DEFAULT_MAX_BLOCKS_PER_POLL,
         epilogue_scope: EpilogueScope = "producer",
         on_frame: Callable[[bytes], None] | None = None,
+        balancer_vault: bytes = MAINNET_BALANCER_VAULT,
     ) -> None:
         if start_block is not None and start_block < 1:
             raise ValueError(f"start_block must be at least 1, got {start_block}")
@@ -120,6 +130,7 @@ class ChainFollower:
         self.max_blocks_per_poll = max_blocks_per_poll
         self.epilogue_scope: EpilogueScope = epilogue_scope
         self.on_frame = on_frame
+        self.balancer_vault = balancer_vault
         self.stats = FollowerStats()
         self._chain: deque[FollowedBlock] = deque(maxlen=keep_blocks)
         self._next_seq = 1
@@ -140,7 +151,7 @@ class ChainFollower:
         keys = []
         for pool in pools:
             if pool.protocol in _FOLLOWED:
-                keys.append(pool.key)
+                keys.append(pool.key)  # the address; a V4 or Balancer pool's 32-byte id
                 if pool.pool_manager is not None:
                     self._v4_managers[pool.key] = pool.pool_manager
             else:
@@ -278,10 +289,18 @@ class ChainFollower:
         # reverted block's receipts, a revert is filtered by the whitelist of its time.
         return [
             FollowedBlock(
-                h, self._with_curve_states(h, decode_block_logs(rpc.block_logs(self.w3, h.hash)))
+                h,
+                self._with_curve_states(
+                    h,
+                    decode_block_logs(rpc.block_logs(self.w3, h.hash), vault=self.balancer_vault),
+                ),
             )
             for h in headers
         ]
+
+    def _resolved(self, block: FollowedBlock, state_hash: str) -> tuple[DecodedLog, ...]:
+        """The block's events with Balancer fee changes read at `state_hash`."""
+        return resolve_fee_changes(self.w3, block.logs, frozenset(self._tracked), state_hash)
 
     def _with_curve_states(self, h: Header, logs: list[DecodedLog]) -> tuple[DecodedLog, ...]:
         """Curve swaps and liquidity events of tracked pools carry the pool's state at the
@@ -311,13 +330,14 @@ class ChainFollower:
         if rest is None:
             return None
         blocks = self._read_blocks([first, *rest])
+        resolved = [self._resolved(b, b.header.hash) for b in blocks]
         if not self._still_canonical(blocks[-1].header):
             return None
         seq = StreamSequencer(self._next_seq)
         messages: list[m.SequencedMessage] = []
         updates = 0
-        for block in blocks:
-            block_msgs = self._block_messages(seq, block, is_revert=False)
+        for block, logs in zip(blocks, resolved, strict=True):
+            block_msgs = self._block_messages(seq, block, logs, is_revert=False)
             updates += len(block_msgs) - 2
             messages += block_msgs
         report = PollReport(
@@ -329,13 +349,17 @@ class ChainFollower:
         return _Poll(messages, chain + blocks, report, seq.next_seq)
 
     def _block_messages(
-        self, seq: StreamSequencer, block: FollowedBlock, *, is_revert: bool
+        self,
+        seq: StreamSequencer,
+        block: FollowedBlock,
+        logs: Sequence[DecodedLog],
+        *,
+        is_revert: bool,
     ) -> list[m.SequencedMessage]:
         h = block.header
-        logs = reversed(block.logs) if is_revert else block.logs
         events = [
             msg
-            for entry in logs
+            for entry in (reversed(logs) if is_revert else logs)
             if entry.pool in self._tracked
             and (msg := entry.message(h.number, h.timestamp, is_revert=is_revert)) is not None
         ]
@@ -368,16 +392,19 @@ class ChainFollower:
         new = self._read_blocks(headers)
         final_tip = new[-1].header if new else ancestor.header
         finals = self._finals(old, new, final_tip.hash)
+        # The producer reads a reverted block's absolute states at the final tip.
+        old_logs = [self._resolved(b, final_tip.hash) for b in old]
+        new_logs = [self._resolved(b, b.header.hash) for b in new]
         if not self._still_canonical(final_tip):
             return None
         seq = StreamSequencer(self._next_seq)
         messages: list[m.SequencedMessage] = [
             seq.reorg_start(_range([b.number for b in old]), _range([b.number for b in new]))
         ]
-        for block in reversed(old):
-            messages += self._block_messages(seq, block, is_revert=True)
-        for block in new:
-            messages += self._block_messages(seq, block, is_revert=False)
+        for block, logs in reversed(list(zip(old, old_logs, strict=True))):
+            messages += self._block_messages(seq, block, logs, is_revert=True)
+        for block, logs in zip(new, new_logs, strict=True):
+            messages += self._block_messages(seq, block, logs, is_revert=False)
         # The producer stamps a revert's epilogues with timestamp 0, a reorg's with the
         # last new block's.
         stamp = new[-1].header.timestamp if new else 0
@@ -413,16 +440,18 @@ class ChainFollower:
             m.Protocol.UNISWAP_V4: v4,
         }
         touched = self.epilogue_scope == "touched"
-        curve = m.Protocol.CURVE_STABLE  # no final exists for Curve pools
+        # Curve and Balancer pools have no epilogue final: the arena restores its own
+        # pre-images of them.
+        without_final = (m.Protocol.CURVE_STABLE, m.Protocol.BALANCER_V2_WEIGHTED)
         for block in old:
             for entry in block.logs:
-                if entry.protocol is curve:
+                if entry.protocol in without_final:
                     continue
                 v2_pair = entry.protocol is m.Protocol.UNISWAP_V2
                 if v2_pair or entry.kind in _SLOT0_SWAPS or touched:
                     by_protocol[entry.protocol].add(entry.pool)
         if touched:
-            for entry in (e for block in new for e in block.logs if e.protocol is not curve):
+            for entry in (e for b in new for e in b.logs if e.protocol not in without_final):
                 by_protocol[entry.protocol].add(entry.pool)
         v2 &= self._tracked
         v3 &= self._tracked

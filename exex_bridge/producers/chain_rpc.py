@@ -170,6 +170,19 @@ def read_finals(
     return finals
 
 
+_SWAP_FEE_PERCENTAGE: Final = bytes.fromhex("55c67628")  # getSwapFeePercentage()
+
+
+def read_swap_fees(w3: Web3, pools: Sequence[bytes], block_hash: str) -> list[int]:
+    """Each Balancer pool's `getSwapFeePercentage()` in the state of `block_hash`."""
+    if not pools:
+        return []
+    return [
+        _word(data, 0)
+        for data in _call_batch(w3, [(p, _SWAP_FEE_PERCENTAGE) for p in pools], block_hash)
+    ]
+
+
 # Curve StableSwap-NG storage, as the producer reads it (`read_curve_stable_liquidity_state`):
 # slot 1 the coin count (stored balances' length), 2 + i stored balances, 17 + i admin
 # balances, 10..15 fee, offpeg multiplier, initial_A, future_A, initial_A_time, future_A_time.

@@ -17,6 +17,14 @@ Mirrors the upstream ExEx (`Sgas17/reth-exex-liquidity` at 2ea87a6, `src/events.
   becomes `V4Swap`, `ModifyLiquidity` `V4Liquidity(liquidityDelta)` with `UpdateType.MINT`
   when the delta is positive and `UpdateType.BURN` otherwise (zero included), the delta
   saturated to ±(2**127 - 1) as the producer does;
+- Balancer V2 (`src/events.rs`, the Vault section): the Vault's `Swap` becomes
+  `BalancerSwap` (`UpdateType.SWAP`) and its `PoolBalanceChanged` (joins and exits)
+  `BalancerLiquidity` (`UpdateType.MINT` for both), keyed by the 32-byte pool id and only
+  when emitted by the Vault; each int256 delta is clamped to ±(2^127 − 1) as the producer
+  does, and the event's protocol fee amounts are dropped (the deltas do not include them).
+  A pool's `SwapFeePercentageChanged` (matched by signature, any emitter) becomes a
+  `BalancerFeeUpdate` whose fee the follower reads from the chain (`with_fee`): the
+  producer sends the absolute fee of the block's state, not the event's value;
 - Curve StableSwap-NG `TokenExchange` (update type Swap) and `AddLiquidity`,
   `RemoveLiquidity`, `RemoveLiquidityOne`, `RemoveLiquidityImbalance` (update type Mint)
   become `CurveLiquidity`, the pool's state read from storage at the end of the block:
@@ -31,7 +39,7 @@ Mirrors the upstream ExEx (`Sgas17/reth-exex-liquidity` at 2ea87a6, `src/events.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any, Final
 
@@ -63,6 +71,13 @@ CURVE_REMOVE_IMBALANCE: Final = _topic(
 CURVE_RAMP_A: Final = _topic("RampA(uint256,uint256,uint256,uint256)")
 CURVE_NEW_FEE: Final = _topic("ApplyNewFee(uint256,uint256)")
 
+BALANCER_SWAP: Final = _topic("Swap(bytes32,address,address,uint256,uint256)")
+BALANCER_BALANCE_CHANGED: Final = _topic(
+    "PoolBalanceChanged(bytes32,address,address[],int256[],uint256[])"
+)
+BALANCER_FEE_CHANGED: Final = _topic("SwapFeePercentageChanged(uint256)")
+MAINNET_BALANCER_VAULT: Final = bytes.fromhex("ba12222222228d8ba445958a75a0704d566bf2c8")
+
 _U112: Final = (1 << 112) - 1
 _U128: Final = (1 << 128) - 1
 _U160: Final = (1 << 160) - 1
@@ -77,9 +92,17 @@ class EventKind(Enum):
     V3_BURN = "v3_burn"
     V4_SWAP = "v4_swap"
     V4_MODIFY = "v4_modify_liquidity"
+    BALANCER_SWAP = "balancer_swap"
+    BALANCER_LIQUIDITY = "balancer_liquidity"
+    BALANCER_FEE = "balancer_fee"  # payload read from the chain by the follower
     CURVE_STATE = "curve_state"  # a Curve event answered with the pool's end-of-block state
     CURVE_RAMP_A = "curve_ramp_a"
     CURVE_NEW_FEE = "curve_new_fee"
+
+
+BALANCER_KINDS: Final = frozenset(
+    {EventKind.BALANCER_SWAP, EventKind.BALANCER_LIQUIDITY, EventKind.BALANCER_FEE}
+)
 
 
 _CURVE_KINDS: Final = frozenset(
@@ -115,8 +138,9 @@ POOL_TOPICS: Final = tuple(_SHAPES)
 
 @dataclass(frozen=True, slots=True)
 class DecodedLog:
-    """One pool event of a block. `pool` is the pool's key (a V4 pool's id); `payload` is
-    None for V2 Swap/Mint/Burn."""
+    """One pool event of a block. `pool` is the pool's key (a V4 or Balancer pool's id);
+    `payload` is None for V2 Swap/Mint/Burn, and for a Balancer fee change until
+    `with_fee` gives it (whose `pool` is then the pool's address, not yet its id)."""
 
     pool: bytes
     kind: EventKind
@@ -127,11 +151,18 @@ class DecodedLog:
 
     @property
     def protocol(self) -> m.Protocol:
+        if self.kind in BALANCER_KINDS:
+            return m.Protocol.BALANCER_V2_WEIGHTED
         if self.kind in _CURVE_KINDS:
             return m.Protocol.CURVE_STABLE
         if self.kind in _V2_KINDS:
             return m.Protocol.UNISWAP_V2
         return m.Protocol.UNISWAP_V4 if self.kind in _V4_KINDS else m.Protocol.UNISWAP_V3
+
+    def with_fee(self, pool_id: bytes, swap_fee_percentage: int) -> DecodedLog:
+        """A Balancer fee change completed with its pool id and the fee read on chain."""
+        update = m.BalancerFeeUpdate(swap_fee_percentage=swap_fee_percentage)
+        return replace(self, pool=pool_id, payload=update)
 
     def message(
         self, block_number: int, block_timestamp: int, *, is_revert: bool
@@ -139,9 +170,11 @@ class DecodedLog:
         """The producer's PoolUpdateMessage, or None where it sends nothing."""
         if self.payload is None or (is_revert and self.kind is EventKind.V2_SYNC):
             return None
-        v4 = self.kind in _V4_KINDS
+        pool_id: m.PoolIdentifier = (
+            m.V4PoolId(value=self.pool) if len(self.pool) == 32 else m.PoolAddress(value=self.pool)
+        )
         return m.PoolUpdateMessage(
-            pool_id=m.V4PoolId(value=self.pool) if v4 else m.PoolAddress(value=self.pool),
+            pool_id=pool_id,
             protocol=self.protocol,
             update_type=self.update_type,
             block_number=block_number,
@@ -240,7 +273,10 @@ def _v4_payload(
 
 
 def decode_block_logs(
-    logs: Iterable[Mapping[str, Any]], tracked: frozenset[bytes] | None = None
+    logs: Iterable[Mapping[str, Any]],
+    tracked: frozenset[bytes] | None = None,
+    *,
+    vault: bytes = MAINNET_BALANCER_VAULT,
 ) -> list[DecodedLog]:
     """The pool events among ALL logs of one block, in execution order (of `tracked`
     pools only, when given).
@@ -258,26 +294,39 @@ def decode_block_logs(
             current_tx, position = tx_index, 0
         else:
             position += 1
-        decoded = decode_log(log, tx_index, position, tracked)
+        decoded = decode_log(log, tx_index, position, tracked, vault=vault)
         if decoded is not None:
             out.append(decoded)
     return out
 
 
 def decode_log(
-    log: Mapping[str, Any], tx_index: int, log_index: int, tracked: frozenset[bytes] | None = None
+    log: Mapping[str, Any],
+    tx_index: int,
+    log_index: int,
+    tracked: frozenset[bytes] | None = None,
+    *,
+    vault: bytes = MAINNET_BALANCER_VAULT,
 ) -> DecodedLog | None:
-    """One log, if it is a known pool event (of a tracked pool) with the expected shape."""
+    """One log, if it is a known pool event (of a tracked pool) with the expected shape.
+    `tracked` holds addresses, and the 32-byte ids of V4 and Balancer pools."""
+    pool = _hex_bytes(log["address"])
     topics = [_hex_bytes(t) for t in log["topics"]]
     if not topics:
         return None
+    if topics[0] in _BALANCER_TOPICS:
+        found = _balancer_log(pool, topics, _hex_bytes(log["data"]), (tx_index, log_index), vault)
+        if found is None or tracked is None or found.kind is EventKind.BALANCER_FEE:
+            return found  # a fee change's emitter is matched to its pool id by the follower
+        return found if found.pool in tracked else None
     shape = _SHAPES.get(topics[0])
     if shape is None:
         return None
     kind, n_topics, n_words = shape
     if len(topics) != n_topics:
         return None
-    pool = topics[1] if kind in _V4_KINDS else _hex_bytes(log["address"])
+    if kind in _V4_KINDS:
+        pool = topics[1]
     if tracked is not None and pool not in tracked:
         return None
     data = _hex_bytes(log["data"])
@@ -290,3 +339,74 @@ def decode_log(
         return None
     update_type, payload = decoded
     return DecodedLog(pool, kind, tx_index, log_index, update_type, payload)
+
+
+_BALANCER_TOPICS: Final = frozenset({BALANCER_SWAP, BALANCER_BALANCE_CHANGED, BALANCER_FEE_CHANGED})
+
+
+def _clamped_i128(word: int) -> int:
+    """An int256 ABI word as the producer's i128: magnitudes beyond 2^127 − 1 saturate."""
+    value = word - (1 << 256) if word >> 255 else word
+    return max(-_I128_MAX, min(_I128_MAX, value))
+
+
+def _dynamic_array(data: bytes, words: Sequence[int], head: int) -> list[int] | None:
+    """The elements of the ABI-encoded dynamic array whose offset is head word `head`."""
+    offset = words[head]
+    if offset % 32 or offset + 32 > len(data):
+        return None
+    start = offset // 32
+    length = words[start]
+    if start + 1 + length > len(words):
+        return None
+    return list(words[start + 1 : start + 1 + length])
+
+
+def _balancer_log(
+    emitter: bytes,
+    topics: Sequence[bytes],
+    data: bytes,
+    position: tuple[int, int],
+    vault: bytes,
+) -> DecodedLog | None:
+    """A Balancer event; the tracked filter is the follower's (pool ids, fee emitters)."""
+    tx_index, log_index = position
+    words = _words(data) if len(data) % 32 == 0 else []
+    if topics[0] == BALANCER_FEE_CHANGED:
+        if len(topics) != 1 or len(words) != 1:
+            return None
+        return DecodedLog(
+            emitter, EventKind.BALANCER_FEE, tx_index, log_index, m.UpdateType.SWAP, None
+        )
+    if emitter != vault:
+        return None
+    if topics[0] == BALANCER_SWAP:
+        if len(topics) != 4 or len(words) != 2:
+            return None
+        swap = m.BalancerSwap(
+            token_in=topics[2][12:],
+            token_out=topics[3][12:],
+            amount_in=words[0],
+            amount_out=words[1],
+        )
+        return DecodedLog(
+            topics[1], EventKind.BALANCER_SWAP, tx_index, log_index, m.UpdateType.SWAP, swap
+        )
+    if len(topics) != 3 or len(words) < 6:
+        return None
+    tokens = _dynamic_array(data, words, 0)
+    deltas = _dynamic_array(data, words, 1)
+    if (
+        tokens is None
+        or deltas is None
+        or len(tokens) != len(deltas)
+        or any(t > _U160 for t in tokens)
+    ):
+        return None
+    liquidity = m.BalancerLiquidity(
+        tokens=tuple(t.to_bytes(20, "big") for t in tokens),
+        deltas=tuple(_clamped_i128(d) for d in deltas),
+    )
+    return DecodedLog(
+        topics[1], EventKind.BALANCER_LIQUIDITY, tx_index, log_index, m.UpdateType.MINT, liquidity
+    )

@@ -27,6 +27,7 @@ from exex_bridge.producers.chain_follower import (
     EpilogueScope,
     PollReport,
 )
+from exex_bridge.producers.log_decoding import MAINNET_BALANCER_VAULT
 from exex_bridge.recording import RecordingMetadata, RecordingWriter
 from exex_bridge.redaction import shown_url
 from exex_bridge.socket_source import DEFAULT_SOCKET_PATH
@@ -49,6 +50,13 @@ def _keep(value: str) -> int:
     return n
 
 
+def _address(value: str) -> bytes:
+    text = value.removeprefix("0x")
+    if len(text) != 40 or any(c not in "0123456789abcdefABCDEF" for c in text):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a 20-byte hex address")
+    return bytes.fromhex(text)
+
+
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rpc", required=True, metavar="URL", help="node JSON-RPC (HTTP)")
     parser.add_argument(
@@ -62,7 +70,8 @@ def register(parser: argparse.ArgumentParser) -> None:
         type=Path,
         required=True,
         metavar="W.json",
-        help="pools to follow: a whitelist.pools.{chain}.full JSON document (V2/V3 pools)",
+        help="pools to follow: a whitelist.pools.{chain}.full JSON document (Uniswap V2/V3 "
+        "and Balancer V2 weighted pools)",
     )
     parser.add_argument(
         "--from-block",
@@ -95,6 +104,14 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="reorg finals for the producer's pools (reverted V2 events, reverted V3 swaps) "
         "or for every pool the reverted and new blocks touched (default producer)",
     )
+    parser.add_argument(
+        "--balancer-vault",
+        type=_address,
+        default=MAINNET_BALANCER_VAULT,
+        metavar="0xADDRESS",
+        help="the Balancer V2 Vault whose Swap/PoolBalanceChanged events update Balancer "
+        "pools (default mainnet's 0xBA12222222228d8Ba445958a75a0704d566BF2C8)",
+    )
 
 
 @final
@@ -110,6 +127,7 @@ class FollowRequest:
     record: Path | None
     keep_blocks: int
     epilogue_scope: EpilogueScope
+    balancer_vault: bytes = MAINNET_BALANCER_VAULT
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> FollowRequest:
@@ -122,6 +140,7 @@ class FollowRequest:
             record=args.record,
             keep_blocks=args.keep_blocks,
             epilogue_scope=args.epilogue_scope,
+            balancer_vault=args.balancer_vault,
         )
 
 
@@ -173,6 +192,7 @@ async def _follow(
                 poll_interval=request.poll_interval,
                 keep_blocks=request.keep_blocks,
                 epilogue_scope=request.epilogue_scope,
+                balancer_vault=request.balancer_vault,
                 on_frame=None if recorder is None else recorder.write_frame,
             )
             print(

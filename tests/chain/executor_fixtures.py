@@ -15,16 +15,20 @@ import pytest
 
 from devchain.executor_world import automine, deploy_executor_contract, new_funded_key
 from devchain.rpc import rpc_call
+from devchain.v4_world import V4Deployment
 from devchain.whitelist_file import write_whitelist
 from executor.chain import ChainClient
 from executor.errors import ChainRpcError
 from executor.interface import describe_revert
 from executor.keys import SigningKey
+from executor.path import HopKind
 from executor.receipts import wait_for_receipt
 from executor.route import HopKinds
 from executor.settings import ExecutorSettings
 from executor.transaction import UnsignedTransaction, next_max_fee, sign_transaction
 from exex_bridge.whitelist import WhitelistedPool, load_whitelist_file
+from pathfinder.opportunity import Opportunity
+from pathfinder.recalculator import PathfinderConfig
 from tests.chain.conftest import DevChain
 
 
@@ -53,18 +57,20 @@ class ExecutorWorld:
         )
 
 
-@pytest.fixture
-def executor_world(clean_devchain: DevChain, tmp_path: Path) -> ExecutorWorld:
-    w3 = clean_devchain.w3
+def make_executor_world(
+    chain: DevChain, tmp_path: Path, v4: V4Deployment | None = None
+) -> ExecutorWorld:
+    """A funded key, the deployed contract and the whitelist (with `v4`'s pools, if any)."""
+    w3 = chain.w3
     key, secret = new_funded_key(w3)
     key_file = tmp_path / "executor.key"
     key_file.write_text(secret.hex() + "\n")
-    executor = deploy_executor_contract(w3, clean_devchain.node.url, key)
-    whitelist = write_whitelist(clean_devchain.deployment, tmp_path / "whitelist.json")
+    executor = deploy_executor_contract(w3, chain.node.url, key)
+    whitelist = write_whitelist(chain.deployment, tmp_path / "whitelist.json", v4=v4)
     pools = load_whitelist_file(whitelist).pools
     return ExecutorWorld(
-        chain=clean_devchain,
-        client=ChainClient(clean_devchain.node.url),
+        chain=chain,
+        client=ChainClient(chain.node.url),
         key=key,
         secret=secret,
         key_file=key_file,
@@ -74,6 +80,11 @@ def executor_world(clean_devchain: DevChain, tmp_path: Path) -> ExecutorWorld:
         kinds=HopKinds(pools),
         tmp=tmp_path,
     )
+
+
+@pytest.fixture
+def executor_world(clean_devchain: DevChain, tmp_path: Path) -> ExecutorWorld:
+    return make_executor_world(clean_devchain, tmp_path)
 
 
 def send_unchecked(
@@ -115,3 +126,16 @@ def call_revert(world: ExecutorWorld, sender: bytes, to: str, data: bytes) -> st
         assert exc.revert_data is not None, exc
         return describe_revert(exc.revert_data)
     raise AssertionError(f"call to {to} did not revert")
+
+
+def expected_gas_units(kinds: HopKinds, opportunity: Opportunity) -> int:
+    """The pathfinder's gas units for the cycle: the base and each hop's kind's estimate."""
+    config = PathfinderConfig()
+    per_hop = {
+        HopKind.UNISWAP_V2: config.gas_per_v2_hop,
+        HopKind.UNISWAP_V3: config.gas_per_v3_hop,
+        HopKind.UNISWAP_V4: config.gas_per_v4_hop,
+        HopKind.CURVE_STABLE: config.gas_per_curve_hop,
+        HopKind.BALANCER_V2: config.gas_per_balancer_hop,
+    }
+    return config.gas_base + sum(per_hop[kinds.kind(p)] for p in opportunity.pools)

@@ -230,7 +230,7 @@ def test_deadline_payment_and_path_errors_are_named(executor_world: ExecutorWorl
         "PaymentNeedsWrappedNative": encode_execute(path, opportunity.amount_in, 0, 1, tip + 5),
         "BadPathLength": encode_execute(path[:-1], opportunity.amount_in, 0, 0, tip + 5),
         "BadHopFlags": encode_execute(
-            path[:20] + bytes([path[20] | 0x04]) + path[21:], opportunity.amount_in, 0, 0, tip + 5
+            path[:20] + bytes([path[20] | 0x0A]) + path[21:], opportunity.amount_in, 0, 0, tip + 5
         ),
     }
     for name, data in cases.items():

@@ -55,6 +55,8 @@ def test_the_packaged_artifact_names_every_guard() -> None:
         "PaymentNeedsWrappedNative",
         "BadPathLength",
         "BadHopFlags",
+        "NativeCurrencyHop",
+        "FirstHopCannotFlash",
     } <= names
     functions = {e["name"] for e in artifact.abi if e.get("type") == "function"}
     assert functions == {
@@ -64,5 +66,6 @@ def test_the_packaged_artifact_names_every_guard() -> None:
         "wrappedNative",
         "uniswapV3SwapCallback",
         "uniswapV2Call",
+        "unlockCallback",
     }
     assert not any("approve" in f for f in functions)

@@ -83,15 +83,30 @@ def test_routes_take_kinds_from_the_whitelist() -> None:
     with pytest.raises(RouteError):
         kinds.kind(POOLS[7])
     assert kinds.routable(found)
+    other = Token(address=b"\x02" * 20, decimals=6, symbol="U")
     curve = WhitelistedPool(
         key=bytes.fromhex(POOLS[5][2:]),
         address=bytes.fromhex(POOLS[5][2:]),
         protocol=Protocol.CURVE_STABLE,
         token0=token,
-        token1=token,
+        token1=other,
     )
-    through_curve = msgspec.structs.replace(found, pools=(POOLS[0], POOLS[5], POOLS[1]))
-    assert not HopKinds([*pools, curve]).routable(through_curve)
+    with_curve = HopKinds([*pools, curve])
+    t, u = "0x" + token.address.hex(), "0x" + other.address.hex()
+    # a Curve hop (coins 0 -> 1 of the whitelisted pair) after a flash hop: routable
+    through_curve = msgspec.structs.replace(
+        found, pools=(POOLS[0], POOLS[5], POOLS[1]), tokens=(u, t, u, u)
+    )
+    assert with_curve.routable(through_curve)
+    curve_hop = decode_path(with_curve.packed_path(through_curve))[1]
+    assert curve_hop.kind is HopKind.CURVE_STABLE and curve_hop.key == bytes([0, 1])
+    # first (no flash swap), or between tokens that are not its coins: not routable
+    curve_first = msgspec.structs.replace(
+        found, pools=(POOLS[5], POOLS[0], POOLS[1]), tokens=(t, u, u, t)
+    )
+    assert not with_curve.routable(curve_first)
+    stranger = msgspec.structs.replace(through_curve, tokens=(u, "0x" + "03" * 20, u, u))
+    assert not with_curve.routable(stranger)
 
 
 async def test_a_nats_feed_with_no_server_fails_within_its_connect_timeout() -> None:

@@ -84,7 +84,7 @@ def test_caps_match_the_start_token_in_any_case() -> None:
 def test_a_cycle_the_contract_cannot_swap_never_takes_pools_from_one_it_can(
     found: list[Opportunity], unswappable: set[str]
 ) -> None:
-    """Pools in `unswappable` stand for Curve pools: quoted by the pathfinder, not traded
+    """Pools in `unswappable` stand for pools quoted by the pathfinder but not traded
     by the executor contract."""
 
     def routable(o: Opportunity) -> bool:
