@@ -142,6 +142,11 @@ class BlockAssembler:
         """EOF or a dropped connection: the producer keeps no backlog for us."""
         self.on_stream_end(LossCause.CONNECTION_LOST, "connection to the producer lost")
 
+    def on_producer_restart(self, detail: str) -> None:
+        """The producer began a new session (marked by a relay): counted as a restart."""
+        self.metrics.producer_restarts.inc()
+        self.on_stream_end(LossCause.PRODUCER_RESTART, detail)
+
     def on_stream_end(self, cause: LossCause, detail: str) -> None:
         """The stream ended where it should not have (`cause` says how): what is open is
         lost, and whatever comes next is a new stream."""

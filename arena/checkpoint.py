@@ -53,6 +53,10 @@ class Checkpoint(msgspec.Struct, frozen=True, kw_only=True, eq=False):
 
     block: int
     stream_seq: int | None
+    # where the source stands at `block` (a JetStream stream sequence) and how many frames
+    # of that message were applied (None: all of it)
+    source_seq: int | None = None
+    source_frames: int | None = None
     pool_keys: list[bytes]
     protocols: bytes  # uint8 per pool
     records: bytes  # RECORD_SIZE bytes per pool (the StateTable's live records)
@@ -76,6 +80,8 @@ class _Manifest(msgspec.Struct, kw_only=True):
     created_at: float
     pools: int
     parts: dict[str, bytes]  # part name -> blake2b-16 digest of its value
+    source_seq: int | None = None
+    source_frames: int | None = None
 
 
 _PARTS: Final = ("pool_keys", "protocols", "records", "status", "ticks", "ring")
@@ -162,6 +168,8 @@ def _decode_parts(manifest: _Manifest, parts: dict[str, bytes]) -> Checkpoint:
     return Checkpoint(
         block=manifest.block,
         stream_seq=manifest.stream_seq,
+        source_seq=manifest.source_seq,
+        source_frames=manifest.source_frames,
         pool_keys=_bytes_list_decoder.decode(parts["pool_keys"]),
         protocols=parts["protocols"],
         records=parts["records"],
@@ -205,6 +213,8 @@ class CheckpointStore:
                 version=FORMAT_VERSION,
                 block=block,
                 stream_seq=checkpoint.stream_seq,
+                source_seq=checkpoint.source_seq,
+                source_frames=checkpoint.source_frames,
                 created_at=checkpoint.created_at,
                 pools=len(checkpoint.pool_keys),
                 parts={name: _digest(value) for name, value in parts.items()},

@@ -105,6 +105,9 @@ class Pipeline:
         self._block_start_subscribers: list[BlockStartSubscriber] = []
         self._settled_subscribers: list[SettledSubscriber] = []
         self.resumed: RestoreReport | None = None
+        # where the source stands (stream sequence, frames of that message applied),
+        # recorded in each checkpoint
+        self.source_position: Callable[[], tuple[int, int] | None] | None = None
         self._since_checkpoint = 0
         self.frames = 0
         self.decode_errors = 0
@@ -206,6 +209,11 @@ class Pipeline:
             return
         self.assembler.on_stream_end(cause, detail)
 
+    def on_producer_restart(self, detail: str) -> None:
+        """A relayed stream says its producer restarted here (what a socket client sees
+        as its connection ending): counted, what is open is lost, a new stream begins."""
+        self.assembler.on_producer_restart(detail)
+
     def _feed_end(self, msg: m.EndBlock) -> Settled | None:
         """EndBlock is where a block is applied or reverted: time it. The tip moves
         exactly when the engine took the block (a discarded block leaves it alone)."""
@@ -242,7 +250,8 @@ class Pipeline:
         if self.checkpoints is None or not self.at_boundary:
             return None
         try:
-            checkpoint = capture_checkpoint(self.engine, self.assembler.last_seq)
+            position = self.source_position() if self.source_position is not None else None
+            checkpoint = capture_checkpoint(self.engine, self.assembler.last_seq, position)
         except NotCheckpointableError as exc:
             log.info("checkpoint skipped: %s", exc)
             return None

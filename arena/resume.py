@@ -35,8 +35,12 @@ class NotCheckpointableError(ArenaError):
         super().__init__(f"no checkpoint at tip {tip} ({sync})")
 
 
-def capture_checkpoint(engine: ArenaEngine, stream_seq: int | None) -> Checkpoint:
-    """A self-contained copy (nothing shares memory with the engine)."""
+def capture_checkpoint(
+    engine: ArenaEngine, stream_seq: int | None, source: tuple[int, int] | None = None
+) -> Checkpoint:
+    """A self-contained copy (nothing shares memory with the engine). `source`: where the
+    source stands (a JetStream stream sequence, frames of that message applied), for
+    resuming right after it."""
     if engine.tip_block is None or not engine.synced:
         raise NotCheckpointableError(engine.tip_block, engine.sync_status)
     pools = engine.registry.pools
@@ -44,6 +48,8 @@ def capture_checkpoint(engine: ArenaEngine, stream_seq: int | None) -> Checkpoin
     return Checkpoint(
         block=engine.tip_block,
         stream_seq=stream_seq,
+        source_seq=None if source is None else source[0],
+        source_frames=None if source is None else source[1],
         pool_keys=[pool.key for pool in pools],
         protocols=bytes(int(pool.protocol) for pool in pools),
         records=engine.table.records[:n].tobytes(),
@@ -62,6 +68,9 @@ class RestoreReport:
     restored: int  # pools whose state came from the checkpoint
     not_in_checkpoint: int  # whitelisted now, absent then: unhydrated
     dropped: int  # in the checkpoint, not (or no longer as that protocol) whitelisted
+    stream_seq: int | None = None  # the producer's stream_seq at the checkpoint
+    source_seq: int | None = None  # where the source stood (JetStream stream sequence)
+    source_frames: int | None = None  # frames of that message applied (None: all)
 
 
 def restore_checkpoint(engine: ArenaEngine, checkpoint: Checkpoint) -> RestoreReport:
@@ -105,6 +114,9 @@ def restore_checkpoint(engine: ArenaEngine, checkpoint: Checkpoint) -> RestoreRe
         restored=len(kept),
         not_in_checkpoint=active - len(kept),
         dropped=len(mapping) - len(kept),
+        stream_seq=checkpoint.stream_seq,
+        source_seq=checkpoint.source_seq,
+        source_frames=checkpoint.source_frames,
     )
 
 

@@ -1,6 +1,6 @@
-"""The Liquidity ExEx wire: messages, codec, framing, sources, recordings, whitelist; the
-producers of the wire live in `exex_bridge.producers` (imported on their own: they need
-web3)."""
+"""The Liquidity ExEx wire: messages, codec, framing, sources (the socket, a relayed
+JetStream stream), the JetStream relay, recordings, whitelist; the producers of the wire
+live in `exex_bridge.producers` (imported on their own: they need web3)."""
 
 from exex_bridge.codec import decode_frames, decode_message, encode_frame, encode_message
 from exex_bridge.connection_state import ConnectionState
@@ -8,14 +8,18 @@ from exex_bridge.errors import (
     BridgeError,
     CodecError,
     FrameTooLargeError,
+    NatsUnavailableError,
     NotASocketError,
     RecordingFormatError,
+    RelayStreamError,
     SocketOwnershipError,
     SocketUnavailableError,
     TruncatedStreamError,
     WhitelistError,
 )
+from exex_bridge.frame_relay import FrameRelay
 from exex_bridge.framing import DEFAULT_MAX_FRAME, LENGTH_PREFIX, FrameSplitter, frame
+from exex_bridge.jetstream_source import JetStreamSource
 from exex_bridge.recording import (
     RecordingMetadata,
     RecordingReader,
@@ -40,13 +44,17 @@ __all__ = [
     "CodecError",
     "ConnectionState",
     "Disconnection",
+    "FrameRelay",
     "FrameSplitter",
     "FrameTooLargeError",
+    "JetStreamSource",
+    "NatsUnavailableError",
     "NotASocketError",
     "RecordingFormatError",
     "RecordingMetadata",
     "RecordingReader",
     "RecordingWriter",
+    "RelayStreamError",
     "SocketOwnershipError",
     "SocketSource",
     "SocketSourceStats",

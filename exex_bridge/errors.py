@@ -109,3 +109,21 @@ class WhitelistError(BridgeError):
         self.source = source
         self.reason = reason
         super().__init__(f"whitelist {source}: {reason}")
+
+
+class NatsUnavailableError(BridgeError):
+    """No connection to the NATS server could be made (`url` is shown without credentials)."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"cannot reach NATS at {url}: {reason}")
+
+
+class RelayStreamError(BridgeError):
+    """The JetStream stream of the relayed frames is missing, misconfigured or refused."""
+
+    def __init__(self, stream: str, reason: str) -> None:
+        self.stream = stream
+        self.reason = reason
+        super().__init__(f"JetStream stream {stream}: {reason}")

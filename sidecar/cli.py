@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, str] = {
     "replay": "replay",
     "run": "run",
     "record": "record",
+    "relay": "relay",
     "follow": "follow",
     "execute": "execute",
     "executor": "executor_admin",

@@ -12,6 +12,7 @@ RUN: Final = "run"
 REPLAY: Final = "replay"
 RECORD: Final = "record"
 EXECUTE: Final = "execute"
+RELAY: Final = "relay"
 GLOBAL: Final = "arena"  # a flag of the `arena` command itself, before the subcommand
 
 

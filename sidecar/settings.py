@@ -26,6 +26,7 @@ from sidecar.setting_fields import (
     EXECUTE,
     GLOBAL,
     RECORD,
+    RELAY,
     REPLAY,
     RUN,
     Setting,
@@ -37,6 +38,7 @@ __all__ = [
     "EXECUTE",
     "GLOBAL",
     "RECORD",
+    "RELAY",
     "REPLAY",
     "RUN",
     "SECTIONS",
@@ -44,8 +46,10 @@ __all__ = [
     "CheckpointSettings",
     "EngineSettings",
     "ExecutorSection",
+    "JetStreamSettings",
     "MetricsSettings",
     "PathfinderSettings",
+    "RelaySettings",
     "RpcSettings",
     "ServiceSettings",
     "Setting",
@@ -68,7 +72,7 @@ class SocketSettings:
     """The ExEx socket the stream is read from."""
 
     path: str = setting(
-        DEFAULT_SOCKET_PATH, v.TEXT, "--socket", "ExEx socket", RUN, RECORD, metavar="PATH"
+        DEFAULT_SOCKET_PATH, v.TEXT, "--socket", "ExEx socket", RUN, RECORD, RELAY, metavar="PATH"
     )
     owners: tuple[v.SocketOwner, ...] = setting(
         tuple,
@@ -78,6 +82,7 @@ class SocketSettings:
         "none given: you or root",
         RUN,
         RECORD,
+        RELAY,
         metavar="UID|NAME|any",
     )
     connect_timeout: float | None = setting(
@@ -87,6 +92,7 @@ class SocketSettings:
         "give up if the first connection fails this long (unset: keep retrying)",
         RUN,
         RECORD,
+        RELAY,
         metavar="SECONDS",
     )
     max_frame_size: int = setting(
@@ -96,6 +102,7 @@ class SocketSettings:
         "a longer length prefix drops the connection",
         RUN,
         RECORD,
+        RELAY,
         metavar="BYTES",
     )
 
@@ -236,6 +243,7 @@ class MetricsSettings:
         "free port; unset: not served)",
         RUN,
         REPLAY,
+        RELAY,
         metavar="P",
     )
     addr: str = setting(
@@ -245,6 +253,7 @@ class MetricsSettings:
         "address the metrics server binds",
         RUN,
         REPLAY,
+        RELAY,
         metavar="ADDR",
     )
 
@@ -354,6 +363,114 @@ class WhitelistFeedSettings:
 
 @final
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RelaySettings:
+    """`arena relay`: the JetStream stream the socket's frames are published to."""
+
+    nats_url: str | None = setting(
+        None,
+        v.URL,
+        "--nats",
+        "NATS server with JetStream: the frames go to the stream EXEX_{CHAIN}, subject "
+        "exex.{chain}.frames (required)",
+        RELAY,
+        metavar="URL",
+        env="ARENA_RELAY_NATS_URL",
+    )
+    max_age: float = setting(
+        7 * 24 * 3600.0,
+        v.SECONDS,
+        "--max-age",
+        "JetStream drops frames older than this",
+        RELAY,
+        metavar="SECONDS",
+    )
+    max_bytes: int = setting(
+        8 * 1024**3,
+        v.POSITIVE_INT,
+        "--max-bytes",
+        "JetStream drops the oldest frames beyond this stream size",
+        RELAY,
+        metavar="BYTES",
+    )
+    duplicate_window: float = setting(
+        120.0,
+        v.SECONDS,
+        "--duplicate-window",
+        "a frame published again within this window is stored once",
+        RELAY,
+        metavar="SECONDS",
+    )
+    buffer_frames: int = setting(
+        1_000_000,
+        v.POSITIVE_INT,
+        "--buffer-frames",
+        "frames held in memory while JetStream is unreachable; beyond, frames are dropped "
+        "and counted",
+        RELAY,
+        metavar="N",
+    )
+    batch_frames: int = setting(
+        1024,
+        v.POSITIVE_INT,
+        "--batch-frames",
+        "most frames in one JetStream message (a batch is also cut after each settled block)",
+        RELAY,
+        metavar="N",
+    )
+    batch_bytes: int = setting(
+        512 * 1024,
+        v.POSITIVE_INT,
+        "--batch-bytes",
+        "a JetStream message is cut once its frames reach this size (keep it below the NATS "
+        "server's max_payload, 1 MiB by default)",
+        RELAY,
+        metavar="BYTES",
+    )
+    linger: float = setting(
+        0.003,
+        v.SECONDS,
+        "--linger",
+        "a batch whose first frame waited this long is published without the rest",
+        RELAY,
+        metavar="SECONDS",
+    )
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JetStreamSettings:
+    """`arena run` fed by a relay's JetStream stream instead of the socket."""
+
+    url: str | None = setting(
+        None,
+        v.URL,
+        "--jetstream",
+        "consume the stream EXEX_{CHAIN} relayed by `arena relay` on this NATS server "
+        "instead of the socket (unset: the socket)",
+        RUN,
+        metavar="URL",
+        env="ARENA_JETSTREAM_URL",
+    )
+    durable: str | None = setting(
+        None,
+        v.TEXT,
+        "--durable",
+        "durable consumer name; each arena on one stream needs its own (unset: arena-{chain})",
+        RUN,
+        metavar="NAME",
+    )
+    fetch_batch: int = setting(
+        256,
+        v.POSITIVE_INT,
+        "--fetch-batch",
+        "messages fetched (and acknowledged) at once",
+        RUN,
+        metavar="N",
+    )
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PathfinderSettings:
     """Where opportunities go, and which cycles are searched."""
 
@@ -380,9 +497,10 @@ class PathfinderSettings:
         PathfinderConfig().chain,
         v.TEXT,
         "--chain",
-        "chain name in opportunities and the NATS subjects",
+        "chain name in opportunities, the NATS subjects and the relayed stream",
         RUN,
         REPLAY,
+        RELAY,
         metavar="NAME",
     )
     base_tokens: tuple[bytes, ...] = setting(
@@ -466,6 +584,8 @@ class ArenaSettings:
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     rpc: RpcSettings = field(default_factory=RpcSettings)
     whitelist_feed: WhitelistFeedSettings = field(default_factory=WhitelistFeedSettings)
+    relay: RelaySettings = field(default_factory=RelaySettings)
+    jetstream: JetStreamSettings = field(default_factory=JetStreamSettings)
     pathfinder: PathfinderSettings = field(default_factory=PathfinderSettings)
     executor: ExecutorSection = field(default_factory=ExecutorSection)
     service: ServiceSettings = field(default_factory=ServiceSettings)

@@ -35,9 +35,19 @@ def nats_server_binary() -> Path:
 
 class NatsServer:
     def __init__(
-        self, *, port: int = -1, extra_args: tuple[str, ...] = (), jetstream: bool = False
+        self,
+        *,
+        port: int = -1,
+        extra_args: tuple[str, ...] = (),
+        jetstream: bool = False,
+        jetstream_dir: Path | None = None,
     ) -> None:
+        """`jetstream_dir`: enable JetStream, storing in that directory (it survives a
+        `restart()`, as a production server's store survives its restarts); `jetstream`:
+        the same in a temporary directory of its own."""
         self.port = port
+        if jetstream_dir is not None:
+            extra_args = ("-js", "-sd", str(jetstream_dir), *extra_args)
         self.extra_args = extra_args
         self._store: tempfile.TemporaryDirectory[str] | None = None
         if jetstream:

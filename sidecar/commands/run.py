@@ -1,4 +1,5 @@
-"""`arena run`: follow the ExEx socket live, keep the exact state, serve metrics.
+"""`arena run`: follow the ExEx socket (or the JetStream stream `arena relay` fills from it)
+live, keep the exact state, serve metrics.
 
 On SIGINT/SIGTERM the open block (or reorg envelope) is given `[service] stop_grace`
 seconds to complete; whatever is still open then is discarded, the state of the last
@@ -26,9 +27,11 @@ from arena.background_resync import BackgroundRpcSync
 from arena.block_assembler import Settled
 from arena.pipeline import Pipeline, PipelineConfig, open_pipeline
 from arena.state_file import StateFileError, check_state_path, write_state_file
+from arena.summary import render_table
 from arena.sync_state import SyncState
 from arena.whitelist_changes import boundary_hook
 from exex_bridge.errors import WhitelistError
+from exex_bridge.redaction import shown_url
 from exex_bridge.rpc import (
     BlockingRpc,
     Endpoint,
@@ -41,6 +44,12 @@ from exex_bridge.socket_source import Disconnection, SocketSource
 from exex_bridge.whitelist_feed import WhitelistFeed
 from pathfinder.sinks import SinkError
 from sidecar.commands.common import MetricsServer, prepare_directory
+from sidecar.commands.run_source import (
+    FrameSource,
+    add_window_flags,
+    check_source_flags,
+    jetstream_source,
+)
 from sidecar.config_file import add_setting_flags
 from sidecar.errors import ConfigError
 from sidecar.execution import open_executor_sink
@@ -53,13 +62,17 @@ from sidecar.socket_owners import expected_owners
 
 EXIT_STATE_NOT_WRITTEN: Final = 1  # stopped cleanly, but the final state file failed
 
-HELP = "follow the ExEx socket live: exact pool state, reorgs, Prometheus metrics"
+HELP = (
+    "follow the ExEx socket (or its JetStream relay, --jetstream) live: exact pool state, "
+    "reorgs, Prometheus metrics"
+)
 
 log = logging.getLogger(__name__)
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     add_setting_flags(parser, RUN)
+    add_window_flags(parser)
 
 
 @final
@@ -79,7 +92,9 @@ class LiveRunner:
         settings: ArenaSettings,
         feed: WhitelistFeed | None = None,
         outputs: PathfinderOutputs | None = None,
+        *,
         rpc: RpcClient | None = None,
+        source: FrameSource | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.settings = settings
@@ -88,7 +103,7 @@ class LiveRunner:
         self.rpc = rpc  # its HTTP sessions and health checks too
         self.rpc_sync: BackgroundRpcSync | None = None
         socket = settings.socket
-        self.source = SocketSource(
+        self.source: FrameSource = source or SocketSource(
             socket.path,
             max_frame=socket.max_frame_size,
             expected_owners=expected_owners(socket),
@@ -219,7 +234,8 @@ class LiveRunner:
             )
 
     def _on_beat(self) -> None:
-        self.metrics.observe_socket(self.source.stats, self.source.backoff_attempts)
+        if isinstance(self.source, SocketSource):  # a JetStream source has no socket
+            self.metrics.observe_socket(self.source.stats, self.source.backoff_attempts)
         self.readiness_reasons()  # keeps arena_service_ready current between probes
 
     async def _stop(self, consumer: asyncio.Task[None]) -> None:
@@ -350,6 +366,7 @@ def pipeline_config(settings: ArenaSettings) -> PipelineConfig:
 
 
 def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
+    check_source_flags(args, settings)
     if settings.state.state_out is not None:
         check_state_path(settings.state.state_out)  # now, not after hours of blocks
     rpc_endpoints(settings)  # a bad URL is said before the whitelist loads
@@ -367,7 +384,13 @@ def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
             print(f"arena run: {exc}", file=sys.stderr)
             return 2
         pipeline.subscribe_settled(outputs.on_settled)  # before the runner's state writer
-        live = LiveRunner(pipeline, settings, feed, outputs, rpc)
+        try:
+            source = jetstream_source(args, settings, pipeline)
+        except ConfigError as exc:
+            outputs.close()
+            print(f"arena run: {exc}", file=sys.stderr)
+            return 2
+        live = LiveRunner(pipeline, settings, feed, outputs, rpc=rpc, source=source)
         server = None
         metrics = settings.metrics
         if metrics.port is not None:
@@ -385,6 +408,10 @@ def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
             if server is not None:
                 server.stop()
         written = _write_final_state(pipeline, settings)
+        if getattr(args, "to_seq", None) is not None:  # a window replayed: as `arena replay`
+            source_name = shown_url(settings.jetstream.url or "")
+            summary = pipeline.summary(source=source_name, format="jetstream", bytes_read=0)
+            print(render_table(summary))
         log.info(
             "stopped: %s; %d frames, %d blocks applied, %d reverted",
             live.health().line(),

@@ -49,6 +49,8 @@ def make_checkpoint(
     return Checkpoint(
         block=block,
         stream_seq=block * 10 + 1,
+        source_seq=None if block % 3 == 0 else block * 12 + 5,
+        source_frames=None if block % 2 == 0 else block % 7,
         pool_keys=[rng.bytes(20 if i % 2 else 32) for i in range(pools)],
         protocols=rng.integers(0, 3, size=pools, dtype=np.uint8).tobytes(),
         records=rng.bytes(pools * RECORD_SIZE),
@@ -66,7 +68,13 @@ def make_checkpoint(
 
 def assert_same(a: Checkpoint | None, b: Checkpoint) -> None:
     assert a is not None
-    assert (a.block, a.stream_seq, a.created_at) == (b.block, b.stream_seq, b.created_at)
+    assert (a.block, a.stream_seq, a.source_seq, a.source_frames, a.created_at) == (
+        b.block,
+        b.stream_seq,
+        b.source_seq,
+        b.source_frames,
+        b.created_at,
+    )
     assert a.pool_keys == b.pool_keys
     assert (a.protocols, a.records, a.status) == (b.protocols, b.records, b.status)
     assert a.tick_maps == b.tick_maps

@@ -13,6 +13,7 @@ from arena.metrics import ArenaMetrics
 from executor.metrics import ExecutionMetrics
 from executor.outcome_metrics import OutcomeMetrics
 from executor.worker import ExecutorMetrics
+from exex_bridge.relay_metrics import RelayMetrics
 from exex_bridge.rpc import RpcMetrics
 from pathfinder.metrics import PathMetrics
 from pathfinder.sinks import SinkMetrics
@@ -53,6 +54,7 @@ class AllMetrics(NamedTuple):
     sinks: SinkMetrics
     executor: ExecutorMetrics
     rpc: RpcMetrics
+    relay: RelayMetrics  # `arena relay`'s own registry in the service; here on the same one
     service: ServiceMetrics
     execution: ExecutionMetrics
     outcomes: OutcomeMetrics
@@ -67,6 +69,7 @@ class AllMetrics(NamedTuple):
             SinkMetrics(registry),
             ExecutorMetrics(registry),
             RpcMetrics(registry),
+            RelayMetrics(registry),
             ServiceMetrics(registry),
             ExecutionMetrics(registry),
             OutcomeMetrics(registry),

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 from arena.metrics import ArenaMetrics
 from executor.metrics import ExecutionMetrics
 from executor.outcome_metrics import OutcomeMetrics
+from exex_bridge.relay_metrics import RelayMetrics
 from exex_bridge.rpc import RpcMetrics
 from pathfinder.metrics import PathMetrics
 from pathfinder.sinks import SinkMetrics
@@ -32,6 +33,7 @@ def _exposed_families() -> set[str]:
     ServiceMetrics(registry)
     ExecutionMetrics(registry)
     OutcomeMetrics(registry)
+    RelayMetrics(registry)  # `arena relay`'s own process: on the same dashboard
     return {family.name for family in registry.collect()}
 
 

@@ -169,6 +169,8 @@ def test_environment_variables_are_only_the_credential_carrying_urls() -> None:
     assert environment_names() == {
         "ARENA_RPC_URL": "[rpc] url",
         "ARENA_WHITELIST_NATS_URL": "[whitelist_feed] nats_url",
+        "ARENA_RELAY_NATS_URL": "[relay] nats_url",
+        "ARENA_JETSTREAM_URL": "[jetstream] url",
         "ARENA_NATS_URL": "[pathfinder] nats_url",
         "ARENA_EXECUTOR_RPC_URL": "[executor] rpc_url",
         "ARENA_EXECUTOR_NATS_URL": "[executor] nats_url",
@@ -181,10 +183,14 @@ def test_a_missing_config_file_is_a_config_error(tmp_path: Path) -> None:
         load(["run", "--config", str(missing)])
 
 
-def test_every_setting_has_a_distinct_flag() -> None:
-    flags = [s.flag for _, _, s in settings_fields()]
-    assert len(flags) == len(set(flags))
-    assert all(flag.startswith("--") for flag in flags)
+def test_every_setting_has_a_distinct_flag_within_each_command() -> None:
+    # One flag may name the same thing for two commands (`--nats`: the NATS server of
+    # `arena run`'s opportunities and of `arena relay`), never two settings of one command.
+    fields_ = [s for _, _, s in settings_fields()]
+    for command in set().union(*(s.commands for s in fields_)):
+        flags = [s.flag for s in fields_ if command in s.commands]
+        assert len(flags) == len(set(flags)), command
+    assert all(s.flag.startswith("--") for s in fields_)
 
 
 # -- any document: settings or a ConfigError, never another exception ------------------
