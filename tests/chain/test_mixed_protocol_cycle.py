@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 import pytest
+from eth_utils.crypto import keccak
 
 from arena.block_assembler import Settled
 from arena.engine import ArenaEngine
@@ -46,15 +47,16 @@ from tests.chain.test_executor_realization import transfers_net
 
 pytestmark = pytest.mark.chain
 
+TRANSFER: Final = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
 USD: Final = 1_000_000
 WETH_DEPTH: Final = 1_000  # whole WETH in the Balancer pool
 WETH_DISCOUNT_BPS: Final = 300  # the Balancer pool's WETH price below 2000 DAI
 ALL_THREE: Final = frozenset({PoolKind.V4, PoolKind.CURVE_STABLE, PoolKind.BALANCER_WEIGHTED})
 
 
-def _mixed_world(chain: V4DevChain, tmp_path: Path) -> ExecutorWorld:
+def _mixed_world(chain: V4DevChain, tmp_path: Path) -> tuple[ExecutorWorld, str]:
     """The executor world (dev chain and V4 pools) plus the Curve and Balancer pools, all
-    in the whitelist the arena and the executor read."""
+    in the whitelist the arena and the executor read; and the Balancer Vault."""
     w3, deployment = chain.w3, chain.deployment
     weth, usdc, dai = (deployment.token(s) for s in ("WETH", "USDC", "DAI"))
     curve = deploy_curve_pool_of(
@@ -104,14 +106,26 @@ def _mixed_world(chain: V4DevChain, tmp_path: Path) -> ExecutorWorld:
     world.whitelist.write_bytes(msgspec.json.encode(document))
     world.pools = load_whitelist_file(world.whitelist).pools
     world.kinds = HopKinds(world.pools)
-    return world
+    return world, balancer.vault
+
+
+def _paid(receipt: dict[str, Any], token: str, payer: str) -> int:
+    """What `payer` sent of `token` in the receipt's Transfer logs."""
+    topic = "0x" + "00" * 12 + payer.lower().removeprefix("0x")
+    return sum(
+        int(str(log["data"]), 16)
+        for log in receipt["logs"]
+        if str(log["address"]).lower() == token.lower()
+        and log["topics"][0] == TRANSFER
+        and str(log["topics"][1]).lower() == topic
+    )
 
 
 def test_a_cycle_through_v4_curve_and_balancer_is_found_verified_and_pays_exactly(
     clean_v4_devchain: V4DevChain, tmp_path: Path
 ) -> None:
     chain = clean_v4_devchain
-    world = _mixed_world(chain, tmp_path)
+    world, vault = _mixed_world(chain, tmp_path)
     w3 = chain.w3
     engine = ArenaEngine(capacity=2 * len(world.pools))
     engine.add_pools(world.pools)
@@ -138,12 +152,11 @@ def test_a_cycle_through_v4_curve_and_balancer_is_found_verified_and_pays_exactl
 
     # the exact verification is the hops quoted one by one, each output feeding the next
     quoter = ExactQuoter(engine)
-    amount = best.amount_in
+    quoted, amount = [], best.amount_in
     for key, zero_for_one in zip(best.pools, best.zero_for_one, strict=True):
-        out = quoter.hop_out(index(key), zero_for_one, amount)
-        assert out > 0
-        amount = out
-    assert amount == best.expected_out
+        amount = quoter.hop_out(index(key), zero_for_one, amount)
+        quoted.append(amount)
+    assert all(out > 0 for out in quoted) and quoted[-1] == best.expected_out
 
     # the contract runs it: V4 first (the flash), Curve and Balancer after it
     assert world.kinds.routable(best)
@@ -166,3 +179,12 @@ def test_a_cycle_through_v4_curve_and_balancer_is_found_verified_and_pays_exactl
     realized = transfers_net(receipt, included.start_token, world.executor)
     assert realized == best.profit == included.expected_profit == included.realized_profit
     assert call(w3, weth, "ERC20", "balanceOf", world.executor)[0] == realized
+    # every hop paid exactly its quote: the PoolManager, the Curve pool, the Vault
+    payers = {
+        PoolKind.V4: chain.v4.pool_manager,
+        PoolKind.CURVE_STABLE: None,  # the pool itself
+        PoolKind.BALANCER_WEIGHTED: vault,
+    }
+    for hop, (key, out) in enumerate(zip(best.pools, quoted, strict=True)):
+        payer = payers[engine.registry.kind_of(index(key))] or key
+        assert _paid(receipt, best.tokens[hop + 1], payer) == out, (hop, key)
