@@ -37,6 +37,7 @@ __all__ = [
     "BalancerPool",
     "BalancerWorld",
     "create_rate_provider_pool",
+    "create_weighted_pool",
     "deploy_balancer_world",
     "pool_tokens",
     "vault_swaps",
@@ -405,13 +406,43 @@ def _create_pool(
     rate_provider: str | None = None,
 ) -> BalancerPool:
     decimals_of = dict(_TOKENS)
-    entries = sorted(
-        zip((world.tokens[s] for s in symbols), symbols, percents, strict=True),
-        key=lambda e: int(e[0], 16),
+    tokens = tuple((world.tokens[s], decimals_of[s]) for s in symbols)
+    # worth about the same per token: 1e6 whole units of each, scaled by weight
+    amounts = tuple(p * 10**4 * 10**d for p, (_, d) in zip(percents, tokens, strict=True))
+    name = "-".join(symbols)
+    return create_weighted_pool(
+        world,
+        key,
+        tokens,
+        percents=percents,
+        fee=fee,
+        amounts=amounts,
+        name=name,
+        rate_provider=rate_provider,
     )
-    addresses = [e[0] for e in entries]
-    weights = [e[2] * 10**16 for e in entries]
-    name = "-".join(e[1] for e in entries)
+
+
+def create_weighted_pool(
+    world: BalancerWorld,
+    key: str,
+    tokens: tuple[tuple[str, int], ...],
+    *,
+    percents: tuple[int, ...],
+    fee: int,
+    amounts: tuple[int, ...],
+    name: str = "pool",
+    rate_provider: str | None = None,
+) -> BalancerPool:
+    """A weighted pool of factory `key` over `tokens` ((address, decimals), any ERC-20
+    the deployer holds and has approved the Vault for), weights in percent, swap fee
+    (1e18), initialised with `amounts` (raw units, in the order of `tokens`). Not added
+    to `world.pools`."""
+    entries = sorted(
+        zip(tokens, percents, amounts, strict=True),
+        key=lambda e: int(e[0][0], 16),
+    )
+    addresses = [e[0][0] for e in entries]
+    weights = [e[1] * 10**16 for e in entries]
     if key == "v1":
         signature = "create(string,string,address[],uint256[],uint256,address)"
         types = ["string", "string", "address[]", "uint256[]", "uint256", "address"]
@@ -438,17 +469,14 @@ def _create_pool(
         raise DeploymentError(f"factory {key} created {len(created)} pools")
     address = checksum("0x" + created[0]["topics"][1][-40:])
     pool_id = bytes(decode(["bytes32"], _eth_call(world.w3, address, _selector("getPoolId()")))[0])
-    decimals = tuple(decimals_of[e[1]] for e in entries)
     pool = BalancerPool(
         address=address,
         pool_id=pool_id,
         version="v1" if key.startswith("v1") else key,
         factory=factory,
         tokens=tuple(addresses),
-        decimals=decimals,
+        decimals=tuple(e[0][1] for e in entries),
         weights=tuple(weights),
     )
-    # worth about the same per token: 1e6 whole units of each, scaled by weight
-    amounts = [p * 10**4 * 10**d for p, d in zip((e[2] for e in entries), decimals, strict=True)]
-    world.execute([world.init_tx(pool, amounts)])
+    world.execute([world.init_tx(pool, [e[2] for e in entries])])
     return pool
