@@ -5,8 +5,10 @@ What anvil does (measured on 1.7.1): `anvil_reorg` takes positional params
 for its dev accounts; a missing nonce is filled from the state at the fork) or raw signed
 bytes; `offset` 0 is the first block after the common ancestor. It drops the last `depth`
 blocks and mines exactly `depth` new ones, so the tip number stays; the dropped
-transactions do not return to the pool. Every replaced block gets a new hash (even with the
-same contents: the base fee is not rewound). `anvil_rollback [depth]` (null = 1) drops
+transactions do not return to the pool. A replaced block gets a new hash even with the
+same contents while the base fee is not at its floor (the base fee is not rewound); once
+it sits at its floor (7 wei), an empty block replacing an empty one at the same height and
+timestamp is the same block, hash included. `anvil_rollback [depth]` (null = 1) drops
 blocks without replacing them. Neither emits removed logs: `eth_getFilterChanges` on a log
 filter returns only the new blocks' logs with `removed: false`, and `eth_getLogs` shows the
 canonical chain only. Over a websocket, `newHeads` re-announces the replaced heights with

@@ -9,19 +9,38 @@ with A at the next block's time: the newest block's timestamp plus `SECONDS_PER_
 The screen needs each hop as a Möbius map `K·x / (M + N·x)` that never promises more
 than the pool pays (`screen_row`): M = 1, K = the average rate of a small probe input
 (at most the marginal rate at zero, the curve being concave), and the least N that
-keeps the map at or below the exact output at the cap `x1` (a share of the pool's
-balance of the coin in) and at inputs a factor SAMPLE_STEP apart below it. Between
-samples the curve's bend is smooth; the property tests check the map against the exact
+keeps the map at or below the chords between the exact outputs at the probe, the cap
+`x1` (a share of the pool's balance of the coin in) and inputs a factor SAMPLE_STEP
+apart below it. The curve being concave lies on or above each chord, so the map is
+under the curve everywhere up to the cap, not only at the samples (an imbalanced pool
+bends sharply between two samples); the property tests check the map against the exact
 math at random inputs; a relative margin covers the pool's integer rounding (beyond
 dust, see ROUNDING_UNITS). Inputs above `x1` are not screened (the cap).
+
+The rounding is not always a few units: get_D stops within one unit of D, and in an
+imbalanced pool one unit of D moves the balance get_y solves for by hundreds of units of
+the abundant coin. That error is an offset the pool pays short of its smooth curve at
+every input (`rounding_units` measures it: get_y at the unchanged balances is not the
+pool's balance), so the margin grows until it covers the offset from the dust line on.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 from typing import Final, NamedTuple
 
 from arena.coin_pools import CoinPoolState, CurveParams
-from pathfinder.curve_stableswap import CurveRevertError, StableSwapPool, get_dy
+from pathfinder.curve_stableswap import (
+    PRECISION,
+    CurveRevertError,
+    StableSwapPool,
+    amp_at,
+    get_d,
+    get_dy,
+    get_y,
+    xp_of,
+)
 
 SECONDS_PER_BLOCK: Final = 12
 # The screen's cap: this share of the pool's balance of the coin sold.
@@ -33,11 +52,17 @@ PROBE_SHARE: Final = 1e-6
 SAMPLE_STEP: Final = 4
 # Relative margin under the pool's integer outputs. Their rounding (the pool's `- 1`,
 # the floors, and get_D/get_y stopping within one unit, which an imbalanced pool
-# amplifies) is a few units of the coin bought; the margin covers it once an output
-# reaches ROUNDING_UNITS / ROUNDING_MARGIN units. Below that (dust: no cycle is worth
-# gas there) the map may promise a few units more than the pool pays.
+# amplifies) is a few units of the coin bought in a balanced pool; the margin covers it
+# once an output reaches ROUNDING_UNITS / ROUNDING_MARGIN units (the dust line). Where
+# the pool's measured rounding (`rounding_units`) is larger, the margin grows by the
+# same factor, so it still covers it from the dust line on. Below that line (no cycle
+# is worth gas there) the map may promise up to that rounding more than the pool pays.
 ROUNDING_MARGIN: Final = 1e-5
 ROUNDING_UNITS: Final = 64
+# Units of the coin bought added to the measured offset (`rounding_units`): the pool's
+# `- 1`, get_y stopping within one unit at the input and at the unchanged balance, the
+# fee's and the rate's floors.
+ROUNDING_SLACK: Final = 4
 
 
 class CurveRead(NamedTuple):
@@ -99,6 +124,19 @@ def curve_out(read: CurveRead, zero_for_one: bool, amount_in: int) -> int:
         return 0
 
 
+def rounding_units(read: CurveRead, zero_for_one: bool) -> int:
+    """How many units of the coin bought the pool's integer math may pay short of its
+    smooth curve at this state: the offset of get_y at the unchanged balances (the
+    invariant's rounding) plus ROUNDING_SLACK, at least ROUNDING_UNITS."""
+    i, j = directed(read, zero_for_one)
+    pool = read.pool
+    xp = xp_of(pool.balances, pool.rates)
+    amp = amp_at(pool, read.timestamp)
+    offset = abs(get_y(i, j, xp[i], xp, amp=amp, d=get_d(xp, amp)) - xp[j])
+    in_units = -(-offset * PRECISION // pool.rates[j])  # ceil: xp → the coin's units
+    return max(ROUNDING_UNITS, 2 * in_units + ROUNDING_SLACK)
+
+
 class ScreenRow(NamedTuple):
     k: float
     m: float
@@ -108,7 +146,8 @@ class ScreenRow(NamedTuple):
 
 def screen_row(read: CurveRead, zero_for_one: bool) -> ScreenRow | None:
     """The hop's conservative Möbius map and cap; None when the pool cannot be screened
-    (an exchange at the probe or the cap reverts or pays nothing)."""
+    (an exchange at the probe or the cap reverts or pays nothing, or the pool's rounding
+    is as large as the whole dust line)."""
     i, _ = directed(read, zero_for_one)
     balance = read.pool.balances[i]
     x1 = int(balance * CAP_SHARE)
@@ -118,18 +157,54 @@ def screen_row(read: CurveRead, zero_for_one: bool) -> ScreenRow | None:
     dy_probe = curve_out(read, zero_for_one, probe)
     if dy_probe <= 0:
         return None
+    try:
+        # the relative margin that covers the rounding once an output reaches the dust
+        # line ROUNDING_UNITS / ROUNDING_MARGIN
+        margin = ROUNDING_MARGIN * rounding_units(read, zero_for_one) / ROUNDING_UNITS
+    except CurveRevertError:
+        return None
+    if margin >= 1.0:
+        return None
     k = dy_probe / probe
-    # K/(1 + N·x) ≤ dy(x)/x at every sample x (the cap and its halvings down to the
-    # probe): N ≥ (K·x/dy(x) − 1)/x there; the largest such N holds at all of them.
-    n = 0.0
+    samples = [(probe, dy_probe)]
     x = x1
     while x > probe:
         dy = curve_out(read, zero_for_one, x)
         if dy <= 0:
             return None
-        n = max(n, (k * x / dy - 1.0) / x)
+        samples.append((x, dy))
         x //= SAMPLE_STEP
-    return ScreenRow(k * (1.0 - ROUNDING_MARGIN), 1.0, n, float(x1))
+    samples.sort()
+    # The pool's curve is concave: between two samples it lies on or above their chord
+    # (and from 0 to the probe on or above K·x). The map is held under every chord.
+    n = max(_least_n_under_chord(k, a, b) for a, b in itertools.pairwise(samples))
+    return ScreenRow(k * (1.0 - margin), 1.0, n, float(x1))
+
+
+def _least_n_under_chord(k: float, a: tuple[int, int], b: tuple[int, int]) -> float:
+    """A least N ≥ 0 with K·x/(1 + N·x) under the concave curve through a and b
+    ((input, output), a's input below b's) at every x between them: the lesser of the N
+    that holds the map under the chord from a to b and the N that holds it under the
+    chord from the origin to b (on which the curve also lies, from 0 to b)."""
+    (xa, ya), (xb, yb) = a, b
+    # under the origin's chord: K/(1 + N·x) ≤ yb/xb, tightest at x = xa
+    from_origin = max(0.0, (k * xb / yb - 1.0) / xa)
+    slope = (yb - ya) / (xb - xa)
+    intercept = ya - slope * xa  # the chord is intercept + slope·x
+    if slope <= 0.0 or intercept <= 0.0:
+        return from_origin  # not concave at this scale (the pool's rounding)
+
+    def needed(x: float) -> float:  # N ≥ (K·x − chord(x)) / (x·chord(x))
+        chord = intercept + slope * x
+        return (k * x - chord) / (x * chord)
+
+    candidates = [float(xa), float(xb)]
+    if k > slope:
+        # where (K·x − chord)/(x·chord) is largest: the root of its derivative
+        peak = intercept * (slope + math.sqrt(slope * k)) / ((k - slope) * slope)
+        if xa < peak < xb:
+            candidates.append(peak)
+    return min(from_origin, max(0.0, *(needed(x) for x in candidates)))
 
 
 def virtual_reserves(row: ScreenRow) -> tuple[int, int]:

@@ -1,8 +1,12 @@
 """Chain fixtures: one anvil node with the real Uniswap deployment for the whole session.
 
-`devchain` is shared and accumulates whatever the tests do to it (traffic, reorgs); a test
-that needs the chain exactly as deployed asks for `clean_devchain`, which rewinds the same
-node to the post-deployment snapshot (evm_snapshot / evm_revert) first.
+`devchain` deploys on a node of its own, which only the chain fixtures below touch: the
+deployment then has a fresh node's addresses and blocks whatever tests ran before it
+(a test that needs just some node asks for `anvil_node`, a separate session node, and may
+deploy and mine there freely). `devchain` is shared and accumulates whatever the tests
+do to it (traffic, reorgs); a test that needs the chain exactly as deployed asks for
+`clean_devchain`, which rewinds the same node to the post-deployment snapshot
+(evm_snapshot / evm_revert) first.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import pytest
 from web3 import Web3
 
 from devchain import AnvilNode, Deployment, deploy, rpc_call
+from devchain.rpc import block_number
 from devchain.v4_world import DEFAULT_V4_POOLS, HOOKED_V4_POOLS, V4Deployment, deploy_v4
 
 ALL_V4_POOLS = DEFAULT_V4_POOLS + HOOKED_V4_POOLS
@@ -34,10 +39,18 @@ def anvil_node() -> Iterator[AnvilNode]:
 
 
 @pytest.fixture(scope="session")
-def devchain(anvil_node: AnvilNode) -> DevChain:
-    w3 = anvil_node.web3()
+def devchain_node() -> Iterator[AnvilNode]:
+    with AnvilNode() as node:
+        yield node
+
+
+@pytest.fixture(scope="session")
+def devchain(devchain_node: AnvilNode) -> DevChain:
+    w3 = devchain_node.web3()
+    if block_number(w3) != 0:
+        raise RuntimeError("the dev chain's node was used before its deployment")
     deployment = deploy(w3)
-    return DevChain(anvil_node, w3, deployment, str(rpc_call(w3, "evm_snapshot", [])))
+    return DevChain(devchain_node, w3, deployment, str(rpc_call(w3, "evm_snapshot", [])))
 
 
 @pytest.fixture
