@@ -30,7 +30,15 @@ HEALTH_INTERVAL_S: Final = 10.0
 class ChainPool:
     """The pooled client, its loop thread and the `ChainClient` over them."""
 
-    def __init__(self, urls: str, metrics: RpcMetrics, *, timeout_s: float = DEFAULT_TIMEOUT_S):
+    def __init__(
+        self,
+        urls: str,
+        metrics: RpcMetrics,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        health_interval_s: float | None = HEALTH_INTERVAL_S,
+    ) -> None:
+        """`health_interval_s` None: no health checks (ranking and breakers only)."""
         try:
             endpoints = endpoints_from(urls, EndpointLimits(timeout_s=timeout_s))
         except ValueError as exc:  # the message shows no path, user or password
@@ -39,9 +47,11 @@ class ChainPool:
         self._loop_thread = RpcLoopThread(self.client, name="executor-rpc")
         blocking = self._loop_thread.start()
         self.chain = ChainClient(self.client.write_endpoint, timeout_s, pool=blocking)
-        self._health: Future[None] = asyncio.run_coroutine_threadsafe(
-            self.client.run_health_checks(HEALTH_INTERVAL_S), blocking.loop
-        )
+        self._health: Future[None] | None = None
+        if health_interval_s is not None:
+            self._health = asyncio.run_coroutine_threadsafe(
+                self.client.run_health_checks(health_interval_s), blocking.loop
+            )
         log.info(
             "executor RPC: %d endpoint(s) %s; writes to %s only",
             len(endpoints),
@@ -50,5 +60,6 @@ class ChainPool:
         )
 
     def close(self) -> None:
-        self._health.cancel()
+        if self._health is not None:
+            self._health.cancel()
         self._loop_thread.stop()
