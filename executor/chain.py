@@ -68,11 +68,13 @@ class ChainClient:
             error = {"message": exc.message, "data": exc.data}
             raise ChainRpcError(method, exc.message, _revert_data(error)) from None
         except RpcWriteUnconfirmedError as exc:  # sent, no answer: the node may hold it
-            raise ChainRpcError(method, str(exc), transport=True) from None
+            reason = f"{exc.endpoint}: not confirmed ({exc.detail}); not retried"
+            raise ChainRpcError(method, reason, transport=True) from None
         except RpcUnavailableError as exc:
             # a read no endpoint answered: as an unreachable node. A write refused by its
             # endpoint's open breaker was never sent: a plain refusal (the nonce is free).
-            raise ChainRpcError(method, str(exc), transport=method not in _WRITES) from None
+            reason = f"no endpoint answered after {exc.attempts} attempt(s): {exc.detail}"
+            raise ChainRpcError(method, reason, transport=method not in _WRITES) from None
         except RpcError as exc:  # names endpoints by their redacted names only
             raise ChainRpcError(method, str(exc)) from None
 
