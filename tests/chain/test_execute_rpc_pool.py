@@ -78,7 +78,8 @@ def test_live_execute_with_a_dead_second_endpoint_sends_once_through_the_first(
     append(source, arena_opportunities(world.chain.w3, world.pools))
     with FaultProxy(world.chain.node.url, {}, NOT_REACHED) as writer:
         args = execute_args(world, str(source), "--live", "--until-idle", "0.5")
-        args[args.index(world.chain.node.url)] = f"{writer.url},{closed_port_url()}"
+        dead = closed_port_url()
+        args[args.index(world.chain.node.url)] = f"{writer.url},{dead}"
         with automine(world.chain.w3):
             done = subprocess.run(
                 args, capture_output=True, text=True, cwd=ROOT, timeout=TIMEOUT, check=False
@@ -89,6 +90,7 @@ def test_live_execute_with_a_dead_second_endpoint_sends_once_through_the_first(
     included = [e for e in journal if e.status is AttemptStatus.INCLUDED]
     sent = [e for e in journal if e.tx_hash]
     assert included, done.stderr
+    assert f"RPC endpoint {dead.rstrip('/')} is unhealthy" in done.stderr  # checked, ranked last
     assert sends == len({e.tx_hash for e in sent})  # one write per transaction, no retry
     assert world.client.nonce(world.key.address, "latest") == nonce + len(included)
 
