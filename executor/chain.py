@@ -15,7 +15,13 @@ from web3.types import RPCEndpoint
 
 from executor.errors import ChainRpcError
 from exex_bridge.redaction import shown_url
-from exex_bridge.rpc import BlockingRpc, RpcAnswerError, RpcError
+from exex_bridge.rpc import (
+    BlockingRpc,
+    RpcAnswerError,
+    RpcError,
+    RpcUnavailableError,
+    RpcWriteUnconfirmedError,
+)
 
 DEFAULT_TIMEOUT_S: Final = 30.0
 # Simulations run on the latest state in the next block's context (number, timestamp):
@@ -61,6 +67,14 @@ class ChainClient:
         except RpcAnswerError as exc:
             error = {"message": exc.message, "data": exc.data}
             raise ChainRpcError(method, exc.message, _revert_data(error)) from None
+        except RpcWriteUnconfirmedError as exc:  # sent, no answer: the node may hold it
+            reason = f"{exc.endpoint}: not confirmed ({exc.detail}); not retried"
+            raise ChainRpcError(method, reason, transport=True) from None
+        except RpcUnavailableError as exc:
+            # a read no endpoint answered: as an unreachable node. A write refused by its
+            # endpoint's open breaker was never sent: a plain refusal (the nonce is free).
+            reason = f"no endpoint answered after {exc.attempts} attempt(s): {exc.detail}"
+            raise ChainRpcError(method, reason, transport=method not in _WRITES) from None
         except RpcError as exc:  # names endpoints by their redacted names only
             raise ChainRpcError(method, str(exc)) from None
 

@@ -28,6 +28,7 @@ from prometheus_client import CollectorRegistry
 
 from executor.attempt import AttemptBuilder, ChainHead, Prepared, Refusal, revert_reason
 from executor.chain import ChainClient
+from executor.chain_pool import ChainPool
 from executor.channel_setup import open_channel
 from executor.channels.mempool import MempoolChannel
 from executor.channels.submission import Channel, Submission
@@ -51,6 +52,7 @@ from executor.route import HopKinds
 from executor.selection import select_non_conflicting
 from executor.settings import ExecutorSettings
 from executor.transaction import SignedTransaction, sign_transaction
+from exex_bridge.rpc import RpcMetrics
 from exex_bridge.whitelist import load_whitelist_file
 from pathfinder.opportunity import Opportunity
 
@@ -99,6 +101,7 @@ class OpportunityExecutor:
         self.channel = channel or MempoolChannel(chain, self.outcomes)
         self.lane = lane  # None: dry run (the node's pending count serves)
         self.link = link
+        self.pool: ChainPool | None = None  # closed with the executor
         self.sender = (
             None
             if lane is None
@@ -131,12 +134,31 @@ class OpportunityExecutor:
         settings: ExecutorSettings,
         registry: CollectorRegistry | None = None,
         lane: NonceLane | None = None,
+        rpc_metrics: RpcMetrics | None = None,
     ) -> Self:
-        """Load the key and the whitelist, and check the node and the contract; live,
-        check the key's balance and open its nonce lane (`lane`, when given, instead:
-        tests) and the kill subject."""
+        """Load the key and the whitelist, connect to the endpoints of `rpc_url`
+        (`executor.chain_pool`; their metrics in `rpc_metrics`, else new ones in
+        `registry`), and check the node and the contract; live, check the key's balance
+        and open its nonce lane (`lane`, when given, instead: tests) and the kill subject."""
         key = load_signing_key(settings.key_file, settings.password_file)
-        chain = ChainClient(settings.rpc_url)
+        pool = ChainPool(settings.rpc_url, rpc_metrics or RpcMetrics(registry))
+        try:
+            instance = cls._open_on(settings, pool.chain, key, registry, lane)
+        except BaseException:
+            pool.close()
+            raise
+        instance.pool = pool
+        return instance
+
+    @classmethod
+    def _open_on(
+        cls,
+        settings: ExecutorSettings,
+        chain: ChainClient,
+        key: SigningKey,
+        registry: CollectorRegistry | None,
+        lane: NonceLane | None,
+    ) -> Self:
         chain_id = chain.chain_id()
         executor = parse_address(settings.executor, "executor")
         if not chain.code(executor):
@@ -437,3 +459,5 @@ class OpportunityExecutor:
         self.journal.close()
         if self.link is not None:
             self.link.close()
+        if self.pool is not None:
+            self.pool.close()

@@ -17,7 +17,7 @@ from executor.errors import ExecutorError
 from executor.session import OpportunityExecutor
 from executor.settings import GWEI, ExecutorSettings
 from executor.worker import ExecutorThread
-from exex_bridge.redaction import split_urls
+from exex_bridge.rpc import RpcMetrics
 from sidecar.errors import ConfigError
 from sidecar.executor_section import DEFAULT_JOURNAL_NAME
 from sidecar.settings import RUN, ArenaSettings
@@ -54,9 +54,9 @@ def _journal(settings: ArenaSettings, command: str) -> Path:
 def executor_settings(settings: ArenaSettings, command: str) -> ExecutorSettings:
     """The executor's settings for `command` (ConfigError naming what is missing)."""
     section = settings.executor
-    # [rpc] url may list several endpoints: the executor sends to the first (the pool's
-    # write endpoint), never to several
-    rpc_url = section.rpc_url or (split_urls(settings.rpc.url)[0] if settings.rpc.url else None)
+    # either may list several endpoints: the executor reads from all of them (its own
+    # pool) and sends to the first only (`executor.chain_pool`)
+    rpc_url = section.rpc_url or settings.rpc.url
     if rpc_url is None:
         raise ConfigError("--rpc", None, "required (or [executor] rpc_url, or [rpc] url)")
     contract = _hex(section.contract)
@@ -107,12 +107,16 @@ def executor_settings(settings: ArenaSettings, command: str) -> ExecutorSettings
 
 
 def open_executor_sink(
-    settings: ArenaSettings, registry: CollectorRegistry | None = None
+    settings: ArenaSettings,
+    registry: CollectorRegistry | None = None,
+    rpc_metrics: RpcMetrics | None = None,
 ) -> ExecutorThread:
-    """The executor `arena run` hands every batch of opportunities to."""
+    """The executor `arena run` hands every batch of opportunities to. `rpc_metrics`: the
+    arena's `arena_rpc_*` families, which the executor's endpoints join (else new ones
+    in `registry`)."""
     wanted = executor_settings(settings, RUN)
     try:
-        executor = OpportunityExecutor.open(wanted, registry)
+        executor = OpportunityExecutor.open(wanted, registry, rpc_metrics=rpc_metrics)
     except (ExecutorError, OSError) as exc:
         raise ExecutorStartError(str(exc)) from None
     return ExecutorThread(

@@ -40,7 +40,9 @@ class ExecutorSection:
         None,
         v.URL,
         "--executor-rpc",
-        "node JSON-RPC (HTTP) the executor simulates and sends through (unset: [rpc] url)",
+        "node JSON-RPC the executor reads and sends through, one URL or several separated "
+        "by commas: reads fail over across them, transactions go to the first only "
+        "(unset: [rpc] url)",
         RUN,
         EXECUTE,
         metavar="URL",

@@ -35,6 +35,9 @@ class BlockingRpc:
         if self._on_loop_thread():
             coroutine.close()
             raise RuntimeError("BlockingRpc waits on its loop: call it from another thread")
+        if self.loop.is_closed():
+            coroutine.close()
+            raise RuntimeError("BlockingRpc's loop is closed: the client was stopped")
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
 
     def _on_loop_thread(self) -> bool:

@@ -379,7 +379,7 @@ def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
             pipeline.subscribe_block_start(boundary_hook(pipeline.engine, pipeline.assembler, feed))
         rpc = rpc_client(settings, pipeline.metrics.registry)  # resyncs off the loop in `run()`
         try:
-            outputs = _open_outputs(pipeline, settings)
+            outputs = _open_outputs(pipeline, settings, None if rpc is None else rpc.metrics)
         except (SinkError, ConfigError) as exc:
             print(f"arena run: {exc}", file=sys.stderr)
             return 2
@@ -428,11 +428,16 @@ def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
     return 0
 
 
-def _open_outputs(pipeline: Pipeline, settings: ArenaSettings) -> PathfinderOutputs:
+def _open_outputs(
+    pipeline: Pipeline, settings: ArenaSettings, rpc_metrics: RpcMetrics | None
+) -> PathfinderOutputs:
     """The pathfinder's sinks, and the executor on its own thread when `[executor]
-    enabled` (it loads the key and checks the node and the contract first)."""
+    enabled` (it loads the key and checks the node and the contract first; its endpoints
+    join the arena's `arena_rpc_*` families)."""
     registry = pipeline.metrics.registry
-    executor = open_executor_sink(settings, registry) if settings.executor.enabled else None
+    executor = (
+        open_executor_sink(settings, registry, rpc_metrics) if settings.executor.enabled else None
+    )
     more = [] if executor is None else [executor]
     if executor is not None:  # inclusion follows the arena's settled blocks and reorgs
         pipeline.subscribe_settled(executor.on_settled)

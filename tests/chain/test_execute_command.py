@@ -211,7 +211,7 @@ def test_deploy_prints_the_address_of_a_contract_owned_by_the_key(
     ("change", "message"),
     [
         ({"--key-file": "missing.key"}, "no such file"),
-        ({"--rpc": "http://127.0.0.1:9"}, "unreachable"),
+        ({"--rpc": "http://127.0.0.1:9"}, "no endpoint answered"),
         ({"--executor": "0x1234"}, "not a 0x-prefixed 20-byte hex address"),
         ({"--whitelist": "missing.json"}, "missing.json"),
     ],

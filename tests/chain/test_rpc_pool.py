@@ -213,3 +213,5 @@ def test_the_executor_chain_client_reads_and_sends_through_the_pool(
             chain.request("eth_getBalance", ["not an address", "latest"])
         found = chain.request("eth_getTransactionByHash", [tx_hash])
     assert found is not None and found["hash"] == tx_hash
+    with pytest.raises(RuntimeError, match="loop is closed"):  # stopped: said, not hung
+        chain.chain_id()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from exex_bridge.rpc import EndpointLimits, RpcClient, endpoints_from
 from sidecar.cli import build_parser
 from sidecar.commands.run import rpc_client
 from sidecar.config_file import load_settings
@@ -50,7 +51,7 @@ def test_an_endpoint_of_another_scheme_is_one_line_and_exit_2(tmp_path: Path) ->
     assert "KEY" not in done.stderr and "pw" not in done.stderr
 
 
-def test_the_executor_sends_to_the_first_endpoint_of_a_list_only(tmp_path: Path) -> None:
+def test_the_executor_reads_from_every_endpoint_and_writes_to_the_first(tmp_path: Path) -> None:
     args = build_parser().parse_args(
         [
             "execute",
@@ -66,4 +67,7 @@ def test_the_executor_sends_to_the_first_endpoint_of_a_list_only(tmp_path: Path)
     )
     environ = {"ARENA_RPC_URL": "http://first:8545/KEY,ws://second:8546"}
     chosen = executor_settings(load_settings(args, environ=environ), "execute")
-    assert chosen.rpc_url == "http://first:8545/KEY"
+    assert chosen.rpc_url == environ["ARENA_RPC_URL"]  # the executor's pool: every endpoint
+    client = RpcClient(endpoints_from(chosen.rpc_url, EndpointLimits()))
+    assert client.names == ("http://first:8545", "ws://second:8546")
+    assert client.write_endpoint == "http://first:8545"

@@ -257,6 +257,7 @@ def test_an_unreachable_node_is_named_without_its_path(tmp_path: Path) -> None:
     assert done.returncode == 2, done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("arena run: ")]
     assert errors == [
-        "arena run: executor: eth_chainId: http://127.0.0.1:9 unreachable (ConnectionError)"
+        "arena run: executor: eth_chainId: no endpoint answered after 3 attempt(s): "
+        "http://127.0.0.1:9: transport: ClientConnectorError"
     ], done.stderr
     assert SECRET not in done.stderr and "api-key" not in done.stderr
