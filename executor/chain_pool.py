@@ -43,7 +43,7 @@ class ChainPool:
             endpoints = endpoints_from(urls, EndpointLimits(timeout_s=timeout_s))
         except ValueError as exc:  # the message shows no path, user or password
             raise ExecutorError(f"rpc_url: {exc}") from None
-        self.client = RpcClient(endpoints, metrics=metrics)
+        self.client = RpcClient(endpoints, client="executor", metrics=metrics)
         self._loop_thread = RpcLoopThread(self.client, name="executor-rpc")
         blocking = self._loop_thread.start()
         self.chain = ChainClient(self.client.write_endpoint, timeout_s, pool=blocking)

@@ -112,8 +112,8 @@ def open_executor_sink(
     rpc_metrics: RpcMetrics | None = None,
 ) -> ExecutorThread:
     """The executor `arena run` hands every batch of opportunities to. `rpc_metrics`: the
-    arena's `arena_rpc_*` families, which the executor's endpoints join (else new ones
-    in `registry`)."""
+    arena's `arena_rpc_*` families, which the executor's endpoints join as client
+    `executor` (else new ones in `registry`)."""
     wanted = executor_settings(settings, RUN)
     try:
         executor = OpportunityExecutor.open(wanted, registry, rpc_metrics=rpc_metrics)

@@ -33,7 +33,7 @@ from exex_bridge.rpc.errors import (
     RpcUnavailableError,
     RpcWriteUnconfirmedError,
 )
-from exex_bridge.rpc.metrics import BREAKER_VALUE, RpcMetrics
+from exex_bridge.rpc.metrics import BREAKER_VALUE, CLIENT_NAMES, RpcMetrics
 from exex_bridge.rpc.ranking import ranked
 from exex_bridge.rpc.transport import Transport, transport_for
 
@@ -63,6 +63,7 @@ class RpcClient:
         self,
         endpoints: Sequence[Endpoint],
         *,
+        client: str = "arena",
         retries: int = DEFAULT_RETRIES,
         metrics: RpcMetrics | None = None,
         backoff: Callable[[], Backoff] | None = None,
@@ -72,6 +73,9 @@ class RpcClient:
             raise ValueError("an RPC client needs at least one endpoint")
         if retries < 0:
             raise ValueError(f"retries must be >= 0, got {retries}")
+        if client not in CLIENT_NAMES:
+            raise ValueError(f"client must be one of {sorted(CLIENT_NAMES)}, got {client!r}")
+        self.client_name = client  # the `client` label of every series it writes
         self.endpoints = tuple(endpoints)
         self.retries = retries
         self.metrics = metrics if metrics is not None else RpcMetrics()
@@ -81,8 +85,10 @@ class RpcClient:
         self._ids = itertools.count(1)
         self._writer = self.endpoints[0]
         for endpoint in self.endpoints:
-            self.metrics.breaker_state.labels(endpoint=endpoint.name).set(0)
-            self.metrics.healthy.labels(endpoint=endpoint.name).set(1)
+            self.metrics.breaker_state.labels(client=self.client_name, endpoint=endpoint.name).set(
+                0
+            )
+            self.metrics.healthy.labels(client=self.client_name, endpoint=endpoint.name).set(1)
 
     @classmethod
     def from_urls(
@@ -90,11 +96,12 @@ class RpcClient:
         urls: str | Sequence[str],
         limits: EndpointLimits | None = None,
         *,
+        client: str = "arena",
         retries: int = DEFAULT_RETRIES,
         registry: CollectorRegistry | None = None,
     ) -> RpcClient:
         endpoints = endpoints_from(urls, limits or EndpointLimits())
-        return cls(endpoints, retries=retries, metrics=RpcMetrics(registry))
+        return cls(endpoints, client=client, retries=retries, metrics=RpcMetrics(registry))
 
     # -- the API ------------------------------------------------------------------------
     async def call(self, method: str, params: Sequence[Any], *, write: bool = False) -> Any:
@@ -164,7 +171,9 @@ class RpcClient:
                     "RPC endpoint %s is %s", endpoint.name, "healthy" if healthy else "unhealthy"
                 )
             endpoint.healthy = healthy
-            self.metrics.healthy.labels(endpoint=endpoint.name).set(int(healthy))
+            self.metrics.healthy.labels(client=self.client_name, endpoint=endpoint.name).set(
+                int(healthy)
+            )
 
     async def run_health_checks(self, interval_s: float) -> None:
         """Check every `interval_s` seconds until cancelled."""
@@ -206,7 +215,7 @@ class RpcClient:
         attempts = self.retries + 1
         for attempt in range(attempts):
             if attempt:
-                self.metrics.retries.labels(method=method).inc()
+                self.metrics.retries.labels(client=self.client_name, method=method).inc()
                 await asyncio.sleep(backoff.next_delay())
             endpoint = self._pick(tried)
             if endpoint is None:
@@ -219,7 +228,7 @@ class RpcClient:
                 detail = str(exc)
                 continue
             return answer, endpoint
-        self.metrics.unavailable.labels(method=method).inc()
+        self.metrics.unavailable.labels(client=self.client_name, method=method).inc()
         log.warning("RPC %s failed on every attempt (%d): %s", method, attempts, detail)
         raise RpcUnavailableError(method, attempts, detail)
 
@@ -231,7 +240,10 @@ class RpcClient:
             return await self._send(endpoint, method, self._request(method, params)), endpoint
         except EndpointFailedError as exc:
             self.metrics.requests.labels(
-                endpoint=endpoint.name, method=method, outcome="unconfirmed_write"
+                client=self.client_name,
+                endpoint=endpoint.name,
+                method=method,
+                outcome="unconfirmed_write",
             ).inc()
             log.error("write %s to %s not confirmed, not retried: %s", method, endpoint.name, exc)
             raise RpcWriteUnconfirmedError(method, endpoint.name, exc.detail) from None
@@ -242,8 +254,12 @@ class RpcClient:
         """One request to one endpoint whose breaker admitted it; the decoded answer."""
         wait = endpoint.bucket.reserve(self._clock())
         if wait > 0:
-            self.metrics.rate_limit_waits.labels(endpoint=endpoint.name).inc()
-            self.metrics.rate_limit_wait_seconds.labels(endpoint=endpoint.name).inc(wait)
+            self.metrics.rate_limit_waits.labels(
+                client=self.client_name, endpoint=endpoint.name
+            ).inc()
+            self.metrics.rate_limit_wait_seconds.labels(
+                client=self.client_name, endpoint=endpoint.name
+            ).inc(wait)
             await asyncio.sleep(wait)
         transport = self._transports.get(endpoint.name)
         if transport is None:
@@ -264,18 +280,26 @@ class RpcClient:
         endpoint.observe_latency(elapsed)
         endpoint.breaker.record_success()
         self._show_breaker(endpoint)
-        self.metrics.latency.labels(endpoint=endpoint.name).observe(elapsed)
+        self.metrics.latency.labels(client=self.client_name, endpoint=endpoint.name).observe(
+            elapsed
+        )
         outcome = "answer_error" if isinstance(answer, dict) and "error" in answer else "ok"
-        self.metrics.requests.labels(endpoint=endpoint.name, method=method, outcome=outcome).inc()
+        self.metrics.requests.labels(
+            client=self.client_name, endpoint=endpoint.name, method=method, outcome=outcome
+        ).inc()
         return answer
 
     def _failed(self, endpoint: Endpoint, method: str, exc: EndpointFailedError) -> None:
         now = self._clock()
         was_open = endpoint.breaker.state(now) is BreakerState.OPEN
         endpoint.breaker.record_failure(now)
-        self.metrics.requests.labels(endpoint=endpoint.name, method=method, outcome=exc.kind).inc()
+        self.metrics.requests.labels(
+            client=self.client_name, endpoint=endpoint.name, method=method, outcome=exc.kind
+        ).inc()
         if not was_open and endpoint.breaker.state(now) is BreakerState.OPEN:
-            self.metrics.breaker_opened.labels(endpoint=endpoint.name).inc()
+            self.metrics.breaker_opened.labels(
+                client=self.client_name, endpoint=endpoint.name
+            ).inc()
             log.warning(
                 "RPC endpoint %s: circuit breaker open for %.0f s after %d failure(s), last: %s",
                 endpoint.name,
@@ -289,7 +313,9 @@ class RpcClient:
 
     def _show_breaker(self, endpoint: Endpoint) -> None:
         state = endpoint.breaker.state(self._clock())
-        self.metrics.breaker_state.labels(endpoint=endpoint.name).set(BREAKER_VALUE[state])
+        self.metrics.breaker_state.labels(client=self.client_name, endpoint=endpoint.name).set(
+            BREAKER_VALUE[state]
+        )
 
 
 def _checked(name: str, payload: Any, answer: Any, expected: int | None) -> Any:

@@ -198,7 +198,9 @@ async def _follow(
         if recorder is not None:
             recorder.flush()
 
-    client = RpcClient.from_urls(request.rpc)  # reads retried over every endpoint given
+    client = RpcClient.from_urls(
+        request.rpc, client="follow"
+    )  # reads retried over every endpoint given
     try:
         async with client, FrameBroadcastServer(request.socket) as server:
             follower = ChainFollower(

@@ -332,7 +332,9 @@ def rpc_client(settings: ArenaSettings, registry: CollectorRegistry) -> RpcClien
     endpoints = rpc_endpoints(settings)
     if not endpoints:
         return None
-    return RpcClient(endpoints, retries=settings.rpc.retries, metrics=RpcMetrics(registry))
+    return RpcClient(
+        endpoints, client="arena", retries=settings.rpc.retries, metrics=RpcMetrics(registry)
+    )
 
 
 def _spill_path(engine: EngineSettings) -> Path | None:

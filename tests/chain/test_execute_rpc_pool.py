@@ -1,7 +1,7 @@
 """The executor over the RPC layer's pool, on anvil behind real proxies:
 
 - reads fail over from a dead endpoint to a live one (counted per endpoint in the
-  `arena_rpc_*` families);
+  `arena_rpc_*` families, as `client="executor"`);
 - `arena execute --live` with two endpoints, the second dead: the opportunity is sent once,
   through the first (the pinned write endpoint), and included;
 - the write endpoint loses the answer of eth_sendRawTransaction: the transaction reached
@@ -37,7 +37,7 @@ NOT_REACHED: Final = "nonce too low"  # unused: FaultProxy answers it only on RE
 
 
 def _requests(registry: CollectorRegistry, endpoint: str, outcome: str) -> float:
-    labels = {"endpoint": endpoint, "outcome": outcome}
+    labels = {"client": "executor", "endpoint": endpoint, "outcome": outcome}
     total = 0.0
     for metric in registry.collect():
         for sample in metric.samples:

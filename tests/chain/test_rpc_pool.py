@@ -30,7 +30,7 @@ pytestmark = pytest.mark.chain
 
 
 def _sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
-    value = registry.get_sample_value(name, labels)
+    value = registry.get_sample_value(name, {"client": "arena", **labels})
     return 0.0 if value is None else value
 
 
