@@ -50,6 +50,8 @@ def stage_balancer_states(
     refused: Refused = []
     drifted: list[int] = []
     unhydrated = 0
+    if not any(cls in BALANCER_UPDATES for _, cls in found.seen):  # Curve's updates only
+        return work, refused, drifted, unhydrated
     for index, p in zip(found.indices, found.payloads, strict=True):
         if p.__class__ not in BALANCER_UPDATES:
             continue

@@ -20,7 +20,7 @@ from prometheus_client import Counter
 
 from arena.metrics import ArenaMetrics
 from arena.pool_status import StaleLabel, StaleReason
-from arena.registry import PoolKind
+from arena.registry import COIN_POOL_KINDS, PoolKind
 from exex_bridge import messages as m
 
 # payload class -> the pool kind whose state it changes
@@ -40,6 +40,11 @@ KIND_OF_UPDATE: Final[dict[type, int]] = {
 
 UpdateKey = tuple[m.Protocol, type]
 
+# payload classes of multi-coin pools (Curve, Balancer): their state is in CoinPoolStore
+COIN_UPDATES: Final[frozenset[type]] = frozenset(
+    cls for cls, kind in KIND_OF_UPDATE.items() if kind in COIN_POOL_KINDS
+)
+
 
 @dataclass(slots=True)
 class BlockEvents:
@@ -50,6 +55,9 @@ class BlockEvents:
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> updates
     # pools sent an update of another kind than theirs: (pool index, reason, detail)
     mismatched: list[tuple[int, StaleLabel, str]] = field(default_factory=list)
+    # how many of `payloads` are multi-coin updates: most blocks have none, and the
+    # multi-coin staging then never walks the block
+    coin_updates: int = 0
 
 
 def classify(
@@ -71,6 +79,10 @@ def classify(
             continue
         add_index(entry[0])
         add_payload(p)
+    coin_seen = sum(n for (_, cls), n in seen.items() if cls in COIN_UPDATES)
+    if coin_seen:  # less those skipped: counted here, not in the hot loop
+        coin_seen -= sum(1 for p, _ in skipped if p.__class__ in COIN_UPDATES)
+        found.coin_updates = coin_seen
     if skipped:
         _sort_skipped(found, skipped)
     return found

@@ -16,6 +16,8 @@ def stage_coin_states(
     and the pools to mark stale: refused updates, and first-generation Balancer pools
     after a join or exit (applied, but their protocol fees are not in the stream).
     Updates of pools without state are counted in `found.skipped`."""
+    if not found.coin_updates:  # most blocks
+        return {}, [], []
     work, whole, refused, unhydrated = stage_curve_states(found, store)
     balancer_work, balancer_refused, drifted, balancer_unhydrated = stage_balancer_states(
         found, store

@@ -44,7 +44,7 @@ def stage_curve_states(
     whole: list[int] = []
     refused: Refused = []
     unhydrated = 0
-    if not any(cls in CURVE_UPDATES for _, cls in found.seen):  # most blocks: one probe each
+    if not any(cls in CURVE_UPDATES for _, cls in found.seen):  # Balancer's updates only
         return work, whole, refused, unhydrated
     for index, p in zip(found.indices, found.payloads, strict=True):
         if p.__class__ not in CURVE_UPDATES:

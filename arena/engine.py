@@ -19,8 +19,8 @@ import numpy as np
 import numpy.typing as npt
 from prometheus_client import Counter
 
-from arena.balancer_updates import BALANCER_UPDATES
 from arena.block_events import (
+    COIN_UPDATES,
     BlockEvents,
     UpdateCounters,
     classify,
@@ -32,7 +32,6 @@ from arena.block_staging import UndoSteps, invert_liquidity, stage_records
 from arena.coin_pools import CoinPoolState, CoinPoolStore
 from arena.coin_staging import stage_coin_states
 from arena.columnar_block import NO_HOT_RECORDS, HotRecords, split_block
-from arena.curve_updates import CURVE_UPDATES
 from arena.metrics import ArenaMetrics
 from arena.pool_keys import PoolKeyIndex
 from arena.pool_status import PoolStatus, StaleLabel, StaleReason, StatusChanges, StatusHistory
@@ -379,12 +378,12 @@ class ArenaEngine:
         hydrated after the block, its update then ignored) is stale: its state is of
         after the block."""
         restored = self.coins.revert(block, undo) or frozenset()
+        if not found.coin_updates:
+            return
         lost = {
             i
             for i, p in zip(found.indices, found.payloads, strict=True)
-            if (p.__class__ in CURVE_UPDATES or p.__class__ in BALANCER_UPDATES)
-            and i in self.coins
-            and i not in restored
+            if p.__class__ in COIN_UPDATES and i in self.coins and i not in restored
         }
         if lost:
             statuses.mark_stale(

@@ -73,10 +73,14 @@ def tick_map_violation(ticks: dict[int, tuple[int, int]]) -> Violation | None:
 
 def swap_violation(sqrt_price_x96: int, liquidity: int, tick: int) -> Violation | None:
     """The state a V3/V4 swap leaves: slot0's price and tick, the active liquidity, and
-    the tick consistent with the price."""
-    ranges = slot0_range_violation(sqrt_price_x96, liquidity, tick)
-    if ranges is not None:
-        return ranges
+    the tick consistent with the price. The range checks are `slot0_range_violation`'s,
+    written out: this runs once per swap on the hot path."""
+    if not MIN_SQRT_RATIO <= sqrt_price_x96 < MAX_SQRT_RATIO:
+        return Violation.SQRT_PRICE_RANGE
+    if not MIN_TICK <= tick <= MAX_TICK:
+        return Violation.TICK_RANGE
+    if not 0 <= liquidity <= U128_MAX:
+        return Violation.LIQUIDITY_RANGE
     estimate = tick_estimate(sqrt_price_x96)
     tolerance = _TOLERANCE + _INTEGER_ROUNDING / sqrt_price_x96
     if not estimate - 1 - tolerance <= tick <= estimate + tolerance:

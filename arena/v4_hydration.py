@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Final, final
 
 import msgspec
-from eth_utils.crypto import keccak
+from eth_hash.auto import keccak  # not eth_utils: its import pulls in pydantic
 
 from arena.hydration import (
     DEFAULT_BATCH_SIZE,
@@ -35,7 +35,7 @@ __all__ = ["V4Pool", "V4PoolSnapshot", "hydrate_v4_pools"]
 
 
 def _selector(signature: str) -> bytes:
-    return bytes(keccak(text=signature))[:4]
+    return keccak(signature.encode())[:4]
 
 
 _GET_SLOT0: Final = _selector("getSlot0(bytes32)")

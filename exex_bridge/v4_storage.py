@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import Final, NamedTuple
 
-from eth_utils.crypto import keccak
+from eth_hash.auto import keccak  # not eth_utils: its import pulls in pydantic
 
 POOLS_SLOT: Final = 6
-EXTSLOAD: Final = bytes(keccak(text="extsload(bytes32)"))[:4]
+EXTSLOAD: Final = keccak(b"extsload(bytes32)")[:4]
 _LIQUIDITY_OFFSET: Final = 3
 _TICKS_OFFSET: Final = 4
 _BITMAP_OFFSET: Final = 5
