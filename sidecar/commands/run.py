@@ -61,6 +61,7 @@ from sidecar.settings import RUN, ArenaSettings, EngineSettings
 from sidecar.socket_owners import expected_owners
 
 EXIT_STATE_NOT_WRITTEN: Final = 1  # stopped cleanly, but the final state file failed
+EXIT_WINDOW_UNSYNCED: Final = 3  # a --to-seq window ended with data lost: state unsynced
 
 HELP = (
     "follow the ExEx socket (or its JetStream relay, --jetstream) live: exact pool state, "
@@ -410,10 +411,12 @@ def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
             if server is not None:
                 server.stop()
         written = _write_final_state(pipeline, settings)
+        window_unsynced: str | None = None
         if getattr(args, "to_seq", None) is not None:  # a window replayed: as `arena replay`
             source_name = shown_url(settings.jetstream.url or "")
             summary = pipeline.summary(source=source_name, format="jetstream", bytes_read=0)
             print(render_table(summary))
+            window_unsynced = summary.unsynced
         log.info(
             "stopped: %s; %d frames, %d blocks applied, %d reverted",
             live.health().line(),
@@ -427,6 +430,13 @@ def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
             file=sys.stderr,
         )
         return EXIT_STATE_NOT_WRITTEN
+    if window_unsynced is not None:
+        print(
+            f"arena run: the window ended with data lost; the final state is unsynced "
+            f"({window_unsynced})",
+            file=sys.stderr,
+        )
+        return EXIT_WINDOW_UNSYNCED
     return 0
 
 

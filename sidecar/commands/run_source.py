@@ -42,7 +42,9 @@ def add_window_flags(parser: argparse.ArgumentParser) -> None:
         "--to-seq",
         type=flag_type(POSITIVE_INT),
         metavar="SEQ",
-        help=window + "stop after this stream sequence, write the state and exit",
+        help=window
+        + "stop after this stream sequence, write the state and exit (3 if data was lost "
+        + "in the window: the state is then marked unsynced)",
     )
 
 

@@ -1,6 +1,7 @@
 """A window of the relayed stream replayed with `arena run --jetstream --from-seq
 --to-seq`: two consecutive windows, the second seeded with the first one's state file,
-end at the state of a straight replay of everything up to the second window's end."""
+end at the state of a straight replay of everything up to the second window's end; a
+window that skips a message after its seed exits 3 with its state marked unsynced."""
 
 from __future__ import annotations
 
@@ -70,6 +71,18 @@ async def test_two_windows_chain_up_to_a_straight_replay(tmp_path: Path) -> None
             assert code == 0, run.log
             assert "Traceback" not in run.log
             assert "jetstream" in table  # the replay summary, as `arena replay` prints it
+        # A window that does not follow its seed (one message skipped: a block never
+        # arrives) ends untrustworthy, and says so in its exit status and its state file.
+        skipped = tmp_path / "skipped.json"
+        window = ("--from-seq", str(cut_seq + 2), "--to-seq", str(contents.sequences[-1]))
+        run = await ArenaProcess(
+            *common, "--initial-state", first, "--state-out", skipped, *window
+        ).start()
+        code, table = await run.finish()
+        assert code == 3, run.log
+        assert "the window ended with data lost" in run.log
+        assert "Traceback" not in run.log
+        assert json.loads(skipped.read_bytes())["unsynced"] is True
     assert json.loads(first.read_bytes()) == straight_replay(
         frames[:cut], whitelist, initial, tmp_path / "straight-first.json"
     )
