@@ -135,6 +135,9 @@ class FrameRelay:
         self._batch_restart = False
         self._batch_settles = False
         self._batch_started = 0.0
+        # the linger task sleeps until a batch opens (never polls an idle stream)
+        self._batch_opened = asyncio.Event()
+        self._batch_number = 0
         self._put_lock = asyncio.Lock()  # batches reach the publisher in the order cut
 
     @property
@@ -195,6 +198,8 @@ class FrameRelay:
                         self._batch_first = self.position
                         self._batch_restart = frame.restart
                         self._batch_started = time.monotonic()
+                        self._batch_number += 1
+                        self._batch_opened.set()
                     batch.append(payload)
                     self._batch_bytes += size
                     if frame.settles or len(batch) >= max_frames or self._batch_bytes >= max_bytes:
@@ -222,11 +227,18 @@ class FrameRelay:
             await publisher.put(msg_id, body, frames, restart=restart, settles=settles)
 
     async def _linger(self, publisher: FramePublisher) -> None:
-        """Cut a batch whose first frame waited `linger` seconds for the rest."""
+        """Cut a batch whose first frame waited `linger` seconds for the rest. Idle
+        between batches: it wakes when one opens, and once more when its time is up."""
         linger = self.options.linger
+        opened = self._batch_opened
         while True:
-            await asyncio.sleep(linger)
-            if self._batch and time.monotonic() - self._batch_started >= linger:
+            await opened.wait()
+            opened.clear()
+            number = self._batch_number
+            wait = self._batch_started + linger - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            if self._batch and self._batch_number == number:  # still the same batch
                 await self._cut(publisher)
 
     def _remember(self, body: bytes) -> None:

@@ -188,3 +188,58 @@ def test_the_epoch_changes_only_at_the_start_of_a_batch_marked_restart(
         assert batch_id is not None
         assert restart == (batch_id.first.epoch != epoch)
         epoch = batch_id.last.epoch
+
+
+@dataclass
+class _PausingSource:
+    """Yields `parts` one after the other, waiting for `go` before each later part (a
+    producer that stops inside a block)."""
+
+    parts: list[list[bytes]]
+    go: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def frames(self) -> AsyncGenerator[bytes, None]:
+        for n, part in enumerate(self.parts):
+            if n:
+                await self.go.wait()
+                self.go.clear()
+            for payload in part:
+                yield payload
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_an_open_batch_is_cut_after_the_linger_each_time_the_producer_pauses() -> None:
+    """The relay is idle until a batch opens; a batch left open by a producer that stops
+    inside a block is cut once its first frame has waited the linger, every time."""
+    parts = [
+        [_TAG_SEQ.pack(BEGIN, 1), _TAG_SEQ.pack(UPDATE, 2)],
+        [_TAG_SEQ.pack(UPDATE, 3), _TAG_SEQ.pack(END, 4), _TAG_SEQ.pack(BEGIN, 5)],
+        [_TAG_SEQ.pack(END, 6)],
+    ]
+    options = RelayOptions("t", Retention(1.0, 1, 1.0), 1_000, batch_frames=100, linger=0.05)
+    source = _PausingSource(parts)
+    relay = FrameRelay(source, None, options, RelayMetrics())  # type: ignore[arg-type]
+    recorder = _Recorder()
+    relay.publisher = recorder  # type: ignore[assignment]
+    running = asyncio.create_task(relay.run())
+
+    async def batches(n: int) -> list[list[bytes]]:
+        async with asyncio.timeout(10):
+            while len(recorder.batches) < n:
+                await asyncio.sleep(0.005)
+        return [split_batch(body) for _, body, _, _, _ in recorder.batches]
+
+    assert await batches(1) == [parts[0]]  # cut by the linger: the producer paused
+    source.go.set()
+    # the block's end cuts at END; the next block's BEGIN waits the linger again
+    assert await batches(3) == [parts[0], parts[1][:2], parts[1][2:]]
+    source.go.set()
+    await running
+    assert [split_batch(body) for _, body, _, _, _ in recorder.batches] == [
+        parts[0],
+        parts[1][:2],
+        parts[1][2:],
+        parts[2],
+    ]
