@@ -50,17 +50,6 @@ def tick_estimate(sqrt_price_x96: int) -> float:
     return (math.log(sqrt_price_x96) - _Q96_LOG) / _HALF_LOG_TICK
 
 
-def slot0_range_violation(sqrt_price_x96: int, liquidity: int, tick: int) -> Violation | None:
-    """Each of slot0's values and the active liquidity within its own range."""
-    if not MIN_SQRT_RATIO <= sqrt_price_x96 < MAX_SQRT_RATIO:
-        return Violation.SQRT_PRICE_RANGE
-    if not MIN_TICK <= tick <= MAX_TICK:
-        return Violation.TICK_RANGE
-    if not 0 <= liquidity <= U128_MAX:
-        return Violation.LIQUIDITY_RANGE
-    return None
-
-
 def tick_map_violation(ticks: dict[int, tuple[int, int]]) -> Violation | None:
     """Initialized ticks (tick -> (liquidityNet, liquidityGross)) within their ranges."""
     for tick, (net, gross) in ticks.items():
@@ -73,8 +62,7 @@ def tick_map_violation(ticks: dict[int, tuple[int, int]]) -> Violation | None:
 
 def swap_violation(sqrt_price_x96: int, liquidity: int, tick: int) -> Violation | None:
     """The state a V3/V4 swap leaves: slot0's price and tick, the active liquidity, and
-    the tick consistent with the price. The range checks are `slot0_range_violation`'s,
-    written out: this runs once per swap on the hot path."""
+    the tick consistent with the price (once per swap, on the hot path)."""
     if not MIN_SQRT_RATIO <= sqrt_price_x96 < MAX_SQRT_RATIO:
         return Violation.SQRT_PRICE_RANGE
     if not MIN_TICK <= tick <= MAX_TICK:
@@ -86,6 +74,13 @@ def swap_violation(sqrt_price_x96: int, liquidity: int, tick: int) -> Violation 
     if not estimate - 1 - tolerance <= tick <= estimate + tolerance:
         return Violation.TICK_PRICE_MISMATCH
     return None
+
+
+def slot0_range_violation(sqrt_price_x96: int, liquidity: int, tick: int) -> Violation | None:
+    """Each of slot0's values and the active liquidity within its own range (a loaded
+    state: its tick is not checked against its price)."""
+    violation = swap_violation(sqrt_price_x96, liquidity, tick)
+    return None if violation is Violation.TICK_PRICE_MISMATCH else violation
 
 
 def sync_violation(reserve0: int, reserve1: int) -> Violation | None:

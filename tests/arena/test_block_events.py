@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from arena.block_events import COIN_UPDATES, KIND_OF_UPDATE, classify
 from arena.registry import COIN_POOL_KINDS, PoolKind
 from exex_bridge import messages as m
-from tests.arena.stream_builder import address
+from tests.arena.stream_builder import ChainBlock, ChainUpdate, address, event_of
 
 PAYLOADS: list[m.PoolUpdatePayload] = [
     m.V2Sync(reserve0=1, reserve1=2),
@@ -29,17 +29,8 @@ POOLS = 12  # pool n (1..POOLS) has kind KINDS[n % len(KINDS)]; 0 and above POOL
 
 
 def _event(pool: int, payload: m.PoolUpdatePayload) -> m.PoolUpdateMessage:
-    return m.PoolUpdateMessage(
-        pool_id=address(pool),
-        protocol=m.Protocol.UNISWAP_V2,
-        update_type=m.UpdateType.SWAP,
-        block_number=1,
-        block_timestamp=0,
-        tx_index=0,
-        log_index=0,
-        is_revert=False,
-        update=payload,
-    )
+    update = ChainUpdate(address(pool), m.Protocol.UNISWAP_V2, m.UpdateType.SWAP, payload, 0, 0)
+    return event_of(ChainBlock(1, 0, 1, (update,)), update, is_revert=False)
 
 
 LOOKUP = {address(n).value: (n, int(KINDS[n % len(KINDS)])) for n in range(1, POOLS + 1)}

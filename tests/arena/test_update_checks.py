@@ -79,6 +79,26 @@ def test_ranges() -> None:
     assert liquidity_violation(-60, 60, 1 << 127) is Violation.LIQUIDITY_DELTA_RANGE
 
 
+@given(
+    st.integers(tick_math.MIN_SQRT_RATIO - 10, tick_math.MAX_SQRT_RATIO + 10),
+    st.integers(-1, checks.U128_MAX + 1),
+    st.integers(tick_math.MIN_TICK - 2, tick_math.MAX_TICK + 2),
+)
+def test_a_loaded_slot0_is_checked_for_its_ranges_only(sqrt: int, liq: int, tick: int) -> None:
+    """A state file's slot0 passes whatever its tick is against its price, and fails each
+    range exactly as a swap does."""
+    assume(sqrt > 0)
+    ranges = checks.slot0_range_violation(sqrt, liq, tick)
+    in_range = (
+        tick_math.MIN_SQRT_RATIO <= sqrt < tick_math.MAX_SQRT_RATIO
+        and tick_math.MIN_TICK <= tick <= tick_math.MAX_TICK
+        and 0 <= liq <= checks.U128_MAX
+    )
+    assert (ranges is None) == in_range
+    if not in_range:
+        assert ranges is swap_violation(sqrt, liq, tick)
+
+
 def test_labels_are_a_fixed_vocabulary() -> None:
     labels = [v.value for v in Violation]
     assert len(set(labels)) == len(labels)
