@@ -12,6 +12,8 @@ A message marked `Exex-Restart` begins a new producer session: `on_restart(seq)`
 before its first frame is yielded, as a socket client would see its connection end first.
 A message that is no exact frame batch (never written by `arena relay`) gives its whole
 frames; the rest is logged, counted in `malformed` and seen downstream as a gap.
+Messages removed from the stream before they were read (its retention) show as a jump
+of the stream sequence: logged, counted in `missing`, and seen downstream as a gap.
 NatsClient outages only pause the consumer: nothing in the stream is lost by them.
 """
 
@@ -91,6 +93,9 @@ class JetStreamSource:
         self.restarts = 0
         self.redelivered = 0
         self.malformed = 0
+        # messages gone from the stream (retention, a purge) before they were read
+        self.missing = 0
+        self._expected = start_seq  # the next stream sequence, once it is known
         self._state = ConnectionState.NOT_STARTED
         self._closed = asyncio.Event()
         self._nc: NatsClient | None = None
@@ -128,6 +133,9 @@ class JetStreamSource:
                     if self.position is not None and seq <= self.position:
                         self.redelivered += 1  # after a reconnection: already handed on
                         continue
+                    if self._expected is not None and seq > self._expected:
+                        self._gone(self._expected, seq - 1)
+                    self._expected = seq + 1
                     payloads = self._split(msg.data, seq)
                     skip = 0
                     if seq == skip_at:
@@ -148,6 +156,20 @@ class JetStreamSource:
                     await self._ack(msgs[-1])
         finally:
             await self.close()
+
+    def _gone(self, first: int, last: int) -> None:
+        """The stream's sequence jumped: its one subject leaves no holes, so the
+        messages between were removed (by the retention's age or bytes, or a purge)
+        before this consumer read them."""
+        self.missing += last - first + 1
+        log.error(
+            "stream %s messages %d..%d were removed before this consumer read them "
+            "(retention by age or bytes, or a purge): their frames are lost (the arena "
+            "sees a stream_seq gap)",
+            self.stream,
+            first,
+            last,
+        )
 
     def _split(self, body: bytes, seq: int) -> list[bytes]:
         try:

@@ -1,5 +1,6 @@
-"""Metrics of the running service around the pipeline: the socket's connection, the
-probes, the whitelist snapshot at start (`docs/metrics.md`, section Service)."""
+"""Metrics of the running service around the pipeline: the socket's connection (or the
+relayed stream's consumer), the probes, the whitelist snapshot at start
+(`docs/metrics.md`, section Service)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import final
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from exex_bridge.connection_state import ConnectionState
+from exex_bridge.jetstream_source import JetStreamSource
 from exex_bridge.socket_source import SocketSourceStats
 
 
@@ -57,6 +59,28 @@ class ServiceMetrics:
         for outcome in ("received", "timed_out"):
             self.whitelist_snapshots.labels(outcome=outcome)
         self._seen = (0, 0, 0, 0, 0)  # the five counters below, as last observed
+        self.jetstream_missing = Counter(
+            "arena_jetstream_messages_missing",
+            "Relayed stream messages removed (retention, a purge) before this arena read "
+            "them: their frames are lost",
+            registry=r,
+        )
+        self.jetstream_malformed = Counter(
+            "arena_jetstream_messages_malformed",
+            "Relayed stream messages that were no frame batch (their whole frames kept)",
+            registry=r,
+        )
+        self.jetstream_redelivered = Counter(
+            "arena_jetstream_messages_redelivered",
+            "Relayed stream messages delivered again after a reconnection (skipped)",
+            registry=r,
+        )
+        self.jetstream_position = Gauge(
+            "arena_jetstream_stream_sequence",
+            "Stream sequence of the relayed message whose frames are being applied",
+            registry=r,
+        )
+        self._seen_jetstream = (0, 0, 0)
 
     def observe_socket(self, stats: SocketSourceStats, backoff_attempts: int) -> None:
         now = (
@@ -78,3 +102,13 @@ class ServiceMetrics:
         self._seen = now
         self.socket_backoff_attempts.set(backoff_attempts)
         self.socket_connected.set(int(stats.state is ConnectionState.CONNECTED))
+
+    def observe_jetstream(self, source: JetStreamSource) -> None:
+        """The relayed stream consumer's counters (copied, as the socket's)."""
+        now = (source.missing, source.malformed, source.redelivered)
+        counters = (self.jetstream_missing, self.jetstream_malformed, self.jetstream_redelivered)
+        for counter, value, seen in zip(counters, now, self._seen_jetstream, strict=True):
+            counter.inc(value - seen)
+        self._seen_jetstream = now
+        if source.position is not None:
+            self.jetstream_position.set(source.position)

@@ -31,6 +31,7 @@ from arena.summary import render_table
 from arena.sync_state import SyncState
 from arena.whitelist_changes import boundary_hook
 from exex_bridge.errors import WhitelistError
+from exex_bridge.jetstream_source import JetStreamSource
 from exex_bridge.redaction import shown_url
 from exex_bridge.rpc import (
     BlockingRpc,
@@ -187,6 +188,7 @@ class LiveRunner:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.source.close()
+            self._observe_source()  # the last counts, for the final scrape
             await self._close_clients()
 
     async def _start_clients(self) -> None:
@@ -235,9 +237,15 @@ class LiveRunner:
             )
 
     def _on_beat(self) -> None:
-        if isinstance(self.source, SocketSource):  # a JetStream source has no socket
-            self.metrics.observe_socket(self.source.stats, self.source.backoff_attempts)
+        self._observe_source()
         self.readiness_reasons()  # keeps arena_service_ready current between probes
+
+    def _observe_source(self) -> None:
+        source = self.source
+        if isinstance(source, SocketSource):
+            self.metrics.observe_socket(source.stats, source.backoff_attempts)
+        elif isinstance(source, JetStreamSource):
+            self.metrics.observe_jetstream(source)
 
     async def _stop(self, consumer: asyncio.Task[None]) -> None:
         """Let the open block or envelope complete within the grace period, then stop."""

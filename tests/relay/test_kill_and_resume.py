@@ -51,7 +51,7 @@ async def test_sigkill_at_five_points_and_resume_loses_nothing(tmp_path: Path) -
     frames = stream.frames
     whitelist, initial = _inputs(tmp_path, stream)
     sock, out = tmp_path / "exex.sock", tmp_path / "state.json"
-    arena_args = [
+    arena_args: list[str | Path] = [
         "run",
         "--chain",
         CHAIN,
@@ -109,9 +109,10 @@ async def test_sigkill_at_five_points_and_resume_loses_nothing(tmp_path: Path) -
                     *arena_args, "--jetstream", server.url, "--state-out", out
                 ).start()
                 await final.wait_for("arena run: resumed at block")
-                samples = await scrape_until(
-                    await final.metrics_url(), "arena_state_tip_block", stream.final_state["block"]
-                )
+                final_url = await final.metrics_url()
+                await scrape_until(final_url, "arena_state_tip_block", stream.final_state["block"])
+                # the consumer's position reaches the stream's last message (at a heartbeat)
+                samples = await scrape_until(final_url, "arena_jetstream_stream_sequence", messages)
                 assert await final.stop() == 0, final.log
                 logs.append(final.log)
             finally:
@@ -122,6 +123,8 @@ async def test_sigkill_at_five_points_and_resume_loses_nothing(tmp_path: Path) -
         frames, whitelist, initial, tmp_path / "straight.json"
     )
     assert samples["arena_state_synced"] == 1
+    assert samples["arena_state_tip_block"] == stream.final_state["block"]
+    assert samples["arena_jetstream_messages_missing_total"] == 0
     assert samples.get("arena_stream_seq_gaps_total", 0) == 0
     assert samples.get("arena_stream_producer_restarts_total", 0) == 0
     assert not [k for k, v in samples.items() if k.startswith("arena_block_discarded") and v]
