@@ -61,9 +61,11 @@ class ChainClient:
         self._provider = HTTPProvider(url, request_kwargs={"timeout": timeout_s})
         self._pool = pool
 
-    def _pooled(self, pool: BlockingRpc, method: str, params: list[Any]) -> Any:
+    def _pooled(
+        self, pool: BlockingRpc, method: str, params: list[Any], at_writer: bool = False
+    ) -> Any:
         try:
-            return pool.call(method, params, write=method in _WRITES)
+            return pool.call(method, params, write=method in _WRITES, at_writer=at_writer)
         except RpcAnswerError as exc:
             error = {"message": exc.message, "data": exc.data}
             raise ChainRpcError(method, exc.message, _revert_data(error)) from None
@@ -78,9 +80,10 @@ class ChainClient:
         except RpcError as exc:  # names endpoints by their redacted names only
             raise ChainRpcError(method, str(exc)) from None
 
-    def request(self, method: str, params: list[Any]) -> Any:
+    def request(self, method: str, params: list[Any], *, at_writer: bool = False) -> Any:
+        """`at_writer`: with a pool, a read asked of the write endpoint only."""
         if self._pool is not None:
-            return self._pooled(self._pool, method, params)
+            return self._pooled(self._pool, method, params, at_writer)
         try:
             response = self._provider.make_request(cast(RPCEndpoint, method), params)
         except (OSError, ValueError) as exc:  # requests' errors derive from OSError
@@ -113,7 +116,9 @@ class ChainClient:
         return _int(self.request("eth_getBalance", ["0x" + address.hex(), tag]))
 
     def transaction(self, tx_hash: str) -> dict[str, Any] | None:
-        found = self.request("eth_getTransactionByHash", [tx_hash])
+        """The transaction as the write endpoint's node knows it: a transaction sent there
+        may not have reached the pool's other nodes yet."""
+        found = self.request("eth_getTransactionByHash", [tx_hash], at_writer=True)
         return cast(dict[str, Any], found) if found is not None else None
 
     def code(self, address: bytes) -> bytes:

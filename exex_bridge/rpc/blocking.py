@@ -46,8 +46,10 @@ class BlockingRpc:
         except RuntimeError:  # no loop runs in this thread
             return False
 
-    def call(self, method: str, params: Sequence[Any], *, write: bool = False) -> Any:
-        return self._run(self.client.call(method, params, write=write))
+    def call(
+        self, method: str, params: Sequence[Any], *, write: bool = False, at_writer: bool = False
+    ) -> Any:
+        return self._run(self.client.call(method, params, write=write, at_writer=at_writer))
 
     def make_request(self, method: str, params: Sequence[Any]) -> dict[str, Any]:
         """A JSON-RPC answer object: `result`, or `error` for an error answer. Raises

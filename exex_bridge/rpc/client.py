@@ -104,13 +104,19 @@ class RpcClient:
         return cls(endpoints, client=client, retries=retries, metrics=RpcMetrics(registry))
 
     # -- the API ------------------------------------------------------------------------
-    async def call(self, method: str, params: Sequence[Any], *, write: bool = False) -> Any:
+    async def call(
+        self, method: str, params: Sequence[Any], *, write: bool = False, at_writer: bool = False
+    ) -> Any:
         """The `result` of one call. Raises RpcAnswerError, RpcUnavailableError, or (a
-        write) RpcWriteUnconfirmedError."""
+        write) RpcWriteUnconfirmedError. `at_writer`: a read asked of the write endpoint
+        only (retried there) — what that node knows of a transaction written to it."""
         if write:
             answer, endpoint = await self._write(method, params)
         else:
-            answer, endpoint = await self._read(method, lambda: self._request(method, params))
+            only = self._writer if at_writer else None
+            answer, endpoint = await self._read(
+                method, lambda: self._request(method, params), only=only
+            )
         if not isinstance(answer, dict):
             raise RpcUnavailableError(method, 1, f"{endpoint.name} answered a non-object")
         if "error" in answer:
@@ -196,9 +202,12 @@ class RpcClient:
     def _request(self, method: str, params: Sequence[Any]) -> dict[str, Any]:
         return {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)}
 
-    def _pick(self, tried: set[str]) -> Endpoint | None:
-        """The best endpoint not tried yet (any, once all were), admitted by its breaker."""
+    def _pick(self, tried: set[str], only: Endpoint | None = None) -> Endpoint | None:
+        """The best endpoint not tried yet (any, once all were), admitted by its breaker;
+        `only`: that endpoint, if its breaker admits it."""
         now = self._clock()
+        if only is not None:
+            return only if only.breaker.admit(now) else None
         candidates = ranked(self.endpoints, now)
         fresh = [e for e in candidates if e.name not in tried] or candidates
         for endpoint in fresh:
@@ -207,7 +216,12 @@ class RpcClient:
         return None
 
     async def _read(
-        self, method: str, payload: Callable[[], Any], expected: int | None = None
+        self,
+        method: str,
+        payload: Callable[[], Any],
+        expected: int | None = None,
+        *,
+        only: Endpoint | None = None,
     ) -> tuple[Any, Endpoint]:
         backoff = self._backoff()
         tried: set[str] = set()
@@ -217,7 +231,7 @@ class RpcClient:
             if attempt:
                 self.metrics.retries.labels(client=self.client_name, method=method).inc()
                 await asyncio.sleep(backoff.next_delay())
-            endpoint = self._pick(tried)
+            endpoint = self._pick(tried, only)
             if endpoint is None:
                 detail = "every endpoint's circuit breaker is open"
                 continue

@@ -1,11 +1,15 @@
 """A real HTTP proxy in front of a node that misbehaves on chosen requests: the n-th
 `eth_sendRawTransaction` can get a JSON-RPC error answer without reaching the node,
-reach the node and lose its answer, or be dropped unanswered."""
+reach the node and lose its answer, or be dropped unanswered. It can also stand for
+another node that no sent transaction has reached yet (`unseen`: every
+`eth_getTransactionByHash` is answered null), and make every other read slow
+(`read_delay`)."""
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.request
 from enum import StrEnum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,11 +25,22 @@ class Fault(StrEnum):
 
 
 class FaultProxy:
-    def __init__(self, upstream: str, faults: dict[int, Fault], message: str) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        faults: dict[int, Fault],
+        message: str,
+        *,
+        unseen: bool = False,
+        read_delay: float = 0.0,
+    ) -> None:
         self.upstream = upstream
         self.faults = faults
         self.message = message
+        self.unseen = unseen
+        self.read_delay = read_delay
         self.sends = 0
+        self.lookups = 0  # eth_getTransactionByHash requests
         self._lock = threading.Lock()
         proxy = self
 
@@ -36,6 +51,15 @@ class FaultProxy:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 request = json.loads(body)
+                if request.get("method") == "eth_getTransactionByHash":
+                    with proxy._lock:
+                        proxy.lookups += 1
+                    if proxy.unseen:
+                        unknown = {"jsonrpc": "2.0", "id": request["id"], "result": None}
+                        self._reply(json.dumps(unknown).encode())
+                        return
+                elif request.get("method") != "eth_sendRawTransaction" and proxy.read_delay:
+                    time.sleep(proxy.read_delay)
                 fault = proxy.fault_for(request)
                 if fault is Fault.DROP:
                     self.close_connection = True

@@ -5,8 +5,10 @@
 - `arena execute --live` with two endpoints, the second dead: the opportunity is sent once,
   through the first (the pinned write endpoint), and included;
 - the write endpoint loses the answer of eth_sendRawTransaction: the transaction reached
-  the node exactly once, the lane took it as ambiguous, settled it by its hash and ends
-  consistent (no gap, no reused nonce); the second endpoint never saw a write.
+  the node exactly once, the lane took it as ambiguous, settled it by its hash — asked of
+  the write endpoint, though the other one answers reads faster and has not seen the
+  transaction — and ends consistent (no gap, no reused nonce); the second endpoint never
+  saw a write.
 """
 
 from __future__ import annotations
@@ -104,8 +106,12 @@ def test_a_lost_write_answer_is_sent_once_and_settled_as_ambiguous(
     opportunity = arena_opportunities(world.chain.w3, world.pools)[0]
     start = world.client.nonce(world.key.address, "pending")
     with (
-        FaultProxy(world.chain.node.url, {1: Fault.LOSE_ANSWER}, NOT_REACHED) as writer,
-        FaultProxy(world.chain.node.url, {}, NOT_REACHED) as reader,
+        # the writer answers reads slowly, so the pool ranks the reader first for reads;
+        # the reader stands for a node the transaction has not reached yet
+        FaultProxy(
+            world.chain.node.url, {1: Fault.LOSE_ANSWER}, NOT_REACHED, read_delay=0.05
+        ) as writer,
+        FaultProxy(world.chain.node.url, {}, NOT_REACHED, unseen=True) as reader,
     ):
         settings = msgspec.structs.replace(
             world.settings(live=True), rpc_url=f"{writer.url},{reader.url}"
@@ -120,7 +126,9 @@ def test_a_lost_write_answer_is_sent_once_and_settled_as_ambiguous(
         finally:
             executor.close()
         writes = (writer.sends, reader.sends)
+        lookups = (writer.lookups, reader.lookups)
     assert writes == (1, 0)  # exactly once, and only through the pinned endpoint
+    assert lookups[0] >= 1 and lookups[1] == 0  # its fate asked where it was written
     ambiguous = registry.get_sample_value("arena_executor_lane_errors_total", {"kind": "ambiguous"})
     assert ambiguous == 1
     assert _requests(registry, write_endpoint, "unconfirmed_write") == 1
