@@ -37,12 +37,14 @@ class ChainPool:
         *,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         health_interval_s: float | None = HEALTH_INTERVAL_S,
+        named: str = "rpc_url",
     ) -> None:
-        """`health_interval_s` None: no health checks (ranking and breakers only)."""
+        """`health_interval_s` None: no health checks (ranking and breakers only); `named`:
+        what an error calls `urls` (the setting, or a flag)."""
         try:
             endpoints = endpoints_from(urls, EndpointLimits(timeout_s=timeout_s))
         except ValueError as exc:  # the message shows no path, user or password
-            raise ExecutorError(f"rpc_url: {exc}") from None
+            raise ExecutorError(f"{named}: {exc}") from None
         self.client = RpcClient(endpoints, client="executor", metrics=metrics)
         self._loop_thread = RpcLoopThread(self.client, name="executor-rpc")
         blocking = self._loop_thread.start()

@@ -10,10 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from executor.chain import ChainClient
+from prometheus_client import CollectorRegistry
+
+from executor.chain_pool import ChainPool
 from executor.deployment import ZERO_ADDRESS, deploy_executor
 from executor.errors import ExecutorError
 from executor.keys import load_signing_key
+from exex_bridge.rpc import RpcMetrics
 from sidecar.commands.executor_options import add_key_arguments, address
 from sidecar.settings import ArenaSettings
 
@@ -28,7 +31,13 @@ def register(parser: argparse.ArgumentParser) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    deploy.add_argument("--rpc", required=True, metavar="URL", help="node JSON-RPC (HTTP)")
+    deploy.add_argument(
+        "--rpc",
+        required=True,
+        metavar="URL[,URL…]",
+        help="node JSON-RPC endpoints (http(s):// or ws(s)://, comma-separated): reads fail "
+        "over between them, the deployment transaction goes to the first only",
+    )
     add_key_arguments(deploy)
     deploy.add_argument(
         "--wrapped-native",
@@ -43,10 +52,15 @@ def register(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace, settings: ArenaSettings) -> int:
     try:
         key = load_signing_key(args.key_file, args.password_file)
-        chain = ChainClient(args.rpc)
         wrapped = bytes.fromhex(args.wrapped_native[2:]) if args.wrapped_native else ZERO_ADDRESS
-        print(f"deploying ArenaExecutor from {key.address_hex}", file=sys.stderr)
-        deployed = deploy_executor(chain, key, wrapped, timeout_s=args.timeout)
+        pool = ChainPool(
+            args.rpc, RpcMetrics(CollectorRegistry()), health_interval_s=None, named="--rpc"
+        )
+        try:
+            print(f"deploying ArenaExecutor from {key.address_hex}", file=sys.stderr)
+            deployed = deploy_executor(pool.chain, key, wrapped, timeout_s=args.timeout)
+        finally:
+            pool.close()
     except ExecutorError as exc:
         print(f"arena executor: {exc}", file=sys.stderr)
         return 2

@@ -34,6 +34,7 @@ from pathfinder.opportunity import OPPORTUNITY_ENCODER, Opportunity
 from pathfinder.sinks import opportunities_subject
 from tests.chain.executor_fixtures import ExecutorWorld, executor_world
 from tests.nats_server import NatsServer
+from tests.rpc_proxy import closed_port_url
 
 __all__ = ["executor_world"]
 
@@ -191,7 +192,15 @@ def test_deploy_prints_the_address_of_a_contract_owned_by_the_key(
     key_file.write_text("0x" + secret.hex())
     with automine(world.chain.w3):
         done = subprocess.run(
-            cli("executor", "deploy", "--rpc", world.chain.node.url, "--key-file", key_file),
+            # a dead second endpoint: reads fail over, the deployment goes to the first
+            cli(
+                "executor",
+                "deploy",
+                "--rpc",
+                f"{world.chain.node.url},{closed_port_url()}",
+                "--key-file",
+                key_file,
+            ),
             capture_output=True,
             text=True,
             cwd=ROOT,
