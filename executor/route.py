@@ -29,8 +29,10 @@ class HopKinds:
 
     A Curve StableSwap-NG hop names its coins by index: the whitelisted pair (token0,
     token1) is coins 0 and 1 (the whitelist lists a Curve pool's first two coins); a hop
-    between other coins of a larger pool is refused until the executor knows their
-    indexes. A Balancer hop names its tokens in and out (any of the pool's tokens)."""
+    between other coins of a larger pool uses the indexes the opportunity carries
+    (`Opportunity.coin_indices`, read from the chain by the arena), which must agree with
+    the whitelisted pair where they name it; without them it is refused. A Balancer hop
+    names its tokens in and out (any of the pool's tokens)."""
 
     def __init__(self, pools: Iterable[WhitelistedPool]) -> None:
         # key -> (kind, the record's address, the record's key bytes)
@@ -83,26 +85,48 @@ class HopKinds:
 
     def hops(self, opportunity: Opportunity) -> tuple[Hop, ...]:
         out = []
+        indices = opportunity.coin_indices
+        if indices and len(indices) != len(opportunity.pools):
+            raise RouteError(opportunity.pools[0], "coin indexes for another hop count")
         for n, (p, z) in enumerate(zip(opportunity.pools, opportunity.zero_for_one, strict=True)):
             _check_hex(p)
             kind, address, key = self._found(p)
             if kind is HopKind.CURVE_STABLE:
-                key = self._curve_key(p, opportunity.tokens[n : n + 2])
+                hint = indices[n] if indices else None
+                key = self._curve_key(p, opportunity.tokens[n : n + 2], hint)
             elif kind is HopKind.BALANCER_V2:
                 key = b"".join(_address(p, t) for t in opportunity.tokens[n : n + 2])
             out.append(Hop(pool=address, kind=kind, zero_for_one=z, key=key))
         return tuple(out)
 
-    def _curve_key(self, pool: str, tokens: tuple[str, ...]) -> bytes:
+    def _curve_key(self, pool: str, tokens: tuple[str, ...], hint: tuple[int, int] | None) -> bytes:
+        """The hop's coin indexes: the whitelist's where it names both coins, else the
+        opportunity's `hint` — refused where the two disagree on a coin."""
         coins = self._coins[pool.lower()]
-        try:
-            i, j = (coins.index(bytes.fromhex(t.removeprefix("0x"))) for t in tokens)
-        except ValueError:
-            raise RouteError(pool, "a Curve hop between coins of unknown index") from None
-        return curve_coins(i, j)
+        known = [_index_of(coins, _address(pool, t)) for t in tokens]
+        if hint is None:
+            i, j = known
+            if i is None or j is None:
+                raise RouteError(pool, "a Curve hop between coins of unknown index")
+            return curve_coins(i, j)
+        for index, said in zip(known, hint, strict=True):
+            if index is not None and index != said:
+                raise RouteError(
+                    pool, f"coin indexes {hint} disagree with the whitelisted pair ({known})"
+                )
+            if said in (0, 1) and index is None:  # coins 0 and 1 are the whitelisted pair
+                raise RouteError(pool, f"coin index {said} names a coin the whitelist does not")
+        return curve_coins(*hint)
 
     def packed_path(self, opportunity: Opportunity) -> bytes:
         return encode_path(self.hops(opportunity))
+
+
+def _index_of(coins: tuple[bytes, ...], coin: bytes) -> int | None:
+    try:
+        return coins.index(coin)
+    except ValueError:
+        return None
 
 
 def _address(pool: str, token: str) -> bytes:

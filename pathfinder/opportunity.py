@@ -11,6 +11,11 @@ class Opportunity(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     `profit` = `expected_out` − `amount_in` (exact integer swap math over the arena's
     state at `block`); `net_profit` = `profit` − `gas_cost`; `screened_profit` is the
     closed-form estimate that selected the cycle.
+
+    `coin_indices[n]`, for a hop through a multi-coin pool (Curve, Balancer), is the
+    pool's own index of the coin sold and of the coin bought (read from the chain at
+    hydration); None for other hops. Empty when the producer of the opportunity did not
+    say (the executor then knows only a pool's whitelisted pair, coins 0 and 1).
     """
 
     chain: str
@@ -28,6 +33,7 @@ class Opportunity(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     net_profit: int
     screened_profit: float
     screened_amount_in: float
+    coin_indices: tuple[tuple[int, int] | None, ...] = ()
 
 
 OPPORTUNITY_ENCODER = msgspec.json.Encoder()

@@ -310,6 +310,7 @@ class PathRecalculator:
             gas_cost = int(gas_units * settled.base_fee_per_gas * rate)
             if profit - gas_cost < self.config.min_net_profit:
                 continue
+            tokens = self.graph.tokens(c)
             found.append(
                 Opportunity(
                     chain=self.config.chain,
@@ -320,7 +321,7 @@ class PathRecalculator:
                         registry.pools[self.pair_edges.pool_of(p)].key_hex for p, _ in path
                     ),
                     zero_for_one=tuple(z for _, z in path),
-                    tokens=tuple("0x" + t.hex() for t in self.graph.tokens(c)),
+                    tokens=tuple("0x" + t.hex() for t in tokens),
                     amount_in=amount_in,
                     expected_out=amount_out,
                     profit=profit,
@@ -329,11 +330,25 @@ class PathRecalculator:
                     net_profit=profit - gas_cost,
                     screened_profit=s,
                     screened_amount_in=x,
+                    coin_indices=self._coin_indices(path, tokens),
                 )
             )
         self.metrics.candidates_verified.inc(verified)
         found.sort(key=lambda o: -o.net_profit)
         return found
+
+    def _coin_indices(
+        self, path: Sequence[tuple[int, bool]], tokens: Sequence[bytes]
+    ) -> tuple[tuple[int, int] | None, ...]:
+        """Per hop: the multi-coin pool's indexes of the coin sold and bought, else None."""
+        coins = self.engine.coins
+        out: list[tuple[int, int] | None] = []
+        for n, (edge, _) in enumerate(path):
+            state = coins.state(self.pair_edges.pool_of(edge))
+            i = None if state is None else state.coin_index(tokens[n])
+            j = None if state is None else state.coin_index(tokens[n + 1])
+            out.append(None if i is None or j is None else (i, j))
+        return tuple(out)
 
     def _emit(self, found: list[Opportunity]) -> None:
         if not found:

@@ -159,3 +159,75 @@ def test_a_cycle_starting_with_the_curve_hop_is_refused(
     assert revert_name(call_revert(world, world.key.address, world.executor, data)) == (
         "FirstHopCannotFlash"
     )
+
+
+@pytest.fixture
+def three_coin_world(clean_devchain: DevChain, tmp_path: Path) -> tuple[ExecutorWorld, CurvePool]:
+    """A 3-coin pool (USDC, DAI, WBTC): the whitelist lists USDC and DAI as its pair and
+    WBTC among its extra tokens; with 10 WBTC against a million of each dollar, the pool
+    pays about 57 000 USDC for a WBTC that the Uniswap pools price near 40 000."""
+    chain = clean_devchain
+    usdc, dai = chain.deployment.token("USDC"), chain.deployment.token("DAI")
+    wbtc = chain.deployment.token("WBTC")
+    curve = deploy_curve_pool_of(
+        chain.w3,
+        chain.deployment.deployer,
+        coins=(usdc.address, dai.address, wbtc.address),
+        decimals=(usdc.decimals, dai.decimals, wbtc.decimals),
+        amp=200,
+        fee=1_000_000,
+        offpeg_fee_multiplier=20_000_000_000,
+        liquidity=(USD * 10**usdc.decimals, USD * 10**dai.decimals, 10 * 10**wbtc.decimals),
+    )
+    world = make_executor_world(chain, tmp_path)
+    document = whitelist_document(chain.deployment)
+    document["pools"].append(
+        {
+            "address": curve.address.lower(),
+            "protocol": "curve_stable",
+            "token0": {"address": usdc.address.lower(), "decimals": usdc.decimals},
+            "token1": {"address": dai.address.lower(), "decimals": dai.decimals},
+            "extra_tokens": [{"address": wbtc.address.lower(), "decimals": wbtc.decimals}],
+        }
+    )
+    world.whitelist.write_bytes(msgspec.json.encode(document))
+    world.pools = load_whitelist_file(world.whitelist).pools
+    world.kinds = HopKinds(world.pools)
+    return world, curve
+
+
+def test_a_cycle_through_the_third_coin_of_a_curve_pool_realizes_its_profit(
+    three_coin_world: tuple[ExecutorWorld, CurvePool],
+) -> None:
+    """The arena names the coins of each Curve hop by the pool's own indexes
+    (`Opportunity.coin_indices`); the executor routes a hop through coin 2 with them, and
+    the contract realizes exactly the expected profit. Without them it is refused."""
+    world, curve = three_coin_world
+    curve_key = curve.address.lower()
+    found = arena_opportunities(world.chain.w3, world.pools)
+    third = [
+        o
+        for o in found
+        if any(
+            p == curve_key and pair is not None and 2 in pair
+            for p, pair in zip(o.pools, o.coin_indices, strict=True)
+        )
+    ]
+    assert third, [(o.pools, o.coin_indices) for o in found]
+    for opportunity in third:
+        assert world.kinds.routable(opportunity)
+        assert not world.kinds.routable(msgspec.structs.replace(opportunity, coin_indices=()))
+        n = opportunity.pools.index(curve_key)
+        hop = decode_path(world.kinds.packed_path(opportunity))[n]
+        pair = opportunity.coin_indices[n]
+        assert pair is not None and hop.key == curve_coins(*pair)
+    executor = OpportunityExecutor.open(world.settings(live=True))
+    try:
+        with automine(world.chain.w3):
+            executor(third[:1])
+    finally:
+        executor.close()
+    journal = read_journal(world.tmp / "journal.jsonl")
+    included = [e for e in journal if e.status is AttemptStatus.INCLUDED]
+    assert len(included) == 1, Counter(e.reason for e in journal)
+    check_included(world, included[0])

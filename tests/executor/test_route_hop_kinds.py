@@ -93,3 +93,47 @@ def test_v4_curve_and_balancer_hops_carry_what_the_contract_needs(
             tokens=cycle.tokens[n:-1] + cycle.tokens[:n] + (cycle.tokens[n],),
         )
         assert not kinds.routable(rotated)
+
+
+@given(
+    st.lists(addresses, min_size=5, max_size=5, unique=True),
+    st.integers(2, 7),
+    st.booleans(),
+    st.integers(0, 7),
+)
+def test_a_curve_hop_beyond_the_whitelisted_pair_uses_the_opportunitys_coin_indexes(
+    addrs: list[bytes], far: int, sell_far: bool, wrong: int
+) -> None:
+    """Coins 0 and 1 are the whitelisted pair; a coin beyond them is named by the index
+    the opportunity carries. Without it the hop is refused, and an index that
+    contradicts the whitelisted pair is refused too."""
+    c0, c1, extra, pair, curve = addrs
+    coin_pool = WhitelistedPool(
+        key=curve, address=curve, protocol=Protocol.CURVE_STABLE, token0=token(c0), token1=token(c1)
+    )
+    v2 = WhitelistedPool(
+        key=pair, address=pair, protocol=Protocol.UNISWAP_V2, token0=token(c0), token1=token(extra)
+    )
+    kinds = HopKinds([coin_pool, v2])
+    # c0 -> extra on the V2 pair, extra -> c0 on the Curve pool (or the reverse)
+    if sell_far:
+        tokens, hint = (c0, extra, c0), (far, 0)
+    else:
+        tokens, hint = (extra, c0, extra), (0, far)
+    cycle = msgspec.structs.replace(
+        sample(1)[0],
+        pools=(hexed(pair), hexed(curve)),
+        zero_for_one=(sell_far, not sell_far),
+        tokens=tuple(hexed(t) for t in tokens),
+    )
+    assert not kinds.routable(cycle)  # the far coin's index is unknown
+    told = msgspec.structs.replace(cycle, coin_indices=(None, hint))
+    assert kinds.routable(told)
+    assert decode_path(kinds.packed_path(told))[1].key == curve_coins(*hint)
+    # indexes that contradict the whitelisted pair (c0 is coin 0) are refused
+    contradicting = (wrong, far) if not sell_far else (far, wrong)
+    if wrong != 0 and contradicting[0] != contradicting[1]:
+        bad = msgspec.structs.replace(cycle, coin_indices=(None, contradicting))
+        assert not kinds.routable(bad)
+    # so are indexes for another number of hops
+    assert not kinds.routable(msgspec.structs.replace(cycle, coin_indices=(hint,)))
