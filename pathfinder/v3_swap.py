@@ -86,17 +86,39 @@ def swap(
     MAX_SQRT_RATIO - 1 otherwise). Raises InvalidInputError("AS"/"SPL") where the pool
     reverts with those reasons, and MathError where its math reverts.
     """
+    return _checked(state, ticks, zero_for_one, amount_specified, sqrt_price_limit_x96)
+
+
+def _checked(
+    state: V3SwapState,
+    ticks: TickTable,
+    zero_for_one: bool,
+    amount_specified: int,
+    sqrt_price_limit_x96: int | None,
+    *,
+    final_tick: bool = True,
+) -> SwapResult:
     if sqrt_price_limit_x96 is None:
         limit = MIN_SQRT_RATIO + 1 if zero_for_one else MAX_SQRT_RATIO - 1
     else:
         limit = sqrt_price_limit_x96
     _check_swap_inputs(state, ticks, zero_for_one, amount_specified, limit)
-    return _simulate(state, ticks, zero_for_one, amount_specified, limit)
+    return _simulate(state, ticks, zero_for_one, amount_specified, limit, final_tick=final_tick)
 
 
 def _simulate(
-    state: V3SwapState, ticks: TickTable, zero_for_one: bool, amount_specified: int, limit: int
+    state: V3SwapState,
+    ticks: TickTable,
+    zero_for_one: bool,
+    amount_specified: int,
+    limit: int,
+    *,
+    final_tick: bool = True,
 ) -> SwapResult:
+    """`final_tick` False (a quote: only the amounts are read): the tick of a price left
+    between two ticks is computed only if the loop goes on from it — after such a step
+    it never does (the step took all that remained, or stopped at the limit), so the
+    result's `tick` may then be the one before the last step; everything else is equal."""
     # Kept as one flat loop over locals: this is the hot path of every exact quote.
     exact_input = amount_specified > 0
     remaining = amount_specified
@@ -140,7 +162,7 @@ def _simulate(
                 crossed += 1
             # Moving down, the pool sits just below the crossed tick.
             tick = tick_next - 1 if zero_for_one else tick_next
-        elif sqrt_price != step_start:
+        elif sqrt_price != step_start and (final_tick or (remaining != 0 and sqrt_price != limit)):
             # Not on a boundary: recompute, unless nothing moved (then a tick already
             # decremented on a lower boundary must stay as it is).
             tick = get_tick_at_sqrt_ratio(sqrt_price)
@@ -174,7 +196,8 @@ def quote_exact_input(
     """
     if amount_in <= 0:
         raise InvalidInputError("amount_in", amount_in)
-    result = swap(state, ticks, zero_for_one, amount_in, sqrt_price_limit_x96)
+    # a quote reads only the amounts: no final tick lookup
+    result = _checked(state, ticks, zero_for_one, amount_in, sqrt_price_limit_x96, final_tick=False)
     spent = result.amount0 if zero_for_one else result.amount1
     if sqrt_price_limit_x96 is None and spent != amount_in:
         raise IncompleteSwapError("quote_exact_input", amount_in, spent)
@@ -195,7 +218,9 @@ def quote_exact_output(
     """
     if amount_out <= 0:
         raise InvalidInputError("amount_out", amount_out)
-    result = swap(state, ticks, zero_for_one, -amount_out, sqrt_price_limit_x96)
+    result = _checked(
+        state, ticks, zero_for_one, -amount_out, sqrt_price_limit_x96, final_tick=False
+    )
     received = -(result.amount1 if zero_for_one else result.amount0)
     if sqrt_price_limit_x96 is None and received != amount_out:
         raise IncompleteSwapError("quote_exact_output", amount_out, received)

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from pathfinder import v3_swap
 from pathfinder.errors import IncompleteSwapError, InvalidInputError
 from pathfinder.sqrt_price_math import get_amount0_delta_signed, get_amount1_delta_signed
 from pathfinder.tick_math import (
@@ -268,3 +269,41 @@ def test_swapping_back_never_returns_more(
     back = swap(after, ticks, not zero_for_one, received)
     returned = -(back.amount1 if not zero_for_one else back.amount0)
     assert returned <= spent
+
+
+@settings(max_examples=300, deadline=None)
+@given(pools(), st.booleans(), amounts, st.booleans(), st.data())
+def test_quotes_skip_only_the_final_tick_and_equal_the_swaps_amounts(
+    pool: tuple[list[Position], int, int, int],
+    zero_for_one: bool,
+    amount: int,
+    limited: bool,
+    data: st.DataObject,
+) -> None:
+    """A quote runs the swap loop without the final tick lookup: its amounts equal the
+    full swap's, with and without a price limit, and a quote that fills equals the
+    swap's output (or input) to the unit."""
+    positions, price, fee, spacing = pool
+    state, ticks = build_pool(positions, price, fee, spacing)
+    assume(price > MIN_SQRT_RATIO + 1 if zero_for_one else price < MAX_SQRT_RATIO - 1)
+    limit = None
+    if limited:
+        low, high = (
+            (MIN_SQRT_RATIO + 1, price - 1) if zero_for_one else (price + 1, MAX_SQRT_RATIO - 1)
+        )
+        assume(low <= high)
+        limit = data.draw(st.integers(low, high))
+    full = swap(state, ticks, zero_for_one, amount, limit)
+    quoted = v3_swap._checked(state, ticks, zero_for_one, amount, limit, final_tick=False)
+    assert (quoted.amount0, quoted.amount1, quoted.sqrt_price_x96, quoted.liquidity) == (
+        full.amount0,
+        full.amount1,
+        full.sqrt_price_x96,
+        full.liquidity,
+    )
+    assert quoted.ticks_crossed == full.ticks_crossed
+    spent, got = (full.amount0, -full.amount1) if zero_for_one else (full.amount1, -full.amount0)
+    if amount > 0 and (limit is not None or spent == amount):
+        assert quote_exact_input(state, ticks, zero_for_one, amount, limit) == got
+    if amount < 0 and (limit is not None or got == -amount):
+        assert quote_exact_output(state, ticks, zero_for_one, -amount, limit) == spent
