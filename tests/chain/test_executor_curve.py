@@ -221,13 +221,29 @@ def test_a_cycle_through_the_third_coin_of_a_curve_pool_realizes_its_profit(
         hop = decode_path(world.kinds.packed_path(opportunity))[n]
         pair = opportunity.coin_indices[n]
         assert pair is not None and hop.key == curve_coins(*pair)
+    # A wrong index beyond the whitelisted pair (the pool has no coin 3): the route cannot
+    # tell, the simulation does — refused, nothing sent.
+    opportunity = third[0]
+    n = opportunity.pools.index(curve_key)
+    pair = opportunity.coin_indices[n]
+    assert pair is not None
+    wrong = tuple(3 if c == 2 else c for c in pair)
+    tampered = msgspec.structs.replace(
+        opportunity,
+        coin_indices=tuple(wrong if k == n else c for k, c in enumerate(opportunity.coin_indices)),
+    )
+    assert world.kinds.routable(tampered)
+    nonce = world.client.nonce(world.key.address, "pending")
     executor = OpportunityExecutor.open(world.settings(live=True))
     try:
         with automine(world.chain.w3):
-            executor(third[:1])
+            executor([tampered])
+            assert world.client.nonce(world.key.address, "pending") == nonce  # nothing sent
+            executor([opportunity])
     finally:
         executor.close()
     journal = read_journal(world.tmp / "journal.jsonl")
+    assert journal[0].status is AttemptStatus.REFUSED, journal[0]
     included = [e for e in journal if e.status is AttemptStatus.INCLUDED]
     assert len(included) == 1, Counter(e.reason for e in journal)
     check_included(world, included[0])
