@@ -90,7 +90,11 @@ class JournalWriter:
 
 
 def read_journal(path: str | Path) -> list[JournalEntry]:
-    return [JOURNAL_DECODER.decode(line) for line in Path(path).read_bytes().splitlines() if line]
+    """Every complete line's entry. A journal read while a process appends to it may end
+    inside the line being written: that tail (no newline yet) is not an entry yet."""
+    data = Path(path).read_bytes()
+    complete = data[: data.rfind(b"\n") + 1]
+    return [JOURNAL_DECODER.decode(line) for line in complete.splitlines() if line]
 
 
 def confirmed_profit(entries: list[JournalEntry]) -> dict[str, int]:

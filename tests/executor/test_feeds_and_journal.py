@@ -49,6 +49,24 @@ def test_the_journal_round_trips(tmp_path: Path) -> None:
     assert read_journal(tmp_path / "j.jsonl") == entries
 
 
+def test_a_journal_read_while_a_line_is_being_written_gives_the_complete_lines(
+    tmp_path: Path,
+) -> None:
+    """Another process appends as this one reads: the tail without its newline is not an
+    entry yet; once the line is whole it is."""
+    first = JournalEntry(block=1, status=AttemptStatus.SENT, nonce=3)
+    second = JournalEntry(block=2, status=AttemptStatus.INCLUDED, nonce=3, gas_used=9)
+    path = tmp_path / "j.jsonl"
+    with JournalWriter(path) as journal:
+        journal.write(first)
+    line = msgspec.json.encode(second) + b"\n"
+    for cut in range(len(line)):
+        with path.open("ab") as f:
+            f.write(line[cut : cut + 1])
+        expected = [first, second] if cut == len(line) - 1 else [first]
+        assert read_journal(path) == expected
+
+
 def test_reverts_decode_to_names() -> None:
     selector = keccak(text="InsufficientProfit(int256,uint256)")[:4]
     data = selector + encode(["int256", "uint256"], [-5, 7])
