@@ -22,6 +22,7 @@ import pytest
 from devchain import TrafficGenerator
 from devchain.abi import call
 from devchain.curve_pool import CurvePool, deploy_curve_pool_of
+from devchain.deploy import Token
 from devchain.executor_world import arena_opportunities, automine
 from devchain.whitelist_file import whitelist_document
 from executor.errors import PathEncodingError
@@ -62,20 +63,29 @@ def curve_world(clean_devchain: DevChain, tmp_path: Path) -> tuple[ExecutorWorld
         offpeg_fee_multiplier=20_000_000_000,
         liquidity=(3 * USD * 10**usdc.decimals, 2 * USD * 10**dai.decimals),
     )
-    world = make_executor_world(chain, tmp_path)
-    document = whitelist_document(chain.deployment)
-    document["pools"].append(
-        {
-            "address": curve.address.lower(),
-            "protocol": "curve_stable",
-            "token0": {"address": usdc.address.lower(), "decimals": usdc.decimals},
-            "token1": {"address": dai.address.lower(), "decimals": dai.decimals},
-        }
-    )
+    return _with_curve_pool(make_executor_world(chain, tmp_path), curve, (usdc, dai)), curve
+
+
+def _with_curve_pool(
+    world: ExecutorWorld, curve: CurvePool, coins: tuple[Token, ...]
+) -> ExecutorWorld:
+    """The world's whitelist with `curve` added: its first two coins as the pair, the
+    others as its extra tokens."""
+    token = [{"address": c.address.lower(), "decimals": c.decimals} for c in coins]
+    entry: dict[str, object] = {
+        "address": curve.address.lower(),
+        "protocol": "curve_stable",
+        "token0": token[0],
+        "token1": token[1],
+    }
+    if len(coins) > 2:
+        entry["extra_tokens"] = token[2:]
+    document = whitelist_document(world.chain.deployment)
+    document["pools"].append(entry)
     world.whitelist.write_bytes(msgspec.json.encode(document))
     world.pools = load_whitelist_file(world.whitelist).pools
     world.kinds = HopKinds(world.pools)
-    return world, curve
+    return world
 
 
 def through_curve(world: ExecutorWorld, opportunity: Opportunity) -> bool:
@@ -180,20 +190,7 @@ def three_coin_world(clean_devchain: DevChain, tmp_path: Path) -> tuple[Executor
         liquidity=(USD * 10**usdc.decimals, USD * 10**dai.decimals, 10 * 10**wbtc.decimals),
     )
     world = make_executor_world(chain, tmp_path)
-    document = whitelist_document(chain.deployment)
-    document["pools"].append(
-        {
-            "address": curve.address.lower(),
-            "protocol": "curve_stable",
-            "token0": {"address": usdc.address.lower(), "decimals": usdc.decimals},
-            "token1": {"address": dai.address.lower(), "decimals": dai.decimals},
-            "extra_tokens": [{"address": wbtc.address.lower(), "decimals": wbtc.decimals}],
-        }
-    )
-    world.whitelist.write_bytes(msgspec.json.encode(document))
-    world.pools = load_whitelist_file(world.whitelist).pools
-    world.kinds = HopKinds(world.pools)
-    return world, curve
+    return _with_curve_pool(world, curve, (usdc, dai, wbtc)), curve
 
 
 def test_a_cycle_through_the_third_coin_of_a_curve_pool_realizes_its_profit(

@@ -6,7 +6,9 @@ never a silent loss (real nats-server with JetStream, a real relay on a Unix soc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import nats
@@ -28,12 +30,9 @@ from tests.relay.relay_world import last_sequence, read_stream, running_relay, u
 CHAIN = "kept"
 
 
-async def test_messages_removed_before_a_resumed_read_are_counted_logged_and_unsync(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    scenario = standard_scenario()
-    whitelist, initial = scenario.write_inputs(tmp_path)
-    frames = [encode_message(msg) for msg in scenario.builder.messages]
+@contextlib.asynccontextmanager
+async def relayed(tmp_path: Path, frames: list[bytes]) -> AsyncIterator[NatsServer]:
+    """A nats-server whose stream holds `frames`, relayed from a real socket."""
     sock = tmp_path / "s.sock"
     async with (
         asyncio.timeout(120),
@@ -44,6 +43,16 @@ async def test_messages_removed_before_a_resumed_read_are_counted_logged_and_uns
         await producer.wait_for_clients(1)
         await producer.publish_many(frame(f) for f in frames)
         await until(lambda: relay.value("arena_relay_frames_acked_total") == len(frames))
+        yield server
+
+
+async def test_messages_removed_before_a_resumed_read_are_counted_logged_and_unsync(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    scenario = standard_scenario()
+    whitelist, initial = scenario.write_inputs(tmp_path)
+    frames = [encode_message(msg) for msg in scenario.builder.messages]
+    async with relayed(tmp_path, frames) as server:
         contents = await read_stream(server.url, CHAIN)
         last = await last_sequence(server.url, CHAIN)
         assert last >= 6, "the scenario must span several messages"
@@ -95,16 +104,7 @@ async def test_a_consumer_without_a_start_counts_nothing_for_a_stream_that_begin
     """From the stream's first message (no checkpoint), whatever the retention removed
     before is not this consumer's loss: nothing was expected there."""
     frames = [encode_message(msg) for msg in standard_scenario().builder.messages]
-    sock = tmp_path / "s.sock"
-    async with (
-        asyncio.timeout(120),
-        NatsServer(jetstream_dir=tmp_path / "js") as server,
-        FrameBroadcastServer(sock) as producer,
-        running_relay(server.url, sock, CHAIN) as relay,
-    ):
-        await producer.wait_for_clients(1)
-        await producer.publish_many(frame(f) for f in frames)
-        await until(lambda: relay.value("arena_relay_frames_acked_total") == len(frames))
+    async with relayed(tmp_path, frames) as server:
         last = await last_sequence(server.url, CHAIN)
         nc = await nats.connect(server.url)
         try:
