@@ -59,7 +59,7 @@ class FaultProxy:
                         self._reply(json.dumps(unknown).encode())
                         return
                 elif request.get("method") != "eth_sendRawTransaction" and proxy.read_delay:
-                    time.sleep(proxy.read_delay)
+                    time.sleep(proxy.read_delay)  # the injected latency of a slow node
                 fault = proxy.fault_for(request)
                 if fault is Fault.DROP:
                     self.close_connection = True

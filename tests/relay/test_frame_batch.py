@@ -84,11 +84,13 @@ class _Recorder:
 
     batches: list[tuple[str, bytes, int, bool, bool]] = field(default_factory=list)
     repeats: int = 0
+    put_done: asyncio.Event = field(default_factory=asyncio.Event)  # set at every batch
 
     async def put(
         self, msg_id: str, body: bytes, frames: int, *, restart: bool, settles: bool
     ) -> bool:
         self.batches.append((msg_id, body, frames, restart, settles))
+        self.put_done.set()
         return True
 
     def skip_repeat(self) -> None:
@@ -227,8 +229,9 @@ async def test_an_open_batch_is_cut_after_the_linger_each_time_the_producer_paus
 
     async def batches(n: int) -> list[list[bytes]]:
         async with asyncio.timeout(10):
-            while len(recorder.batches) < n:
-                await asyncio.sleep(0.005)
+            while len(recorder.batches) < n:  # woken by each batch handed on
+                recorder.put_done.clear()
+                await recorder.put_done.wait()
         return [split_batch(body) for _, body, _, _, _ in recorder.batches]
 
     assert await batches(1) == [parts[0]]  # cut by the linger: the producer paused
